@@ -1,0 +1,177 @@
+//! The run matrix: the Cartesian product of a scenario's list fields, times
+//! its repetitions. Each element is a [`RunParams`] with scalar values only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+use crate::units::{BandwidthCap, BitRate, ByteRate, Dur, Percent, Size};
+
+/// The parameters of one run: one value per scenario dimension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunParams {
+    /// Position in the matrix, 0-based; also orders `runs.jsonl`.
+    pub index: usize,
+    /// Repetition number of this combination, 0-based.
+    pub repetition: u32,
+    /// Guest RAM.
+    pub ram: Size,
+    /// Guest vCPUs.
+    pub vcpus: u32,
+    /// Target dirty rate of the in-guest workload (0 = idle).
+    pub dirty_rate: ByteRate,
+    /// Memory the dirtier cycles through.
+    pub working_set: Size,
+    /// Link rate between source and destination.
+    pub link_rate: BitRate,
+    /// One-way link delay.
+    pub link_delay: Dur,
+    /// Link delay variation.
+    pub link_jitter: Dur,
+    /// Link packet loss.
+    pub link_loss: Percent,
+    /// QEMU downtime-limit.
+    pub downtime_limit: Dur,
+    /// QEMU max-bandwidth.
+    pub max_bandwidth: BandwidthCap,
+    /// Timeout after which the migration is cancelled.
+    pub timeout: Dur,
+    /// Probe interval.
+    pub probe_interval: Dur,
+}
+
+impl RunParams {
+    /// Stable run identifier inside one results directory.
+    pub fn run_id(&self) -> String {
+        format!("run-{:04}", self.index)
+    }
+
+    /// A one-line description of the dimensions, e.g. for progress bars.
+    pub fn label(&self) -> String {
+        format!(
+            "ram={} dirty={} link={} dl={} bw={} rep={}",
+            self.ram, self.dirty_rate, self.link_rate, self.downtime_limit, self.max_bandwidth, self.repetition
+        )
+    }
+
+    /// A rough duration for planning: boot and setup, plus the iterative
+    /// pre-copy estimate RAM / (B − D) capped by the timeout.
+    pub fn estimated_secs(&self) -> f64 {
+        let setup = 25.0;
+        let link = self.link_rate.0 as f64 / 8.0 * 0.95;
+        let link = match self.max_bandwidth {
+            BandwidthCap::Unlimited => link,
+            BandwidthCap::Limit(r) => link.min(r.0 as f64),
+        };
+        let dirty = self.dirty_rate.0 as f64;
+        let migrate = if dirty >= link * 0.9 {
+            self.timeout.0.as_secs_f64()
+        } else {
+            (self.ram.0 as f64 / (link - dirty)).min(self.timeout.0.as_secs_f64())
+        };
+        setup + migrate
+    }
+}
+
+/// Expand a scenario into its runs, in a stable order with repetitions
+/// innermost, so one combination's runs sit together in the live table.
+pub fn expand(sc: &Scenario) -> Vec<RunParams> {
+    let mut out = Vec::new();
+    for &ram in &sc.guest.ram.0 {
+        for &vcpus in &sc.guest.vcpus.0 {
+            for &dirty_rate in &sc.workload.dirty_rate.0 {
+                for &working_set in &sc.workload.working_set.0 {
+                    for &link_rate in &sc.link.rate.0 {
+                        for &link_delay in &sc.link.delay.0 {
+                            for &link_jitter in &sc.link.jitter.0 {
+                                for &link_loss in &sc.link.loss.0 {
+                                    for &downtime_limit in &sc.migration.downtime_limit.0 {
+                                        for &max_bandwidth in &sc.migration.max_bandwidth.0 {
+                                            for &timeout in &sc.migration.timeout.0 {
+                                                for &probe_interval in &sc.probe.interval.0 {
+                                                    for repetition in 0..sc.repetitions.0 {
+                                                        out.push(RunParams {
+                                                            index: out.len(),
+                                                            repetition,
+                                                            ram,
+                                                            vcpus: vcpus.0,
+                                                            dirty_rate,
+                                                            working_set,
+                                                            link_rate,
+                                                            link_delay,
+                                                            link_jitter,
+                                                            link_loss,
+                                                            downtime_limit,
+                                                            max_bandwidth,
+                                                            timeout,
+                                                            probe_interval,
+                                                        });
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Names of the dimensions that take more than one value in this scenario.
+pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
+    let dims: [(&'static str, usize); 12] = [
+        ("ram", sc.guest.ram.0.len()),
+        ("vcpus", sc.guest.vcpus.0.len()),
+        ("dirty_rate", sc.workload.dirty_rate.0.len()),
+        ("working_set", sc.workload.working_set.0.len()),
+        ("link_rate", sc.link.rate.0.len()),
+        ("link_delay", sc.link.delay.0.len()),
+        ("link_jitter", sc.link.jitter.0.len()),
+        ("link_loss", sc.link.loss.0.len()),
+        ("downtime_limit", sc.migration.downtime_limit.0.len()),
+        ("max_bandwidth", sc.migration.max_bandwidth.0.len()),
+        ("timeout", sc.migration.timeout.0.len()),
+        ("probe_interval", sc.probe.interval.0.len()),
+    ];
+    dims.iter().filter(|(_, n)| *n > 1).map(|(d, _)| *d).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn matrix_is_the_cartesian_product_times_repetitions() {
+        let sc = Scenario::parse(
+            Path::new("x.toml"),
+            "repetitions = 3\n[guest]\nram = [\"256MiB\", \"512MiB\"]\n[workload]\ndirty_rate = [\"0\", \"1MB/s\", \"5MB/s\"]\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
+        )
+        .unwrap();
+        let runs = expand(&sc);
+        assert_eq!(runs.len(), 2 * 3 * 2 * 3);
+        assert!(runs.iter().enumerate().all(|(i, r)| r.index == i));
+        let distinct: std::collections::HashSet<_> = runs
+            .iter()
+            .map(|r| (r.ram, r.dirty_rate, r.link_rate, r.repetition))
+            .collect();
+        assert_eq!(distinct.len(), runs.len());
+        assert_eq!(varying_dimensions(&sc), vec!["ram", "dirty_rate", "link_rate"]);
+    }
+
+    #[test]
+    fn estimate_grows_with_ram_and_hits_timeout_when_not_converging() {
+        let sc = Scenario::parse(
+            Path::new("x.toml"),
+            "[guest]\nram = [\"256MiB\", \"1GiB\"]\n[workload]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
+        )
+        .unwrap();
+        let runs = expand(&sc);
+        assert!(runs[0].estimated_secs() < runs[2].estimated_secs());
+        assert_eq!(runs[1].estimated_secs(), 25.0 + 60.0);
+    }
+}

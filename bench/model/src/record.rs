@@ -1,0 +1,215 @@
+//! What a run leaves on disk: the results-directory manifest, one
+//! [`RunRecord`] per line of `runs.jsonl`, and the raw per-run series.
+//! These formats are read by the analyzer: change them with care.
+
+use serde::{Deserialize, Serialize};
+
+use crate::matrix::RunParams;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// QEMU reported `completed` and the guest answers on the destination.
+    Completed,
+    /// Something went wrong; `error` in the record says what.
+    Failed,
+    /// The migration did not complete within the scenario timeout and was
+    /// cancelled; the guest keeps running on the source.
+    TimedOut,
+    /// The operator interrupted the run (Ctrl-C / SIGTERM).
+    Interrupted,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// The memory-integrity verdict of the guest agent after migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integrity {
+    /// Every page the dirtier wrote holds what it wrote.
+    Ok,
+    /// This many pages held something else.
+    BadPages(u64),
+    /// Verification did not run (failed run, or nothing to verify).
+    NotChecked,
+}
+
+impl std::fmt::Display for Integrity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Integrity::Ok => f.write_str("ok"),
+            Integrity::BadPages(n) => write!(f, "{n} bad pages"),
+            Integrity::NotChecked => f.write_str("not_checked"),
+        }
+    }
+}
+
+/// One line of `runs.jsonl`: the summary of one finished run.
+/// Times are milliseconds, sizes bytes, rates megabits per second (10^6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Identifier; also the name of the run's raw-data directory.
+    pub run_id: String,
+    /// The run's parameters (one value per scenario dimension).
+    pub params: RunParams,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Why a run failed, if it did.
+    pub error: Option<String>,
+    /// Wall-clock start, seconds since the Unix epoch.
+    pub started_at: f64,
+    /// Host clock from the `migrate` command to the completed state being
+    /// seen (includes up to one poll interval of detection delay).
+    pub total_time_ms: Option<f64>,
+    /// QEMU's own `total-time`.
+    pub qemu_total_time_ms: Option<f64>,
+    /// QEMU's `setup-time`.
+    pub qemu_setup_time_ms: Option<f64>,
+    /// QEMU's reported `downtime` (vCPUs paused on the source until the
+    /// migration stream ended). Does not include network re-convergence.
+    pub downtime_qemu_ms: Option<f64>,
+    /// The longest gap between probe replies around switchover, less half a
+    /// probe interval (midpoint estimate): the outage a client saw.
+    pub downtime_probe_ms: Option<f64>,
+    /// Probes never answered during the whole run.
+    pub probes_lost: u64,
+    /// Probes sent during the whole run.
+    pub probes_sent: u64,
+    /// Number of outage windows (gaps above the outage threshold) during migration.
+    pub outage_windows: u32,
+    /// RAM bytes QEMU sent (`ram.transferred`).
+    pub transferred_bytes: Option<u64>,
+    /// Migration throughput: transferred bytes over QEMU's total time less
+    /// its setup time (the time the stream was actually flowing).
+    pub throughput_mbps: Option<f64>,
+    /// The configured link rate.
+    pub link_rate_mbps: f64,
+    /// Dirty-memory sync passes (`ram.dirty-sync-count`).
+    pub passes: Option<u64>,
+    /// Workload rate achieved before migration (MB/s, 10^6), from agent samples.
+    pub workload_rate_before_mbs: Option<f64>,
+    /// Workload rate achieved while migrating (MB/s).
+    pub workload_rate_during_mbs: Option<f64>,
+    /// Probe RTT percentiles before / during / after migration (ms).
+    pub rtt: RttSummary,
+    /// Memory integrity after migration.
+    pub integrity: Integrity,
+    /// The accelerator QEMU ran with.
+    pub accel: String,
+}
+
+/// RTT percentiles of answered probes per migration phase, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RttSummary {
+    /// Before `migrate` was issued.
+    pub before: Option<Percentiles>,
+    /// From `migrate` to completion.
+    pub during: Option<Percentiles>,
+    /// After completion.
+    pub after: Option<Percentiles>,
+}
+
+/// Selected percentiles of a latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub n: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// `manifest.json` at the top of a results directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Scenario name.
+    pub scenario_name: String,
+    /// Path of the scenario file as given.
+    pub scenario_path: String,
+    /// The scenario file's text, verbatim.
+    pub scenario_text: String,
+    /// SHA-256 of the scenario text.
+    pub scenario_sha256: String,
+    /// Every run of the matrix, in order.
+    pub matrix: Vec<RunParams>,
+    /// Dimensions that vary in this scenario (for grouping).
+    pub varying: Vec<String>,
+    /// Host kernel (`uname -r`).
+    pub host_kernel: String,
+    /// Host name.
+    pub host_name: String,
+    /// `qemu-system-x86_64 --version`, first line.
+    pub qemu_version: String,
+    /// Accelerator in use.
+    pub accel: String,
+    /// Guest image identifier (content hash).
+    pub guest_image: String,
+    /// `git describe --always --dirty` of the migbench checkout, if any.
+    pub git_revision: String,
+    /// migbench version.
+    pub migbench_version: String,
+    /// Wall-clock start, seconds since the Unix epoch.
+    pub started_at: f64,
+}
+
+/// One `query-migrate` sample of `progress.jsonl`. Times are ms since the
+/// run's clock origin (host monotonic clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressSample {
+    /// Host time of the sample, ms.
+    pub t_ms: f64,
+    /// QEMU migration status (`setup`, `active`, `device`, `completed`, ...).
+    pub status: String,
+    /// `ram.transferred`.
+    pub transferred: u64,
+    /// `ram.remaining`.
+    pub remaining: u64,
+    /// `ram.total`.
+    pub total: u64,
+    /// `ram.dirty-sync-count`.
+    pub passes: u64,
+    /// `ram.dirty-pages-rate` in pages/s.
+    pub dirty_pages_rate: u64,
+    /// `ram.mbps` as QEMU reports it.
+    pub mbps: f64,
+    /// `expected-downtime`, ms, when QEMU reports it.
+    pub expected_downtime_ms: Option<f64>,
+}
+
+/// One line of `probes.jsonl`: a probe and its fate. Times in ms since the
+/// run's clock origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeEvent {
+    /// Sequence number.
+    pub seq: u64,
+    /// Send time, ms.
+    pub sent_ms: f64,
+    /// Reply arrival time, ms; `None` if no reply arrived.
+    pub recv_ms: Option<f64>,
+}
+
+/// One line of `workload.jsonl`: the dirtier's achieved rate in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSample {
+    /// Host time the window ended (mapped from the guest clock at fetch), ms.
+    pub t_ms: f64,
+    /// Window length as the guest measured it, ms.
+    pub window_ms: f64,
+    /// Bytes written in the window.
+    pub bytes: u64,
+}

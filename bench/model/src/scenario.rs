@@ -1,0 +1,562 @@
+//! Scenario files: the TOML a user writes, deserialised and validated into a
+//! typed [`Scenario`]. Every matrix field may be one value or a list of
+//! values ([`Many`]); [`crate::matrix`] expands them into runs.
+//!
+//! Errors name the file, line, column and dotted field, and say what is
+//! allowed ([`ScenarioError`]).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{BandwidthCap, BitRate, ByteRate, Count, Dur, Percent, ScalarField, Size};
+
+/// One scalar of a unit type, accepted from a TOML string or integer.
+pub(crate) struct OneValue<T>(pub T);
+
+struct OneVisitor<T>(PhantomData<T>);
+
+impl<'de, T: ScalarField> Visitor<'de> for OneVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::parse_str(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::parse_int(v).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::parse_int(v.min(i64::MAX as u64) as i64).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        Err(E::custom(format!("bare number {v} has no unit: expected {}", T::EXPECTING)))
+    }
+}
+
+impl<'de, T: ScalarField> Deserialize<'de> for OneValue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OneVisitor(PhantomData)).map(OneValue)
+    }
+}
+
+/// A matrix field: one value, or a list whose values each make their own runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Many<T>(pub Vec<T>);
+
+impl<T: Clone> Many<T> {
+    /// A field with a single value.
+    pub fn one(v: T) -> Self {
+        Many(vec![v])
+    }
+}
+
+impl<T: Serialize> Serialize for Many<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.len() == 1 {
+            self.0[0].serialize(s)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+struct ManyVisitor<T>(PhantomData<T>);
+
+impl<'de, T: ScalarField + Deserialize<'de>> Visitor<'de> for ManyVisitor<T> {
+    type Value = Many<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}, or a list of them", T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Many<T>, E> {
+        OneVisitor::<T>(PhantomData).visit_str(v).map(Many::one)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Many<T>, E> {
+        OneVisitor::<T>(PhantomData).visit_i64(v).map(Many::one)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Many<T>, E> {
+        OneVisitor::<T>(PhantomData).visit_u64(v).map(Many::one)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Many<T>, E> {
+        OneVisitor::<T>(PhantomData).visit_f64(v).map(Many::one)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Many<T>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<T>()? {
+            out.push(v);
+        }
+        if out.is_empty() {
+            return Err(de::Error::custom(format!(
+                "an empty list makes no runs: expected {}",
+                T::EXPECTING
+            )));
+        }
+        Ok(Many(out))
+    }
+}
+
+impl<'de, T: ScalarField + Deserialize<'de>> Deserialize<'de> for Many<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ManyVisitor(PhantomData))
+    }
+}
+
+/// Which accelerator QEMU uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM if a timed test boot under KVM succeeds, else TCG.
+    #[default]
+    Auto,
+    /// Hardware virtualisation; fails the run if the guest does not boot.
+    Kvm,
+    /// Software emulation: slow but works everywhere.
+    Tcg,
+}
+
+/// The guest: its size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestSpec {
+    /// Guest RAM (QEMU `-m`).
+    pub ram: Many<Size>,
+    /// Number of vCPUs (QEMU `-smp`).
+    #[serde(default = "default_vcpus")]
+    pub vcpus: Many<Count>,
+}
+
+fn default_vcpus() -> Many<Count> {
+    Many::one(Count(1))
+}
+
+/// The workload the guest agent runs during migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Target rate at which the agent rewrites guest memory; 0 = idle guest.
+    #[serde(default = "default_dirty_rate")]
+    pub dirty_rate: Many<ByteRate>,
+    /// Memory the dirtier cycles through.
+    #[serde(default = "default_working_set")]
+    pub working_set: Many<Size>,
+}
+
+fn default_dirty_rate() -> Many<ByteRate> {
+    Many::one(ByteRate(0))
+}
+fn default_working_set() -> Many<Size> {
+    Many::one(Size(64 << 20))
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            dirty_rate: default_dirty_rate(),
+            working_set: default_working_set(),
+        }
+    }
+}
+
+/// The migration link between the source and destination hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Link rate, enforced with a `tc` token bucket on both directions.
+    pub rate: Many<BitRate>,
+    /// One-way delay (needs the kernel's netem).
+    #[serde(default = "zero_dur")]
+    pub delay: Many<Dur>,
+    /// Delay variation (needs netem).
+    #[serde(default = "zero_dur")]
+    pub jitter: Many<Dur>,
+    /// Packet loss (needs netem).
+    #[serde(default = "zero_percent")]
+    pub loss: Many<Percent>,
+}
+
+fn zero_dur() -> Many<Dur> {
+    Many::one(Dur(std::time::Duration::ZERO))
+}
+fn zero_percent() -> Many<Percent> {
+    Many::one(Percent(0.0))
+}
+
+/// Migration settings and limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationSpec {
+    /// QEMU `downtime-limit`: the longest pause QEMU may plan for switchover.
+    #[serde(default = "default_downtime")]
+    pub downtime_limit: Many<Dur>,
+    /// QEMU `max-bandwidth`.
+    #[serde(default = "default_bandwidth")]
+    pub max_bandwidth: Many<BandwidthCap>,
+    /// Give up (cancel, record `timed_out`) after this long.
+    #[serde(default = "default_timeout")]
+    pub timeout: Many<Dur>,
+    /// How often `query-migrate` is sampled into the progress series.
+    #[serde(default = "default_poll")]
+    pub poll_interval: Dur,
+}
+
+fn default_downtime() -> Many<Dur> {
+    Many::one(Dur(std::time::Duration::from_millis(300)))
+}
+fn default_bandwidth() -> Many<BandwidthCap> {
+    Many::one(BandwidthCap::Unlimited)
+}
+fn default_timeout() -> Many<Dur> {
+    Many::one(Dur(std::time::Duration::from_secs(300)))
+}
+fn default_poll() -> Dur {
+    Dur(std::time::Duration::from_millis(100))
+}
+
+impl Default for MigrationSpec {
+    fn default() -> Self {
+        MigrationSpec {
+            downtime_limit: default_downtime(),
+            max_bandwidth: default_bandwidth(),
+            timeout: default_timeout(),
+            poll_interval: default_poll(),
+        }
+    }
+}
+
+/// The client-side probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// Interval between UDP probes (0.1 ms – 100 ms).
+    #[serde(default = "default_probe_interval")]
+    pub interval: Many<Dur>,
+}
+
+fn default_probe_interval() -> Many<Dur> {
+    Many::one(Dur(std::time::Duration::from_millis(1)))
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        ProbeSpec {
+            interval: default_probe_interval(),
+        }
+    }
+}
+
+/// Lab settings that apply to every run (not matrix dimensions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LabSpec {
+    /// Accelerator: auto (timed KVM test boot, else TCG), kvm, tcg.
+    #[serde(default)]
+    pub accel: Accel,
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name used for the results directory; defaults to the file stem.
+    #[serde(default)]
+    pub name: String,
+    /// Free text shown in reports.
+    #[serde(default)]
+    pub description: String,
+    /// How many times each combination runs.
+    #[serde(default = "default_reps")]
+    pub repetitions: Count,
+    /// The guest.
+    pub guest: GuestSpec,
+    /// The in-guest workload.
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    /// The migration link.
+    pub link: LinkSpec,
+    /// Migration settings.
+    #[serde(default)]
+    pub migration: MigrationSpec,
+    /// The probe.
+    #[serde(default)]
+    pub probe: ProbeSpec,
+    /// Lab-wide settings.
+    #[serde(default)]
+    pub lab: LabSpec,
+}
+
+fn default_reps() -> Count {
+    Count(1)
+}
+
+/// A scenario file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("Cannot read scenario file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid: where and why.
+    #[error("{path}:{line}:{column}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Dotted field name, e.g. `guest.ram`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Read, parse and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and validate scenario text; `path` is used for names and errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut sc: Scenario = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            let mut message = e.message().trim().to_string();
+            if message.starts_with("unknown field") {
+                message = format!("{message} (unknown fields are errors)");
+            }
+            ScenarioError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                field: field_at(text, offset),
+                message,
+            }
+        })?;
+        if sc.name.is_empty() {
+            sc.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into());
+        }
+        if let Err((field, message)) = sc.validate() {
+            let offset = locate_field(text, field).unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            return Err(ScenarioError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                field: field.to_string(),
+                message,
+            });
+        }
+        Ok(sc)
+    }
+
+    /// Check values that parse but make no sense; returns (field, message).
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(("name", format!("`{}`: use letters, digits, - and _ only", self.name)));
+        }
+        for ram in &self.guest.ram.0 {
+            if ram.0 < (96 << 20) || ram.0 > (64 << 30) {
+                return Err(("guest.ram", format!("{ram} is outside 96MiB – 64GiB")));
+            }
+            if ram.0 % (1 << 20) != 0 {
+                return Err(("guest.ram", format!("{ram} is not a whole number of MiB")));
+            }
+            for ws in &self.workload.working_set.0 {
+                if ws.0 + (64 << 20) > ram.0 {
+                    return Err((
+                        "workload.working_set",
+                        format!("{ws} leaves less than 64MiB of the {ram} guest for its kernel"),
+                    ));
+                }
+            }
+        }
+        for v in &self.guest.vcpus.0 {
+            if v.0 > 64 {
+                return Err(("guest.vcpus", format!("{v} is outside 1 – 64")));
+            }
+        }
+        for ws in &self.workload.working_set.0 {
+            if ws.0 < 4096 {
+                return Err(("workload.working_set", format!("{ws} is smaller than one 4KiB page")));
+            }
+        }
+        for i in &self.probe.interval.0 {
+            let us = i.0.as_micros();
+            if !(100..=100_000).contains(&us) {
+                return Err(("probe.interval", format!("{i} is outside 0.1ms – 100ms")));
+            }
+        }
+        for t in &self.migration.timeout.0 {
+            if t.0.as_secs_f64() < 1.0 {
+                return Err(("migration.timeout", format!("{t} is shorter than 1s")));
+            }
+        }
+        for d in &self.migration.downtime_limit.0 {
+            if d.0.as_millis() < 1 || d.0.as_secs() > 2000 {
+                return Err(("migration.downtime_limit", format!("{d} is outside 1ms – 2000s (QEMU's range)")));
+            }
+        }
+        let p = self.migration.poll_interval.0.as_millis();
+        if !(10..=10_000).contains(&p) {
+            return Err((
+                "migration.poll_interval",
+                format!("{} is outside 10ms – 10s", self.migration.poll_interval),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when some run asks for delay, jitter or loss (which need netem).
+    pub fn needs_netem(&self) -> bool {
+        self.link.delay.0.iter().any(|d| !d.0.is_zero())
+            || self.link.jitter.0.iter().any(|d| !d.0.is_zero())
+            || self.link.loss.0.iter().any(|l| l.0 > 0.0)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// The dotted name of the key on the line holding `offset`, with its table.
+fn field_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let mut table = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let end = pos + line.len();
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            table = h.trim().to_string();
+        }
+        if offset < end || end == text.len() {
+            let key = t.split('=').next().unwrap_or("").trim();
+            let key = if t.contains('=') && !t.starts_with('[') { key } else { "" };
+            return match (table.is_empty(), key.is_empty()) {
+                (true, _) => key.to_string(),
+                (false, true) => table,
+                (false, false) => format!("{table}.{key}"),
+            };
+        }
+        pos = end;
+    }
+    String::new()
+}
+
+/// Byte offset of `table.key = ...` (or a top-level `key`) in the text.
+fn locate_field(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            current = h.trim().to_string();
+        } else if current == table {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(pos + line.find(t).unwrap_or(0));
+                }
+            }
+        }
+        pos += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+repetitions = 2
+[guest]
+ram = "256MiB"
+[workload]
+dirty_rate = ["0", "20MB/s"]
+[link]
+rate = ["100mbit", "1gbit"]
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("scenarios/t.toml"), text)
+    }
+
+    #[test]
+    fn lists_and_scalars_both_parse() {
+        let sc = parse(GOOD).unwrap();
+        assert_eq!(sc.name, "t");
+        assert_eq!(sc.link.rate.0.len(), 2);
+        assert_eq!(sc.guest.ram.0, vec![Size(256 << 20)]);
+        assert_eq!(sc.workload.dirty_rate.0[1], ByteRate(20_000_000));
+    }
+
+    fn invalid(text: &str) -> (usize, String, String) {
+        match parse(text).unwrap_err() {
+            ScenarioError::Invalid { line, field, message, .. } => (line, field, message),
+            e => panic!("unexpected {e}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\nrma = 3\n[link]\nrate = \"1gbit\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(field, "guest.rma");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn bad_unit_names_line_and_field() {
+        let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n");
+        assert_eq!((line, field.as_str()), (4, "link.rate"));
+        assert!(msg.contains("unknown rate unit"), "{msg}");
+    }
+
+    #[test]
+    fn negative_size_in_a_list_is_an_error() {
+        let (line, field, msg) = invalid("[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n");
+        assert_eq!((line, field.as_str()), (2, "guest.ram"));
+        assert!(msg.contains("negative"), "{msg}");
+    }
+
+    #[test]
+    fn impossible_values_are_located() {
+        let (line, field, msg) =
+            invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[probe]\ninterval = \"1s\"\n");
+        assert_eq!((line, field.as_str()), (6, "probe.interval"));
+        assert!(msg.contains("0.1ms"), "{msg}");
+    }
+
+    #[test]
+    fn netem_need_is_detected() {
+        assert!(!parse(GOOD).unwrap().needs_netem());
+        let sc = parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\ndelay = \"10ms\"\n").unwrap();
+        assert!(sc.needs_netem());
+    }
+}

@@ -1,0 +1,419 @@
+//! Quantities with explicit units as scenario files spell them: sizes
+//! (`"512MiB"`), byte rates (`"50MB/s"`), link bit rates (`"100mbit"`),
+//! durations (`"300ms"`) and percentages (`"0.1%"`).
+//!
+//! Every type parses from a string (and from a bare integer where that is
+//! unambiguous), prints back in the same notation, and serialises as that
+//! string so records stay human-readable.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value that a scenario field can hold: parsed from a TOML string or
+/// integer, with a description of what is allowed for error messages.
+pub trait ScalarField: Sized + Clone {
+    /// What the field accepts, e.g. `a size such as "512MiB"`.
+    const EXPECTING: &'static str;
+    /// Parse the string notation.
+    fn parse_str(s: &str) -> Result<Self, String>;
+    /// Parse a bare TOML integer; most units refuse this to keep units explicit.
+    fn parse_int(i: i64) -> Result<Self, String> {
+        Err(format!(
+            "bare number {i} has no unit: expected {}",
+            Self::EXPECTING
+        ))
+    }
+}
+
+fn split_number(s: &str) -> Result<(f64, &str), String> {
+    let s = s.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
+        .unwrap_or(s.len());
+    // `e` may begin a unit (none of ours do), keep it simple: digits, dot, sign.
+    let (num, unit) = s.split_at(end);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` does not start with a number"))?;
+    if !value.is_finite() {
+        return Err(format!("`{s}` is not a finite number"));
+    }
+    if value < 0.0 {
+        return Err(format!("`{s}` is negative"));
+    }
+    Ok((value, unit.trim()))
+}
+
+macro_rules! string_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                crate::scenario::OneValue::<$t>::deserialize(d).map(|v| v.0)
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$t as ScalarField>::parse_str(s)
+            }
+        }
+    };
+}
+
+/// A size in bytes (`"512MiB"`, `"1GiB"`, `"100MB"`, `"4096B"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Size(pub u64);
+
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+    ("kB", 1_000),
+    ("KB", 1_000),
+    ("MB", 1_000_000),
+    ("GB", 1_000_000_000),
+    ("TB", 1_000_000_000_000),
+];
+
+impl ScalarField for Size {
+    const EXPECTING: &'static str =
+        "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB (e.g. \"512MiB\")";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let (v, unit) = split_number(s)?;
+        let mult = SIZE_UNITS
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| format!("unknown size unit `{unit}` in `{s}`"))?;
+        Ok(Size((v * mult as f64).round() as u64))
+    }
+}
+
+impl Size {
+    /// Bytes.
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+    /// Mebibytes, rounded down.
+    pub fn mib(self) -> u64 {
+        self.0 >> 20
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if self.0 >= mult && self.0 % mult == 0 {
+                return write!(f, "{}{unit}", self.0 / mult);
+            }
+        }
+        for (unit, mult) in [("GB", 1_000_000_000u64), ("MB", 1_000_000), ("kB", 1_000)] {
+            if self.0 >= mult && self.0 % mult == 0 {
+                return write!(f, "{}{unit}", self.0 / mult);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+string_serde!(Size);
+
+/// A data rate in bytes per second (`"50MB/s"`, `"20MiB/s"`, `"0"` for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteRate(pub u64);
+
+impl ScalarField for ByteRate {
+    const EXPECTING: &'static str =
+        "a byte rate such as \"50MB/s\" or \"20MiB/s\" (units B, KiB, MiB, GiB, kB, MB, GB per s), or 0";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if t == "0" {
+            return Ok(ByteRate(0));
+        }
+        let Some(size) = t.strip_suffix("/s") else {
+            return Err(format!("`{s}` lacks `/s`: expected {}", Self::EXPECTING));
+        };
+        Size::parse_str(size).map(|b| ByteRate(b.0))
+    }
+    fn parse_int(i: i64) -> Result<Self, String> {
+        if i == 0 {
+            Ok(ByteRate(0))
+        } else {
+            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+        }
+    }
+}
+
+impl fmt::Display for ByteRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return write!(f, "0");
+        }
+        write!(f, "{}/s", Size(self.0))
+    }
+}
+string_serde!(ByteRate);
+
+/// A migration bandwidth cap: a byte rate or `"unlimited"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BandwidthCap {
+    /// No cap from QEMU: the link decides.
+    Unlimited,
+    /// QEMU's `max-bandwidth` in bytes per second.
+    Limit(ByteRate),
+}
+
+impl ScalarField for BandwidthCap {
+    const EXPECTING: &'static str = "\"unlimited\" or a byte rate such as \"50MB/s\"";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "unlimited" {
+            return Ok(BandwidthCap::Unlimited);
+        }
+        let r = ByteRate::parse_str(s)?;
+        if r.0 == 0 {
+            return Err("a bandwidth cap of 0 would never migrate: use \"unlimited\" or a positive rate".into());
+        }
+        Ok(BandwidthCap::Limit(r))
+    }
+}
+
+impl fmt::Display for BandwidthCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BandwidthCap::Unlimited => write!(f, "unlimited"),
+            BandwidthCap::Limit(r) => write!(f, "{r}"),
+        }
+    }
+}
+string_serde!(BandwidthCap);
+
+/// A link rate in bits per second, in `tc` notation (`"100mbit"`, `"1gbit"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BitRate(pub u64);
+
+const BIT_UNITS: &[(&str, u64)] = &[
+    ("bit", 1),
+    ("kbit", 1_000),
+    ("mbit", 1_000_000),
+    ("gbit", 1_000_000_000),
+    ("tbit", 1_000_000_000_000),
+];
+
+impl ScalarField for BitRate {
+    const EXPECTING: &'static str = "a link rate in tc notation: kbit, mbit, gbit (e.g. \"100mbit\")";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let (v, unit) = split_number(s)?;
+        let lower = unit.to_ascii_lowercase();
+        let mult = BIT_UNITS
+            .iter()
+            .find(|(u, _)| *u == lower || format!("{u}ps") == lower)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| format!("unknown rate unit `{unit}` in `{s}`"))?;
+        let bits = (v * mult as f64).round() as u64;
+        if bits == 0 {
+            return Err(format!("`{s}`: a link rate must be above zero"));
+        }
+        Ok(BitRate(bits))
+    }
+}
+
+impl BitRate {
+    /// Megabits per second.
+    pub fn mbps(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+}
+
+impl fmt::Display for BitRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, mult) in [("tbit", 1_000_000_000_000u64), ("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000)] {
+            if self.0 >= mult && self.0 % mult == 0 {
+                return write!(f, "{}{unit}", self.0 / mult);
+            }
+        }
+        write!(f, "{}bit", self.0)
+    }
+}
+string_serde!(BitRate);
+
+/// A duration with explicit unit (`"300ms"`, `"1s"`, `"0.5ms"`, `"100us"`, `"2min"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub std::time::Duration);
+
+impl ScalarField for Dur {
+    const EXPECTING: &'static str = "a duration with a unit: us, ms, s, min (e.g. \"300ms\")";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let (v, unit) = split_number(s)?;
+        let ns_per = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "min" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(format!("unknown duration unit `{unit}` in `{s}`")),
+        };
+        Ok(Dur(std::time::Duration::from_nanos((v * ns_per).round() as u64)))
+    }
+    fn parse_int(i: i64) -> Result<Self, String> {
+        if i == 0 {
+            Ok(Dur(std::time::Duration::ZERO))
+        } else {
+            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+        }
+    }
+}
+
+impl Dur {
+    /// Milliseconds as a float.
+    pub fn ms(self) -> f64 {
+        self.0.as_secs_f64() * 1e3
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        if ns == 0 {
+            return write!(f, "0ms");
+        }
+        for (unit, mult) in [("min", 60_000_000_000u128), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+            if ns >= mult && ns % mult == 0 {
+                return write!(f, "{}{unit}", ns / mult);
+            }
+        }
+        if ns % 1000 == 0 {
+            return write!(f, "{}ms", ns as f64 / 1e6);
+        }
+        write!(f, "{ns}ns")
+    }
+}
+string_serde!(Dur);
+
+/// A percentage (`"0.1%"`), used for packet loss.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Percent(pub f64);
+
+impl ScalarField for Percent {
+    const EXPECTING: &'static str = "a percentage between 0% and 100% (e.g. \"0.1%\")";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let Some(num) = s.trim().strip_suffix('%') else {
+            return Err(format!("`{s}` lacks `%`: expected {}", Self::EXPECTING));
+        };
+        let (v, rest) = split_number(num)?;
+        if !rest.is_empty() || v > 100.0 {
+            return Err(format!("`{s}` is not {}", Self::EXPECTING));
+        }
+        Ok(Percent(v))
+    }
+    fn parse_int(i: i64) -> Result<Self, String> {
+        if i == 0 {
+            Ok(Percent(0.0))
+        } else {
+            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+string_serde!(Percent);
+
+/// A plain count (vCPUs, repetitions): a positive TOML integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Count(pub u32);
+
+impl ScalarField for Count {
+    const EXPECTING: &'static str = "a positive whole number";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{s}` is not {}", Self::EXPECTING))
+            .and_then(|v| Self::parse_int(v as i64))
+    }
+    fn parse_int(i: i64) -> Result<Self, String> {
+        if i <= 0 || i > u32::MAX as i64 {
+            return Err(format!("{i} is not {}", Self::EXPECTING));
+        }
+        Ok(Count(i as u32))
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::scenario::OneValue::<Count>::deserialize(d).map(|v| v.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_binary_and_decimal_units() {
+        assert_eq!(Size::parse_str("512MiB").unwrap().0, 512 << 20);
+        assert_eq!(Size::parse_str("1GiB").unwrap().0, 1 << 30);
+        assert_eq!(Size::parse_str("100MB").unwrap().0, 100_000_000);
+        assert_eq!(Size::parse_str("1.5KiB").unwrap().0, 1536);
+        assert!(Size::parse_str("-1MiB").unwrap_err().contains("negative"));
+        assert!(Size::parse_str("12parsecs").unwrap_err().contains("unknown size unit"));
+    }
+
+    #[test]
+    fn rates_parse_tc_notation() {
+        assert_eq!(BitRate::parse_str("100mbit").unwrap().0, 100_000_000);
+        assert_eq!(BitRate::parse_str("1gbit").unwrap().0, 1_000_000_000);
+        assert_eq!(BitRate::parse_str("1Gbit").unwrap().0, 1_000_000_000);
+        assert!(BitRate::parse_str("0mbit").is_err());
+        assert_eq!(ByteRate::parse_str("50MB/s").unwrap().0, 50_000_000);
+        assert_eq!(ByteRate::parse_str("0").unwrap().0, 0);
+        assert!(ByteRate::parse_str("50MB").is_err());
+    }
+
+    #[test]
+    fn durations_parse_and_print_round_trip() {
+        for s in ["300ms", "1s", "100us", "2min", "0.5ms"] {
+            let d = Dur::parse_str(s).unwrap();
+            assert_eq!(Dur::parse_str(&d.to_string()).unwrap(), d, "{s}");
+        }
+        assert_eq!(Dur::parse_str("0.5ms").unwrap().0.as_micros(), 500);
+    }
+
+    #[test]
+    fn percent_rejects_over_100() {
+        assert!(Percent::parse_str("101%").is_err());
+        assert_eq!(Percent::parse_str("0.1%").unwrap().0, 0.1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn size_display_round_trips(b in 0u64..(1u64 << 50)) {
+            let s = Size(b);
+            proptest::prop_assert_eq!(Size::parse_str(&s.to_string()).unwrap(), s);
+        }
+
+        #[test]
+        fn bitrate_display_round_trips(b in 1u64..(1u64 << 44)) {
+            let r = BitRate(b);
+            proptest::prop_assert_eq!(BitRate::parse_str(&r.to_string()).unwrap(), r);
+        }
+    }
+}
