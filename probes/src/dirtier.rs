@@ -1,0 +1,201 @@
+//! The memory dirtier that runs inside the guest: fills a working set with
+//! generation-tagged pages, rewrites them at a target rate in 100 ms ticks,
+//! records the rate it really achieved per tick, and verifies every page.
+//!
+//! Exports [`Dirtier`]; the agent binary drives it from its control thread.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{page_word, GuestSample, PAGE};
+
+const WORDS: usize = PAGE / 8;
+/// Length of one dirtying tick and of one workload sample.
+pub const TICK: Duration = Duration::from_millis(100);
+const MAX_SAMPLES: usize = 100_000;
+
+struct Memory {
+    words: Vec<u64>,
+    generation: Vec<u32>,
+    writes: u64,
+}
+
+impl Memory {
+    fn pages(&self) -> usize {
+        self.generation.len()
+    }
+
+    fn write_page(&mut self, page: usize) {
+        let g = self.generation[page].wrapping_add(1).max(1);
+        self.generation[page] = g;
+        let base = page * WORDS;
+        for (w, slot) in self.words[base..base + WORDS].iter_mut().enumerate() {
+            *slot = page_word(page as u64, g, w);
+        }
+        self.writes += 1;
+    }
+
+    fn bad_pages(&self) -> u64 {
+        (0..self.pages())
+            .filter(|&p| {
+                let g = self.generation[p];
+                let base = p * WORDS;
+                g == 0
+                    || self.words[base..base + WORDS]
+                        .iter()
+                        .enumerate()
+                        .any(|(w, v)| *v != page_word(p as u64, g, w))
+            })
+            .count() as u64
+    }
+}
+
+/// A running (or stopped) dirtier with its memory and samples.
+pub struct Dirtier {
+    mem: Arc<Mutex<Memory>>,
+    samples: Arc<Mutex<VecDeque<GuestSample>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    origin: Instant,
+}
+
+impl Dirtier {
+    /// Allocate and fill `working_set` bytes (rounded up to pages), then
+    /// rewrite at `rate` bytes/s in a background thread (if `rate` > 0).
+    /// Times in samples are ms since `origin`.
+    pub fn start(rate: u64, working_set: u64, origin: Instant) -> Dirtier {
+        let pages = working_set.div_ceil(PAGE as u64).max(1) as usize;
+        let mut mem = Memory {
+            words: vec![0u64; pages * WORDS],
+            generation: vec![0; pages],
+            writes: 0,
+        };
+        for p in 0..pages {
+            mem.write_page(p);
+        }
+        let mem = Arc::new(Mutex::new(mem));
+        let samples = Arc::new(Mutex::new(VecDeque::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (rate > 0).then(|| {
+            let (mem, samples, stop) = (mem.clone(), samples.clone(), stop.clone());
+            std::thread::spawn(move || run(mem, samples, stop, rate, origin))
+        });
+        Dirtier {
+            mem,
+            samples,
+            stop,
+            thread,
+            origin,
+        }
+    }
+
+    /// Stop rewriting; the memory stays for [`Dirtier::verify`].
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Take the samples gathered so far.
+    pub fn drain_samples(&self) -> Vec<GuestSample> {
+        self.samples.lock().unwrap().drain(..).collect()
+    }
+
+    /// Check every page: returns (pages, bad pages, page writes so far).
+    pub fn verify(&self) -> (u64, u64, u64) {
+        let mem = self.mem.lock().unwrap();
+        (mem.pages() as u64, mem.bad_pages(), mem.writes)
+    }
+
+    /// ms since the origin (the agent's clock).
+    pub fn now_ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1e3
+    }
+
+    #[cfg(test)]
+    fn corrupt(&self, page: usize) {
+        let mut mem = self.mem.lock().unwrap();
+        mem.words[page * WORDS + 3] ^= 1;
+    }
+}
+
+impl Drop for Dirtier {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(
+    mem: Arc<Mutex<Memory>>,
+    samples: Arc<Mutex<VecDeque<GuestSample>>>,
+    stop: Arc<AtomicBool>,
+    rate: u64,
+    origin: Instant,
+) {
+    let per_tick = rate as f64 * TICK.as_secs_f64() / PAGE as f64;
+    let mut carry = 0.0;
+    let mut next = 0usize;
+    let mut tick_start = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        carry += per_tick;
+        let n = carry.floor() as usize;
+        carry -= n as f64;
+        {
+            let mut m = mem.lock().unwrap();
+            let pages = m.pages();
+            for _ in 0..n {
+                m.write_page(next);
+                next = (next + 1) % pages;
+            }
+        }
+        let deadline = tick_start + TICK;
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        let end = Instant::now();
+        let mut s = samples.lock().unwrap();
+        if s.len() >= MAX_SAMPLES {
+            s.pop_front();
+        }
+        s.push_back(GuestSample {
+            end_ms: end.duration_since(origin).as_secs_f64() * 1e3,
+            window_ms: end.duration_since(tick_start).as_secs_f64() * 1e3,
+            bytes: (n * PAGE) as u64,
+        });
+        tick_start = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_only_dirtier_verifies_clean_and_detects_a_flipped_bit() {
+        let d = Dirtier::start(0, 64 * PAGE as u64, Instant::now());
+        assert_eq!(d.verify(), (64, 0, 64));
+        d.corrupt(10);
+        assert_eq!(d.verify().1, 1);
+    }
+
+    #[test]
+    fn running_dirtier_writes_at_about_its_rate_and_stays_consistent() {
+        let mut d = Dirtier::start(4 << 20, 256 * PAGE as u64, Instant::now());
+        std::thread::sleep(Duration::from_millis(450));
+        d.stop();
+        let samples = d.drain_samples();
+        assert!(samples.len() >= 3, "{samples:?}");
+        // 4 MiB/s in 100 ms ticks is ~102 pages per tick.
+        let per_tick = samples[1].bytes / PAGE as u64;
+        assert!((100..=104).contains(&per_tick), "{per_tick}");
+        let (pages, bad, writes) = d.verify();
+        assert_eq!((pages, bad), (256, 0));
+        assert!(writes > 256);
+        assert!(d.drain_samples().is_empty());
+    }
+}

@@ -1,0 +1,176 @@
+//! The host-side prober: sends a numbered UDP probe to the guest's echo port
+//! every interval from a socket in the client namespace, and records every
+//! probe's send time and reply time against a shared clock origin.
+//!
+//! Exports [`Prober`] (start, then [`Prober::finish`] for the events).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use migbench_model::ProbeEvent;
+
+use crate::netns::in_netns;
+use crate::protocol::{decode_probe, encode_probe, PROBE_LEN};
+
+/// A running prober.
+pub struct Prober {
+    stop: Arc<AtomicBool>,
+    sender: Option<JoinHandle<Vec<u64>>>,
+    receiver: Option<JoinHandle<Vec<(u64, u64)>>>,
+    origin: Instant,
+    recv_stop: Arc<AtomicBool>,
+}
+
+impl Prober {
+    /// Start probing `target` every `interval` from namespace `netns`.
+    /// All times are measured from `origin`.
+    pub fn start(
+        netns: Option<&str>,
+        target: SocketAddr,
+        interval: Duration,
+        origin: Instant,
+    ) -> std::io::Result<Prober> {
+        let sock = in_netns(netns, || {
+            let s = UdpSocket::bind(("0.0.0.0", 0))?;
+            s.connect(target)?;
+            Ok(s)
+        })?;
+        sock.set_read_timeout(Some(Duration::from_millis(20)))?;
+        let rsock = sock.try_clone()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let recv_stop = Arc::new(AtomicBool::new(false));
+        let s_stop = stop.clone();
+        let sender = std::thread::Builder::new()
+            .name("prober-send".into())
+            .spawn(move || {
+                let mut sent = Vec::with_capacity(1 << 16);
+                let start = Instant::now();
+                let mut seq = 0u64;
+                while !s_stop.load(Ordering::Relaxed) {
+                    let due = start + interval.mul_f64(seq as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let t = origin.elapsed().as_nanos() as u64;
+                    // A send error (e.g. no route for a moment) is a lost probe, not a stop.
+                    let _ = sock.send(&encode_probe(seq, t));
+                    sent.push(t);
+                    seq += 1;
+                }
+                sent
+            })?;
+        let r_stop = recv_stop.clone();
+        let receiver = std::thread::Builder::new()
+            .name("prober-recv".into())
+            .spawn(move || {
+                let mut got = Vec::with_capacity(1 << 16);
+                let mut buf = [0u8; 64];
+                while !r_stop.load(Ordering::Relaxed) {
+                    match rsock.recv(&mut buf) {
+                        Ok(n) if n == PROBE_LEN => {
+                            let t = origin.elapsed().as_nanos() as u64;
+                            if let Some((seq, _)) = decode_probe(&buf[..n]) {
+                                got.push((seq, t));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                got
+            })?;
+        Ok(Prober {
+            stop,
+            sender: Some(sender),
+            receiver: Some(receiver),
+            origin,
+            recv_stop,
+        })
+    }
+
+    /// ms since the origin, on the prober's clock.
+    pub fn now_ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1e3
+    }
+
+    /// Stop sending, wait `grace` for late replies, and return every probe.
+    pub fn finish(mut self, grace: Duration) -> Vec<ProbeEvent> {
+        self.stop.store(true, Ordering::Relaxed);
+        let sent = self.sender.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        std::thread::sleep(grace);
+        self.recv_stop.store(true, Ordering::Relaxed);
+        let got = self.receiver.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        merge(&sent, &got)
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.recv_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Join send times (indexed by sequence) with replies; a duplicate reply
+/// keeps the first arrival.
+pub fn merge(sent_ns: &[u64], replies: &[(u64, u64)]) -> Vec<ProbeEvent> {
+    let mut recv: Vec<Option<u64>> = vec![None; sent_ns.len()];
+    for &(seq, t) in replies {
+        if let Some(slot) = recv.get_mut(seq as usize) {
+            if slot.is_none() {
+                *slot = Some(t);
+            }
+        }
+    }
+    sent_ns
+        .iter()
+        .zip(recv)
+        .enumerate()
+        .map(|(seq, (&s, r))| ProbeEvent {
+            seq: seq as u64,
+            sent_ms: s as f64 / 1e6,
+            recv_ms: r.map(|r| r as f64 / 1e6),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_marks_unanswered_probes_lost_and_ignores_unknown_sequences() {
+        let ev = merge(&[1_000_000, 2_000_000, 3_000_000], &[(0, 1_500_000), (2, 3_200_000), (9, 1), (0, 9_000_000)]);
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[0].recv_ms, Some(1.5));
+        assert_eq!(ev[1].recv_ms, None);
+        assert_eq!(ev[2].recv_ms, Some(3.2));
+    }
+
+    #[test]
+    fn prober_against_a_local_echo_sees_every_reply() {
+        let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = echo.local_addr().unwrap();
+        echo.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let h = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !st.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = echo.recv_from(&mut buf) {
+                    echo.send_to(&buf[..n], from).unwrap();
+                }
+            }
+        });
+        let p = Prober::start(None, addr, Duration::from_millis(2), Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let ev = p.finish(Duration::from_millis(50));
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        assert!(ev.len() >= 20, "{}", ev.len());
+        assert!(ev.iter().all(|e| e.recv_ms.is_some_and(|r| r >= e.sent_ms)));
+    }
+}
