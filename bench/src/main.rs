@@ -1,1 +1,66 @@
-fn main() {}
+//! migbench entry point: parse arguments, run the command, print the whole
+//! error chain and map errors to exit codes (2 = bad input).
+
+use clap::Parser;
+use migbench::cli::{Cli, Cmd};
+use migbench::commands::{self, UsageError};
+use migbench::scheduler::Cancel;
+use migbench_model::ScenarioError;
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let cancel = Cancel::default();
+    {
+        let cancel = cancel.clone();
+        rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if cancel.is_cancelled() {
+                    eprintln!("\nsecond interrupt: exiting now");
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupted: stopping the run in flight and cleaning up (again to force)");
+                cancel.cancel();
+            }
+        });
+    }
+    let result = match cli.command {
+        Cmd::Run { scenario, dry_run, results, agent } => commands::run(&rt, &cancel, &scenario, dry_run, &results, agent),
+        Cmd::Image { agent } => commands::image_cmd(agent),
+        Cmd::Calibrate { pauses, interval, repeat, accel, agent, json } => {
+            commands::calibrate_cmd(&rt, &cancel, &pauses, &interval, repeat, &accel, agent, json)
+        }
+        Cmd::Cleanup => {
+            commands::sweep(&migbench::scheduler::Display::new());
+            Ok(0)
+        }
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            let usage = e.chain().any(|c| c.is::<ScenarioError>() || c.is::<UsageError>());
+            if usage {
+                2
+            } else {
+                1
+            }
+        }
+    };
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}

@@ -1,0 +1,66 @@
+//! The command line (clap). Only builds typed arguments; commands live in
+//! `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmark QEMU live migration on real, shaped links and measure the
+/// downtime a client of the guest really sees.
+#[derive(Debug, Parser)]
+#[command(name = "migbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run every combination of a scenario's matrix as a real live migration
+    /// and record the results under RESULTS/<scenario>/<timestamp>/.
+    Run {
+        /// Scenario file (TOML), e.g. scenarios/quick.toml.
+        scenario: PathBuf,
+        /// Print the expanded matrix and the estimated duration; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Root of the results tree.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).
+        #[arg(long)]
+        agent: Option<PathBuf>,
+    },
+    /// Build (or find in the cache) the guest image and print where it is.
+    Image {
+        /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).
+        #[arg(long)]
+        agent: Option<PathBuf>,
+    },
+    /// Pause a running guest for known durations (QMP stop/cont) and compare
+    /// the probe-measured outage with each true pause.
+    Calibrate {
+        /// Pause lengths, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "50ms,200ms,1000ms")]
+        pauses: Vec<String>,
+        /// Probe interval (0.1ms – 100ms).
+        #[arg(long, default_value = "1ms")]
+        interval: String,
+        /// How many times each pause is repeated.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        /// Accelerator: auto, kvm or tcg.
+        #[arg(long, default_value = "auto")]
+        accel: String,
+        /// Guest agent binary.
+        #[arg(long)]
+        agent: Option<PathBuf>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Remove namespaces, QEMU processes and temp dirs left by killed runs.
+    Cleanup,
+}

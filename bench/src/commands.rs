@@ -1,0 +1,148 @@
+//! The subcommands: typed arguments in, work done, typed errors out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use migbench_model::scenario::Accel;
+use migbench_model::units::{Dur, ScalarField};
+use migbench_model::{expand, Outcome, Scenario};
+
+use crate::lab::executor::LabExecutor;
+use crate::lab::{accel, image, net, rundir};
+use crate::recorder::Recorder;
+use crate::scheduler::{run_matrix, Cancel, Display};
+use crate::{calibrate, manifest, table};
+
+/// Bad input from the user (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Sweep leftovers of killed runs, warning about each.
+pub fn sweep(display: &Display) {
+    for ns in net::sweep_leftovers() {
+        display.line(&format!("warning: removed namespace {ns} left by a killed migbench run"));
+    }
+    for d in rundir::sweep_leftovers() {
+        display.line(&format!("warning: removed {} left by a killed migbench run", d.display()));
+    }
+}
+
+/// Checks before anything real runs.
+fn preflight() -> Result<()> {
+    net::check_privileges().map_err(UsageError)?;
+    if crate::system::run("qemu-system-x86_64", &["--version"]).is_err() {
+        bail!(UsageError("qemu-system-x86_64 is missing: apt-get install qemu-system-x86".into()));
+    }
+    Ok(())
+}
+
+/// Build or find the guest image, with a spinner.
+pub fn guest_image(agent: Option<&Path>, display: &Display) -> Result<image::GuestImage> {
+    let agent = image::find_agent(agent)?;
+    let spin = display.multi.add(indicatif::ProgressBar::new_spinner());
+    spin.set_message("preparing guest image (first time: downloads the cloud kernel)");
+    spin.enable_steady_tick(Duration::from_millis(120));
+    let img = image::build(&agent);
+    spin.finish_and_clear();
+    Ok(img?)
+}
+
+/// `migbench run`.
+pub fn run(rt: &tokio::runtime::Runtime, cancel: &Cancel, scenario: &Path, dry_run: bool, results: &Path, agent: Option<PathBuf>) -> Result<i32> {
+    let sc = Scenario::load(scenario)?;
+    let text = std::fs::read_to_string(scenario)?;
+    let matrix = expand(&sc);
+    if dry_run {
+        println!("scenario {} ({} runs):", sc.name, matrix.len());
+        let mut total = 0.0;
+        for p in &matrix {
+            let est = p.estimated_secs();
+            total += est;
+            println!("  {}  {}  ~{:.0}s", p.run_id(), p.label(), est);
+        }
+        println!("estimated duration: {:.1} min", total / 60.0);
+        return Ok(0);
+    }
+    preflight()?;
+    if sc.needs_netem() {
+        net::check_netem().map_err(|e| UsageError(format!("{}: {e}", scenario.display())))?;
+    }
+    let display = Display::new();
+    sweep(&display);
+    let img = guest_image(agent.as_deref(), &display)?;
+    let accel = rt.block_on(accel::resolve(sc.lab.accel, &img));
+    if sc.lab.accel == Accel::Auto {
+        display.line(&format!("accelerator: {accel} (auto: timed KVM test boot)"));
+    }
+    let m = manifest::build(&sc, &scenario.display().to_string(), &text, &matrix, &accel, &img.id);
+    let mut rec = Recorder::create(results, &m).with_context(|| format!("creating a results directory under {}", results.display()))?;
+    display.line(&format!("results: {}", rec.dir().display()));
+    let mut exec = LabExecutor {
+        image: img,
+        accel,
+        rt: rt.handle().clone(),
+        cancel: cancel.clone(),
+        display: display.clone(),
+    };
+    let s = run_matrix(&matrix, &mut exec, &mut rec, cancel, &display)?;
+    println!("{}", table::render(&s.records));
+    println!("results: {}", s.dir.display());
+    if s.interrupted {
+        eprintln!("interrupted: {} of {} runs recorded", s.records.len(), matrix.len());
+        return Ok(130);
+    }
+    Ok(if s.records.iter().any(|r| r.outcome == Outcome::Failed) { 1 } else { 0 })
+}
+
+/// `migbench image`.
+pub fn image_cmd(agent: Option<PathBuf>) -> Result<i32> {
+    let img = guest_image(agent.as_deref(), &Display::new())?;
+    println!("image   {}", img.id);
+    println!("kernel  {}", img.kernel.display());
+    println!("initrd  {}", img.initrd.display());
+    println!("from    {}", img.kernel_package);
+    Ok(0)
+}
+
+fn parse_dur(what: &str, s: &str) -> Result<Duration> {
+    Dur::parse_str(s).map(|d| d.0).map_err(|e| UsageError(format!("{what}: {e}")).into())
+}
+
+/// `migbench calibrate`.
+#[allow(clippy::too_many_arguments)]
+pub fn calibrate_cmd(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    pauses: &[String],
+    interval: &str,
+    repeat: u32,
+    accel_s: &str,
+    agent: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<i32> {
+    let interval = parse_dur("--interval", interval)?;
+    if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
+        bail!(UsageError("--interval must be within 0.1ms – 100ms".into()));
+    }
+    let pauses = pauses.iter().map(|p| parse_dur("--pauses", p)).collect::<Result<Vec<_>>>()?;
+    let accel_choice = match accel_s {
+        "auto" => Accel::Auto,
+        "kvm" => Accel::Kvm,
+        "tcg" => Accel::Tcg,
+        other => bail!(UsageError(format!("--accel {other}: expected auto, kvm or tcg"))),
+    };
+    preflight()?;
+    let display = Display::new();
+    sweep(&display);
+    let img = guest_image(agent.as_deref(), &display)?;
+    let accel = rt.block_on(accel::resolve(accel_choice, &img));
+    let rows = rt.block_on(calibrate::calibrate(&img, &accel, interval, &pauses, repeat, cancel))?;
+    println!("probe interval {} ms, accelerator {accel}", interval.as_secs_f64() * 1e3);
+    print!("{}", calibrate::render(&rows));
+    if let Some(path) = json {
+        crate::recorder::write_json(&path, &rows)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,338 @@
+//! The local lab's [`Executor`]: one real migration per run. Builds the
+//! namespaces and shaped link, boots the source guest and an incoming
+//! destination, starts the workload and the prober, migrates through
+//! [`QmpDriver`], verifies memory, derives the run record, writes the raw
+//! series and tears everything down — whatever happened.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use migbench_model::record::RttSummary;
+use migbench_model::{Integrity, Outcome, ProbeEvent, RunParams, RunRecord, WorkloadSample};
+use migbench_probes::agent_client::AgentClient;
+use migbench_probes::outage::{outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms};
+use migbench_probes::prober::Prober;
+use migbench_probes::protocol::{Request, Response};
+
+use crate::driver::{watch, Ending, MigrationDriver, QmpDriver, Tuning};
+use crate::lab::image::GuestImage;
+use crate::lab::net::{LabNet, Shaping};
+use crate::lab::qemu::{QemuProcess, QemuSpec, Role};
+use crate::lab::rundir::RunDir;
+use crate::recorder::{unix_now, write_jsonl};
+use crate::scheduler::{Cancel, Display, Executor};
+
+/// Probing before `migrate` (the "before" RTT phase).
+const BASELINE: Duration = Duration::from_secs(2);
+/// Probing after completion (re-convergence and the "after" phase).
+const AFTERMATH: Duration = Duration::from_secs(2);
+/// How long the guest may take to answer after QEMU starts.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs migrations in the local lab.
+pub struct LabExecutor {
+    /// Guest image.
+    pub image: GuestImage,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// Tokio runtime the async parts run on.
+    pub rt: tokio::runtime::Handle,
+    /// Interruption flag.
+    pub cancel: Cancel,
+    /// Progress display.
+    pub display: Display,
+}
+
+impl Executor for LabExecutor {
+    fn execute(&mut self, p: &RunParams, raw: &Path) -> RunRecord {
+        let started_at = unix_now();
+        let mut rec = empty_record(p, started_at, &self.accel);
+        let result = self.rt.block_on(self.run(p, raw, &mut rec));
+        if let Err(e) = result {
+            if rec.outcome == Outcome::Completed {
+                rec.outcome = if self.cancel.is_cancelled() { Outcome::Interrupted } else { Outcome::Failed };
+            }
+            rec.error = Some(format!("{e:#}"));
+        }
+        rec
+    }
+}
+
+/// A record with the parameters filled in and no measurements.
+pub fn empty_record(p: &RunParams, started_at: f64, accel: &str) -> RunRecord {
+    RunRecord {
+        run_id: p.run_id(),
+        params: p.clone(),
+        outcome: Outcome::Completed,
+        error: None,
+        started_at,
+        total_time_ms: None,
+        qemu_total_time_ms: None,
+        qemu_setup_time_ms: None,
+        downtime_qemu_ms: None,
+        downtime_probe_ms: None,
+        probes_lost: 0,
+        probes_sent: 0,
+        outage_windows: 0,
+        transferred_bytes: None,
+        throughput_mbps: None,
+        link_rate_mbps: p.link_rate.mbps(),
+        passes: None,
+        workload_rate_before_mbs: None,
+        workload_rate_during_mbs: None,
+        rtt: RttSummary::default(),
+        integrity: Integrity::NotChecked,
+        accel: accel.to_string(),
+    }
+}
+
+/// Sleep `d`, returning early with an error if interrupted.
+pub async fn sleep_or_cancel(d: Duration, cancel: &Cancel) -> Result<()> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if cancel.is_cancelled() {
+            bail!("interrupted");
+        }
+        tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(50))).await;
+    }
+    Ok(())
+}
+
+/// One control request off the async runtime.
+pub async fn agent_request(agent: &AgentClient, req: Request, timeout: Duration) -> Result<Response> {
+    let a = agent.clone();
+    Ok(tokio::task::spawn_blocking(move || a.request(&req, timeout)).await??)
+}
+
+/// Wait until the agent answers a ping.
+pub async fn wait_for_agent(agent: &AgentClient, timeout: Duration, cancel: &Cancel) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        match agent_request(agent, Request::Ping, Duration::from_millis(500)).await {
+            Ok(Response::Pong { .. }) => return Ok(()),
+            _ if start.elapsed() > timeout => bail!("guest agent did not answer within {}s", timeout.as_secs()),
+            _ => sleep_or_cancel(Duration::from_millis(200), cancel).await?,
+        }
+    }
+}
+
+/// Boot a guest on the source host of `net` and wait for its agent.
+pub async fn boot_source(spec: &QemuSpec, net: &LabNet, run_dir: &Path, raw: &Path, cancel: &Cancel) -> Result<(QemuProcess, AgentClient)> {
+    let src = QemuProcess::start(spec, Role::Source, Some(&net.src), run_dir, raw).await?;
+    let agent = AgentClient::new(Some(net.client.clone()), net.guest_control());
+    wait_for_agent(&agent, BOOT_TIMEOUT, cancel)
+        .await
+        .with_context(|| format!("guest did not boot; see {}", raw.join("guest-src.log").display()))?;
+    Ok((src, agent))
+}
+
+/// Fetches workload samples every second and maps guest times to host times.
+fn spawn_sampler(agent: AgentClient, origin: Instant, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<Vec<WorkloadSample>> {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        loop {
+            let done = stop.load(std::sync::atomic::Ordering::Relaxed);
+            // A paused or moving guest may not answer; its samples wait for the next fetch.
+            if let Ok(Response::Samples { now_ms, samples }) = agent_request(&agent, Request::Samples, Duration::from_secs(2)).await {
+                let host_now = origin.elapsed().as_secs_f64() * 1e3;
+                out.extend(samples.iter().map(|s| WorkloadSample {
+                    t_ms: host_now - (now_ms - s.end_ms),
+                    window_ms: s.window_ms,
+                    bytes: s.bytes,
+                }));
+            }
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        out
+    })
+}
+
+/// Mean rate (MB/s, 10^6) of samples ending in `[from, to)`.
+pub fn mean_rate_mbs(samples: &[WorkloadSample], from_ms: f64, to_ms: f64) -> Option<f64> {
+    let (bytes, ms) = samples
+        .iter()
+        .filter(|s| s.t_ms >= from_ms && s.t_ms < to_ms)
+        .fold((0u64, 0.0), |(b, m), s| (b + s.bytes, m + s.window_ms));
+    (ms > 0.0).then(|| bytes as f64 / (ms / 1e3) / 1e6)
+}
+
+impl LabExecutor {
+    async fn run(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord) -> Result<()> {
+        let origin = Instant::now();
+        let shaping = Shaping {
+            rate: p.link_rate,
+            delay: p.link_delay,
+            jitter: p.link_jitter,
+            loss: p.link_loss,
+        };
+        let mut net = LabNet::create(&shaping)?;
+        let run_dir = RunDir::create("run")?;
+        let spec = QemuSpec {
+            image: self.image.clone(),
+            ram_mib: p.ram.mib(),
+            vcpus: p.vcpus,
+            accel: self.accel.clone(),
+        };
+        let result = self.migrate(p, raw, rec, origin, &net, run_dir.path(), &spec).await;
+        net.teardown();
+        drop(run_dir);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn migrate(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord, origin: Instant, net: &LabNet, run_dir: &Path, spec: &QemuSpec) -> Result<()> {
+        let cancel = &self.cancel;
+        let (mut src, agent) = boot_source(spec, net, run_dir, raw, cancel).await?;
+        let mut dst = QemuProcess::start(spec, Role::Destination, Some(&net.dst), run_dir, raw).await?;
+        let fill_timeout = Duration::from_secs(30 + p.working_set.mib() / 4);
+        agent_request(&agent, Request::Start { rate: p.dirty_rate.0, working_set: p.working_set.0 }, fill_timeout)
+            .await
+            .context("starting the workload")?;
+        let prober = Prober::start(Some(&net.client), net.guest_echo(), p.probe_interval.0, origin).context("starting the prober")?;
+        let stop_sampler = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = spawn_sampler(agent.clone(), origin, stop_sampler.clone());
+        let outcome = self.migrate_inner(p, raw, rec, origin, &mut src, &mut dst, &agent).await;
+        stop_sampler.store(true, std::sync::atomic::Ordering::Relaxed);
+        let workload = sampler.await.unwrap_or_default();
+        let probes = tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
+        let write = || -> std::io::Result<()> {
+            write_jsonl(&raw.join("probes.jsonl"), &probes)?;
+            write_jsonl(&raw.join("workload.jsonl"), &workload)
+        };
+        write().context("writing raw series")?;
+        if let Some((t0, t1)) = outcome.as_ref().ok().copied().flatten() {
+            derive_probe_metrics(rec, &probes, p.probe_interval.ms(), t0, t1);
+            rec.workload_rate_before_mbs = mean_rate_mbs(&workload, 0.0, t0);
+            rec.workload_rate_during_mbs = mean_rate_mbs(&workload, t0, t1);
+        }
+        rec.probes_sent = probes.len() as u64;
+        rec.probes_lost = probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
+        src.shutdown().await;
+        dst.shutdown().await;
+        outcome.map(|_| ())
+    }
+
+    /// Migrate and verify; returns the migration window (ms since origin)
+    /// when the probe metrics apply.
+    #[allow(clippy::too_many_arguments)]
+    async fn migrate_inner(
+        &self,
+        p: &RunParams,
+        raw: &Path,
+        rec: &mut RunRecord,
+        origin: Instant,
+        src: &mut QemuProcess,
+        dst: &mut QemuProcess,
+        agent: &AgentClient,
+    ) -> Result<Option<(f64, f64)>> {
+        let cancel = &self.cancel;
+        sleep_or_cancel(BASELINE, cancel).await?;
+        let bar = self.display.multi.add(ProgressBar::new(p.ram.0));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(p.run_id());
+        let mut driver = QmpDriver::new(src, dst);
+        driver
+            .prepare(&Tuning {
+                downtime_limit: p.downtime_limit.0,
+                max_bandwidth: p.max_bandwidth,
+            })
+            .await?;
+        let watched = watch(
+            &mut driver,
+            origin,
+            Duration::from_millis(100),
+            p.timeout.0,
+            || cancel.is_cancelled(),
+            |st| {
+                bar.set_length(st.total.max(1));
+                bar.set_position(st.total.saturating_sub(st.remaining));
+                bar.set_message(format!(
+                    "{} remaining {} MiB, {:.0} Mbit/s, pass {}",
+                    st.status,
+                    st.remaining >> 20,
+                    st.mbps,
+                    st.passes
+                ));
+            },
+        )
+        .await;
+        bar.finish_and_clear();
+        let watched = watched?;
+        let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
+        let t0 = ms(watched.started);
+        let last = &watched.last;
+        rec.qemu_total_time_ms = last.total_time_ms;
+        rec.qemu_setup_time_ms = last.setup_time_ms;
+        rec.transferred_bytes = Some(last.transferred);
+        rec.passes = Some(last.passes);
+        let samples = watched.samples.clone();
+        let mut window = None;
+        match watched.ending {
+            Ending::Completed(at) => {
+                rec.outcome = Outcome::Completed;
+                rec.total_time_ms = Some(at.duration_since(watched.started).as_secs_f64() * 1e3);
+                rec.downtime_qemu_ms = last.downtime_ms;
+                if let (Some(total), Some(setup)) = (last.total_time_ms, last.setup_time_ms) {
+                    let flowing = (total - setup).max(1.0);
+                    rec.throughput_mbps = Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
+                }
+                window = Some((t0, ms(at)));
+            }
+            Ending::Failed(reason) => {
+                rec.outcome = Outcome::Failed;
+                rec.error = Some(reason);
+            }
+            Ending::TimedOut => rec.outcome = Outcome::TimedOut,
+            Ending::Interrupted => rec.outcome = Outcome::Interrupted,
+        }
+        write_jsonl(&raw.join("progress.jsonl"), &samples).context("writing progress series")?;
+        if rec.outcome == Outcome::Interrupted {
+            bail!("interrupted during migration");
+        }
+        sleep_or_cancel(AFTERMATH, cancel).await?;
+        // The guest must answer wherever it now runs: on the destination
+        // after completion, on the source after a cancelled migration.
+        let side = if rec.outcome == Outcome::Completed { "destination" } else { "source" };
+        wait_for_agent(agent, Duration::from_secs(10), cancel)
+            .await
+            .with_context(|| format!("guest not answering on the {side} after the migration"))?;
+        let _ = agent_request(agent, Request::Stop, Duration::from_secs(10)).await;
+        match agent_request(agent, Request::Verify, Duration::from_secs(60)).await? {
+            Response::Verified { bad_pages: 0, .. } => rec.integrity = Integrity::Ok,
+            Response::Verified { bad_pages, .. } => rec.integrity = Integrity::BadPages(bad_pages),
+            other => return Err(anyhow!("unexpected verify reply {other:?}")),
+        }
+        if rec.outcome == Outcome::TimedOut {
+            // Probe outage metrics are for switchovers; none happened.
+            return Ok(None);
+        }
+        Ok(window)
+    }
+
+}
+
+/// Fill the probe-derived fields for a migration window `[t0, t1]` (ms).
+pub fn derive_probe_metrics(rec: &mut RunRecord, probes: &[ProbeEvent], interval_ms: f64, t0: f64, t1: f64) {
+    // Re-convergence happens after QEMU says completed: look a second past it.
+    let to = t1 + 1000.0;
+    rec.downtime_probe_ms = service_downtime_ms(probes, interval_ms, t0, to);
+    rec.outage_windows = outage_windows(probes, outage_threshold_ms(interval_ms))
+        .iter()
+        .filter(|w| w.end_ms >= t0 && w.start_ms <= to)
+        .count() as u32;
+    rec.rtt = RttSummary {
+        before: rtt_percentiles(probes, 0.0, t0),
+        during: rtt_percentiles(probes, t0, t1),
+        after: rtt_percentiles(probes, t1, f64::INFINITY),
+    };
+}

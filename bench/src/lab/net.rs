@@ -1,0 +1,244 @@
+//! The lab network: namespaces `src`, `dst` (hypervisor hosts) and `client`
+//! (the probe's host and the guest LAN's switch), a shaped veth migration
+//! link between src and dst, and the guest NIC as a tap in src and in dst,
+//! each bridged to an uplink into the client bridge.
+//!
+//! Built with `ip`/`tc` commands an operator can copy; torn down
+//! idempotently on drop. Namespace names carry the owning pid, so leftovers
+//! of a killed run are recognised and swept ([`sweep_leftovers`]).
+//!
+//! Addresses (all in the benchmarking range 198.18.0.0/15):
+//! migration link 198.18.0.1 (src) – 198.18.0.2 (dst); guest LAN
+//! 198.18.1.0/24 with the client at .1 and the guest at .10.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use migbench_model::units::{BitRate, Dur, Percent};
+
+use crate::system::{pid_alive, run, run_quiet, CommandError};
+
+/// Prefix of every namespace migbench creates.
+pub const NS_PREFIX: &str = "migbench-";
+/// Source host's address on the migration link.
+pub const SRC_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// Destination host's address on the migration link.
+pub const DST_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The client's address on the guest LAN.
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+/// The guest's address.
+pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 10);
+/// Guest LAN prefix length.
+pub const GUEST_PREFIX: u8 = 24;
+/// Port the destination QEMU listens on for the migration stream.
+pub const MIGRATION_PORT: u16 = 4444;
+
+static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
+
+/// Link shaping for one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Shaping {
+    /// Rate limit (tbf) in each direction.
+    pub rate: BitRate,
+    /// One-way delay (netem).
+    pub delay: Dur,
+    /// Delay variation (netem).
+    pub jitter: Dur,
+    /// Loss (netem).
+    pub loss: Percent,
+}
+
+impl Shaping {
+    fn needs_netem(&self) -> bool {
+        !self.delay.0.is_zero() || !self.jitter.0.is_zero() || self.loss.0 > 0.0
+    }
+}
+
+/// One lab's namespaces; dropping it removes them (and kills what runs in them).
+#[derive(Debug)]
+pub struct LabNet {
+    /// Name of the source host namespace.
+    pub src: String,
+    /// Name of the destination host namespace.
+    pub dst: String,
+    /// Name of the client namespace.
+    pub client: String,
+    torn_down: bool,
+}
+
+/// Errors building the lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A setup command failed.
+    #[error("Lab setup failed")]
+    Command(#[from] CommandError),
+    /// The kernel lacks netem but the scenario needs it.
+    #[error("Link delay, jitter and loss need the kernel's netem qdisc (sch_netem), which this kernel lacks: {0}. Remove link.delay, link.jitter and link.loss from the scenario, or run on a kernel with netem")]
+    NoNetem(String),
+}
+
+impl LabNet {
+    /// Create the namespaces and links and shape the migration link.
+    pub fn create(shaping: &Shaping) -> Result<LabNet, LabError> {
+        let n = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
+        let base = format!("{NS_PREFIX}{}-{n}", std::process::id());
+        let mut lab = LabNet {
+            src: format!("{base}-src"),
+            dst: format!("{base}-dst"),
+            client: format!("{base}-client"),
+            torn_down: false,
+        };
+        // On error, `lab` drops here and removes whatever was made.
+        lab.build(shaping)?;
+        Ok(lab)
+    }
+
+    fn build(&mut self, shaping: &Shaping) -> Result<(), LabError> {
+        let (src, dst, cli) = (self.src.clone(), self.dst.clone(), self.client.clone());
+        for ns in [&src, &dst, &cli] {
+            run("ip", &["netns", "add", ns])?;
+            ip(ns, &["link", "set", "lo", "up"])?;
+        }
+        // Migration link.
+        ip(&src, &["link", "add", "mig0", "type", "veth", "peer", "name", "mig0", "netns", &dst])?;
+        ip(&src, &["addr", "add", &format!("{SRC_MIG_IP}/30"), "dev", "mig0"])?;
+        ip(&dst, &["addr", "add", &format!("{DST_MIG_IP}/30"), "dev", "mig0"])?;
+        for ns in [&src, &dst] {
+            ip(ns, &["link", "set", "mig0", "up"])?;
+            shape(ns, "mig0", shaping)?;
+        }
+        // Guest LAN: a bridge in the client, a bridge + tap in each host.
+        ip(&cli, &["link", "add", "br0", "type", "bridge"])?;
+        ip(&cli, &["addr", "add", &format!("{CLIENT_IP}/{GUEST_PREFIX}"), "dev", "br0"])?;
+        ip(&cli, &["link", "set", "br0", "up"])?;
+        for (ns, port) in [(&src, "p-src"), (&dst, "p-dst")] {
+            ip(ns, &["link", "add", "up0", "type", "veth", "peer", "name", port, "netns", &cli])?;
+            ip(&cli, &["link", "set", port, "master", "br0"])?;
+            ip(&cli, &["link", "set", port, "up"])?;
+            ip(ns, &["link", "add", "br0", "type", "bridge"])?;
+            ip(ns, &["link", "set", "br0", "up"])?;
+            ip(ns, &["link", "set", "up0", "master", "br0"])?;
+            ip(ns, &["link", "set", "up0", "up"])?;
+            ip(ns, &["tuntap", "add", "dev", "tap0", "mode", "tap"])?;
+            ip(ns, &["link", "set", "tap0", "master", "br0"])?;
+            ip(ns, &["link", "set", "tap0", "up"])?;
+        }
+        Ok(())
+    }
+
+    /// The guest agent's echo address, as seen from the client namespace.
+    pub fn guest_echo(&self) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(GUEST_IP, migbench_probes::protocol::ECHO_PORT))
+    }
+
+    /// The guest agent's control address, as seen from the client namespace.
+    pub fn guest_control(&self) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(GUEST_IP, migbench_probes::protocol::CONTROL_PORT))
+    }
+
+    /// Kill everything still running in the namespaces and delete them.
+    pub fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        for ns in [&self.src, &self.dst, &self.client] {
+            remove_namespace(ns);
+        }
+        self.torn_down = true;
+    }
+}
+
+impl Drop for LabNet {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+fn ip(ns: &str, args: &[&str]) -> Result<String, CommandError> {
+    let mut full = vec!["-n", ns];
+    full.extend_from_slice(args);
+    run("ip", &full)
+}
+
+/// Shape `dev`'s egress: tbf at the link rate, with netem under it for
+/// delay/jitter/loss.
+fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
+    // The bucket must hold at least one timer tick of traffic; 2 ms of the
+    // rate (min 16 KB) keeps 100mbit–10gbit accurate (a tbf at 100mbit
+    // measured 95 Mbit/s of TCP payload on the project's machines).
+    let burst = ((s.rate.0 / 8) as f64 * 0.002).max(16_384.0) as u64;
+    let rate = s.rate.to_string();
+    let burst = burst.to_string();
+    let mut args = vec!["-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "tbf"];
+    args.extend(["rate", rate.as_str(), "burst", burst.as_str(), "latency", "50ms"]);
+    run("tc", &args)?;
+    if s.needs_netem() {
+        let (delay, jitter, loss) = (format!("{}us", s.delay.0.as_micros()), format!("{}us", s.jitter.0.as_micros()), format!("{}%", s.loss.0));
+        let a = ["-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "netem", "delay", &delay, &jitter, "loss", &loss];
+        run("tc", &a).map_err(|e| LabError::NoNetem(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Kill the processes in a namespace and delete it; ignores absence.
+pub fn remove_namespace(ns: &str) {
+    if let Ok(pids) = run("ip", &["netns", "pids", ns]) {
+        for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        // Give the kernel a moment to release the taps the processes held.
+        for _ in 0..50 {
+            match run("ip", &["netns", "pids", ns]) {
+                Ok(p) if !p.trim().is_empty() => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => break,
+            }
+        }
+    }
+    run_quiet("ip", &["netns", "del", ns]);
+}
+
+/// Namespaces left by migbench processes that no longer exist.
+pub fn leftover_namespaces() -> Vec<String> {
+    let Ok(list) = run("ip", &["netns", "list"]) else {
+        return vec![];
+    };
+    list.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| {
+            name.strip_prefix(NS_PREFIX)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !pid_alive(pid))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Remove leftovers of killed runs; returns what was removed.
+pub fn sweep_leftovers() -> Vec<String> {
+    let gone = leftover_namespaces();
+    for ns in &gone {
+        remove_namespace(ns);
+    }
+    gone
+}
+
+/// Check up front that the kernel can do netem, in a throwaway namespace.
+pub fn check_netem() -> Result<(), LabError> {
+    let ns = format!("{NS_PREFIX}{}-netemcheck", std::process::id());
+    run("ip", &["netns", "add", &ns])?;
+    let r = run("tc", &["-n", &ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+    remove_namespace(&ns);
+    r.map(|_| ()).map_err(|e| LabError::NoNetem(e.to_string()))
+}
+
+/// Whether the host can make namespaces at all (root, iproute2).
+pub fn check_privileges() -> Result<(), String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err("migbench needs root to create network namespaces, taps and tc qdiscs: run it as root".into());
+    }
+    if run("ip", &["-V"]).is_err() {
+        return Err("`ip` (iproute2) is missing: apt-get install iproute2".into());
+    }
+    Ok(())
+}

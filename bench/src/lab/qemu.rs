@@ -1,0 +1,158 @@
+//! QEMU processes of the lab: the source (booting the guest) and the
+//! destination (`-incoming defer`), each started inside its host namespace
+//! with a QMP socket and pid file in the private run directory, stderr and
+//! the guest's serial console logged to the run's results directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::lab::image::GuestImage;
+use crate::lab::net::{GUEST_IP, GUEST_PREFIX};
+use crate::qmp::{Qmp, QmpError};
+
+/// The guest NIC's MAC address (same on both sides: it is one guest).
+pub const GUEST_MAC: &str = "52:54:00:6d:62:01";
+
+/// Which side of the migration a QEMU is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The running guest.
+    Source,
+    /// Waits for the incoming migration.
+    Destination,
+}
+
+impl Role {
+    /// Short name used in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Source => "src",
+            Role::Destination => "dst",
+        }
+    }
+}
+
+/// How to start a guest.
+#[derive(Debug, Clone)]
+pub struct QemuSpec {
+    /// Kernel and initramfs.
+    pub image: GuestImage,
+    /// RAM in MiB.
+    pub ram_mib: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+}
+
+/// A running QEMU; killed on drop.
+pub struct QemuProcess {
+    child: Child,
+    /// QMP connection.
+    pub qmp: Qmp,
+    /// Which side this is.
+    pub role: Role,
+    pid_file: PathBuf,
+}
+
+/// Errors starting QEMU.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    /// The process could not be started.
+    #[error("Cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")]
+    Spawn(#[source] std::io::Error),
+    /// QMP did not come up; the log usually says why.
+    #[error("QEMU ({role}) did not come up; see {log}")]
+    NoQmp {
+        /// Side.
+        role: &'static str,
+        /// Its log file.
+        log: String,
+        /// Cause.
+        #[source]
+        source: QmpError,
+    },
+}
+
+/// The command line (program and arguments) for one side.
+pub fn command_line(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &Path, log_dir: &Path) -> Vec<String> {
+    let r = role.name();
+    let mut v: Vec<String> = Vec::new();
+    if let Some(ns) = netns {
+        v.extend(["ip", "netns", "exec", ns].map(String::from));
+    }
+    v.push("qemu-system-x86_64".into());
+    let s = |x: &str| x.to_string();
+    v.extend([
+        s("-name"), format!("migbench-{r}"),
+        s("-accel"), spec.accel.clone(),
+        s("-m"), format!("{}M", spec.ram_mib),
+        s("-smp"), spec.vcpus.to_string(),
+        s("-nodefaults"), s("-display"), s("none"), s("-no-reboot"),
+        s("-kernel"), spec.image.kernel.display().to_string(),
+        s("-initrd"), spec.image.initrd.display().to_string(),
+        s("-append"), format!("console=ttyS0 quiet panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}"),
+        s("-serial"), format!("file:{}", log_dir.join(format!("guest-{r}.log")).display()),
+        s("-qmp"), format!("unix:{},server=on,wait=off", run_dir.join(format!("{r}.qmp")).display()),
+        s("-pidfile"), run_dir.join(format!("{r}.pid")).display().to_string(),
+        s("-msg"), s("timestamp=on"),
+    ]);
+    if netns.is_some() {
+        v.extend([
+            s("-netdev"), s("tap,id=n0,ifname=tap0,script=no,downscript=no"),
+            s("-device"), format!("virtio-net-pci,netdev=n0,mac={GUEST_MAC}"),
+        ]);
+    }
+    if role == Role::Destination {
+        v.extend([s("-incoming"), s("defer")]);
+    }
+    v
+}
+
+impl QemuProcess {
+    /// Start one side and connect to its QMP socket.
+    pub async fn start(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &Path, log_dir: &Path) -> Result<QemuProcess, QemuError> {
+        let argv = command_line(spec, role, netns, run_dir, log_dir);
+        let log_path = log_dir.join(format!("qemu-{}.log", role.name()));
+        let log = std::fs::File::create(&log_path).map_err(QemuError::Spawn)?;
+        let _ = std::fs::write(log_dir.join(format!("qemu-{}.cmdline", role.name())), argv.join(" ") + "\n");
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(QemuError::Spawn)?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(QemuError::Spawn)?;
+        let qmp = Qmp::connect(&run_dir.join(format!("{}.qmp", role.name())), Duration::from_secs(20))
+            .await
+            .map_err(|source| QemuError::NoQmp {
+                role: role.name(),
+                log: log_path.display().to_string(),
+                source,
+            })?;
+        Ok(QemuProcess {
+            child,
+            qmp,
+            role,
+            pid_file: run_dir.join(format!("{}.pid", role.name())),
+        })
+    }
+
+    /// Ask QEMU to quit, then make sure it is gone.
+    pub async fn shutdown(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.qmp.execute(qapi::qmp::quit {})).await;
+        if tokio::time::timeout(Duration::from_secs(3), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}

@@ -1,0 +1,144 @@
+//! QMP client over the `qapi` crate: typed commands where the crate's types
+//! (generated from the QEMU 9.1 schema) match the installed QEMU, and
+//! raw commands answering `serde_json::Value` where replies drift
+//! between QEMU versions (query-migrate's statistics, for instance).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use qapi::futures::{QapiService, QmpStreamTokio};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::WriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+/// Errors talking to QEMU.
+#[derive(Debug, thiserror::Error)]
+pub enum QmpError {
+    /// The socket could not be reached in time.
+    #[error("QMP socket {path} did not accept a connection within {secs}s")]
+    Connect {
+        /// Socket path.
+        path: String,
+        /// Seconds waited.
+        secs: u64,
+        /// Last cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command failed.
+    #[error("QMP `{command}` failed: {message}")]
+    Command {
+        /// The command name.
+        command: &'static str,
+        /// QEMU's error or the I/O error.
+        message: String,
+    },
+}
+
+type Service = QapiService<QmpStreamTokio<WriteHalf<UnixStream>>>;
+
+/// A QMP event with the host time it arrived.
+#[derive(Debug, Clone)]
+pub struct TimedEvent {
+    /// Arrival on the host.
+    pub at: Instant,
+    /// The event.
+    pub event: qapi::qmp::Event,
+}
+
+/// A negotiated QMP connection with an event channel.
+pub struct Qmp {
+    service: Service,
+    events: mpsc::UnboundedReceiver<TimedEvent>,
+    _pump: tokio::task::JoinHandle<()>,
+}
+
+macro_rules! raw_command {
+    ($name:ident, $qmp:literal) => {
+        #[doc = concat!("`", $qmp, "` with JSON arguments and reply.")]
+        #[derive(Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Value);
+        impl qapi::Command for $name {
+            type Ok = Value;
+            const NAME: &'static str = $qmp;
+            const ALLOW_OOB: bool = false;
+        }
+        impl qapi::qmp::QmpCommand for $name {}
+    };
+}
+
+raw_command!(QueryMigrate, "query-migrate");
+raw_command!(Migrate, "migrate");
+raw_command!(MigrateIncoming, "migrate-incoming");
+raw_command!(MigrateSetParameters, "migrate-set-parameters");
+raw_command!(MigrateSetCapabilities, "migrate-set-capabilities");
+raw_command!(QueryStatus, "query-status");
+
+impl Qmp {
+    /// Connect (retrying while QEMU creates the socket) and negotiate.
+    pub async fn connect(path: &Path, wait: Duration) -> Result<Qmp, QmpError> {
+        let deadline = Instant::now() + wait;
+        let stream = loop {
+            match QmpStreamTokio::open_uds(path).await {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(QmpError::Connect {
+                        path: path.display().to_string(),
+                        secs: wait.as_secs(),
+                        source: e,
+                    })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let stream = stream.negotiate().await.map_err(|e| QmpError::Command {
+            command: "qmp_capabilities",
+            message: e.to_string(),
+        })?;
+        let (service, mut events) = stream.into_parts();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(ev) = events.next().await {
+                match ev {
+                    Ok(event) => {
+                        let _ = tx.send(TimedEvent {
+                            at: Instant::now(),
+                            event,
+                        });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(Qmp {
+            service,
+            events: rx,
+            _pump: pump,
+        })
+    }
+
+    /// Execute a command.
+    pub async fn execute<C>(&self, cmd: C) -> Result<C::Ok, QmpError>
+    where
+        C: qapi::Command + qapi::qmp::QmpCommand,
+    {
+        self.service.execute(cmd).await.map_err(|e| QmpError::Command {
+            command: C::NAME,
+            message: e.to_string(),
+        })
+    }
+
+    /// Events received so far, oldest first.
+    pub fn drain_events(&mut self) -> Vec<TimedEvent> {
+        let mut v = Vec::new();
+        while let Ok(e) = self.events.try_recv() {
+            v.push(e);
+        }
+        v
+    }
+}

@@ -1,0 +1,205 @@
+//! The scheduler: runs a matrix of [`RunParams`] through a `dyn Executor`,
+//! records each run as soon as it ends, shows progress, and stops cleanly
+//! when interrupted. Knows nothing of QEMU: a mock executor tests it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use migbench_model::{Outcome, RunParams, RunRecord};
+
+use crate::recorder::Recorder;
+
+/// Set by Ctrl-C / SIGTERM; every long wait checks it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Ask everything to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Progress display shared by the scheduler and the executor.
+#[derive(Clone)]
+pub struct Display {
+    /// All bars.
+    pub multi: MultiProgress,
+    /// True when stderr is a terminal (bars are drawn).
+    pub interactive: bool,
+}
+
+impl Display {
+    /// Bars on stderr if it is a terminal, plain lines otherwise.
+    pub fn new() -> Display {
+        use std::io::IsTerminal;
+        let interactive = std::io::stderr().is_terminal();
+        let target = if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        Display {
+            multi: MultiProgress::with_draw_target(target),
+            interactive,
+        }
+    }
+
+    /// Print a line above the bars (or plainly without a terminal).
+    pub fn line(&self, s: &str) {
+        if self.interactive {
+            let _ = self.multi.println(s);
+        } else {
+            eprintln!("{s}");
+        }
+    }
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs one element of the matrix. Never panics on a failed run: it returns
+/// a record whose outcome says what happened.
+pub trait Executor {
+    /// Run `params`, keeping raw data in `raw_dir`.
+    fn execute(&mut self, params: &RunParams, raw_dir: &std::path::Path) -> RunRecord;
+}
+
+/// Summary of a finished schedule.
+#[derive(Debug)]
+pub struct Schedule {
+    /// Records of every run that ended, in order.
+    pub records: Vec<RunRecord>,
+    /// True if the operator interrupted it.
+    pub interrupted: bool,
+    /// Where results went.
+    pub dir: PathBuf,
+}
+
+/// Run every element of `matrix` in order.
+pub fn run_matrix(
+    matrix: &[RunParams],
+    exec: &mut dyn Executor,
+    rec: &mut Recorder,
+    cancel: &Cancel,
+    display: &Display,
+) -> std::io::Result<Schedule> {
+    let bar = display.multi.add(ProgressBar::new(matrix.len() as u64));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("matrix");
+    let mut records = Vec::new();
+    for p in matrix {
+        if cancel.is_cancelled() {
+            break;
+        }
+        bar.set_message(p.label());
+        let run_id = p.run_id();
+        let raw = rec.run_dir(&run_id)?;
+        let r = exec.execute(p, &raw);
+        rec.append(&r)?;
+        display.line(&format!(
+            "{run_id} {:<11} {}{}",
+            r.outcome.to_string(),
+            p.label(),
+            r.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+        ));
+        let interrupted = r.outcome == Outcome::Interrupted;
+        records.push(r);
+        bar.inc(1);
+        if interrupted {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Schedule {
+        records,
+        interrupted: cancel.is_cancelled(),
+        dir: rec.dir().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migbench_model::record::RttSummary;
+    use migbench_model::Integrity;
+
+    /// Fails run 1, asks for cancellation during run 2.
+    struct Mock {
+        cancel: Cancel,
+        seen: Vec<usize>,
+    }
+
+    pub(crate) fn record(p: &RunParams, outcome: Outcome) -> RunRecord {
+        RunRecord {
+            run_id: p.run_id(),
+            params: p.clone(),
+            outcome,
+            error: None,
+            started_at: 0.0,
+            total_time_ms: Some(1.0),
+            qemu_total_time_ms: None,
+            qemu_setup_time_ms: None,
+            downtime_qemu_ms: None,
+            downtime_probe_ms: None,
+            probes_lost: 0,
+            probes_sent: 0,
+            outage_windows: 0,
+            transferred_bytes: None,
+            throughput_mbps: None,
+            link_rate_mbps: p.link_rate.mbps(),
+            passes: None,
+            workload_rate_before_mbs: None,
+            workload_rate_during_mbs: None,
+            rtt: RttSummary::default(),
+            integrity: Integrity::NotChecked,
+            accel: "mock".into(),
+        }
+    }
+
+    impl Executor for Mock {
+        fn execute(&mut self, p: &RunParams, raw: &std::path::Path) -> RunRecord {
+            assert!(raw.is_dir());
+            self.seen.push(p.index);
+            match p.index {
+                1 => record(p, Outcome::Failed),
+                2 => {
+                    self.cancel.cancel();
+                    record(p, Outcome::Interrupted)
+                }
+                _ => record(p, Outcome::Completed),
+            }
+        }
+    }
+
+    #[test]
+    fn records_every_finished_run_and_stops_when_interrupted() {
+        let sc = migbench_model::Scenario::parse(
+            std::path::Path::new("m.toml"),
+            "repetitions = 5\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
+        )
+        .unwrap();
+        let matrix = migbench_model::expand(&sc);
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = crate::manifest::build(&sc, "m.toml", "x", &matrix, "mock", "img");
+        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let cancel = Cancel::default();
+        let mut mock = Mock { cancel: cancel.clone(), seen: vec![] };
+        let s = run_matrix(&matrix, &mut mock, &mut rec, &cancel, &Display::new()).unwrap();
+        assert_eq!(mock.seen, vec![0, 1, 2]);
+        assert!(s.interrupted);
+        let text = std::fs::read_to_string(s.dir.join("runs.jsonl")).unwrap();
+        let outcomes: Vec<Outcome> = text.lines().map(|l| serde_json::from_str::<RunRecord>(l).unwrap().outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::Completed, Outcome::Failed, Outcome::Interrupted]);
+        assert!(s.dir.join("manifest.json").is_file());
+    }
+}

@@ -1,0 +1,67 @@
+//! Running host commands (`ip`, `tc`, `apt-get`, ...) with errors that name
+//! the command line and carry its stderr, so an operator can re-run it.
+
+use std::process::{Command, Stdio};
+
+/// A host command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The program could not be started at all.
+    #[error("Cannot run `{cmdline}`")]
+    Spawn {
+        /// The command line.
+        cmdline: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program ran and exited non-zero.
+    #[error("`{cmdline}` failed ({status}): {stderr}")]
+    Failed {
+        /// The command line.
+        cmdline: String,
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// Its standard error, trimmed.
+        stderr: String,
+    },
+}
+
+/// Run `program args...`, return its stdout; non-zero exit is an error.
+pub fn run(program: &str, args: &[&str]) -> Result<String, CommandError> {
+    let cmdline = format!("{program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| CommandError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(CommandError::Failed {
+            cmdline,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Like [`run`] but ignores failure (idempotent teardown steps).
+pub fn run_quiet(program: &str, args: &[&str]) -> bool {
+    run(program, args).is_ok()
+}
+
+/// First line of a command's stdout, or `unknown`.
+pub fn first_line(program: &str, args: &[&str]) -> String {
+    run(program, args)
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether a process with this pid exists.
+pub fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
