@@ -10,11 +10,11 @@ use migbench_probes::outage::service_downtime_ms;
 use migbench_probes::prober::Prober;
 use serde::Serialize;
 
+use crate::lab::executor::{boot_source, sleep_or_cancel};
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
 use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
-use crate::lab::executor::{boot_source, sleep_or_cancel};
 use crate::scheduler::Cancel;
 
 /// One calibration pause and what the probe saw.
@@ -32,7 +32,14 @@ pub struct Calibration {
 }
 
 /// Boot a guest in a lab of its own and run the pauses.
-pub async fn calibrate(image: &GuestImage, accel: &str, interval: Duration, pauses: &[Duration], repeat: u32, cancel: &Cancel) -> Result<Vec<Calibration>> {
+pub async fn calibrate(
+    image: &GuestImage,
+    accel: &str,
+    interval: Duration,
+    pauses: &[Duration],
+    repeat: u32,
+    cancel: &Cancel,
+) -> Result<Vec<Calibration>> {
     let shaping = Shaping {
         rate: BitRate(1_000_000_000),
         delay: Dur(Duration::ZERO),
@@ -48,9 +55,11 @@ pub async fn calibrate(image: &GuestImage, accel: &str, interval: Duration, paus
         accel: accel.into(),
     };
     let result = async {
-        let (qemu, _agent) = boot_source(&spec, &net, run_dir.path(), run_dir.path(), cancel).await?;
+        let (qemu, _agent) =
+            boot_source(&spec, &net, run_dir.path(), run_dir.path(), cancel).await?;
         let origin = Instant::now();
-        let prober = Prober::start(Some(&net.client), net.guest_echo(), interval, origin).context("starting the prober")?;
+        let prober = Prober::start(Some(&net.client), net.guest_echo(), interval, origin)
+            .context("starting the prober")?;
         let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
         let mut marks = Vec::new();
         let mut failure = None;
@@ -71,8 +80,11 @@ pub async fn calibrate(image: &GuestImage, accel: &str, interval: Duration, paus
                 marks.push((pause, stop_mid, (ms(c) + ms(d)) / 2.0));
             }
         }
-        sleep_or_cancel(Duration::from_millis(500), cancel).await.ok();
-        let events = tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(200))).await?;
+        sleep_or_cancel(Duration::from_millis(500), cancel)
+            .await
+            .ok();
+        let events =
+            tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(200))).await?;
         qemu.shutdown().await;
         if let Some(e) = failure {
             return Err(e);
@@ -98,10 +110,19 @@ pub async fn calibrate(image: &GuestImage, accel: &str, interval: Duration, paus
 
 /// Text table of calibration results.
 pub fn render(rows: &[Calibration]) -> String {
-    let mut s = format!("{:>10} {:>10} {:>10} {:>9}\n", "requested", "true ms", "probe ms", "error ms");
+    let mut s = format!(
+        "{:>10} {:>10} {:>10} {:>9}\n",
+        "requested", "true ms", "probe ms", "error ms"
+    );
     for r in rows {
         let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
-        s.push_str(&format!("{:>10.0} {:>10.2} {:>10} {:>9}\n", r.requested_ms, r.true_pause_ms, f(r.measured_ms), f(r.error_ms)));
+        s.push_str(&format!(
+            "{:>10.0} {:>10.2} {:>10} {:>9}\n",
+            r.requested_ms,
+            r.true_pause_ms,
+            f(r.measured_ms),
+            f(r.error_ms)
+        ));
     }
     s
 }

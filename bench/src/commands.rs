@@ -22,10 +22,15 @@ pub struct UsageError(pub String);
 /// Sweep leftovers of killed runs, warning about each.
 pub fn sweep(display: &Display) {
     for ns in net::sweep_leftovers() {
-        display.line(&format!("warning: removed namespace {ns} left by a killed migbench run"));
+        display.line(&format!(
+            "warning: removed namespace {ns} left by a killed migbench run"
+        ));
     }
     for d in rundir::sweep_leftovers() {
-        display.line(&format!("warning: removed {} left by a killed migbench run", d.display()));
+        display.line(&format!(
+            "warning: removed {} left by a killed migbench run",
+            d.display()
+        ));
     }
 }
 
@@ -33,7 +38,9 @@ pub fn sweep(display: &Display) {
 fn preflight() -> Result<()> {
     net::check_privileges().map_err(UsageError)?;
     if crate::system::run("qemu-system-x86_64", &["--version"]).is_err() {
-        bail!(UsageError("qemu-system-x86_64 is missing: apt-get install qemu-system-x86".into()));
+        bail!(UsageError(
+            "qemu-system-x86_64 is missing: apt-get install qemu-system-x86".into()
+        ));
     }
     Ok(())
 }
@@ -50,7 +57,14 @@ pub fn guest_image(agent: Option<&Path>, display: &Display) -> Result<image::Gue
 }
 
 /// `migbench run`.
-pub fn run(rt: &tokio::runtime::Runtime, cancel: &Cancel, scenario: &Path, dry_run: bool, results: &Path, agent: Option<PathBuf>) -> Result<i32> {
+pub fn run(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    scenario: &Path,
+    dry_run: bool,
+    results: &Path,
+    agent: Option<PathBuf>,
+) -> Result<i32> {
     let sc = Scenario::load(scenario)?;
     let text = std::fs::read_to_string(scenario)?;
     let matrix = expand(&sc);
@@ -76,8 +90,16 @@ pub fn run(rt: &tokio::runtime::Runtime, cancel: &Cancel, scenario: &Path, dry_r
     if sc.lab.accel == Accel::Auto {
         display.line(&format!("accelerator: {accel} (auto: timed KVM test boot)"));
     }
-    let m = manifest::build(&sc, &scenario.display().to_string(), &text, &matrix, &accel, &img.id);
-    let mut rec = Recorder::create(results, &m).with_context(|| format!("creating a results directory under {}", results.display()))?;
+    let m = manifest::build(
+        &sc,
+        &scenario.display().to_string(),
+        &text,
+        &matrix,
+        &accel,
+        &img.id,
+    );
+    let mut rec = Recorder::create(results, &m)
+        .with_context(|| format!("creating a results directory under {}", results.display()))?;
     display.line(&format!("results: {}", rec.dir().display()));
     let mut exec = LabExecutor {
         image: img,
@@ -90,10 +112,18 @@ pub fn run(rt: &tokio::runtime::Runtime, cancel: &Cancel, scenario: &Path, dry_r
     println!("{}", table::render(&s.records));
     println!("results: {}", s.dir.display());
     if s.interrupted {
-        eprintln!("interrupted: {} of {} runs recorded", s.records.len(), matrix.len());
+        eprintln!(
+            "interrupted: {} of {} runs recorded",
+            s.records.len(),
+            matrix.len()
+        );
         return Ok(130);
     }
-    Ok(if s.records.iter().any(|r| r.outcome == Outcome::Failed) { 1 } else { 0 })
+    Ok(if s.records.iter().any(|r| r.outcome == Outcome::Failed) {
+        1
+    } else {
+        0
+    })
 }
 
 /// `migbench image`.
@@ -107,7 +137,9 @@ pub fn image_cmd(agent: Option<PathBuf>) -> Result<i32> {
 }
 
 fn parse_dur(what: &str, s: &str) -> Result<Duration> {
-    Dur::parse_str(s).map(|d| d.0).map_err(|e| UsageError(format!("{what}: {e}")).into())
+    Dur::parse_str(s)
+        .map(|d| d.0)
+        .map_err(|e| UsageError(format!("{what}: {e}")).into())
 }
 
 /// `migbench calibrate`.
@@ -126,20 +158,30 @@ pub fn calibrate_cmd(
     if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
         bail!(UsageError("--interval must be within 0.1ms – 100ms".into()));
     }
-    let pauses = pauses.iter().map(|p| parse_dur("--pauses", p)).collect::<Result<Vec<_>>>()?;
+    let pauses = pauses
+        .iter()
+        .map(|p| parse_dur("--pauses", p))
+        .collect::<Result<Vec<_>>>()?;
     let accel_choice = match accel_s {
         "auto" => Accel::Auto,
         "kvm" => Accel::Kvm,
         "tcg" => Accel::Tcg,
-        other => bail!(UsageError(format!("--accel {other}: expected auto, kvm or tcg"))),
+        other => bail!(UsageError(format!(
+            "--accel {other}: expected auto, kvm or tcg"
+        ))),
     };
     preflight()?;
     let display = Display::new();
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;
     let accel = rt.block_on(accel::resolve(accel_choice, &img));
-    let rows = rt.block_on(calibrate::calibrate(&img, &accel, interval, &pauses, repeat, cancel))?;
-    println!("probe interval {} ms, accelerator {accel}", interval.as_secs_f64() * 1e3);
+    let rows = rt.block_on(calibrate::calibrate(
+        &img, &accel, interval, &pauses, repeat, cancel,
+    ))?;
+    println!(
+        "probe interval {} ms, accelerator {accel}",
+        interval.as_secs_f64() * 1e3
+    );
     print!("{}", calibrate::render(&rows));
     if let Some(path) = json {
         crate::recorder::write_json(&path, &rows)?;

@@ -13,7 +13,9 @@ use migbench_model::ProgressSample;
 
 use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
 use crate::lab::qemu::QemuProcess;
-use crate::qmp::{Migrate, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters, QmpError, QueryMigrate};
+use crate::qmp::{
+    Migrate, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters, QmpError, QueryMigrate,
+};
 
 /// Migration settings a backend applies before starting.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +68,11 @@ pub fn parse_query_migrate(v: &Value) -> Status {
     let u = |p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     let f = |p: &str| v.pointer(p).and_then(Value::as_f64);
     Status {
-        status: v.get("status").and_then(Value::as_str).unwrap_or("none").to_string(),
+        status: v
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+            .to_string(),
         transferred: u("/ram/transferred"),
         remaining: u("/ram/remaining"),
         total: u("/ram/total"),
@@ -77,7 +83,10 @@ pub fn parse_query_migrate(v: &Value) -> Status {
         total_time_ms: f("/total-time"),
         setup_time_ms: f("/setup-time"),
         downtime_ms: f("/downtime"),
-        error: v.get("error-desc").and_then(Value::as_str).map(str::to_string),
+        error: v
+            .get("error-desc")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 
@@ -156,8 +165,26 @@ pub async fn watch<D: MigrationDriver>(
         on_sample(&st);
         last = st;
         match last.status.as_str() {
-            "completed" => break Ending::Completed(d.completed_at().unwrap_or_else(Instant::now)),
-            "failed" => break Ending::Failed(last.error.clone().unwrap_or_else(|| "migration failed".into())),
+            "completed" => {
+                let at = d.completed_at().unwrap_or_else(Instant::now);
+                // QEMU sets `completed` a moment before it fills in total-time
+                // and downtime: re-read until they appear.
+                let settle = Instant::now();
+                while last.total_time_ms.unwrap_or(0.0) <= 0.0
+                    && settle.elapsed() < Duration::from_secs(2)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    last = d.status().await?;
+                }
+                break Ending::Completed(at);
+            }
+            "failed" => {
+                break Ending::Failed(
+                    last.error
+                        .clone()
+                        .unwrap_or_else(|| "migration failed".into()),
+                )
+            }
             "cancelled" => break Ending::Failed("migration cancelled by QEMU".into()),
             _ => {}
         }
@@ -178,7 +205,11 @@ pub async fn watch<D: MigrationDriver>(
                 // It slipped through before the cancel landed.
                 break Ending::Completed(d.completed_at().unwrap_or_else(Instant::now));
             }
-            break if over_time { Ending::TimedOut } else { Ending::Interrupted };
+            break if over_time {
+                Ending::TimedOut
+            } else {
+                Ending::Interrupted
+            };
         }
         next += poll;
         let now = Instant::now();
@@ -208,7 +239,11 @@ pub struct QmpDriver<'a> {
 impl<'a> QmpDriver<'a> {
     /// Drive a migration from `src` to `dst`.
     pub fn new(src: &'a mut QemuProcess, dst: &'a mut QemuProcess) -> Self {
-        QmpDriver { src, dst, completed: None }
+        QmpDriver {
+            src,
+            dst,
+            completed: None,
+        }
     }
 
     fn uri() -> String {
@@ -239,7 +274,9 @@ impl MigrationDriver for QmpDriver<'_> {
         // `events` makes QEMU emit MIGRATION events, timing completion exactly.
         self.src
             .qmp
-            .execute(MigrateSetCapabilities(json!({"capabilities": [{"capability": "events", "state": true}]})))
+            .execute(MigrateSetCapabilities(
+                json!({"capabilities": [{"capability": "events", "state": true}]}),
+            ))
             .await?;
         self.src
             .qmp
@@ -248,12 +285,18 @@ impl MigrationDriver for QmpDriver<'_> {
                 "max-bandwidth": bw,
             })))
             .await?;
-        self.dst.qmp.execute(MigrateIncoming(json!({"uri": Self::uri()}))).await?;
+        self.dst
+            .qmp
+            .execute(MigrateIncoming(json!({"uri": Self::uri()})))
+            .await?;
         Ok(())
     }
 
     async fn start(&mut self) -> Result<(), QmpError> {
-        self.src.qmp.execute(Migrate(json!({"uri": Self::uri()}))).await?;
+        self.src
+            .qmp
+            .execute(Migrate(json!({"uri": Self::uri()})))
+            .await?;
         Ok(())
     }
 
@@ -342,16 +385,42 @@ mod tests {
 
     #[tokio::test]
     async fn watch_returns_completed_with_every_sample() {
-        let mut f = Fake { polls: 0, complete_after: Some(3), cancelled: false };
-        let w = watch(&mut f, Instant::now(), Duration::from_millis(1), Duration::from_secs(5), || false, |_| {}).await.unwrap();
+        let mut f = Fake {
+            polls: 0,
+            complete_after: Some(3),
+            cancelled: false,
+        };
+        let w = watch(
+            &mut f,
+            Instant::now(),
+            Duration::from_millis(1),
+            Duration::from_secs(5),
+            || false,
+            |_| {},
+        )
+        .await
+        .unwrap();
         assert!(matches!(w.ending, Ending::Completed(_)));
         assert_eq!(w.samples.len(), 3);
     }
 
     #[tokio::test]
     async fn watch_cancels_at_the_timeout() {
-        let mut f = Fake { polls: 0, complete_after: None, cancelled: false };
-        let w = watch(&mut f, Instant::now(), Duration::from_millis(5), Duration::from_millis(30), || false, |_| {}).await.unwrap();
+        let mut f = Fake {
+            polls: 0,
+            complete_after: None,
+            cancelled: false,
+        };
+        let w = watch(
+            &mut f,
+            Instant::now(),
+            Duration::from_millis(5),
+            Duration::from_millis(30),
+            || false,
+            |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(w.ending, Ending::TimedOut);
         assert!(f.cancelled);
         assert_eq!(w.last.status, "cancelled");

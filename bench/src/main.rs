@@ -27,7 +27,9 @@ fn main() {
                     _ = term.recv() => {}
                 }
                 if cancel.is_cancelled() {
-                    eprintln!("\nsecond interrupt: exiting now");
+                    eprintln!("\nsecond interrupt: killing this run's QEMUs, removing its namespaces, exiting");
+                    migbench::lab::net::remove_own();
+                    migbench::lab::rundir::remove_own();
                     std::process::exit(130);
                 }
                 eprintln!("\ninterrupted: stopping the run in flight and cleaning up (again to force)");
@@ -36,11 +38,23 @@ fn main() {
         });
     }
     let result = match cli.command {
-        Cmd::Run { scenario, dry_run, results, agent } => commands::run(&rt, &cancel, &scenario, dry_run, &results, agent),
+        Cmd::Run {
+            scenario,
+            dry_run,
+            results,
+            agent,
+        } => commands::run(&rt, &cancel, &scenario, dry_run, &results, agent),
         Cmd::Image { agent } => commands::image_cmd(agent),
-        Cmd::Calibrate { pauses, interval, repeat, accel, agent, json } => {
-            commands::calibrate_cmd(&rt, &cancel, &pauses, &interval, repeat, &accel, agent, json)
-        }
+        Cmd::Calibrate {
+            pauses,
+            interval,
+            repeat,
+            accel,
+            agent,
+            json,
+        } => commands::calibrate_cmd(
+            &rt, &cancel, &pauses, &interval, repeat, &accel, agent, json,
+        ),
         Cmd::Cleanup => {
             commands::sweep(&migbench::scheduler::Display::new());
             Ok(0)
@@ -53,7 +67,9 @@ fn main() {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            let usage = e.chain().any(|c| c.is::<ScenarioError>() || c.is::<UsageError>());
+            let usage = e
+                .chain()
+                .any(|c| c.is::<ScenarioError>() || c.is::<UsageError>());
             if usage {
                 2
             } else {

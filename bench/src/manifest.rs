@@ -11,12 +11,24 @@ use crate::system::first_line;
 
 /// Hex SHA-256 of some text.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `git describe --always --dirty` of the migbench source tree, if built from one.
 pub fn git_revision() -> String {
-    first_line("git", &["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"])
+    first_line(
+        "git",
+        &[
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "describe",
+            "--always",
+            "--dirty",
+        ],
+    )
 }
 
 /// QEMU's version line.
@@ -25,10 +37,19 @@ pub fn qemu_version() -> String {
 }
 
 /// Assemble the manifest of a run of `sc`.
-pub fn build(sc: &Scenario, path: &str, text: &str, matrix: &[RunParams], accel: &str, image: &str) -> Manifest {
+pub fn build(
+    sc: &Scenario,
+    path: &str,
+    text: &str,
+    matrix: &[RunParams],
+    accel: &str,
+    image: &str,
+) -> Manifest {
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-        uts.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
+        uts.as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
     };
     Manifest {
         scenario_name: sc.name.clone(),
@@ -36,7 +57,10 @@ pub fn build(sc: &Scenario, path: &str, text: &str, matrix: &[RunParams], accel:
         scenario_text: text.to_string(),
         scenario_sha256: sha256_hex(text),
         matrix: matrix.to_vec(),
-        varying: varying_dimensions(sc).into_iter().map(String::from).collect(),
+        varying: varying_dimensions(sc)
+            .into_iter()
+            .map(String::from)
+            .collect(),
         host_kernel: field(|u| u.release()),
         host_name: field(|u| u.nodename()),
         qemu_version: qemu_version(),

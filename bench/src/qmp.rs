@@ -127,10 +127,13 @@ impl Qmp {
     where
         C: qapi::Command + qapi::qmp::QmpCommand,
     {
-        self.service.execute(cmd).await.map_err(|e| QmpError::Command {
-            command: C::NAME,
-            message: e.to_string(),
-        })
+        self.service
+            .execute(cmd)
+            .await
+            .map_err(|e| QmpError::Command {
+                command: C::NAME,
+                message: e.to_string(),
+            })
     }
 
     /// Events received so far, oldest first.

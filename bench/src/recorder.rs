@@ -31,7 +31,12 @@ pub fn utc_stamp(unix_secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Seconds since the Unix epoch, as f64.
@@ -58,7 +63,10 @@ impl Recorder {
         fs::create_dir(&dir)?;
         fs::create_dir(dir.join("runs"))?;
         write_json(&dir.join("manifest.json"), manifest)?;
-        let runs = OpenOptions::new().create_new(true).append(true).open(dir.join("runs.jsonl"))?;
+        let runs = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(dir.join("runs.jsonl"))?;
         Ok(Recorder { dir, runs })
     }
 

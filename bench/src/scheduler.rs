@@ -40,7 +40,11 @@ impl Display {
     pub fn new() -> Display {
         use std::io::IsTerminal;
         let interactive = std::io::stderr().is_terminal();
-        let target = if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if interactive {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         Display {
             multi: MultiProgress::with_draw_target(target),
             interactive,
@@ -91,9 +95,11 @@ pub fn run_matrix(
 ) -> std::io::Result<Schedule> {
     let bar = display.multi.add(ProgressBar::new(matrix.len() as u64));
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar.set_prefix("matrix");
     let mut records = Vec::new();
@@ -110,7 +116,10 @@ pub fn run_matrix(
             "{run_id} {:<11} {}{}",
             r.outcome.to_string(),
             p.label(),
-            r.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+            r.error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
         ));
         let interrupted = r.outcome == Outcome::Interrupted;
         records.push(r);
@@ -193,13 +202,22 @@ mod tests {
         let manifest = crate::manifest::build(&sc, "m.toml", "x", &matrix, "mock", "img");
         let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let cancel = Cancel::default();
-        let mut mock = Mock { cancel: cancel.clone(), seen: vec![] };
+        let mut mock = Mock {
+            cancel: cancel.clone(),
+            seen: vec![],
+        };
         let s = run_matrix(&matrix, &mut mock, &mut rec, &cancel, &Display::new()).unwrap();
         assert_eq!(mock.seen, vec![0, 1, 2]);
         assert!(s.interrupted);
         let text = std::fs::read_to_string(s.dir.join("runs.jsonl")).unwrap();
-        let outcomes: Vec<Outcome> = text.lines().map(|l| serde_json::from_str::<RunRecord>(l).unwrap().outcome).collect();
-        assert_eq!(outcomes, vec![Outcome::Completed, Outcome::Failed, Outcome::Interrupted]);
+        let outcomes: Vec<Outcome> = text
+            .lines()
+            .map(|l| serde_json::from_str::<RunRecord>(l).unwrap().outcome)
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Completed, Outcome::Failed, Outcome::Interrupted]
+        );
         assert!(s.dir.join("manifest.json").is_file());
     }
 }

@@ -3,14 +3,25 @@
 use migbench_model::RunRecord;
 
 fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Render the summary table as text.
 pub fn render(records: &[RunRecord]) -> String {
     let mut out = format!(
         "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}\n",
-        "run", "outcome", "link", "dirty", "total s", "qemu dt", "probe dt", "Mbit/s", "util%", "passes", "integrity"
+        "run",
+        "outcome",
+        "link",
+        "dirty",
+        "total s",
+        "qemu dt",
+        "probe dt",
+        "Mbit/s",
+        "util%",
+        "passes",
+        "integrity"
     );
     out.push_str(&format!(
         "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}\n",
@@ -29,7 +40,9 @@ pub fn render(records: &[RunRecord]) -> String {
             opt(r.downtime_probe_ms, 1),
             opt(r.throughput_mbps, 1),
             opt(util, 0),
-            r.passes.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            r.passes
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             r.integrity.to_string(),
         ));
     }

@@ -45,10 +45,14 @@ impl AgentClient {
     pub fn request(&self, req: &Request, timeout: Duration) -> Result<Response, AgentError> {
         let addr = self.addr;
         let io = |source| AgentError::Io { addr, source };
-        let stream = in_netns(self.netns.as_deref(), || TcpStream::connect_timeout(&addr, timeout)).map_err(io)?;
+        let stream = in_netns(self.netns.as_deref(), || {
+            TcpStream::connect_timeout(&addr, timeout)
+        })
+        .map_err(io)?;
         stream.set_read_timeout(Some(timeout)).map_err(io)?;
         stream.set_write_timeout(Some(timeout)).map_err(io)?;
-        let mut line = serde_json::to_string(req).map_err(|e| AgentError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(req).map_err(|e| AgentError::Protocol(e.to_string()))?;
         line.push('\n');
         (&stream).write_all(line.as_bytes()).map_err(io)?;
         let mut reply = String::new();

@@ -57,7 +57,12 @@ pub fn outage_windows(events: &[ProbeEvent], threshold_ms: f64) -> Vec<OutageWin
 /// The longest reply gap that overlaps `[from_ms, to_ms]`, as a downtime
 /// estimate (gap − interval/2, never below 0). `None` if no reply arrived
 /// on one side of the window, i.e. the service never came back.
-pub fn service_downtime_ms(events: &[ProbeEvent], interval_ms: f64, from_ms: f64, to_ms: f64) -> Option<f64> {
+pub fn service_downtime_ms(
+    events: &[ProbeEvent],
+    interval_ms: f64,
+    from_ms: f64,
+    to_ms: f64,
+) -> Option<f64> {
     let r = arrivals(events);
     if !r.iter().any(|&t| t >= to_ms) || !r.iter().any(|&t| t <= from_ms) {
         return None;
@@ -73,7 +78,10 @@ pub fn service_downtime_ms(events: &[ProbeEvent], interval_ms: f64, from_ms: f64
 pub fn rtt_percentiles(events: &[ProbeEvent], from_ms: f64, to_ms: f64) -> Option<Percentiles> {
     // Microsecond resolution, up to an hour, 3 significant digits.
     let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
-    for e in events.iter().filter(|e| e.sent_ms >= from_ms && e.sent_ms < to_ms) {
+    for e in events
+        .iter()
+        .filter(|e| e.sent_ms >= from_ms && e.sent_ms < to_ms)
+    {
         if let Some(r) = e.recv_ms {
             let us = ((r - e.sent_ms) * 1e3).round().max(1.0) as u64;
             h.saturating_record(us);

@@ -99,10 +99,18 @@ impl Prober {
     /// Stop sending, wait `grace` for late replies, and return every probe.
     pub fn finish(mut self, grace: Duration) -> Vec<ProbeEvent> {
         self.stop.store(true, Ordering::Relaxed);
-        let sent = self.sender.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let sent = self
+            .sender
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         std::thread::sleep(grace);
         self.recv_stop.store(true, Ordering::Relaxed);
-        let got = self.receiver.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let got = self
+            .receiver
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         merge(&sent, &got)
     }
 }
@@ -143,7 +151,10 @@ mod tests {
 
     #[test]
     fn merge_marks_unanswered_probes_lost_and_ignores_unknown_sequences() {
-        let ev = merge(&[1_000_000, 2_000_000, 3_000_000], &[(0, 1_500_000), (2, 3_200_000), (9, 1), (0, 9_000_000)]);
+        let ev = merge(
+            &[1_000_000, 2_000_000, 3_000_000],
+            &[(0, 1_500_000), (2, 3_200_000), (9, 1), (0, 9_000_000)],
+        );
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[0].recv_ms, Some(1.5));
         assert_eq!(ev[1].recv_ms, None);
@@ -154,7 +165,8 @@ mod tests {
     fn prober_against_a_local_echo_sees_every_reply() {
         let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = echo.local_addr().unwrap();
-        echo.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        echo.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();
         let h = std::thread::spawn(move || {

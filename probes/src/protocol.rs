@@ -120,10 +120,23 @@ mod tests {
 
     #[test]
     fn control_messages_are_tagged_json() {
-        let s = serde_json::to_string(&Request::Start { rate: 5, working_set: 4096 }).unwrap();
+        let s = serde_json::to_string(&Request::Start {
+            rate: 5,
+            working_set: 4096,
+        })
+        .unwrap();
         assert_eq!(s, r#"{"cmd":"start","rate":5,"working_set":4096}"#);
-        let r: Response = serde_json::from_str(r#"{"reply":"verified","pages":3,"bad_pages":0,"writes":9}"#).unwrap();
-        assert_eq!(r, Response::Verified { pages: 3, bad_pages: 0, writes: 9 });
+        let r: Response =
+            serde_json::from_str(r#"{"reply":"verified","pages":3,"bad_pages":0,"writes":9}"#)
+                .unwrap();
+        assert_eq!(
+            r,
+            Response::Verified {
+                pages: 3,
+                bad_pages: 0,
+                writes: 9
+            }
+        );
     }
 
     #[test]

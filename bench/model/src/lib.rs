@@ -9,5 +9,7 @@ pub mod scenario;
 pub mod units;
 
 pub use matrix::{expand, RunParams};
-pub use record::{Integrity, Manifest, Outcome, ProbeEvent, ProgressSample, RunRecord, WorkloadSample};
+pub use record::{
+    Integrity, Manifest, Outcome, ProbeEvent, ProgressSample, RunRecord, WorkloadSample,
+};
 pub use scenario::{Scenario, ScenarioError};

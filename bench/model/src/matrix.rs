@@ -49,7 +49,12 @@ impl RunParams {
     pub fn label(&self) -> String {
         format!(
             "ram={} dirty={} link={} dl={} bw={} rep={}",
-            self.ram, self.dirty_rate, self.link_rate, self.downtime_limit, self.max_bandwidth, self.repetition
+            self.ram,
+            self.dirty_rate,
+            self.link_rate,
+            self.downtime_limit,
+            self.max_bandwidth,
+            self.repetition
         )
     }
 
@@ -137,7 +142,10 @@ pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
         ("timeout", sc.migration.timeout.0.len()),
         ("probe_interval", sc.probe.interval.0.len()),
     ];
-    dims.iter().filter(|(_, n)| *n > 1).map(|(d, _)| *d).collect()
+    dims.iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(d, _)| *d)
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,7 +168,10 @@ mod tests {
             .map(|r| (r.ram, r.dirty_rate, r.link_rate, r.repetition))
             .collect();
         assert_eq!(distinct.len(), runs.len());
-        assert_eq!(varying_dimensions(&sc), vec!["ram", "dirty_rate", "link_rate"]);
+        assert_eq!(
+            varying_dimensions(&sc),
+            vec!["ram", "dirty_rate", "link_rate"]
+        );
     }
 
     #[test]

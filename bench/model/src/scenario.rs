@@ -34,7 +34,10 @@ impl<'de, T: ScalarField> Visitor<'de> for OneVisitor<T> {
         T::parse_int(v.min(i64::MAX as u64) as i64).map_err(E::custom)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-        Err(E::custom(format!("bare number {v} has no unit: expected {}", T::EXPECTING)))
+        Err(E::custom(format!(
+            "bare number {v} has no unit: expected {}",
+            T::EXPECTING
+        )))
     }
 }
 
@@ -374,7 +377,10 @@ impl Scenario {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(("name", format!("`{}`: use letters, digits, - and _ only", self.name)));
+            return Err((
+                "name",
+                format!("`{}`: use letters, digits, - and _ only", self.name),
+            ));
         }
         for ram in &self.guest.ram.0 {
             if ram.0 < (96 << 20) || ram.0 > (64 << 30) {
@@ -399,7 +405,10 @@ impl Scenario {
         }
         for ws in &self.workload.working_set.0 {
             if ws.0 < 4096 {
-                return Err(("workload.working_set", format!("{ws} is smaller than one 4KiB page")));
+                return Err((
+                    "workload.working_set",
+                    format!("{ws} is smaller than one 4KiB page"),
+                ));
             }
         }
         for i in &self.probe.interval.0 {
@@ -415,7 +424,10 @@ impl Scenario {
         }
         for d in &self.migration.downtime_limit.0 {
             if d.0.as_millis() < 1 || d.0.as_secs() > 2000 {
-                return Err(("migration.downtime_limit", format!("{d} is outside 1ms – 2000s (QEMU's range)")));
+                return Err((
+                    "migration.downtime_limit",
+                    format!("{d} is outside 1ms – 2000s (QEMU's range)"),
+                ));
             }
         }
         let p = self.migration.poll_interval.0.as_millis();
@@ -439,7 +451,12 @@ impl Scenario {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -456,7 +473,11 @@ fn field_at(text: &str, offset: usize) -> String {
         }
         if offset < end || end == text.len() {
             let key = t.split('=').next().unwrap_or("").trim();
-            let key = if t.contains('=') && !t.starts_with('[') { key } else { "" };
+            let key = if t.contains('=') && !t.starts_with('[') {
+                key
+            } else {
+                ""
+            };
             return match (table.is_empty(), key.is_empty()) {
                 (true, _) => key.to_string(),
                 (false, true) => table,
@@ -518,14 +539,20 @@ rate = ["100mbit", "1gbit"]
 
     fn invalid(text: &str) -> (usize, String, String) {
         match parse(text).unwrap_err() {
-            ScenarioError::Invalid { line, field, message, .. } => (line, field, message),
+            ScenarioError::Invalid {
+                line,
+                field,
+                message,
+                ..
+            } => (line, field, message),
             e => panic!("unexpected {e}"),
         }
     }
 
     #[test]
     fn unknown_field_names_line_and_field() {
-        let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\nrma = 3\n[link]\nrate = \"1gbit\"\n");
+        let (line, field, msg) =
+            invalid("[guest]\nram = \"256MiB\"\nrma = 3\n[link]\nrate = \"1gbit\"\n");
         assert_eq!(line, 3);
         assert_eq!(field, "guest.rma");
         assert!(msg.contains("unknown field"), "{msg}");
@@ -533,22 +560,25 @@ rate = ["100mbit", "1gbit"]
 
     #[test]
     fn bad_unit_names_line_and_field() {
-        let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n");
+        let (line, field, msg) =
+            invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n");
         assert_eq!((line, field.as_str()), (4, "link.rate"));
         assert!(msg.contains("unknown rate unit"), "{msg}");
     }
 
     #[test]
     fn negative_size_in_a_list_is_an_error() {
-        let (line, field, msg) = invalid("[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n");
+        let (line, field, msg) =
+            invalid("[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n");
         assert_eq!((line, field.as_str()), (2, "guest.ram"));
         assert!(msg.contains("negative"), "{msg}");
     }
 
     #[test]
     fn impossible_values_are_located() {
-        let (line, field, msg) =
-            invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[probe]\ninterval = \"1s\"\n");
+        let (line, field, msg) = invalid(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[probe]\ninterval = \"1s\"\n",
+        );
         assert_eq!((line, field.as_str()), (6, "probe.interval"));
         assert!(msg.contains("0.1ms"), "{msg}");
     }
@@ -556,7 +586,8 @@ rate = ["100mbit", "1gbit"]
     #[test]
     fn netem_need_is_detected() {
         assert!(!parse(GOOD).unwrap().needs_netem());
-        let sc = parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\ndelay = \"10ms\"\n").unwrap();
+        let sc = parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\ndelay = \"10ms\"\n")
+            .unwrap();
         assert!(sc.needs_netem());
     }
 }

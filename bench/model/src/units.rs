@@ -111,7 +111,12 @@ impl Size {
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (unit, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        for (unit, mult) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
             if self.0 >= mult && self.0 % mult == 0 {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
@@ -147,7 +152,10 @@ impl ScalarField for ByteRate {
         if i == 0 {
             Ok(ByteRate(0))
         } else {
-            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+            Err(format!(
+                "bare number {i} has no unit: expected {}",
+                Self::EXPECTING
+            ))
         }
     }
 }
@@ -179,7 +187,10 @@ impl ScalarField for BandwidthCap {
         }
         let r = ByteRate::parse_str(s)?;
         if r.0 == 0 {
-            return Err("a bandwidth cap of 0 would never migrate: use \"unlimited\" or a positive rate".into());
+            return Err(
+                "a bandwidth cap of 0 would never migrate: use \"unlimited\" or a positive rate"
+                    .into(),
+            );
         }
         Ok(BandwidthCap::Limit(r))
     }
@@ -208,7 +219,8 @@ const BIT_UNITS: &[(&str, u64)] = &[
 ];
 
 impl ScalarField for BitRate {
-    const EXPECTING: &'static str = "a link rate in tc notation: kbit, mbit, gbit (e.g. \"100mbit\")";
+    const EXPECTING: &'static str =
+        "a link rate in tc notation: kbit, mbit, gbit (e.g. \"100mbit\")";
     fn parse_str(s: &str) -> Result<Self, String> {
         let (v, unit) = split_number(s)?;
         let lower = unit.to_ascii_lowercase();
@@ -234,7 +246,12 @@ impl BitRate {
 
 impl fmt::Display for BitRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (unit, mult) in [("tbit", 1_000_000_000_000u64), ("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000)] {
+        for (unit, mult) in [
+            ("tbit", 1_000_000_000_000u64),
+            ("gbit", 1_000_000_000),
+            ("mbit", 1_000_000),
+            ("kbit", 1_000),
+        ] {
             if self.0 >= mult && self.0 % mult == 0 {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
@@ -261,13 +278,18 @@ impl ScalarField for Dur {
             "h" => 3600e9,
             _ => return Err(format!("unknown duration unit `{unit}` in `{s}`")),
         };
-        Ok(Dur(std::time::Duration::from_nanos((v * ns_per).round() as u64)))
+        Ok(Dur(std::time::Duration::from_nanos(
+            (v * ns_per).round() as u64
+        )))
     }
     fn parse_int(i: i64) -> Result<Self, String> {
         if i == 0 {
             Ok(Dur(std::time::Duration::ZERO))
         } else {
-            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+            Err(format!(
+                "bare number {i} has no unit: expected {}",
+                Self::EXPECTING
+            ))
         }
     }
 }
@@ -285,7 +307,12 @@ impl fmt::Display for Dur {
         if ns == 0 {
             return write!(f, "0ms");
         }
-        for (unit, mult) in [("min", 60_000_000_000u128), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        for (unit, mult) in [
+            ("min", 60_000_000_000u128),
+            ("s", 1_000_000_000),
+            ("ms", 1_000_000),
+            ("us", 1_000),
+        ] {
             if ns >= mult && ns % mult == 0 {
                 return write!(f, "{}{unit}", ns / mult);
             }
@@ -318,7 +345,10 @@ impl ScalarField for Percent {
         if i == 0 {
             Ok(Percent(0.0))
         } else {
-            Err(format!("bare number {i} has no unit: expected {}", Self::EXPECTING))
+            Err(format!(
+                "bare number {i} has no unit: expected {}",
+                Self::EXPECTING
+            ))
         }
     }
 }
@@ -374,7 +404,9 @@ mod tests {
         assert_eq!(Size::parse_str("100MB").unwrap().0, 100_000_000);
         assert_eq!(Size::parse_str("1.5KiB").unwrap().0, 1536);
         assert!(Size::parse_str("-1MiB").unwrap_err().contains("negative"));
-        assert!(Size::parse_str("12parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(Size::parse_str("12parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
     }
 
     #[test]

@@ -25,12 +25,17 @@ pub async fn resolve(accel: Accel, image: &GuestImage) -> String {
             if !Path::new("/dev/kvm").exists() {
                 return "tcg".into();
             }
-            let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+            let boot_id =
+                std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
             let cache = cache_dir().join(format!("accel-{}-{}", boot_id.trim(), image.id));
             if let Ok(v) = std::fs::read_to_string(&cache) {
                 return v.trim().to_string();
             }
-            let verdict = if test_boot("kvm", image, KVM_BOOT_TIMEOUT).await.is_some() { "kvm" } else { "tcg" };
+            let verdict = if test_boot("kvm", image, KVM_BOOT_TIMEOUT).await.is_some() {
+                "kvm"
+            } else {
+                "tcg"
+            };
             let _ = std::fs::create_dir_all(cache_dir());
             let _ = std::fs::write(&cache, verdict);
             verdict.into()
@@ -49,7 +54,9 @@ pub async fn test_boot(accel: &str, image: &GuestImage, timeout: Duration) -> Op
         accel: accel.into(),
     };
     let start = Instant::now();
-    let qemu = QemuProcess::start(&spec, Role::Source, None, dir.path(), dir.path()).await.ok()?;
+    let qemu = QemuProcess::start(&spec, Role::Source, None, dir.path(), dir.path())
+        .await
+        .ok()?;
     let serial = dir.path().join("guest-src.log");
     let mut ready = None;
     while start.elapsed() < timeout {

@@ -13,7 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use migbench_model::record::RttSummary;
 use migbench_model::{Integrity, Outcome, ProbeEvent, RunParams, RunRecord, WorkloadSample};
 use migbench_probes::agent_client::AgentClient;
-use migbench_probes::outage::{outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms};
+use migbench_probes::outage::{
+    outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms,
+};
 use migbench_probes::prober::Prober;
 use migbench_probes::protocol::{Request, Response};
 
@@ -53,7 +55,11 @@ impl Executor for LabExecutor {
         let result = self.rt.block_on(self.run(p, raw, &mut rec));
         if let Err(e) = result {
             if rec.outcome == Outcome::Completed {
-                rec.outcome = if self.cancel.is_cancelled() { Outcome::Interrupted } else { Outcome::Failed };
+                rec.outcome = if self.cancel.is_cancelled() {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Failed
+                };
             }
             rec.error = Some(format!("{e:#}"));
         }
@@ -102,7 +108,11 @@ pub async fn sleep_or_cancel(d: Duration, cancel: &Cancel) -> Result<()> {
 }
 
 /// One control request off the async runtime.
-pub async fn agent_request(agent: &AgentClient, req: Request, timeout: Duration) -> Result<Response> {
+pub async fn agent_request(
+    agent: &AgentClient,
+    req: Request,
+    timeout: Duration,
+) -> Result<Response> {
     let a = agent.clone();
     Ok(tokio::task::spawn_blocking(move || a.request(&req, timeout)).await??)
 }
@@ -113,30 +123,49 @@ pub async fn wait_for_agent(agent: &AgentClient, timeout: Duration, cancel: &Can
     loop {
         match agent_request(agent, Request::Ping, Duration::from_millis(500)).await {
             Ok(Response::Pong { .. }) => return Ok(()),
-            _ if start.elapsed() > timeout => bail!("guest agent did not answer within {}s", timeout.as_secs()),
+            _ if start.elapsed() > timeout => {
+                bail!("guest agent did not answer within {}s", timeout.as_secs())
+            }
             _ => sleep_or_cancel(Duration::from_millis(200), cancel).await?,
         }
     }
 }
 
 /// Boot a guest on the source host of `net` and wait for its agent.
-pub async fn boot_source(spec: &QemuSpec, net: &LabNet, run_dir: &Path, raw: &Path, cancel: &Cancel) -> Result<(QemuProcess, AgentClient)> {
+pub async fn boot_source(
+    spec: &QemuSpec,
+    net: &LabNet,
+    run_dir: &Path,
+    raw: &Path,
+    cancel: &Cancel,
+) -> Result<(QemuProcess, AgentClient)> {
     let src = QemuProcess::start(spec, Role::Source, Some(&net.src), run_dir, raw).await?;
     let agent = AgentClient::new(Some(net.client.clone()), net.guest_control());
     wait_for_agent(&agent, BOOT_TIMEOUT, cancel)
         .await
-        .with_context(|| format!("guest did not boot; see {}", raw.join("guest-src.log").display()))?;
+        .with_context(|| {
+            format!(
+                "guest did not boot; see {}",
+                raw.join("guest-src.log").display()
+            )
+        })?;
     Ok((src, agent))
 }
 
 /// Fetches workload samples every second and maps guest times to host times.
-fn spawn_sampler(agent: AgentClient, origin: Instant, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<Vec<WorkloadSample>> {
+fn spawn_sampler(
+    agent: AgentClient,
+    origin: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<WorkloadSample>> {
     tokio::spawn(async move {
         let mut out = Vec::new();
         loop {
             let done = stop.load(std::sync::atomic::Ordering::Relaxed);
             // A paused or moving guest may not answer; its samples wait for the next fetch.
-            if let Ok(Response::Samples { now_ms, samples }) = agent_request(&agent, Request::Samples, Duration::from_secs(2)).await {
+            if let Ok(Response::Samples { now_ms, samples }) =
+                agent_request(&agent, Request::Samples, Duration::from_secs(2)).await
+            {
                 let host_now = origin.elapsed().as_secs_f64() * 1e3;
                 out.extend(samples.iter().map(|s| WorkloadSample {
                     t_ms: host_now - (now_ms - s.end_ms),
@@ -179,28 +208,56 @@ impl LabExecutor {
             vcpus: p.vcpus,
             accel: self.accel.clone(),
         };
-        let result = self.migrate(p, raw, rec, origin, &net, run_dir.path(), &spec).await;
+        let result = self
+            .migrate(p, raw, rec, origin, &net, run_dir.path(), &spec)
+            .await;
         net.teardown();
         drop(run_dir);
         result
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn migrate(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord, origin: Instant, net: &LabNet, run_dir: &Path, spec: &QemuSpec) -> Result<()> {
+    async fn migrate(
+        &self,
+        p: &RunParams,
+        raw: &Path,
+        rec: &mut RunRecord,
+        origin: Instant,
+        net: &LabNet,
+        run_dir: &Path,
+        spec: &QemuSpec,
+    ) -> Result<()> {
         let cancel = &self.cancel;
         let (mut src, agent) = boot_source(spec, net, run_dir, raw, cancel).await?;
-        let mut dst = QemuProcess::start(spec, Role::Destination, Some(&net.dst), run_dir, raw).await?;
+        let mut dst =
+            QemuProcess::start(spec, Role::Destination, Some(&net.dst), run_dir, raw).await?;
         let fill_timeout = Duration::from_secs(30 + p.working_set.mib() / 4);
-        agent_request(&agent, Request::Start { rate: p.dirty_rate.0, working_set: p.working_set.0 }, fill_timeout)
-            .await
-            .context("starting the workload")?;
-        let prober = Prober::start(Some(&net.client), net.guest_echo(), p.probe_interval.0, origin).context("starting the prober")?;
+        agent_request(
+            &agent,
+            Request::Start {
+                rate: p.dirty_rate.0,
+                working_set: p.working_set.0,
+            },
+            fill_timeout,
+        )
+        .await
+        .context("starting the workload")?;
+        let prober = Prober::start(
+            Some(&net.client),
+            net.guest_echo(),
+            p.probe_interval.0,
+            origin,
+        )
+        .context("starting the prober")?;
         let stop_sampler = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = spawn_sampler(agent.clone(), origin, stop_sampler.clone());
-        let outcome = self.migrate_inner(p, raw, rec, origin, &mut src, &mut dst, &agent).await;
+        let outcome = self
+            .migrate_inner(p, raw, rec, origin, &mut src, &mut dst, &agent)
+            .await;
         stop_sampler.store(true, std::sync::atomic::Ordering::Relaxed);
         let workload = sampler.await.unwrap_or_default();
-        let probes = tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
+        let probes =
+            tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
         let write = || -> std::io::Result<()> {
             write_jsonl(&raw.join("probes.jsonl"), &probes)?;
             write_jsonl(&raw.join("workload.jsonl"), &workload)
@@ -284,7 +341,8 @@ impl LabExecutor {
                 rec.downtime_qemu_ms = last.downtime_ms;
                 if let (Some(total), Some(setup)) = (last.total_time_ms, last.setup_time_ms) {
                     let flowing = (total - setup).max(1.0);
-                    rec.throughput_mbps = Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
+                    rec.throughput_mbps =
+                        Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
                 }
                 window = Some((t0, ms(at)));
             }
@@ -302,7 +360,11 @@ impl LabExecutor {
         sleep_or_cancel(AFTERMATH, cancel).await?;
         // The guest must answer wherever it now runs: on the destination
         // after completion, on the source after a cancelled migration.
-        let side = if rec.outcome == Outcome::Completed { "destination" } else { "source" };
+        let side = if rec.outcome == Outcome::Completed {
+            "destination"
+        } else {
+            "source"
+        };
         wait_for_agent(agent, Duration::from_secs(10), cancel)
             .await
             .with_context(|| format!("guest not answering on the {side} after the migration"))?;
@@ -318,11 +380,16 @@ impl LabExecutor {
         }
         Ok(window)
     }
-
 }
 
 /// Fill the probe-derived fields for a migration window `[t0, t1]` (ms).
-pub fn derive_probe_metrics(rec: &mut RunRecord, probes: &[ProbeEvent], interval_ms: f64, t0: f64, t1: f64) {
+pub fn derive_probe_metrics(
+    rec: &mut RunRecord,
+    probes: &[ProbeEvent],
+    interval_ms: f64,
+    t0: f64,
+    t1: f64,
+) {
     // Re-convergence happens after QEMU says completed: look a second past it.
     let to = t1 + 1000.0;
     rec.downtime_probe_ms = service_downtime_ms(probes, interval_ms, t0, to);

@@ -137,7 +137,11 @@ pub fn find_agent(explicit: Option<&Path>) -> Result<PathBuf, ImageError> {
         .find(|p| p.is_file())
         .cloned()
         .ok_or_else(|| ImageError::NoAgent {
-            looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            looked: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -153,7 +157,10 @@ fn is_static_elf(bytes: &[u8]) -> bool {
     (0..phnum).all(|i| {
         let o = phoff + i * phentsize;
         // PT_INTERP = 3
-        bytes.get(o..o + 4).map(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3).unwrap_or(false)
+        bytes
+            .get(o..o + 4)
+            .map(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+            .unwrap_or(false)
     })
 }
 
@@ -212,7 +219,10 @@ fn kernel_tree(cache: &Path) -> Result<(String, PathBuf), ImageError> {
     if !tree.join("boot").is_dir() {
         let tmp = kdir.join(format!("{name}.partial"));
         let _ = fs::remove_dir_all(&tmp);
-        run("dpkg-deb", &["-x", &deb.to_string_lossy(), &tmp.to_string_lossy()])?;
+        run(
+            "dpkg-deb",
+            &["-x", &deb.to_string_lossy(), &tmp.to_string_lossy()],
+        )?;
         fs::rename(&tmp, &tree).map_err(io(&tree))?;
     }
     Ok((name, tree))
@@ -223,7 +233,10 @@ fn find_one(dir: &Path, prefix: &str) -> Result<PathBuf, ImageError> {
         .map_err(io(dir))?
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
         .ok_or_else(|| ImageError::Missing(format!("No {prefix}* in {}", dir.display())))
 }
 
@@ -239,7 +252,9 @@ pub fn build(agent: &Path) -> Result<GuestImage, ImageError> {
         ImageError::Missing("/bin/busybox is missing: apt-get install busybox-static".into())
     })?;
     if !is_static_elf(&busybox_bytes) {
-        return Err(ImageError::Missing("/bin/busybox is not static: apt-get install busybox-static".into()));
+        return Err(ImageError::Missing(
+            "/bin/busybox is not static: apt-get install busybox-static".into(),
+        ));
     }
     let (package, tree) = kernel_tree(&cache)?;
     let kernel = find_one(&tree.join("boot"), "vmlinuz-")?;
@@ -253,7 +268,12 @@ pub fn build(agent: &Path) -> Result<GuestImage, ImageError> {
     for m in MODULES {
         h.update(m.as_bytes());
     }
-    let id: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let id: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
 
     let dir = cache.join("images").join(&id);
     let image = GuestImage {
@@ -265,10 +285,21 @@ pub fn build(agent: &Path) -> Result<GuestImage, ImageError> {
     if image.kernel.is_file() && image.initrd.is_file() {
         return Ok(image);
     }
-    let tmp = cache.join("images").join(format!("{id}.partial-{}", std::process::id()));
+    let tmp = cache
+        .join("images")
+        .join(format!("{id}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let root = tmp.join("root");
-    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "lib/modules"] {
+    for d in [
+        "bin",
+        "sbin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "lib/modules",
+    ] {
         fs::create_dir_all(root.join(d)).map_err(io(&root))?;
     }
     let copy = |from: &Path, to: &Path| fs::copy(from, to).map(|_| ()).map_err(io(from));
@@ -277,7 +308,11 @@ pub fn build(agent: &Path) -> Result<GuestImage, ImageError> {
     let mut order = String::new();
     for m in MODULES {
         let src = moddir.join(format!("{m}.ko"));
-        let name = Path::new(m).file_name().unwrap().to_string_lossy().into_owned();
+        let name = Path::new(m)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         copy(&src, &root.join(format!("lib/modules/{name}.ko")))?;
         order.push_str(&name);
         order.push('\n');
@@ -286,7 +321,11 @@ pub fn build(agent: &Path) -> Result<GuestImage, ImageError> {
     let init = root.join("init");
     fs::write(&init, INIT_SCRIPT).map_err(io(&init))?;
     use std::os::unix::fs::PermissionsExt;
-    for f in [&init, &root.join("bin/busybox"), &root.join("sbin/migbench-agent")] {
+    for f in [
+        &init,
+        &root.join("bin/busybox"),
+        &root.join("sbin/migbench-agent"),
+    ] {
         fs::set_permissions(f, fs::Permissions::from_mode(0o755)).map_err(io(f))?;
     }
     let script = format!(
@@ -309,6 +348,8 @@ mod tests {
     fn static_detection_tells_busybox_static_from_dynamic_binaries() {
         let sh = fs::read("/bin/sh").unwrap();
         assert!(!is_static_elf(&sh), "/bin/sh is dynamic");
-        assert!(!is_static_elf(b"not an elf at all, clearly not static........................."));
+        assert!(!is_static_elf(
+            b"not an elf at all, clearly not static........................."
+        ));
     }
 }

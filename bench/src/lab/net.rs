@@ -100,19 +100,44 @@ impl LabNet {
             ip(ns, &["link", "set", "lo", "up"])?;
         }
         // Migration link.
-        ip(&src, &["link", "add", "mig0", "type", "veth", "peer", "name", "mig0", "netns", &dst])?;
-        ip(&src, &["addr", "add", &format!("{SRC_MIG_IP}/30"), "dev", "mig0"])?;
-        ip(&dst, &["addr", "add", &format!("{DST_MIG_IP}/30"), "dev", "mig0"])?;
+        ip(
+            &src,
+            &[
+                "link", "add", "mig0", "type", "veth", "peer", "name", "mig0", "netns", &dst,
+            ],
+        )?;
+        ip(
+            &src,
+            &["addr", "add", &format!("{SRC_MIG_IP}/30"), "dev", "mig0"],
+        )?;
+        ip(
+            &dst,
+            &["addr", "add", &format!("{DST_MIG_IP}/30"), "dev", "mig0"],
+        )?;
         for ns in [&src, &dst] {
             ip(ns, &["link", "set", "mig0", "up"])?;
             shape(ns, "mig0", shaping)?;
         }
         // Guest LAN: a bridge in the client, a bridge + tap in each host.
         ip(&cli, &["link", "add", "br0", "type", "bridge"])?;
-        ip(&cli, &["addr", "add", &format!("{CLIENT_IP}/{GUEST_PREFIX}"), "dev", "br0"])?;
+        ip(
+            &cli,
+            &[
+                "addr",
+                "add",
+                &format!("{CLIENT_IP}/{GUEST_PREFIX}"),
+                "dev",
+                "br0",
+            ],
+        )?;
         ip(&cli, &["link", "set", "br0", "up"])?;
         for (ns, port) in [(&src, "p-src"), (&dst, "p-dst")] {
-            ip(ns, &["link", "add", "up0", "type", "veth", "peer", "name", port, "netns", &cli])?;
+            ip(
+                ns,
+                &[
+                    "link", "add", "up0", "type", "veth", "peer", "name", port, "netns", &cli,
+                ],
+            )?;
             ip(&cli, &["link", "set", port, "master", "br0"])?;
             ip(&cli, &["link", "set", port, "up"])?;
             ip(ns, &["link", "add", "br0", "type", "bridge"])?;
@@ -128,12 +153,18 @@ impl LabNet {
 
     /// The guest agent's echo address, as seen from the client namespace.
     pub fn guest_echo(&self) -> SocketAddr {
-        SocketAddr::V4(SocketAddrV4::new(GUEST_IP, migbench_probes::protocol::ECHO_PORT))
+        SocketAddr::V4(SocketAddrV4::new(
+            GUEST_IP,
+            migbench_probes::protocol::ECHO_PORT,
+        ))
     }
 
     /// The guest agent's control address, as seen from the client namespace.
     pub fn guest_control(&self) -> SocketAddr {
-        SocketAddr::V4(SocketAddrV4::new(GUEST_IP, migbench_probes::protocol::CONTROL_PORT))
+        SocketAddr::V4(SocketAddrV4::new(
+            GUEST_IP,
+            migbench_probes::protocol::CONTROL_PORT,
+        ))
     }
 
     /// Kill everything still running in the namespaces and delete them.
@@ -169,12 +200,28 @@ fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
     let burst = ((s.rate.0 / 8) as f64 * 0.002).max(16_384.0) as u64;
     let rate = s.rate.to_string();
     let burst = burst.to_string();
-    let mut args = vec!["-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "tbf"];
-    args.extend(["rate", rate.as_str(), "burst", burst.as_str(), "latency", "50ms"]);
+    let mut args = vec![
+        "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "tbf",
+    ];
+    args.extend([
+        "rate",
+        rate.as_str(),
+        "burst",
+        burst.as_str(),
+        "latency",
+        "50ms",
+    ]);
     run("tc", &args)?;
     if s.needs_netem() {
-        let (delay, jitter, loss) = (format!("{}us", s.delay.0.as_micros()), format!("{}us", s.jitter.0.as_micros()), format!("{}%", s.loss.0));
-        let a = ["-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "netem", "delay", &delay, &jitter, "loss", &loss];
+        let (delay, jitter, loss) = (
+            format!("{}us", s.delay.0.as_micros()),
+            format!("{}us", s.jitter.0.as_micros()),
+            format!("{}%", s.loss.0),
+        );
+        let a = [
+            "-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "netem",
+            "delay", &delay, &jitter, "loss", &loss,
+        ];
         run("tc", &a).map_err(|e| LabError::NoNetem(e.to_string()))?;
     }
     Ok(())
@@ -183,13 +230,21 @@ fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
 /// Kill the processes in a namespace and delete it; ignores absence.
 pub fn remove_namespace(ns: &str) {
     if let Ok(pids) = run("ip", &["netns", "pids", ns]) {
-        for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         // Give the kernel a moment to release the taps the processes held.
         for _ in 0..50 {
             match run("ip", &["netns", "pids", ns]) {
-                Ok(p) if !p.trim().is_empty() => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Ok(p) if !p.trim().is_empty() => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
                 _ => break,
             }
         }
@@ -199,6 +254,11 @@ pub fn remove_namespace(ns: &str) {
 
 /// Namespaces left by migbench processes that no longer exist.
 pub fn leftover_namespaces() -> Vec<String> {
+    namespaces_where(|pid| !pid_alive(pid))
+}
+
+/// migbench namespaces whose owner pid satisfies `owner`.
+fn namespaces_where(owner: impl Fn(u32) -> bool) -> Vec<String> {
     let Ok(list) = run("ip", &["netns", "list"]) else {
         return vec![];
     };
@@ -208,7 +268,7 @@ pub fn leftover_namespaces() -> Vec<String> {
             name.strip_prefix(NS_PREFIX)
                 .and_then(|rest| rest.split('-').next())
                 .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !pid_alive(pid))
+                .is_some_and(&owner)
         })
         .map(str::to_string)
         .collect()
@@ -223,11 +283,24 @@ pub fn sweep_leftovers() -> Vec<String> {
     gone
 }
 
+/// Remove this process's own namespaces (forced exit on a second interrupt).
+pub fn remove_own() {
+    let me = std::process::id();
+    for ns in namespaces_where(|pid| pid == me) {
+        remove_namespace(&ns);
+    }
+}
+
 /// Check up front that the kernel can do netem, in a throwaway namespace.
 pub fn check_netem() -> Result<(), LabError> {
     let ns = format!("{NS_PREFIX}{}-netemcheck", std::process::id());
     run("ip", &["netns", "add", &ns])?;
-    let r = run("tc", &["-n", &ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+    let r = run(
+        "tc",
+        &[
+            "-n", &ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ],
+    );
     remove_namespace(&ns);
     r.map(|_| ()).map_err(|e| LabError::NoNetem(e.to_string()))
 }
@@ -235,7 +308,10 @@ pub fn check_netem() -> Result<(), LabError> {
 /// Whether the host can make namespaces at all (root, iproute2).
 pub fn check_privileges() -> Result<(), String> {
     if !nix::unistd::Uid::effective().is_root() {
-        return Err("migbench needs root to create network namespaces, taps and tc qdiscs: run it as root".into());
+        return Err(
+            "migbench needs root to create network namespaces, taps and tc qdiscs: run it as root"
+                .into(),
+        );
     }
     if run("ip", &["-V"]).is_err() {
         return Err("`ip` (iproute2) is missing: apt-get install iproute2".into());

@@ -78,7 +78,13 @@ pub enum QemuError {
 }
 
 /// The command line (program and arguments) for one side.
-pub fn command_line(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &Path, log_dir: &Path) -> Vec<String> {
+pub fn command_line(
+    spec: &QemuSpec,
+    role: Role,
+    netns: Option<&str>,
+    run_dir: &Path,
+    log_dir: &Path,
+) -> Vec<String> {
     let r = role.name();
     let mut v: Vec<String> = Vec::new();
     if let Some(ns) = netns {
@@ -87,24 +93,51 @@ pub fn command_line(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &
     v.push("qemu-system-x86_64".into());
     let s = |x: &str| x.to_string();
     v.extend([
-        s("-name"), format!("migbench-{r}"),
-        s("-accel"), spec.accel.clone(),
-        s("-m"), format!("{}M", spec.ram_mib),
-        s("-smp"), spec.vcpus.to_string(),
-        s("-nodefaults"), s("-display"), s("none"), s("-no-reboot"),
-        s("-kernel"), spec.image.kernel.display().to_string(),
-        s("-initrd"), spec.image.initrd.display().to_string(),
-        s("-append"), format!("console=ttyS0 quiet panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}"),
-        s("-serial"), format!("file:{}", log_dir.join(format!("guest-{r}.log")).display()),
-        s("-qmp"), format!("unix:{},server=on,wait=off", run_dir.join(format!("{r}.qmp")).display()),
-        s("-pidfile"), run_dir.join(format!("{r}.pid")).display().to_string(),
-        s("-msg"), s("timestamp=on"),
+        s("-name"),
+        format!("migbench-{r}"),
+        s("-accel"),
+        if spec.accel == "tcg" {
+            s("tcg,thread=single")
+        } else {
+            spec.accel.clone()
+        },
+        s("-m"),
+        format!("{}M", spec.ram_mib),
+        s("-smp"),
+        spec.vcpus.to_string(),
+        s("-nodefaults"),
+        s("-display"),
+        s("none"),
+        s("-no-reboot"),
+        s("-kernel"),
+        spec.image.kernel.display().to_string(),
+        s("-initrd"),
+        spec.image.initrd.display().to_string(),
+        s("-append"),
+        format!("console=ttyS0 quiet panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}"),
+        s("-serial"),
+        format!("file:{}", log_dir.join(format!("guest-{r}.log")).display()),
+        s("-qmp"),
+        format!(
+            "unix:{},server=on,wait=off",
+            run_dir.join(format!("{r}.qmp")).display()
+        ),
+        s("-pidfile"),
+        run_dir.join(format!("{r}.pid")).display().to_string(),
+        s("-msg"),
+        s("timestamp=on"),
     ]);
     if netns.is_some() {
         v.extend([
-            s("-netdev"), s("tap,id=n0,ifname=tap0,script=no,downscript=no"),
-            s("-device"), format!("virtio-net-pci,netdev=n0,mac={GUEST_MAC}"),
+            s("-netdev"),
+            s("tap,id=n0,ifname=tap0,script=no,downscript=no"),
+            s("-device"),
+            format!("virtio-net-pci,netdev=n0,mac={GUEST_MAC}"),
         ]);
+    }
+    // Extra arguments for experiments (e.g. `-cpu max`), same on both sides.
+    if let Ok(extra) = std::env::var("MIGBENCH_QEMU_EXTRA") {
+        v.extend(extra.split_whitespace().map(String::from));
     }
     if role == Role::Destination {
         v.extend([s("-incoming"), s("defer")]);
@@ -114,11 +147,20 @@ pub fn command_line(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &
 
 impl QemuProcess {
     /// Start one side and connect to its QMP socket.
-    pub async fn start(spec: &QemuSpec, role: Role, netns: Option<&str>, run_dir: &Path, log_dir: &Path) -> Result<QemuProcess, QemuError> {
+    pub async fn start(
+        spec: &QemuSpec,
+        role: Role,
+        netns: Option<&str>,
+        run_dir: &Path,
+        log_dir: &Path,
+    ) -> Result<QemuProcess, QemuError> {
         let argv = command_line(spec, role, netns, run_dir, log_dir);
         let log_path = log_dir.join(format!("qemu-{}.log", role.name()));
         let log = std::fs::File::create(&log_path).map_err(QemuError::Spawn)?;
-        let _ = std::fs::write(log_dir.join(format!("qemu-{}.cmdline", role.name())), argv.join(" ") + "\n");
+        let _ = std::fs::write(
+            log_dir.join(format!("qemu-{}.cmdline", role.name())),
+            argv.join(" ") + "\n",
+        );
         let child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::null())
@@ -127,13 +169,16 @@ impl QemuProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(QemuError::Spawn)?;
-        let qmp = Qmp::connect(&run_dir.join(format!("{}.qmp", role.name())), Duration::from_secs(20))
-            .await
-            .map_err(|source| QemuError::NoQmp {
-                role: role.name(),
-                log: log_path.display().to_string(),
-                source,
-            })?;
+        let qmp = Qmp::connect(
+            &run_dir.join(format!("{}.qmp", role.name())),
+            Duration::from_secs(20),
+        )
+        .await
+        .map_err(|source| QemuError::NoQmp {
+            role: role.name(),
+            log: log_path.display().to_string(),
+            source,
+        })?;
         Ok(QemuProcess {
             child,
             qmp,
@@ -144,8 +189,12 @@ impl QemuProcess {
 
     /// Ask QEMU to quit, then make sure it is gone.
     pub async fn shutdown(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.qmp.execute(qapi::qmp::quit {})).await;
-        if tokio::time::timeout(Duration::from_secs(3), self.child.wait()).await.is_err() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.qmp.execute(qapi::qmp::quit {}))
+            .await;
+        if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
         let _ = std::fs::remove_file(&self.pid_file);

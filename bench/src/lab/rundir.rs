@@ -49,6 +49,16 @@ impl Drop for RunDir {
 /// Remove run directories of migbench processes that no longer exist,
 /// killing any QEMU whose pid file is inside. Returns what was removed.
 pub fn sweep_leftovers() -> Vec<PathBuf> {
+    sweep_where(|pid| !pid_alive(pid))
+}
+
+/// Remove this process's own run directories (forced exit).
+pub fn remove_own() {
+    let me = std::process::id();
+    sweep_where(|pid| pid == me);
+}
+
+fn sweep_where(owner: impl Fn(u32) -> bool) -> Vec<PathBuf> {
     let mut gone = Vec::new();
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
         return gone;
@@ -62,18 +72,24 @@ pub fn sweep_leftovers() -> Vec<PathBuf> {
         else {
             continue;
         };
-        if pid_alive(pid) {
+        if !owner(pid) {
             continue;
         }
         for f in fs::read_dir(e.path()).into_iter().flatten().flatten() {
             if f.path().extension().is_some_and(|x| x == "pid") {
-                let qpid = fs::read_to_string(f.path()).ok().and_then(|s| s.trim().parse::<i32>().ok());
+                let qpid = fs::read_to_string(f.path())
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok());
                 // Only a pid that is still a QEMU: pids get reused.
                 let is_qemu = |p: i32| {
-                    fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("qemu-system"))
+                    fs::read(format!("/proc/{p}/cmdline"))
+                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("qemu-system"))
                 };
                 if let Some(qpid) = qpid.filter(|&p| is_qemu(p)) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(qpid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(qpid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }

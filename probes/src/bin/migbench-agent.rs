@@ -67,7 +67,10 @@ fn handle(req: Request, dirtier: &mut Option<Dirtier>, origin: Instant) -> Respo
         }
         Request::Samples => Response::Samples {
             now_ms: now_ms(),
-            samples: dirtier.as_ref().map(|d| d.drain_samples()).unwrap_or_default(),
+            samples: dirtier
+                .as_ref()
+                .map(|d| d.drain_samples())
+                .unwrap_or_default(),
         },
         Request::Verify => match dirtier.as_ref() {
             None => Response::Error {
