@@ -51,6 +51,7 @@ pub async fn calibrate(
     let spec = QemuSpec {
         image: image.clone(),
         ram_mib: Size(256 << 20).mib(),
+        tcg_dirty_workaround: true,
         vcpus: 1,
         accel: accel.into(),
     };

@@ -106,6 +106,7 @@ pub fn run(
         accel,
         rt: rt.handle().clone(),
         cancel: cancel.clone(),
+        tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
         display: display.clone(),
     };
     let s = run_matrix(&matrix, &mut exec, &mut rec, cancel, &display)?;

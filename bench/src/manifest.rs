@@ -45,6 +45,11 @@ pub fn build(
     accel: &str,
     image: &str,
 ) -> Manifest {
+    let padding = if accel == "tcg" && sc.lab.tcg_dirty_workaround {
+        crate::lab::qemu::TCG_RAM_PAD_KIB
+    } else {
+        0
+    };
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uts.as_ref()
@@ -66,6 +71,7 @@ pub fn build(
         qemu_version: qemu_version(),
         accel: accel.to_string(),
         guest_image: image.to_string(),
+        qemu_ram_padding_kib: padding,
         git_revision: git_revision(),
         migbench_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: unix_now(),

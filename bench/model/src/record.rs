@@ -159,6 +159,9 @@ pub struct Manifest {
     pub accel: String,
     /// Guest image identifier (content hash).
     pub guest_image: String,
+    /// KiB added to guest RAM under TCG to dodge QEMU 7.2's lost-dirty-page
+    /// bug (0 when not applied).
+    pub qemu_ram_padding_kib: u64,
     /// `git describe --always --dirty` of the migbench checkout, if any.
     pub git_revision: String,
     /// migbench version.

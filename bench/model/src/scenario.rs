@@ -252,12 +252,30 @@ impl Default for ProbeSpec {
 }
 
 /// Lab settings that apply to every run (not matrix dimensions).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabSpec {
     /// Accelerator: auto (timed KVM test boot, else TCG), kvm, tcg.
     #[serde(default)]
     pub accel: Accel,
+    /// Under TCG, pad guest RAM by 8 KiB so QEMU 7.2 tracks dirty pages
+    /// exactly (its fast path loses stores; see the README). Set false to
+    /// reproduce the bug: destination guests crash or fail integrity.
+    #[serde(default = "yes")]
+    pub tcg_dirty_workaround: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            accel: Accel::Auto,
+            tcg_dirty_workaround: true,
+        }
+    }
 }
 
 /// A whole scenario file.

@@ -50,6 +50,7 @@ pub async fn test_boot(accel: &str, image: &GuestImage, timeout: Duration) -> Op
     let spec = QemuSpec {
         image: image.clone(),
         ram_mib: 128,
+        tcg_dirty_workaround: true,
         vcpus: 1,
         accel: accel.into(),
     };

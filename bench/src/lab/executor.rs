@@ -44,6 +44,8 @@ pub struct LabExecutor {
     pub rt: tokio::runtime::Handle,
     /// Interruption flag.
     pub cancel: Cancel,
+    /// Pad guest RAM under TCG to dodge QEMU 7.2's lost-dirty-page bug.
+    pub tcg_dirty_workaround: bool,
     /// Progress display.
     pub display: Display,
 }
@@ -205,6 +207,7 @@ impl LabExecutor {
         let spec = QemuSpec {
             image: self.image.clone(),
             ram_mib: p.ram.mib(),
+            tcg_dirty_workaround: self.tcg_dirty_workaround,
             vcpus: p.vcpus,
             accel: self.accel.clone(),
         };

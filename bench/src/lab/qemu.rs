@@ -16,6 +16,26 @@ use crate::qmp::{Qmp, QmpError};
 /// The guest NIC's MAC address (same on both sides: it is one guest).
 pub const GUEST_MAC: &str = "52:54:00:6d:62:01";
 
+/// RAM padding under TCG. QEMU 7.2 (Debian 12) loses dirty pages under TCG:
+/// the word-aligned fast path of `cpu_physical_memory_sync_dirty_bitmap`
+/// clears migration dirty bits without re-arming the TCG TLB's not-dirty
+/// trap, so later guest stores through cached TLB entries are never sent and
+/// the destination guest crashes or holds stale pages (fixed upstream in
+/// QEMU 9.0, "physmem: Fix migration dirty bitmap coherency with TCG memory
+/// access"). A RAM size that is not a multiple of 64 pages makes QEMU take
+/// its exact per-page path instead. 8 KiB is QEMU's RAM size granularity.
+pub const TCG_RAM_PAD_KIB: u64 = 8;
+
+/// `-m` argument for a spec (KiB, padded under TCG when asked).
+pub fn ram_arg(spec: &QemuSpec) -> String {
+    let kib = spec.ram_mib * 1024;
+    if spec.tcg_dirty_workaround && spec.accel == "tcg" {
+        format!("{}K", kib + TCG_RAM_PAD_KIB)
+    } else {
+        format!("{kib}K")
+    }
+}
+
 /// Which side of the migration a QEMU is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -42,6 +62,8 @@ pub struct QemuSpec {
     pub image: GuestImage,
     /// RAM in MiB.
     pub ram_mib: u64,
+    /// Add [`TCG_RAM_PAD_KIB`] to the RAM under TCG (see there).
+    pub tcg_dirty_workaround: bool,
     /// vCPUs.
     pub vcpus: u32,
     /// `kvm` or `tcg`.
@@ -102,7 +124,7 @@ pub fn command_line(
             spec.accel.clone()
         },
         s("-m"),
-        format!("{}M", spec.ram_mib),
+        ram_arg(spec),
         s("-smp"),
         spec.vcpus.to_string(),
         s("-nodefaults"),
