@@ -39,6 +39,7 @@ pub async fn calibrate(
     pauses: &[Duration],
     repeat: u32,
     cancel: &Cancel,
+    probes_out: Option<&std::path::Path>,
 ) -> Result<Vec<Calibration>> {
     let shaping = Shaping {
         rate: BitRate(1_000_000_000),
@@ -87,6 +88,9 @@ pub async fn calibrate(
         let events =
             tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(200))).await?;
         qemu.shutdown().await;
+        if let Some(path) = probes_out {
+            crate::recorder::write_jsonl(path, &events)?;
+        }
         if let Some(e) = failure {
             return Err(e);
         }

@@ -107,6 +107,7 @@ pub fn run(
         rt: rt.handle().clone(),
         cancel: cancel.clone(),
         tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
+        poll_interval: sc.migration.poll_interval.0,
         display: display.clone(),
     };
     let s = run_matrix(&matrix, &mut exec, &mut rec, cancel, &display)?;
@@ -176,8 +177,15 @@ pub fn calibrate_cmd(
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;
     let accel = rt.block_on(accel::resolve(accel_choice, &img));
+    let probes_out = json.as_ref().map(|j| j.with_extension("probes.jsonl"));
     let rows = rt.block_on(calibrate::calibrate(
-        &img, &accel, interval, &pauses, repeat, cancel,
+        &img,
+        &accel,
+        interval,
+        &pauses,
+        repeat,
+        cancel,
+        probes_out.as_deref(),
     ))?;
     println!(
         "probe interval {} ms, accelerator {accel}",

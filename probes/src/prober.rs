@@ -4,7 +4,9 @@
 //!
 //! Exports [`Prober`] (start, then [`Prober::finish`] for the events).
 
+use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use migbench_model::ProbeEvent;
 
 use crate::netns::in_netns;
-use crate::protocol::{decode_probe, encode_probe, PROBE_LEN};
+use crate::protocol::{decode_probe, encode_probe};
 
 /// A running prober.
 pub struct Prober {
@@ -39,13 +41,24 @@ impl Prober {
             Ok(s)
         })?;
         sock.set_read_timeout(Some(Duration::from_millis(20)))?;
+        // Kernel receive timestamps: a busy host (TCG QEMU on two cores)
+        // may wake the receiver late, which must not lengthen the outage.
+        let kernel_stamps = nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        )
+        .is_ok();
         let rsock = sock.try_clone()?;
+        // Realtime (the kernel stamps' clock) at the origin instant.
+        let realtime_origin_ns = realtime_ns().saturating_sub(origin.elapsed().as_nanos() as u64);
         let stop = Arc::new(AtomicBool::new(false));
         let recv_stop = Arc::new(AtomicBool::new(false));
         let s_stop = stop.clone();
         let sender = std::thread::Builder::new()
             .name("prober-send".into())
             .spawn(move || {
+                raise_priority();
                 let mut sent = Vec::with_capacity(1 << 16);
                 let start = Instant::now();
                 let mut seq = 0u64;
@@ -67,17 +80,18 @@ impl Prober {
         let receiver = std::thread::Builder::new()
             .name("prober-recv".into())
             .spawn(move || {
+                raise_priority();
                 let mut got = Vec::with_capacity(1 << 16);
                 let mut buf = [0u8; 64];
                 while !r_stop.load(Ordering::Relaxed) {
-                    match rsock.recv(&mut buf) {
-                        Ok(n) if n == PROBE_LEN => {
-                            let t = origin.elapsed().as_nanos() as u64;
-                            if let Some((seq, _)) = decode_probe(&buf[..n]) {
-                                got.push((seq, t));
-                            }
+                    if let Some((n, stamp)) = recv_stamped(&rsock, &mut buf, kernel_stamps) {
+                        let t = match stamp {
+                            Some(rt) => rt.saturating_sub(realtime_origin_ns),
+                            None => origin.elapsed().as_nanos() as u64,
+                        };
+                        if let Some((seq, _)) = decode_probe(&buf[..n]) {
+                            got.push((seq, t));
                         }
-                        _ => {}
                     }
                 }
                 got
@@ -119,6 +133,54 @@ impl Drop for Prober {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.recv_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// CLOCK_REALTIME in ns.
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Receive one datagram with its kernel timestamp (realtime ns), if any.
+fn recv_stamped(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    want_stamp: bool,
+) -> Option<(usize, Option<u64>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    if !want_stamp {
+        return sock.recv(buf).ok().map(|n| (n, None));
+    }
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<SockaddrStorage>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .ok()?;
+    let mut stamp = None;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmTimestampns(ts) = c {
+            stamp = Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64);
+        }
+    }
+    Some((msg.bytes, stamp))
+}
+
+/// Best effort: run this thread SCHED_FIFO so probes leave on time on a
+/// host kept busy by TCG. Needs root; silently stays normal otherwise.
+fn raise_priority() {
+    // SAFETY: sched_param is plain data (its layout differs between glibc
+    // and musl, hence zeroed + one field); the call affects only this thread.
+    unsafe {
+        let mut param: libc::sched_param = std::mem::zeroed();
+        param.sched_priority = 10;
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param);
     }
 }
 

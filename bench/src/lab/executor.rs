@@ -44,6 +44,8 @@ pub struct LabExecutor {
     pub rt: tokio::runtime::Handle,
     /// Interruption flag.
     pub cancel: Cancel,
+    /// How often `query-migrate` is sampled.
+    pub poll_interval: Duration,
     /// Pad guest RAM under TCG to dodge QEMU 7.2's lost-dirty-page bug.
     pub tcg_dirty_workaround: bool,
     /// Progress display.
@@ -310,7 +312,7 @@ impl LabExecutor {
         let watched = watch(
             &mut driver,
             origin,
-            Duration::from_millis(100),
+            self.poll_interval,
             p.timeout.0,
             || cancel.is_cancelled(),
             |st| {
@@ -333,8 +335,12 @@ impl LabExecutor {
         let last = &watched.last;
         rec.qemu_total_time_ms = last.total_time_ms;
         rec.qemu_setup_time_ms = last.setup_time_ms;
-        rec.transferred_bytes = Some(last.transferred);
-        rec.passes = Some(last.passes);
+        // A cancelled migration's final status has no RAM counters: keep the
+        // furthest the migration got.
+        let samples_max =
+            |f: fn(&migbench_model::ProgressSample) -> u64| watched.samples.iter().map(f).max();
+        rec.transferred_bytes = samples_max(|s| s.transferred).map(|m| m.max(last.transferred));
+        rec.passes = samples_max(|s| s.passes).map(|m| m.max(last.passes));
         let samples = watched.samples.clone();
         let mut window = None;
         match watched.ending {

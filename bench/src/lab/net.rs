@@ -33,6 +33,9 @@ pub const GUEST_PREFIX: u8 = 24;
 /// Port the destination QEMU listens on for the migration stream.
 pub const MIGRATION_PORT: u16 = 4444;
 
+/// Packets the tap queues toward a paused QEMU (see `build`).
+pub const TAP_QUEUE: u32 = 8;
+
 static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
 
 /// Link shaping for one run.
@@ -145,6 +148,15 @@ impl LabNet {
             ip(ns, &["link", "set", "up0", "master", "br0"])?;
             ip(ns, &["link", "set", "up0", "up"])?;
             ip(ns, &["tuntap", "add", "dev", "tap0", "mode", "tap"])?;
+            // A short queue toward QEMU: while the VM is paused, probes
+            // beyond it are dropped rather than queued, so on resume the
+            // guest does not first drain hundreds of stale 1 ms probes
+            // (which delays its first reply by milliseconds under TCG and
+            // would inflate the measured outage).
+            ip(
+                ns,
+                &["link", "set", "tap0", "txqueuelen", &TAP_QUEUE.to_string()],
+            )?;
             ip(ns, &["link", "set", "tap0", "master", "br0"])?;
             ip(ns, &["link", "set", "tap0", "up"])?;
         }
