@@ -139,8 +139,6 @@ pub fn run_matrix(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migbench_model::record::RttSummary;
-    use migbench_model::Integrity;
 
     /// Fails run 1, asks for cancellation during run 2.
     struct Mock {
@@ -148,30 +146,10 @@ mod tests {
         seen: Vec<usize>,
     }
 
-    pub(crate) fn record(p: &RunParams, outcome: Outcome) -> RunRecord {
+    fn record(p: &RunParams, outcome: Outcome) -> RunRecord {
         RunRecord {
-            run_id: p.run_id(),
-            params: p.clone(),
             outcome,
-            error: None,
-            started_at: 0.0,
-            total_time_ms: Some(1.0),
-            qemu_total_time_ms: None,
-            qemu_setup_time_ms: None,
-            downtime_qemu_ms: None,
-            downtime_probe_ms: None,
-            probes_lost: 0,
-            probes_sent: 0,
-            outage_windows: 0,
-            transferred_bytes: None,
-            throughput_mbps: None,
-            link_rate_mbps: p.link_rate.mbps(),
-            passes: None,
-            workload_rate_before_mbs: None,
-            workload_rate_during_mbs: None,
-            rtt: RttSummary::default(),
-            integrity: Integrity::NotChecked,
-            accel: "mock".into(),
+            ..RunRecord::pending(p, 0.0, "mock")
         }
     }
 

@@ -108,6 +108,37 @@ pub struct RunRecord {
     pub accel: String,
 }
 
+impl RunRecord {
+    /// A record for `params` with no measurements yet (outcome `completed`
+    /// until something says otherwise, integrity `not_checked`).
+    pub fn pending(params: &RunParams, started_at: f64, accel: &str) -> RunRecord {
+        RunRecord {
+            run_id: params.run_id(),
+            params: params.clone(),
+            outcome: Outcome::Completed,
+            error: None,
+            started_at,
+            total_time_ms: None,
+            qemu_total_time_ms: None,
+            qemu_setup_time_ms: None,
+            downtime_qemu_ms: None,
+            downtime_probe_ms: None,
+            probes_lost: 0,
+            probes_sent: 0,
+            outage_windows: 0,
+            transferred_bytes: None,
+            throughput_mbps: None,
+            link_rate_mbps: params.link_rate.mbps(),
+            passes: None,
+            workload_rate_before_mbs: None,
+            workload_rate_during_mbs: None,
+            rtt: RttSummary::default(),
+            integrity: Integrity::NotChecked,
+            accel: accel.to_string(),
+        }
+    }
+}
+
 /// RTT percentiles of answered probes per migration phase, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RttSummary {

@@ -55,7 +55,7 @@ pub struct LabExecutor {
 impl Executor for LabExecutor {
     fn execute(&mut self, p: &RunParams, raw: &Path) -> RunRecord {
         let started_at = unix_now();
-        let mut rec = empty_record(p, started_at, &self.accel);
+        let mut rec = RunRecord::pending(p, started_at, &self.accel);
         let result = self.rt.block_on(self.run(p, raw, &mut rec));
         if let Err(e) = result {
             if rec.outcome == Outcome::Completed {
@@ -68,34 +68,6 @@ impl Executor for LabExecutor {
             rec.error = Some(format!("{e:#}"));
         }
         rec
-    }
-}
-
-/// A record with the parameters filled in and no measurements.
-pub fn empty_record(p: &RunParams, started_at: f64, accel: &str) -> RunRecord {
-    RunRecord {
-        run_id: p.run_id(),
-        params: p.clone(),
-        outcome: Outcome::Completed,
-        error: None,
-        started_at,
-        total_time_ms: None,
-        qemu_total_time_ms: None,
-        qemu_setup_time_ms: None,
-        downtime_qemu_ms: None,
-        downtime_probe_ms: None,
-        probes_lost: 0,
-        probes_sent: 0,
-        outage_windows: 0,
-        transferred_bytes: None,
-        throughput_mbps: None,
-        link_rate_mbps: p.link_rate.mbps(),
-        passes: None,
-        workload_rate_before_mbs: None,
-        workload_rate_during_mbs: None,
-        rtt: RttSummary::default(),
-        integrity: Integrity::NotChecked,
-        accel: accel.to_string(),
     }
 }
 
