@@ -117,12 +117,12 @@ impl fmt::Display for Size {
             ("MiB", 1 << 20),
             ("KiB", 1 << 10),
         ] {
-            if self.0 >= mult && self.0 % mult == 0 {
+            if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
         }
         for (unit, mult) in [("GB", 1_000_000_000u64), ("MB", 1_000_000), ("kB", 1_000)] {
-            if self.0 >= mult && self.0 % mult == 0 {
+            if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
         }
@@ -252,7 +252,7 @@ impl fmt::Display for BitRate {
             ("mbit", 1_000_000),
             ("kbit", 1_000),
         ] {
-            if self.0 >= mult && self.0 % mult == 0 {
+            if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
         }
@@ -313,11 +313,11 @@ impl fmt::Display for Dur {
             ("ms", 1_000_000),
             ("us", 1_000),
         ] {
-            if ns >= mult && ns % mult == 0 {
+            if ns >= mult && ns.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", ns / mult);
             }
         }
-        if ns % 1000 == 0 {
+        if ns.is_multiple_of(1000) {
             return write!(f, "{}ms", ns as f64 / 1e6);
         }
         write!(f, "{ns}ns")
