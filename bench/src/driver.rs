@@ -29,22 +29,8 @@ pub struct Tuning {
 /// One progress reading, parsed from the backend's statistics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status {
-    /// `setup`, `active`, `device`, `completed`, `failed`, `cancelled`, ...
-    pub status: String,
-    /// RAM bytes sent.
-    pub transferred: u64,
-    /// RAM bytes still to send.
-    pub remaining: u64,
-    /// Guest RAM.
-    pub total: u64,
-    /// Dirty sync passes.
-    pub passes: u64,
-    /// Dirty pages per second.
-    pub dirty_pages_rate: u64,
-    /// Backend-reported throughput, Mbit/s.
-    pub mbps: f64,
-    /// Expected downtime, ms.
-    pub expected_downtime_ms: Option<f64>,
+    /// The counters, as recorded in `progress.jsonl` (`t_ms` is set by [`watch`]).
+    pub progress: ProgressSample,
     /// Backend total time, ms.
     pub total_time_ms: Option<f64>,
     /// Backend setup time, ms.
@@ -56,9 +42,14 @@ pub struct Status {
 }
 
 impl Status {
+    /// `setup`, `active`, `device`, `completed`, `failed`, `cancelled`, ...
+    pub fn state(&self) -> &str {
+        &self.progress.status
+    }
+
     /// The migration is over, one way or another.
     pub fn finished(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+        matches!(self.state(), "completed" | "failed" | "cancelled")
     }
 }
 
@@ -68,18 +59,21 @@ pub fn parse_query_migrate(v: &Value) -> Status {
     let u = |p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     let f = |p: &str| v.pointer(p).and_then(Value::as_f64);
     Status {
-        status: v
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("none")
-            .to_string(),
-        transferred: u("/ram/transferred"),
-        remaining: u("/ram/remaining"),
-        total: u("/ram/total"),
-        passes: u("/ram/dirty-sync-count"),
-        dirty_pages_rate: u("/ram/dirty-pages-rate"),
-        mbps: f("/ram/mbps").unwrap_or(0.0),
-        expected_downtime_ms: f("/expected-downtime"),
+        progress: ProgressSample {
+            t_ms: 0.0,
+            status: v
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+                .to_string(),
+            transferred: u("/ram/transferred"),
+            remaining: u("/ram/remaining"),
+            total: u("/ram/total"),
+            passes: u("/ram/dirty-sync-count"),
+            dirty_pages_rate: u("/ram/dirty-pages-rate"),
+            mbps: f("/ram/mbps").unwrap_or(0.0),
+            expected_downtime_ms: f("/expected-downtime"),
+        },
         total_time_ms: f("/total-time"),
         setup_time_ms: f("/setup-time"),
         downtime_ms: f("/downtime"),
@@ -149,22 +143,12 @@ pub async fn watch<D: MigrationDriver>(
     let mut last: Status;
     let mut next = started;
     let ending = loop {
-        let st = d.status().await?;
-        let t_ms = origin.elapsed().as_secs_f64() * 1e3;
-        samples.push(ProgressSample {
-            t_ms,
-            status: st.status.clone(),
-            transferred: st.transferred,
-            remaining: st.remaining,
-            total: st.total,
-            passes: st.passes,
-            dirty_pages_rate: st.dirty_pages_rate,
-            mbps: st.mbps,
-            expected_downtime_ms: st.expected_downtime_ms,
-        });
+        let mut st = d.status().await?;
+        st.progress.t_ms = origin.elapsed().as_secs_f64() * 1e3;
+        samples.push(st.progress.clone());
         on_sample(&st);
         last = st;
-        match last.status.as_str() {
+        match last.state() {
             "completed" => {
                 let at = d.completed_at().unwrap_or_else(Instant::now);
                 // QEMU sets `completed` a moment before it fills in total-time
@@ -201,7 +185,7 @@ pub async fn watch<D: MigrationDriver>(
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if last.status == "completed" {
+            if last.state() == "completed" {
                 // It slipped through before the cancel landed.
                 break Ending::Completed(d.completed_at().unwrap_or_else(Instant::now));
             }
@@ -333,10 +317,10 @@ mod tests {
         )
         .unwrap();
         let s = parse_query_migrate(&v);
-        assert_eq!(s.status, "completed");
+        assert_eq!(s.state(), "completed");
         assert!(s.finished());
-        assert_eq!(s.transferred, 97_000_000);
-        assert_eq!(s.passes, 3);
+        assert_eq!(s.progress.transferred, 97_000_000);
+        assert_eq!(s.progress.passes, 3);
         assert_eq!(s.downtime_ms, Some(155.0));
         assert_eq!(s.total_time_ms, Some(8123.0));
     }
@@ -344,9 +328,9 @@ mod tests {
     #[test]
     fn missing_fields_do_not_fail() {
         let s = parse_query_migrate(&serde_json::json!({"status": "setup"}));
-        assert_eq!(s.status, "setup");
+        assert_eq!(s.state(), "setup");
         assert!(!s.finished());
-        assert_eq!(s.transferred, 0);
+        assert_eq!(s.progress.transferred, 0);
     }
 
     /// A fake backend that completes after `n` polls, for the watcher.
@@ -372,10 +356,9 @@ mod tests {
             } else {
                 "active"
             };
-            Ok(Status {
-                status: status.into(),
-                ..Status::default()
-            })
+            let mut st = Status::default();
+            st.progress.status = status.into();
+            Ok(st)
         }
         async fn cancel(&mut self) -> Result<(), QmpError> {
             self.cancelled = true;
@@ -423,6 +406,6 @@ mod tests {
         .unwrap();
         assert_eq!(w.ending, Ending::TimedOut);
         assert!(f.cancelled);
-        assert_eq!(w.last.status, "cancelled");
+        assert_eq!(w.last.state(), "cancelled");
     }
 }

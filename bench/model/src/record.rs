@@ -203,7 +203,7 @@ pub struct Manifest {
 
 /// One `query-migrate` sample of `progress.jsonl`. Times are ms since the
 /// run's clock origin (host monotonic clock).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProgressSample {
     /// Host time of the sample, ms.
     pub t_ms: f64,

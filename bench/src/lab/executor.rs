@@ -288,6 +288,7 @@ impl LabExecutor {
             p.timeout.0,
             || cancel.is_cancelled(),
             |st| {
+                let st = &st.progress;
                 bar.set_length(st.total.max(1));
                 bar.set_position(st.total.saturating_sub(st.remaining));
                 bar.set_message(format!(
@@ -311,8 +312,9 @@ impl LabExecutor {
         // furthest the migration got.
         let samples_max =
             |f: fn(&migbench_model::ProgressSample) -> u64| watched.samples.iter().map(f).max();
-        rec.transferred_bytes = samples_max(|s| s.transferred).map(|m| m.max(last.transferred));
-        rec.passes = samples_max(|s| s.passes).map(|m| m.max(last.passes));
+        rec.transferred_bytes =
+            samples_max(|s| s.transferred).map(|m| m.max(last.progress.transferred));
+        rec.passes = samples_max(|s| s.passes).map(|m| m.max(last.progress.passes));
         let samples = watched.samples.clone();
         let mut window = None;
         match watched.ending {
@@ -323,7 +325,7 @@ impl LabExecutor {
                 if let (Some(total), Some(setup)) = (last.total_time_ms, last.setup_time_ms) {
                     let flowing = (total - setup).max(1.0);
                     rec.throughput_mbps =
-                        Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
+                        Some(last.progress.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
                 }
                 window = Some((t0, ms(at)));
             }
