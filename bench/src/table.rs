@@ -46,5 +46,7 @@ pub fn render(records: &[RunRecord]) -> String {
             r.integrity.to_string(),
         ));
     }
-    out
+    out.lines()
+        .map(|l| l.trim_end().to_string() + "\n")
+        .collect()
 }

@@ -76,7 +76,7 @@ pub enum LabError {
     #[error("Lab setup failed")]
     Command(#[from] CommandError),
     /// The kernel lacks netem but the scenario needs it.
-    #[error("Link delay, jitter and loss need the kernel's netem qdisc (sch_netem), which this kernel lacks: {0}. Remove link.delay, link.jitter and link.loss from the scenario, or run on a kernel with netem")]
+    #[error("Link delay, jitter and loss need the kernel's netem qdisc (sch_netem), which this kernel lacks ({0}). Remove link.delay, link.jitter and link.loss from the scenario, or run on a kernel with netem")]
     NoNetem(String),
 }
 
@@ -314,7 +314,8 @@ pub fn check_netem() -> Result<(), LabError> {
         ],
     );
     remove_namespace(&ns);
-    r.map(|_| ()).map_err(|e| LabError::NoNetem(e.to_string()))
+    r.map(|_| ())
+        .map_err(|e| LabError::NoNetem(e.to_string().trim_end_matches('.').to_string()))
 }
 
 /// Whether the host can make namespaces at all (root, iproute2).
