@@ -1,1 +1,15 @@
-//! Placeholder.
+//! migbench-analysis: turns results directories into reports. Loading
+//! ([`load`], [`frame`] with polars), pure statistics ([`stats`]), grouping
+//! ([`dims`], [`summary`]), drawing ([`charts`], one module per chart kind),
+//! presentation ([`report`], [`compare`], [`export`]).
+
+pub mod charts;
+pub mod compare;
+pub mod dims;
+pub mod export;
+pub mod frame;
+pub mod load;
+pub mod report;
+pub mod stats;
+pub mod summary;
+pub mod synth;

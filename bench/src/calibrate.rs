@@ -89,7 +89,8 @@ pub async fn calibrate(
             tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(200))).await?;
         qemu.shutdown().await;
         if let Some(path) = probes_out {
-            crate::recorder::write_jsonl(path, &events)?;
+            let f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            migbench_model::record::write_probes_csv(f, &events)?;
         }
         if let Some(e) = failure {
             return Err(e);

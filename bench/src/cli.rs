@@ -63,4 +63,25 @@ pub enum Cmd {
     },
     /// Remove namespaces, QEMU processes and temp dirs left by killed runs.
     Cleanup,
+    /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
+    /// results directories: runs `migbench-analyze report` (see its --help).
+    Report {
+        /// Arguments for `migbench-analyze report`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Compare two results directories metric by metric (Welch's t-test):
+    /// runs `migbench-analyze compare`.
+    Compare {
+        /// Arguments for `migbench-analyze compare`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the summary table (--format csv|json|markdown): runs
+    /// `migbench-analyze summary`.
+    Summary {
+        /// Arguments for `migbench-analyze summary`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }

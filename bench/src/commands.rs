@@ -177,7 +177,7 @@ pub fn calibrate_cmd(
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;
     let accel = rt.block_on(accel::resolve(accel_choice, &img));
-    let probes_out = json.as_ref().map(|j| j.with_extension("probes.jsonl"));
+    let probes_out = json.as_ref().map(|j| j.with_extension("probes.csv"));
     let rows = rt.block_on(calibrate::calibrate(
         &img,
         &accel,
@@ -196,4 +196,23 @@ pub fn calibrate_cmd(
         crate::recorder::write_json(&path, &rows)?;
     }
     Ok(0)
+}
+
+/// Run `migbench-analyze <sub> <args>` in place of this process. The
+/// analyzer is a separate binary so the driver does not link polars.
+pub fn analyze(sub: &str, args: &[String]) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("migbench-analyze")))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("migbench-analyze"));
+    let err = std::process::Command::new(&program)
+        .arg(sub)
+        .args(args)
+        .exec();
+    bail!(UsageError(format!(
+        "cannot run {} ({err}): build it with `cargo build --release -p migbench-analysis`",
+        program.display()
+    )))
 }

@@ -70,6 +70,7 @@ pub fn parse_query_migrate(v: &Value) -> Status {
             remaining: u("/ram/remaining"),
             total: u("/ram/total"),
             passes: u("/ram/dirty-sync-count"),
+            zero_pages: u("/ram/duplicate"),
             dirty_pages_rate: u("/ram/dirty-pages-rate"),
             mbps: f("/ram/mbps").unwrap_or(0.0),
             expected_downtime_ms: f("/expected-downtime"),

@@ -55,6 +55,9 @@ fn main() {
         } => commands::calibrate_cmd(
             &rt, &cancel, &pauses, &interval, repeat, &accel, agent, json,
         ),
+        Cmd::Report { args } => commands::analyze("report", &args),
+        Cmd::Compare { args } => commands::analyze("compare", &args),
+        Cmd::Summary { args } => commands::analyze("summary", &args),
         Cmd::Cleanup => {
             commands::sweep(&migbench::scheduler::Display::new());
             Ok(0)

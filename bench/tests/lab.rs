@@ -113,7 +113,7 @@ fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause(
     assert!(p >= q - 1.0, "probe downtime {p} below QEMU's {q}");
     for f in [
         "progress.jsonl",
-        "probes.jsonl",
+        "probes.csv",
         "workload.jsonl",
         "qemu-src.log",
         "guest-src.log",
@@ -146,12 +146,8 @@ fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
         "a timed-out run has no total time: {total:?}"
     );
     // Probes kept being answered after the cancel (the guest runs on the source).
-    let probes: Vec<migbench_model::ProbeEvent> =
-        std::fs::read_to_string(dir.join("runs/run-0000/probes.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let text = std::fs::read_to_string(dir.join("runs/run-0000/probes.csv")).unwrap();
+    let probes = migbench_model::record::read_probes_csv(&text).unwrap();
     let last_sent = probes.last().unwrap().sent_ms;
     let answered_late = probes
         .iter()
@@ -290,4 +286,155 @@ fn a_bad_scenario_is_refused_with_file_line_field_and_exit_code_2() {
         assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
         assert!(err.contains(&format!("`{field}`")), "{err}");
     }
+}
+
+/// Render a page in headless Chromium; return the fraction of pixels that
+/// are not (near) white.
+fn screenshot_ink(page: &Path, png: &Path) -> f64 {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(
+        png.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::fs::File::open(png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let data = &buf[..info.buffer_size()];
+    let inked = data
+        .chunks(px)
+        .filter(|p| p.iter().take(3).any(|&c| c < 200))
+        .count();
+    inked as f64 / (data.len() / px) as f64
+}
+
+#[test]
+fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
+    let _g = lab_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quick.toml");
+    let root = tmp.path().join("results");
+    let st = migbench()
+        .args(["run", scenario.to_str().unwrap(), "--results"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dir = results_dir(&root, "quick");
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{}",
+            r.run_id
+        );
+        assert!(
+            r.downtime_probe_ms.unwrap() >= r.downtime_qemu_ms.unwrap() - 1.0,
+            "{r:?}"
+        );
+    }
+    let reports = tmp.path().join("reports");
+    let out = migbench()
+        .args([
+            "report",
+            dir.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "--name",
+            "q",
+        ])
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+    let rep = reports.join("q");
+    // Link rate and dirty rate vary; downtime limit does not.
+    for chart in [
+        "total-time",
+        "downtime",
+        "throughput",
+        "link-utilisation",
+        "total-time-vs-dirty-rate",
+        "convergence",
+        "rtt-cdf",
+    ] {
+        for ext in ["svg", "png"] {
+            assert!(
+                rep.join(format!("{chart}.{ext}")).is_file(),
+                "{chart}.{ext} missing"
+            );
+        }
+    }
+    assert!(
+        !rep.join("downtime-vs-limit.svg").exists(),
+        "a chart for a dimension that did not vary"
+    );
+    let timelines = std::fs::read_dir(&rep)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_string_lossy().starts_with("timeline-")
+                && e.file_name().to_string_lossy().ends_with(".svg")
+        })
+        .count();
+    assert_eq!(timelines, 4);
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    assert!(
+        !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
+        "report must be self-contained"
+    );
+    // Numbers match runs.jsonl: one run per group, so the median is the run's value.
+    let csv = std::fs::read_to_string(rep.join("summary.csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for r in &recs {
+        let row = rows
+            .iter()
+            .find(|row| {
+                row[col("link_rate")] == r.params.link_rate.to_string()
+                    && row[col("dirty_rate")] == r.params.dirty_rate.to_string()
+            })
+            .expect("a summary row per run");
+        let median = |m: &str| row[col(&format!("{m}_median"))].parse::<f64>().unwrap();
+        assert!((median("total_time_s") - r.total_time_ms.unwrap() / 1e3).abs() < 1e-9);
+        assert!((median("downtime_probe_ms") - r.downtime_probe_ms.unwrap()).abs() < 1e-9);
+        assert!((median("throughput_mbps") - r.throughput_mbps.unwrap()).abs() < 1e-9);
+        assert_eq!(row[col("completed")], "1");
+    }
+    let ink = screenshot_ink(&rep.join("index.html"), &tmp.path().join("shot.png"));
+    assert!(
+        ink > 0.02,
+        "the rendered report looks blank ({ink:.4} of pixels inked)"
+    );
 }

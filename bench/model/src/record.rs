@@ -96,6 +96,10 @@ pub struct RunRecord {
     pub link_rate_mbps: f64,
     /// Dirty-memory sync passes (`ram.dirty-sync-count`).
     pub passes: Option<u64>,
+    /// Guest RAM QEMU found to be zero pages (`ram.duplicate` × page size):
+    /// RAM minus this is what had to cross the link at least once.
+    #[serde(default)]
+    pub zero_bytes: Option<u64>,
     /// Workload rate achieved before migration (MB/s, 10^6), from agent samples.
     pub workload_rate_before_mbs: Option<f64>,
     /// Workload rate achieved while migrating (MB/s).
@@ -130,6 +134,7 @@ impl RunRecord {
             throughput_mbps: None,
             link_rate_mbps: params.link_rate.mbps(),
             passes: None,
+            zero_bytes: None,
             workload_rate_before_mbs: None,
             workload_rate_during_mbs: None,
             rtt: RttSummary::default(),
@@ -217,6 +222,9 @@ pub struct ProgressSample {
     pub total: u64,
     /// `ram.dirty-sync-count`.
     pub passes: u64,
+    /// `ram.duplicate`: zero pages found (sent as a marker, not as data).
+    #[serde(default)]
+    pub zero_pages: u64,
     /// `ram.dirty-pages-rate` in pages/s.
     pub dirty_pages_rate: u64,
     /// `ram.mbps` as QEMU reports it.
@@ -225,8 +233,10 @@ pub struct ProgressSample {
     pub expected_downtime_ms: Option<f64>,
 }
 
-/// One line of `probes.jsonl`: a probe and its fate. Times in ms since the
-/// run's clock origin.
+/// One row of `probes.csv` (`seq,sent_ms,recv_ms`, empty `recv_ms` for a
+/// lost probe): a probe and its fate. Times in ms since the run's clock
+/// origin. CSV rather than JSON lines: runs hold up to millions of probes
+/// and the analyzer loads them with polars' CSV reader.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProbeEvent {
     /// Sequence number.
@@ -235,6 +245,49 @@ pub struct ProbeEvent {
     pub sent_ms: f64,
     /// Reply arrival time, ms; `None` if no reply arrived.
     pub recv_ms: Option<f64>,
+}
+
+/// Header of `probes.csv`.
+pub const PROBES_CSV_HEADER: &str = "seq,sent_ms,recv_ms";
+
+/// Write probe events as `probes.csv`.
+pub fn write_probes_csv<W: std::io::Write>(mut w: W, events: &[ProbeEvent]) -> std::io::Result<()> {
+    writeln!(w, "{PROBES_CSV_HEADER}")?;
+    for e in events {
+        match e.recv_ms {
+            Some(r) => writeln!(w, "{},{:.4},{:.4}", e.seq, e.sent_ms, r)?,
+            None => writeln!(w, "{},{:.4},", e.seq, e.sent_ms)?,
+        }
+    }
+    w.flush()
+}
+
+/// Read `probes.csv` back (for tools and tests; the analyzer uses polars).
+pub fn read_probes_csv(text: &str) -> Result<Vec<ProbeEvent>, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(PROBES_CSV_HEADER) {
+        return Err(format!(
+            "not a probes.csv: header is not `{PROBES_CSV_HEADER}`"
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(i, l)| {
+            let bad = || format!("probes.csv line {}: `{l}`", i + 2);
+            let mut f = l.split(',');
+            let seq = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+            let sent_ms = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+            let recv_ms = match f.next() {
+                Some("") | None => None,
+                Some(x) => Some(x.parse().map_err(|_| bad())?),
+            };
+            Ok(ProbeEvent {
+                seq,
+                sent_ms,
+                recv_ms,
+            })
+        })
+        .collect()
 }
 
 /// One line of `workload.jsonl`: the dirtier's achieved rate in a window.
@@ -246,4 +299,31 @@ pub struct WorkloadSample {
     pub window_ms: f64,
     /// Bytes written in the window.
     pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_csv_round_trips_lost_and_answered_probes() {
+        let ev = vec![
+            ProbeEvent {
+                seq: 0,
+                sent_ms: 1.5,
+                recv_ms: Some(1.75),
+            },
+            ProbeEvent {
+                seq: 1,
+                sent_ms: 2.5,
+                recv_ms: None,
+            },
+        ];
+        let mut buf = Vec::new();
+        write_probes_csv(&mut buf, &ev).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text, "seq,sent_ms,recv_ms\n0,1.5000,1.7500\n1,2.5000,\n");
+        assert_eq!(read_probes_csv(&text).unwrap(), ev);
+        assert!(read_probes_csv("a,b\n").is_err());
+    }
 }

@@ -236,7 +236,8 @@ impl LabExecutor {
         let probes =
             tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
         let write = || -> std::io::Result<()> {
-            write_jsonl(&raw.join("probes.jsonl"), &probes)?;
+            let f = std::io::BufWriter::new(std::fs::File::create(raw.join("probes.csv"))?);
+            migbench_model::record::write_probes_csv(f, &probes)?;
             write_jsonl(&raw.join("workload.jsonl"), &workload)
         };
         write().context("writing raw series")?;
@@ -315,6 +316,9 @@ impl LabExecutor {
         rec.transferred_bytes =
             samples_max(|s| s.transferred).map(|m| m.max(last.progress.transferred));
         rec.passes = samples_max(|s| s.passes).map(|m| m.max(last.progress.passes));
+        // QEMU counts zero pages as it scans; pages are 4 KiB on x86.
+        rec.zero_bytes =
+            samples_max(|s| s.zero_pages).map(|z| z.max(last.progress.zero_pages) * 4096);
         let samples = watched.samples.clone();
         let mut window = None;
         match watched.ending {

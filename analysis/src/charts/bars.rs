@@ -1,0 +1,140 @@
+//! Grouped bars with 95 % confidence whiskers: one category per group of
+//! runs, one bar per series (e.g. QEMU-reported beside probe-measured
+//! downtime), an optional marker per category (the physical bound).
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style;
+use super::Chart;
+use crate::stats::Estimate;
+
+/// A bar series.
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// One value per category (None = no completed run).
+    pub values: Vec<Option<Estimate>>,
+}
+
+/// A grouped bar chart.
+pub struct Bars {
+    /// File stem.
+    pub name: String,
+    /// Caption.
+    pub title: String,
+    /// Y-axis title with unit.
+    pub y_axis: String,
+    /// Category labels (groups).
+    pub categories: Vec<String>,
+    /// Series drawn side by side in each category.
+    pub series: Vec<Series>,
+    /// Optional per-category marker (value, legend name), drawn as a dash.
+    pub marker: Option<(Vec<Option<f64>>, String)>,
+}
+
+impl Chart for Bars {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let n = self.categories.len().max(1);
+        let top = self
+            .series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().map(|e| e.ci_hi.max(e.median)))
+            .chain(
+                self.marker
+                    .iter()
+                    .flat_map(|(m, _)| m.iter().flatten().copied()),
+            )
+            .fold(0.0f64, f64::max);
+        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let cats = self.categories.clone();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, style::text(style::TITLE))
+            .margin(12)
+            .x_label_area_size(if n > 4 { 70 } else { 40 })
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 0.01 && i < cats.len() {
+                    cats[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(&self.y_axis)
+            .label_style(style::text(style::TICK))
+            .axis_desc_style(style::text(style::LABEL))
+            .draw()?;
+        let k = self.series.len().max(1) as f64;
+        let width = 0.8 / k;
+        for (si, s) in self.series.iter().enumerate() {
+            let c = style::color(si);
+            let bars = s.values.iter().enumerate().filter_map(|(i, v)| {
+                let e = v.as_ref()?;
+                let x0 = i as f64 + 0.1 + si as f64 * width;
+                Some(Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.9, e.median)],
+                    c.filled(),
+                ))
+            });
+            chart
+                .draw_series(bars)?
+                .label(&s.name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+            // Whiskers: the 95 % interval of the mean (only with n > 1).
+            for (i, v) in s.values.iter().enumerate() {
+                let Some(e) = v.filter(|e| e.n > 1) else {
+                    continue;
+                };
+                let xc = i as f64 + 0.1 + si as f64 * width + width * 0.45;
+                let w = width * 0.2;
+                let black = BLACK.stroke_width(1);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(xc, e.ci_lo), (xc, e.ci_hi)],
+                    black,
+                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(xc - w, e.ci_lo), (xc + w, e.ci_lo)],
+                    black,
+                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(xc - w, e.ci_hi), (xc + w, e.ci_hi)],
+                    black,
+                )))?;
+            }
+        }
+        if let Some((marks, label)) = &self.marker {
+            let st = style::BOUND.stroke_width(3);
+            let dashes = marks.iter().enumerate().filter_map(|(i, m)| {
+                m.map(|v| PathElement::new(vec![(i as f64 + 0.05, v), (i as f64 + 0.95, v)], st))
+            });
+            chart
+                .draw_series(dashes)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], st));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(style::text(style::TICK))
+            .draw()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! The one chart style: size, fonts, colours. The font (DejaVu Sans, from
+//! Debian's fonts-dejavu-core; licence beside it in `assets/`) is embedded,
+//! so PNGs have text without system font libraries.
+
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+/// Default chart size in pixels.
+pub const SIZE: (u32, u32) = (900, 480);
+/// Font family name the charts use.
+pub const FONT: &str = "sans-serif";
+/// Title font size.
+pub const TITLE: u32 = 22;
+/// Axis label font size.
+pub const LABEL: u32 = 15;
+/// Tick label font size.
+pub const TICK: u32 = 13;
+
+static DEJAVU: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// Register the embedded font (idempotent).
+pub fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // A static byte slice never fails to be accepted by ab_glyph's parser
+        // for this font; if it did, charts would lack text, not crash.
+        let _ = register_font(FONT, FontStyle::Normal, DEJAVU);
+    });
+}
+
+/// Series colours (colour-blind friendly: Okabe–Ito).
+pub const PALETTE: &[RGBColor] = &[
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+];
+
+/// Colour of series `i`.
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Outcome colours for the convergence map.
+pub const COMPLETED: RGBColor = RGBColor(0, 158, 115);
+/// Some runs did not complete.
+pub const MIXED: RGBColor = RGBColor(230, 159, 0);
+/// No run completed.
+pub const NOT_CONVERGED: RGBColor = RGBColor(213, 94, 0);
+/// Shading of probe outage windows.
+pub const OUTAGE: RGBColor = RGBColor(213, 94, 0);
+/// The physical bound line.
+pub const BOUND: RGBColor = RGBColor(90, 90, 90);
+
+/// A text style in the chart font.
+pub fn text(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().into()
+}

@@ -1,0 +1,228 @@
+//! One run's timeline: remaining RAM with pass boundaries; throughput and
+//! dirty rate (both Mbit/s); the workload's own progress rate beneath.
+//! Probe outage windows are shaded in every panel.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style;
+use super::Chart;
+use migbench_model::{ProgressSample, WorkloadSample};
+
+/// A run's timeline data, times in seconds from `migrate`.
+pub struct Timeline {
+    /// File stem.
+    pub name: String,
+    /// Caption.
+    pub title: String,
+    /// Query-migrate samples.
+    pub progress: Vec<ProgressSample>,
+    /// Workload samples.
+    pub workload: Vec<WorkloadSample>,
+    /// Outage windows (start, end) ms on the run clock.
+    pub outages: Vec<(f64, f64)>,
+    /// Run-clock time of `migrate`, ms (the timeline's zero).
+    pub t0_ms: f64,
+}
+
+impl Timeline {
+    fn secs(&self, t_ms: f64) -> f64 {
+        (t_ms - self.t0_ms) / 1e3
+    }
+
+    /// Throughput between consecutive samples, Mbit/s, at the later sample.
+    fn throughput(&self) -> Vec<(f64, f64)> {
+        self.progress
+            .windows(2)
+            .filter(|w| w[1].t_ms > w[0].t_ms && w[1].transferred >= w[0].transferred)
+            .map(|w| {
+                let bits = (w[1].transferred - w[0].transferred) as f64 * 8.0;
+                (
+                    self.secs(w[1].t_ms),
+                    bits / ((w[1].t_ms - w[0].t_ms) / 1e3) / 1e6,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Chart for Timeline {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn size(&self) -> (u32, u32) {
+        (900, 720)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let root = root.titled(&self.title, style::text(style::TITLE))?;
+        let panels = root.split_evenly((3, 1));
+        let last = self
+            .progress
+            .last()
+            .map(|p| self.secs(p.t_ms))
+            .unwrap_or(1.0);
+        let first_w = self
+            .workload
+            .first()
+            .map(|w| self.secs(w.t_ms))
+            .unwrap_or(0.0);
+        let (x0, x1) = (first_w.min(-0.5), (last + 2.5).max(1.0));
+        let outages: Vec<(f64, f64)> = self
+            .outages
+            .iter()
+            .map(|(a, b)| (self.secs(*a), self.secs(*b)))
+            .collect();
+
+        // Panel 1: remaining RAM.
+        let rem: Vec<(f64, f64)> = self
+            .progress
+            .iter()
+            .map(|p| (self.secs(p.t_ms), p.remaining as f64 / 1048576.0))
+            .collect();
+        let top = rem.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
+        let mut c = ChartBuilder::on(&panels[0])
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, 0f64..top)?;
+        c.configure_mesh()
+            .y_desc("remaining RAM (MiB)")
+            .label_style(style::text(style::TICK))
+            .axis_desc_style(style::text(style::LABEL))
+            .draw()?;
+        shade(&mut c, &outages, top)?;
+        c.draw_series(LineSeries::new(rem, style::color(0).stroke_width(2)))?
+            .label("remaining RAM")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], style::color(0).stroke_width(2))
+            });
+        // Pass boundaries: where dirty-sync-count increases.
+        let passes = self
+            .progress
+            .windows(2)
+            .filter(|w| w[1].passes > w[0].passes)
+            .map(|w| self.secs(w[1].t_ms));
+        c.draw_series(
+            passes.map(|x| PathElement::new(vec![(x, 0.0), (x, top)], style::BOUND.mix(0.6))),
+        )?
+        .label("new pass")
+        .legend(|(x, y)| PathElement::new(vec![(x + 6, y - 6), (x + 6, y + 6)], style::BOUND));
+        c.draw_series(std::iter::once(Rectangle::new(
+            [(x0, 0.0), (x0, 0.0)],
+            style::OUTAGE.mix(0.25).filled(),
+        )))?
+        .label("probe outage")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 12, y + 5)],
+                style::OUTAGE.mix(0.35).filled(),
+            )
+        });
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(style::text(style::TICK))
+            .draw()?;
+
+        // Panel 2: throughput and dirty rate, Mbit/s.
+        let tp = self.throughput();
+        let dirty: Vec<(f64, f64)> = self
+            .progress
+            .iter()
+            .map(|p| {
+                (
+                    self.secs(p.t_ms),
+                    p.dirty_pages_rate as f64 * 4096.0 * 8.0 / 1e6,
+                )
+            })
+            .collect();
+        let top = tp
+            .iter()
+            .chain(dirty.iter())
+            .map(|p| p.1)
+            .fold(1.0f64, f64::max)
+            * 1.1;
+        let mut c = ChartBuilder::on(&panels[1])
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, 0f64..top)?;
+        c.configure_mesh()
+            .y_desc("Mbit/s")
+            .label_style(style::text(style::TICK))
+            .axis_desc_style(style::text(style::LABEL))
+            .draw()?;
+        shade(&mut c, &outages, top)?;
+        c.draw_series(LineSeries::new(tp, style::color(1).stroke_width(2)))?
+            .label("throughput")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], style::color(1).stroke_width(2))
+            });
+        c.draw_series(LineSeries::new(dirty, style::color(2).stroke_width(2)))?
+            .label("dirty rate")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], style::color(2).stroke_width(2))
+            });
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(style::text(style::TICK))
+            .draw()?;
+
+        // Panel 3: the workload's own progress rate.
+        let wl: Vec<(f64, f64)> = self
+            .workload
+            .iter()
+            .filter(|w| w.window_ms > 0.0)
+            .map(|w| {
+                (
+                    self.secs(w.t_ms),
+                    w.bytes as f64 / (w.window_ms / 1e3) / 1e6,
+                )
+            })
+            .collect();
+        let top = wl.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.2;
+        let mut c = ChartBuilder::on(&panels[2])
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, 0f64..top)?;
+        c.configure_mesh()
+            .x_desc("time since migrate (s)")
+            .y_desc("workload MB/s")
+            .label_style(style::text(style::TICK))
+            .axis_desc_style(style::text(style::LABEL))
+            .draw()?;
+        shade(&mut c, &outages, top)?;
+        c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?;
+        Ok(())
+    }
+}
+
+fn shade<DB: DrawingBackend>(
+    c: &mut ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    outages: &[(f64, f64)],
+    top: f64,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    c.draw_series(
+        outages
+            .iter()
+            .map(|(a, b)| Rectangle::new([(*a, 0.0), (*b, top)], style::OUTAGE.mix(0.25).filled())),
+    )?;
+    Ok(())
+}

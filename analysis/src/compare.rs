@@ -1,0 +1,149 @@
+//! `compare A B`: each metric's difference between two results directories
+//! (or two groups of one) with its 95 % interval and a significance verdict
+//! (Welch's t-test), as a terminal table and a report page.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::dims::METRICS;
+use crate::export::num;
+use crate::load::ResultsSet;
+use crate::report::{metric_values, page};
+use crate::stats::{compare, estimate, Comparison, Estimate, COMPARE_TEST};
+
+/// One side of a comparison.
+pub struct Side<'a> {
+    /// Its results.
+    pub set: &'a ResultsSet,
+    /// Optional group key within it.
+    pub group: Option<String>,
+}
+
+impl Side<'_> {
+    /// Display name.
+    pub fn name(&self) -> String {
+        match &self.group {
+            Some(g) => format!("{} [{g}]", self.set.name),
+            None => self.set.name.clone(),
+        }
+    }
+}
+
+/// One metric compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricComparison {
+    /// Metric name.
+    pub metric: String,
+    /// Title with unit.
+    pub title: String,
+    /// A's estimate.
+    pub a: Option<Estimate>,
+    /// B's estimate.
+    pub b: Option<Estimate>,
+    /// B − A with interval and verdict.
+    pub cmp: Option<Comparison>,
+}
+
+/// Compare every metric.
+pub fn compare_sides(a: &Side, b: &Side) -> Vec<MetricComparison> {
+    METRICS
+        .iter()
+        .map(|m| {
+            let va = metric_values(a.set, m.name, a.group.as_deref());
+            let vb = metric_values(b.set, m.name, b.group.as_deref());
+            MetricComparison {
+                metric: m.name.into(),
+                title: m.title.into(),
+                a: estimate(&va),
+                b: estimate(&vb),
+                cmp: compare(&va, &vb),
+            }
+        })
+        .collect()
+}
+
+fn verdict(c: &Option<Comparison>) -> String {
+    match c {
+        None => "no data".into(),
+        Some(c) => match c.p_value {
+            None => "too few runs to test".into(),
+            Some(p) if c.significant => format!("significant (p={p:.3})"),
+            Some(p) => format!("not significant (p={p:.3})"),
+        },
+    }
+}
+
+fn est(e: &Option<Estimate>) -> String {
+    e.map(|e| format!("{} (n={})", num(e.mean), e.n))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn diff(c: &Option<Comparison>) -> String {
+    match c {
+        Some(c) if c.ci_lo.is_finite() => {
+            format!("{} [{}, {}]", num(c.diff), num(c.ci_lo), num(c.ci_hi))
+        }
+        Some(c) => num(c.diff),
+        None => "–".into(),
+    }
+}
+
+/// Terminal table.
+pub fn render_text(a: &Side, b: &Side, rows: &[MetricComparison]) -> String {
+    let mut s = format!(
+        "A = {}\nB = {}\ntest: {COMPARE_TEST}\n\n",
+        a.name(),
+        b.name()
+    );
+    let _ = writeln!(
+        s,
+        "{:<44} {:>16} {:>16} {:>26}  verdict",
+        "metric", "A mean", "B mean", "B − A [95% CI]"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<44} {:>16} {:>16} {:>26}  {}",
+            r.title,
+            est(&r.a),
+            est(&r.b),
+            diff(&r.cmp),
+            verdict(&r.cmp)
+        );
+    }
+    s
+}
+
+/// Write the comparison page into `dir`; returns the index path.
+pub fn write_page(a: &Side, b: &Side, rows: &[MetricComparison], dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let e = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+    let mut body = format!(
+        "<p>A = <b>{}</b><br>B = <b>{}</b><br>Test: {}</p><table><thead><tr><th>metric</th><th>A mean</th><th>B mean</th><th>B − A [95% CI]</th><th>verdict</th></tr></thead><tbody>",
+        e(&a.name()),
+        e(&b.name()),
+        COMPARE_TEST
+    );
+    for r in rows {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&r.title),
+            est(&r.a),
+            est(&r.b),
+            diff(&r.cmp),
+            verdict(&r.cmp)
+        );
+    }
+    body.push_str("</tbody></table>");
+    let index = dir.join("index.html");
+    std::fs::write(&index, page("migbench comparison", &body))?;
+    std::fs::write(
+        dir.join("compare.json"),
+        serde_json::to_string_pretty(rows)? + "\n",
+    )?;
+    Ok(index)
+}

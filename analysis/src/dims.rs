@@ -1,0 +1,213 @@
+//! What the analyzer groups by and what it measures: scenario dimensions
+//! ([`DIMS`], with a label and a numeric value per run) and per-run metrics
+//! ([`METRICS`], with their units), plus the physical bound on total time.
+
+use migbench_model::units::BandwidthCap;
+use migbench_model::{RunParams, RunRecord};
+
+/// A scenario dimension.
+pub struct Dim {
+    /// Field name in `RunParams` (and in manifests' `varying`).
+    pub name: &'static str,
+    /// Axis title with unit.
+    pub axis: &'static str,
+    /// Human label of a run's value (`"100mbit"`).
+    pub label: fn(&RunParams) -> String,
+    /// Numeric value for axes and sorting.
+    pub value: fn(&RunParams) -> f64,
+}
+
+/// Every dimension, in the matrix's order.
+pub const DIMS: &[Dim] = &[
+    Dim {
+        name: "ram",
+        axis: "guest RAM (MiB)",
+        label: |p| p.ram.to_string(),
+        value: |p| p.ram.0 as f64 / 1048576.0,
+    },
+    Dim {
+        name: "vcpus",
+        axis: "vCPUs",
+        label: |p| p.vcpus.to_string(),
+        value: |p| p.vcpus as f64,
+    },
+    Dim {
+        name: "dirty_rate",
+        axis: "dirty rate (MB/s)",
+        label: |p| p.dirty_rate.to_string(),
+        value: |p| p.dirty_rate.0 as f64 / 1e6,
+    },
+    Dim {
+        name: "working_set",
+        axis: "working set (MiB)",
+        label: |p| p.working_set.to_string(),
+        value: |p| p.working_set.0 as f64 / 1048576.0,
+    },
+    Dim {
+        name: "link_rate",
+        axis: "link rate (Mbit/s)",
+        label: |p| p.link_rate.to_string(),
+        value: |p| p.link_rate.mbps(),
+    },
+    Dim {
+        name: "link_delay",
+        axis: "link delay (ms)",
+        label: |p| p.link_delay.to_string(),
+        value: |p| p.link_delay.ms(),
+    },
+    Dim {
+        name: "link_jitter",
+        axis: "link jitter (ms)",
+        label: |p| p.link_jitter.to_string(),
+        value: |p| p.link_jitter.ms(),
+    },
+    Dim {
+        name: "link_loss",
+        axis: "link loss (%)",
+        label: |p| p.link_loss.to_string(),
+        value: |p| p.link_loss.0,
+    },
+    Dim {
+        name: "downtime_limit",
+        axis: "downtime limit (ms)",
+        label: |p| p.downtime_limit.to_string(),
+        value: |p| p.downtime_limit.ms(),
+    },
+    Dim {
+        name: "max_bandwidth",
+        axis: "max bandwidth (MB/s)",
+        label: |p| p.max_bandwidth.to_string(),
+        value: |p| bandwidth_mbs(p),
+    },
+    Dim {
+        name: "timeout",
+        axis: "timeout (s)",
+        label: |p| p.timeout.to_string(),
+        value: |p| p.timeout.ms() / 1e3,
+    },
+    Dim {
+        name: "probe_interval",
+        axis: "probe interval (ms)",
+        label: |p| p.probe_interval.to_string(),
+        value: |p| p.probe_interval.ms(),
+    },
+];
+
+/// Look a dimension up by name.
+pub fn dim(name: &str) -> Option<&'static Dim> {
+    DIMS.iter().find(|d| d.name == name)
+}
+
+/// The bandwidth a migration may use, MB/s: the cap, or the link if uncapped.
+pub fn bandwidth_mbs(p: &RunParams) -> f64 {
+    let link = p.link_rate.0 as f64 / 8.0 / 1e6;
+    match p.max_bandwidth {
+        BandwidthCap::Unlimited => link,
+        BandwidthCap::Limit(r) => (r.0 as f64 / 1e6).min(link),
+    }
+}
+
+/// A per-run measure.
+pub struct Metric {
+    /// Column name.
+    pub name: &'static str,
+    /// Title with unit.
+    pub title: &'static str,
+    /// The value for a completed run.
+    pub value: fn(&RunRecord) -> Option<f64>,
+}
+
+/// Every metric summarised per group (over completed runs).
+pub const METRICS: &[Metric] = &[
+    Metric {
+        name: "total_time_s",
+        title: "total migration time (s)",
+        value: |r| r.total_time_ms.map(|t| t / 1e3),
+    },
+    Metric {
+        name: "downtime_qemu_ms",
+        title: "QEMU-reported downtime (ms)",
+        value: |r| r.downtime_qemu_ms,
+    },
+    Metric {
+        name: "downtime_probe_ms",
+        title: "probe-measured downtime (ms)",
+        value: |r| r.downtime_probe_ms,
+    },
+    Metric {
+        name: "throughput_mbps",
+        title: "throughput (Mbit/s)",
+        value: |r| r.throughput_mbps,
+    },
+    Metric {
+        name: "link_utilisation",
+        title: "link utilisation (throughput / link rate)",
+        value: |r| r.throughput_mbps.map(|t| t / r.link_rate_mbps),
+    },
+    Metric {
+        name: "bytes_over_ram",
+        title: "bytes transferred / guest RAM",
+        value: |r| {
+            r.transferred_bytes
+                .map(|b| b as f64 / r.params.ram.0 as f64)
+        },
+    },
+    Metric {
+        name: "passes",
+        title: "dirty-sync passes",
+        value: |r| r.passes.map(|p| p as f64),
+    },
+    Metric {
+        name: "bound_s",
+        title: "physical bound on total time (s)",
+        value: bound_s,
+    },
+    Metric {
+        name: "time_over_bound",
+        title: "total time / physical bound",
+        value: |r| Some(r.total_time_ms? / 1e3 / bound_s(r)?),
+    },
+];
+
+/// Look a metric up by name.
+pub fn metric(name: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+/// The lower bound on total time: the guest RAM that had to cross the link
+/// at least once (RAM minus the zero pages QEMU skipped) over the link rate.
+/// `None` for records without the zero-page count.
+pub fn bound_s(r: &RunRecord) -> Option<f64> {
+    let must_send = r.params.ram.0.saturating_sub(r.zero_bytes?) as f64;
+    Some(must_send * 8.0 / r.params.link_rate.0 as f64)
+}
+
+/// Value of a metric for a run, only for completed runs.
+pub fn completed_value(m: &Metric, r: &RunRecord) -> Option<f64> {
+    (r.outcome == migbench_model::Outcome::Completed)
+        .then(|| (m.value)(r))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migbench_model::{expand, Scenario};
+
+    #[test]
+    fn bound_is_nonzero_ram_over_the_link() {
+        let sc = Scenario::parse(
+            std::path::Path::new("b.toml"),
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n",
+        )
+        .unwrap();
+        let p = &expand(&sc)[0];
+        let mut r = RunRecord::pending(p, 0.0, "tcg");
+        assert_eq!(bound_s(&r), None);
+        r.zero_bytes = Some(128 << 20);
+        // 128 MiB = 134217728 B = 1073741824 bit over 1e8 bit/s = 10.737 s.
+        assert!((bound_s(&r).unwrap() - 10.737418).abs() < 1e-5);
+        r.total_time_ms = Some(21_474.836);
+        assert!((metric("time_over_bound").unwrap().value)(&r).unwrap() - 2.0 < 1e-6);
+    }
+}

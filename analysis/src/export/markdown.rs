@@ -1,0 +1,55 @@
+//! Markdown summary: the headline metrics as `median [95 % CI of the mean]`.
+
+use super::{num, Exporter};
+use crate::summary::Summary;
+
+/// `summary.md`.
+pub struct MarkdownExporter;
+
+/// Metrics shown in the Markdown and terminal tables.
+pub const HEADLINE: &[(&str, &str)] = &[
+    ("total_time_s", "total s"),
+    ("downtime_qemu_ms", "QEMU downtime ms"),
+    ("downtime_probe_ms", "probe downtime ms"),
+    ("throughput_mbps", "Mbit/s"),
+    ("link_utilisation", "link util"),
+    ("time_over_bound", "time / bound"),
+    ("passes", "passes"),
+];
+
+impl Exporter for MarkdownExporter {
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+
+    fn render(&self, s: &Summary) -> String {
+        let mut head: Vec<String> = s.varying.clone();
+        head.extend(["runs".into(), "ok/failed/timed out".into()]);
+        head.extend(HEADLINE.iter().map(|(_, t)| t.to_string()));
+        let mut out = format!(
+            "| {} |\n|{}|\n",
+            head.join(" | "),
+            vec!["---"; head.len()].join("|")
+        );
+        for r in &s.rows {
+            let mut row: Vec<String> = s.varying.iter().map(|d| r.dims[d].clone()).collect();
+            row.push(r.n.to_string());
+            row.push(format!("{}/{}/{}", r.completed, r.failed, r.timed_out));
+            for (m, _) in HEADLINE {
+                row.push(match r.metrics.get(*m) {
+                    Some(e) if e.n > 1 => {
+                        format!("{} [{}, {}]", num(e.median), num(e.ci_lo), num(e.ci_hi))
+                    }
+                    Some(e) => num(e.median),
+                    None => "–".into(),
+                });
+            }
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        out.push_str("\nValues: median over completed runs [95 % t interval of the mean] when a group has more than one run.\n");
+        for w in &s.warnings {
+            out.push_str(&format!("\nWarning: {w}\n"));
+        }
+        out
+    }
+}

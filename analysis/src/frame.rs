@@ -1,0 +1,299 @@
+//! polars frames: every run of the loaded results as one row ([`runs_frame`]),
+//! the per-group aggregation ([`group_stats`]) and the lazy scan of raw
+//! probe CSVs ([`probe_stats`]). Confidence intervals come from
+//! [`crate::stats`]; polars does the grouping and the moments.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+use crate::dims::{completed_value, Dim, METRICS};
+use crate::load::ResultsSet;
+
+/// Column holding a run's group key (its labels of the varying dimensions).
+pub const GROUP: &str = "group";
+
+/// A run with where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    /// Its results set.
+    pub set: &'a ResultsSet,
+    /// The record.
+    pub rec: &'a migbench_model::RunRecord,
+}
+
+/// Every run of every set.
+pub fn all_runs(sets: &[ResultsSet]) -> Vec<RunRef<'_>> {
+    sets.iter()
+        .flat_map(|set| set.records.iter().map(move |rec| RunRef { set, rec }))
+        .collect()
+}
+
+/// Dimensions that take more than one value in these runs (plus `source`
+/// when several results directories with the same values are combined).
+pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
+    crate::dims::DIMS
+        .iter()
+        .filter(|d| {
+            let mut labels: Vec<String> = runs.iter().map(|r| (d.label)(&r.rec.params)).collect();
+            labels.sort();
+            labels.dedup();
+            labels.len() > 1
+        })
+        .collect()
+}
+
+/// The group key of a run: `dim=label` of each varying dimension.
+pub fn group_key(run: &RunRef, varying: &[&Dim]) -> String {
+    if varying.is_empty() {
+        return "all runs".into();
+    }
+    varying
+        .iter()
+        .map(|d| format!("{}={}", d.name, (d.label)(&run.rec.params)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One row per run: source, run_id, outcome, group, every dimension's value
+/// and every metric (null unless the run completed).
+pub fn runs_frame(runs: &[RunRef], varying: &[&Dim]) -> PolarsResult<DataFrame> {
+    let mut cols: Vec<Column> = vec![
+        Column::new(
+            "source".into(),
+            runs.iter().map(|r| r.set.name.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "run_id".into(),
+            runs.iter()
+                .map(|r| r.rec.run_id.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "outcome".into(),
+            runs.iter()
+                .map(|r| r.rec.outcome.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            GROUP.into(),
+            runs.iter()
+                .map(|r| group_key(r, varying))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for d in crate::dims::DIMS {
+        cols.push(Column::new(
+            d.name.into(),
+            runs.iter()
+                .map(|r| (d.value)(&r.rec.params))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    for m in METRICS {
+        cols.push(Column::new(
+            m.name.into(),
+            runs.iter()
+                .map(|r| completed_value(m, r.rec))
+                .collect::<Vec<Option<f64>>>(),
+        ));
+    }
+    DataFrame::new_infer_height(cols)
+}
+
+/// Aggregated moments of one metric in one group (over completed runs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    /// Non-null values.
+    pub n: usize,
+    /// Median.
+    pub median: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one value).
+    pub sd: f64,
+}
+
+/// Per-group counts and metric moments, from polars.
+#[derive(Debug, Clone, Default)]
+pub struct GroupStats {
+    /// Runs.
+    pub n: usize,
+    /// Runs per outcome name.
+    pub outcomes: HashMap<String, usize>,
+    /// Metric name → moments (absent when no completed run has it).
+    pub metrics: HashMap<&'static str, Moments>,
+}
+
+/// Group the runs frame by [`GROUP`] and aggregate counts and moments.
+pub fn group_stats(df: &DataFrame) -> PolarsResult<HashMap<String, GroupStats>> {
+    let mut aggs = vec![
+        len().alias("n"),
+        col("outcome")
+            .eq(lit("completed"))
+            .sum()
+            .alias("n_completed"),
+        col("outcome").eq(lit("failed")).sum().alias("n_failed"),
+        col("outcome")
+            .eq(lit("timed_out"))
+            .sum()
+            .alias("n_timed_out"),
+        col("outcome")
+            .eq(lit("interrupted"))
+            .sum()
+            .alias("n_interrupted"),
+    ];
+    for m in METRICS {
+        aggs.push(col(m.name).count().alias(format!("{}__n", m.name)));
+        aggs.push(col(m.name).median().alias(format!("{}__median", m.name)));
+        aggs.push(col(m.name).mean().alias(format!("{}__mean", m.name)));
+        aggs.push(col(m.name).std(1).alias(format!("{}__sd", m.name)));
+    }
+    let out = df
+        .clone()
+        .lazy()
+        .group_by([col(GROUP)])
+        .agg(aggs)
+        .collect()?;
+    let keys = out.column(GROUP)?.str()?.clone();
+    let u = |name: &str| -> PolarsResult<Vec<usize>> {
+        let c = out.column(name)?.cast(&DataType::UInt64)?;
+        Ok(c.u64()?.iter().map(|v| v.unwrap_or(0) as usize).collect())
+    };
+    let f = |name: &str| -> PolarsResult<Vec<Option<f64>>> {
+        let c = out.column(name)?.cast(&DataType::Float64)?;
+        Ok(c.f64()?.iter().collect())
+    };
+    let n = u("n")?;
+    let outcome_cols = ["completed", "failed", "timed_out", "interrupted"];
+    let outcome_counts: Vec<Vec<usize>> = outcome_cols
+        .iter()
+        .map(|o| u(&format!("n_{o}")))
+        .collect::<PolarsResult<_>>()?;
+    let mut metric_cols = Vec::new();
+    for m in METRICS {
+        metric_cols.push((
+            m.name,
+            u(&format!("{}__n", m.name))?,
+            f(&format!("{}__median", m.name))?,
+            f(&format!("{}__mean", m.name))?,
+            f(&format!("{}__sd", m.name))?,
+        ));
+    }
+    let mut res = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        let mut g = GroupStats {
+            n: n[i],
+            ..GroupStats::default()
+        };
+        for (o, counts) in outcome_cols.iter().zip(&outcome_counts) {
+            g.outcomes.insert(o.to_string(), counts[i]);
+        }
+        for (name, cn, med, mean, sd) in &metric_cols {
+            if let (Some(median), Some(mean)) = (med[i], mean[i]) {
+                g.metrics.insert(
+                    name,
+                    Moments {
+                        n: cn[i],
+                        median,
+                        mean,
+                        sd: sd[i].unwrap_or(0.0),
+                    },
+                );
+            }
+        }
+        res.insert(key.unwrap_or_default().to_string(), g);
+    }
+    Ok(res)
+}
+
+/// Probe statistics of one run, computed from its raw `probes.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeStats {
+    /// Probes sent.
+    pub sent: u64,
+    /// Probes never answered.
+    pub lost: u64,
+    /// Median RTT, ms.
+    pub rtt_p50_ms: f64,
+    /// 99th-percentile RTT, ms.
+    pub rtt_p99_ms: f64,
+}
+
+/// Scan the given `probes.csv` files lazily (one polars query over all of
+/// them) and aggregate per file. Missing files are skipped.
+pub fn probe_stats(paths: &[PathBuf]) -> PolarsResult<HashMap<PathBuf, ProbeStats>> {
+    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.is_file()).collect();
+    if existing.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sources: Vec<PlRefPath> = existing
+        .iter()
+        .map(|p| PlRefPath::from(p.to_string_lossy().as_ref()))
+        .collect();
+    let schema = Schema::from_iter([
+        Field::new("seq".into(), DataType::UInt64),
+        Field::new("sent_ms".into(), DataType::Float64),
+        Field::new("recv_ms".into(), DataType::Float64),
+    ]);
+    let lf = LazyCsvReader::new_paths(sources.into_iter().collect())
+        .with_schema(Some(Arc::new(schema)))
+        .with_include_file_paths(Some("path".into()))
+        .finish()?;
+    let out = lf
+        .with_column((col("recv_ms") - col("sent_ms")).alias("rtt"))
+        .group_by([col("path")])
+        .agg([
+            len().alias("sent"),
+            col("recv_ms").null_count().alias("lost"),
+            col("rtt")
+                .quantile(lit(0.5), QuantileMethod::Linear)
+                .alias("p50"),
+            col("rtt")
+                .quantile(lit(0.99), QuantileMethod::Linear)
+                .alias("p99"),
+        ])
+        .collect()?;
+    let paths_col = out.column("path")?.str()?.clone();
+    let num = |name: &str| -> PolarsResult<Vec<f64>> {
+        let c = out.column(name)?.cast(&DataType::Float64)?;
+        Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    };
+    let (sent, lost, p50, p99) = (num("sent")?, num("lost")?, num("p50")?, num("p99")?);
+    Ok(paths_col
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                PathBuf::from(p.unwrap_or_default()),
+                ProbeStats {
+                    sent: sent[i] as u64,
+                    lost: lost[i] as u64,
+                    rtt_p50_ms: p50[i],
+                    rtt_p99_ms: p99[i],
+                },
+            )
+        })
+        .collect())
+}
+
+/// Every RTT (ms) of answered probes sent in `[from, to)` of one run's
+/// `probes.csv`, for CDF charts.
+pub fn probe_rtts(path: &std::path::Path, from_ms: f64, to_ms: f64) -> PolarsResult<Vec<f64>> {
+    if !path.is_file() {
+        return Ok(vec![]);
+    }
+    let lf = LazyCsvReader::new(PlRefPath::from(path.to_string_lossy().as_ref())).finish()?;
+    let out = lf
+        .filter(
+            col("sent_ms")
+                .gt_eq(lit(from_ms))
+                .and(col("sent_ms").lt(lit(to_ms))),
+        )
+        .select([(col("recv_ms") - col("sent_ms")).alias("rtt")])
+        .drop_nulls(None)
+        .collect()?;
+    let c = out.column("rtt")?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().flatten().collect())
+}

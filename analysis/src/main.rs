@@ -1,0 +1,144 @@
+//! migbench-analyze: `report`, `compare` and `summary` over results
+//! directories. `migbench report|compare|summary` forwards here, so the
+//! driver binary does not link polars.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use migbench_analysis::compare::{compare_sides, render_text, write_page, Side};
+use migbench_analysis::export::{self, Exporter};
+use migbench_analysis::load::{load_results, ResultsSet};
+use migbench_analysis::report::{default_name, report_path, write_report};
+use migbench_analysis::summary::summarise;
+
+/// Turn migbench results directories into reports.
+#[derive(Debug, Parser)]
+#[command(name = "migbench-analyze", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write reports/<name>/: index.html (self-contained), every chart as SVG
+    /// and PNG, summary.csv, summary.md and summary.json.
+    Report {
+        /// Results directories (results/<scenario>/<timestamp>); several are combined.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Root of the reports tree.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Report name (default: <scenario>-<timestamp>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Skip scanning raw probe files for the summary's probe columns.
+        #[arg(long)]
+        no_probes: bool,
+    },
+    /// Compare two results directories (or two groups of one) metric by metric.
+    Compare {
+        /// Results directory A.
+        a: PathBuf,
+        /// Results directory B (may be the same as A with different groups).
+        b: PathBuf,
+        /// Restrict A to one group, e.g. "link_rate=100mbit".
+        #[arg(long)]
+        group_a: Option<String>,
+        /// Restrict B to one group.
+        #[arg(long)]
+        group_b: Option<String>,
+        /// Root of the reports tree (the page goes to <reports>/compare-...).
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+    },
+    /// Print the summary table of some results directories.
+    Summary {
+        /// Results directories.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, default_value = "markdown", value_parser = ["csv", "json", "markdown"])]
+        format: String,
+    },
+}
+
+fn load_all(dirs: &[PathBuf]) -> Result<Vec<ResultsSet>> {
+    let sets = dirs
+        .iter()
+        .map(|d| {
+            load_results(d).with_context(|| format!("loading results directory {}", d.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for s in &sets {
+        for w in &s.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(sets)
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Report {
+            results,
+            reports,
+            name,
+            no_probes,
+        } => {
+            let sets = load_all(&results)?;
+            let summary = summarise(&sets, !no_probes)?;
+            let dir = report_path(&reports, &name.unwrap_or_else(|| default_name(&sets)));
+            let index = write_report(&sets, &summary, &dir)?;
+            print!("{}", export::MarkdownExporter.render(&summary));
+            println!("report: {}", index.display());
+        }
+        Cmd::Compare {
+            a,
+            b,
+            group_a,
+            group_b,
+            reports,
+        } => {
+            let sets = load_all(&[a, b])?;
+            let (sa, sb) = (
+                Side {
+                    set: &sets[0],
+                    group: group_a,
+                },
+                Side {
+                    set: &sets[1],
+                    group: group_b,
+                },
+            );
+            let rows = compare_sides(&sa, &sb);
+            if rows.iter().all(|r| r.a.is_none() && r.b.is_none()) {
+                bail!("no completed runs to compare (check --group-a/--group-b: groups look like \"link_rate=100mbit\")");
+            }
+            print!("{}", render_text(&sa, &sb, &rows));
+            let name = format!("compare-{}-vs-{}", sa.name(), sb.name())
+                .replace(['/', ' ', '[', ']', '='], "-");
+            let index = write_page(&sa, &sb, &rows, &report_path(&reports, &name))?;
+            println!("report: {}", index.display());
+        }
+        Cmd::Summary { results, format } => {
+            let sets = load_all(&results)?;
+            let summary = summarise(&sets, true)?;
+            let exporter = export::by_name(&format).expect("clap checked the format");
+            print!("{}", exporter.render(&summary));
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        for c in e.chain().skip(1) {
+            eprintln!("  caused by: {c}");
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,544 @@
+//! Report assembly: which charts apply to the data, the self-contained
+//! `index.html` (SVG inline, no scripts, no external fonts), and the
+//! summary files. [`report_path`] owns the on-disk layout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use migbench_model::Outcome;
+
+use crate::charts::bars::{Bars, Series};
+use crate::charts::cdf::Cdf;
+use crate::charts::convergence::{Cell, Convergence};
+use crate::charts::lines::{Line, Lines};
+use crate::charts::timeline::Timeline;
+use crate::charts::{render, Rendered};
+use crate::dims::{bandwidth_mbs, dim};
+use crate::export::{CsvExporter, Exporter, JsonExporter, MarkdownExporter};
+use crate::frame::{all_runs, group_key, probe_rtts, varying, RunRef};
+use crate::load::{load_progress, load_workload, ResultsSet};
+use crate::stats::{ecdf, estimate, Estimate, COMPARE_TEST};
+use crate::summary::{Summary, SummaryRow};
+
+/// Most per-run timelines drawn in one report.
+pub const MAX_TIMELINES: usize = 12;
+
+/// Where a report named `name` lives under `root` (normally `reports/`).
+pub fn report_path(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
+}
+
+/// Default report name for some results sets: `<scenario>-<timestamp>`,
+/// or `combined-<first>` for several.
+pub fn default_name(sets: &[ResultsSet]) -> String {
+    let one = |s: &ResultsSet| s.name.replace('/', "-");
+    match sets {
+        [s] => one(s),
+        [s, ..] => format!("combined-{}", one(s)),
+        [] => "empty".into(),
+    }
+}
+
+fn short_label(row: &SummaryRow) -> String {
+    if row.dims.is_empty() {
+        return "all runs".into();
+    }
+    row.dims.values().cloned().collect::<Vec<_>>().join(" · ")
+}
+
+fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
+    rows.iter().map(|r| r.metrics.get(m).copied()).collect()
+}
+
+/// Charts that apply to this data.
+pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<Rendered>> {
+    let mut out = Vec::new();
+    let rows = &summary.rows;
+    let cats: Vec<String> = rows.iter().map(short_label).collect();
+    let groups = summary.varying.join(" × ");
+    if !summary.varying.is_empty() {
+        let bound: Vec<Option<f64>> = metric_of(rows, "bound_s")
+            .iter()
+            .map(|e| e.map(|e| e.median))
+            .collect();
+        out.push(render(
+            &Bars {
+                name: "total-time".into(),
+                title: format!("Total migration time per {groups}"),
+                y_axis: "total time (s)".into(),
+                categories: cats.clone(),
+                series: vec![Series {
+                    name: "total time (median, 95% CI)".into(),
+                    values: metric_of(rows, "total_time_s"),
+                }],
+                marker: Some((bound, "physical bound (non-zero RAM / link rate)".into())),
+            },
+            dir,
+        )?);
+        out.push(render(
+            &Bars {
+                name: "downtime".into(),
+                title: format!("Downtime per {groups}: QEMU-reported vs probe-measured"),
+                y_axis: "downtime (ms)".into(),
+                categories: cats.clone(),
+                series: vec![
+                    Series {
+                        name: "QEMU-reported".into(),
+                        values: metric_of(rows, "downtime_qemu_ms"),
+                    },
+                    Series {
+                        name: "probe-measured (client view)".into(),
+                        values: metric_of(rows, "downtime_probe_ms"),
+                    },
+                ],
+                marker: None,
+            },
+            dir,
+        )?);
+        out.push(render(
+            &Bars {
+                name: "throughput".into(),
+                title: format!("Migration throughput per {groups}"),
+                y_axis: "throughput (Mbit/s)".into(),
+                categories: cats.clone(),
+                series: vec![Series {
+                    name: "throughput".into(),
+                    values: metric_of(rows, "throughput_mbps"),
+                }],
+                marker: Some((
+                    rows.iter()
+                        .map(|r| r.dim_values.get("link_rate").copied())
+                        .collect(),
+                    "link rate".into(),
+                )),
+            },
+            dir,
+        )?);
+        let util: Vec<Option<Estimate>> = metric_of(rows, "link_utilisation")
+            .into_iter()
+            .map(|e| {
+                e.map(|e| Estimate {
+                    median: e.median * 100.0,
+                    mean: e.mean * 100.0,
+                    sd: e.sd * 100.0,
+                    se: e.se * 100.0,
+                    ci_lo: e.ci_lo * 100.0,
+                    ci_hi: e.ci_hi * 100.0,
+                    n: e.n,
+                })
+            })
+            .collect();
+        out.push(render(
+            &Bars {
+                name: "link-utilisation".into(),
+                title: format!("Link utilisation per {groups}"),
+                y_axis: "throughput / link rate (%)".into(),
+                categories: cats.clone(),
+                series: vec![Series {
+                    name: "link utilisation".into(),
+                    values: util,
+                }],
+                marker: None,
+            },
+            dir,
+        )?);
+    }
+    let runs = all_runs(sets);
+    let vary = varying(&runs);
+    let varies = |name: &str| summary.varying.iter().any(|v| v == name);
+    if varies("dirty_rate") {
+        out.push(render(
+            &lines_over(
+                rows,
+                &summary.varying,
+                "dirty_rate",
+                "total-time-vs-dirty-rate",
+                "Total time against dirty rate, with the physical bound",
+                &[("total_time_s", false, ""), ("bound_s", true, " bound")],
+                "total time (s)",
+            ),
+            dir,
+        )?);
+    }
+    if varies("downtime_limit") {
+        out.push(render(
+            &lines_over(
+                rows,
+                &summary.varying,
+                "downtime_limit",
+                "downtime-vs-limit",
+                "Downtime against the max-downtime setting",
+                &[
+                    ("downtime_qemu_ms", false, " reported"),
+                    ("downtime_probe_ms", true, " measured"),
+                ],
+                "downtime (ms)",
+            ),
+            dir,
+        )?);
+    }
+    if varies("dirty_rate") || varies("link_rate") || varies("max_bandwidth") {
+        out.push(render(&convergence(&runs), dir)?);
+    }
+    // Per-run timelines: the first repetition of each group.
+    let mut seen = std::collections::HashSet::new();
+    for r in runs
+        .iter()
+        .filter(|r| seen.insert(group_key(r, &vary)))
+        .take(MAX_TIMELINES)
+    {
+        let progress = load_progress(r.set, &r.rec.run_id);
+        if progress.is_empty() {
+            continue;
+        }
+        let probes = r.set.run_dir(&r.rec.run_id).join("probes.csv");
+        let outages = std::fs::read_to_string(&probes)
+            .ok()
+            .and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
+            .map(|ev| {
+                let thr =
+                    migbench_probes::outage::outage_threshold_ms(r.rec.params.probe_interval.ms());
+                migbench_probes::outage::outage_windows(&ev, thr)
+                    .iter()
+                    .map(|w| (w.start_ms, w.end_ms))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let t0 = progress[0].t_ms;
+        out.push(render(
+            &Timeline {
+                name: format!("timeline-{}-{}", sanitize(&r.set.name), r.rec.run_id),
+                title: format!(
+                    "{} {} ({}): {}",
+                    r.set.name,
+                    r.rec.run_id,
+                    r.rec.outcome,
+                    r.rec.params.label()
+                ),
+                progress,
+                workload: load_workload(r.set, &r.rec.run_id),
+                outages,
+                t0_ms: t0,
+            },
+            dir,
+        )?);
+    }
+    if let Some(cdf) = rtt_cdf(&runs)? {
+        out.push(render(&cdf, dir)?);
+    }
+    Ok(out)
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Lines of some metrics over dimension `x`, one line per combination of
+/// the other varying dimensions.
+fn lines_over(
+    rows: &[SummaryRow],
+    varying: &[String],
+    x: &str,
+    name: &str,
+    title: &str,
+    metrics: &[(&str, bool, &str)],
+    y_axis: &str,
+) -> Lines {
+    let others: Vec<&String> = varying.iter().filter(|v| v.as_str() != x).collect();
+    let mut series: BTreeMap<String, Vec<&SummaryRow>> = BTreeMap::new();
+    for r in rows {
+        let key = others
+            .iter()
+            .map(|o| r.dims[*o].clone())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        series.entry(key).or_default().push(r);
+    }
+    let mut lines = Vec::new();
+    for (ci, (key, rs)) in series.iter().enumerate() {
+        for (m, dashed, suffix) in metrics {
+            let mut points: Vec<(f64, Estimate)> = rs
+                .iter()
+                .filter_map(|r| Some((r.dim_values[x], *r.metrics.get(*m)?)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if points.is_empty() {
+                continue;
+            }
+            let base = if key.is_empty() {
+                "all".to_string()
+            } else {
+                key.clone()
+            };
+            lines.push(Line {
+                name: format!("{base}{suffix}"),
+                points,
+                color: ci,
+                dashed: *dashed,
+            });
+        }
+    }
+    Lines {
+        name: name.into(),
+        title: title.into(),
+        x_axis: dim(x).map(|d| d.axis).unwrap_or(x).into(),
+        y_axis: y_axis.into(),
+        lines,
+    }
+}
+
+/// Dirty rate × bandwidth, pooling every other dimension.
+fn convergence(runs: &[RunRef]) -> Convergence {
+    let mut xs: Vec<(f64, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.rec.params.dirty_rate.0 as f64,
+                r.rec.params.dirty_rate.to_string(),
+            )
+        })
+        .collect();
+    let bw_label = |r: &RunRef| match r.rec.params.max_bandwidth {
+        migbench_model::units::BandwidthCap::Unlimited => {
+            format!("link {}", r.rec.params.link_rate)
+        }
+        cap => format!("cap {cap} / link {}", r.rec.params.link_rate),
+    };
+    let mut ys: Vec<(f64, String)> = runs
+        .iter()
+        .map(|r| (bandwidth_mbs(&r.rec.params), bw_label(r)))
+        .collect();
+    for v in [&mut xs, &mut ys] {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        v.dedup_by(|a, b| a.1 == b.1);
+    }
+    let mut cells: BTreeMap<(usize, usize), (usize, usize, Vec<f64>)> = BTreeMap::new();
+    for r in runs {
+        let x = xs
+            .iter()
+            .position(|v| v.1 == r.rec.params.dirty_rate.to_string())
+            .unwrap_or(0);
+        let y = ys.iter().position(|v| v.1 == bw_label(r)).unwrap_or(0);
+        let c = cells.entry((x, y)).or_default();
+        c.1 += 1;
+        if r.rec.outcome == Outcome::Completed {
+            c.0 += 1;
+            if let Some(t) = r.rec.total_time_ms {
+                c.2.push(t / 1e3);
+            }
+        }
+    }
+    Convergence {
+        name: "convergence".into(),
+        title: "Convergence map: outcome and median total time".into(),
+        xs: xs.into_iter().map(|v| v.1).collect(),
+        ys: ys.into_iter().map(|v| v.1).collect(),
+        cells: cells
+            .into_iter()
+            .map(|((x, y), (completed, n, t))| Cell {
+                x,
+                y,
+                completed,
+                n,
+                total_s: crate::stats::median(&t),
+            })
+            .collect(),
+    }
+}
+
+/// Probe RTT CDF per phase, pooled over completed runs.
+fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
+    let mut phases: [Vec<f64>; 3] = Default::default();
+    for r in runs.iter().filter(|r| r.rec.outcome == Outcome::Completed) {
+        let progress = load_progress(r.set, &r.rec.run_id);
+        let (Some(first), Some(last)) = (progress.first(), progress.last()) else {
+            continue;
+        };
+        let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
+        phases[0].extend(probe_rtts(&path, 0.0, first.t_ms)?);
+        phases[1].extend(probe_rtts(&path, first.t_ms, last.t_ms)?);
+        phases[2].extend(probe_rtts(&path, last.t_ms, f64::INFINITY)?);
+    }
+    if phases.iter().all(Vec::is_empty) {
+        return Ok(None);
+    }
+    let names = ["before migration", "during migration", "after migration"];
+    Ok(Some(Cdf {
+        name: "rtt-cdf".into(),
+        title: "Probe RTT before / during / after migration (completed runs)".into(),
+        curves: names
+            .iter()
+            .zip(phases.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (format!("{n} (n={})", v.len()), ecdf(v, 400)))
+            .collect(),
+    }))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Summary table as HTML.
+fn html_table(s: &Summary) -> String {
+    use crate::export::markdown::HEADLINE;
+    let mut h = String::from("<table><thead><tr>");
+    for v in &s.varying {
+        let _ = write!(h, "<th>{}</th>", esc(v));
+    }
+    h.push_str("<th>runs</th><th>completed</th><th>failed</th><th>timed out</th>");
+    for (_, t) in HEADLINE {
+        let _ = write!(h, "<th>{}</th>", esc(t));
+    }
+    h.push_str("<th>probes lost %</th><th>RTT p99 ms</th></tr></thead><tbody>");
+    for r in &s.rows {
+        h.push_str("<tr>");
+        for v in &s.varying {
+            let _ = write!(h, "<td>{}</td>", esc(&r.dims[v]));
+        }
+        let _ = write!(
+            h,
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            r.n, r.completed, r.failed, r.timed_out
+        );
+        for (m, _) in HEADLINE {
+            let cell = match r.metrics.get(*m) {
+                Some(e) if e.n > 1 => format!(
+                    "{} <small>[{}, {}]</small>",
+                    crate::export::num(e.median),
+                    crate::export::num(e.ci_lo),
+                    crate::export::num(e.ci_hi)
+                ),
+                Some(e) => crate::export::num(e.median),
+                None => "–".into(),
+            };
+            let _ = write!(h, "<td>{cell}</td>");
+        }
+        let f = |v: Option<f64>| v.map(crate::export::num).unwrap_or_else(|| "–".into());
+        let _ = write!(
+            h,
+            "<td>{}</td><td>{}</td></tr>",
+            f(r.probes_lost_pct),
+            f(r.rtt_p99_ms)
+        );
+    }
+    h.push_str("</tbody></table>");
+    h
+}
+
+/// The page skeleton: title, body, one style sheet, nothing external.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+body{{font-family:'DejaVu Sans',sans-serif;margin:2em;max-width:1100px;color:#222}}\
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:right}}\
+th{{background:#f3f3f3}}figure{{margin:2em 0}}figcaption{{font-size:14px;color:#444}}pre{{background:#f7f7f7;padding:1em;overflow:auto}}\
+.warn{{color:#a40}}svg{{max-width:100%;height:auto}}</style></head><body><h1>{t}</h1>{body}</body></html>\n",
+        t = esc(title)
+    )
+}
+
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// Write a full report for `sets` into `dir`.
+pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let charts = charts(sets, summary, dir)?;
+    std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
+    std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;
+    std::fs::write(dir.join("summary.json"), JsonExporter.render(summary))?;
+    let mut body = String::new();
+    for s in sets {
+        let m = &s.manifest;
+        let _ = write!(
+            body,
+            "<p><b>{}</b>: {} runs recorded of {} planned · QEMU {} · accelerator {} · host kernel {} · migbench {} (git {}) · guest image {}</p>",
+            esc(&s.name),
+            s.records.len(),
+            m.matrix.len(),
+            esc(m.qemu_version.trim_start_matches("QEMU emulator version ")),
+            esc(&m.accel),
+            esc(&m.host_kernel),
+            esc(&m.migbench_version),
+            esc(&m.git_revision),
+            esc(&m.guest_image)
+        );
+    }
+    for w in &summary.warnings {
+        let _ = write!(body, "<p class=\"warn\">Warning: {}</p>", esc(w));
+    }
+    body.push_str("<h2>Summary</h2>");
+    body.push_str(&html_table(summary));
+    let _ = write!(
+        body,
+        "<p><small>Per group of runs sharing the varying dimensions ({}): median over completed runs, with the 95 % Student-t interval of the mean in brackets when a group has several runs. Failed and timed-out runs are counted, never dropped. Physical bound: guest RAM that had to be sent at least once (RAM minus zero pages) over the link rate. Comparisons use {}.</small></p>",
+        esc(&summary.varying.join(", ")),
+        COMPARE_TEST
+    );
+    body.push_str("<h2>Charts</h2>");
+    for c in &charts {
+        let _ = write!(
+            body,
+            "<figure>{}<figcaption>{} — <a href=\"{n}.svg\">SVG</a> · <a href=\"{n}.png\">PNG</a></figcaption></figure>",
+            inline_svg(&c.svg),
+            esc(&c.title),
+            n = c.name
+        );
+    }
+    body.push_str("<h2>Scenarios</h2>");
+    for s in sets {
+        let _ = write!(
+            body,
+            "<h3>{}</h3><pre>{}</pre>",
+            esc(&s.manifest.scenario_path),
+            esc(&s.manifest.scenario_text)
+        );
+    }
+    let title = format!(
+        "migbench report: {}",
+        sets.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let index = dir.join("index.html");
+    std::fs::write(&index, page(&title, &body))?;
+    Ok(index)
+}
+
+/// Values of a metric for completed runs of one results set, optionally
+/// restricted to one group.
+pub fn metric_values(set: &ResultsSet, metric: &str, group: Option<&str>) -> Vec<f64> {
+    let Some(m) = crate::dims::metric(metric) else {
+        return vec![];
+    };
+    let sets = std::slice::from_ref(set);
+    let runs = all_runs(sets);
+    let vary = varying(&runs);
+    runs.iter()
+        .filter(|r| group.is_none_or(|g| group_key(r, &vary) == g))
+        .filter_map(|r| crate::dims::completed_value(m, r.rec))
+        .collect()
+}
+
+/// Estimate of a metric over a set (for compare tables).
+pub fn metric_estimate(set: &ResultsSet, metric: &str, group: Option<&str>) -> Option<Estimate> {
+    estimate(&metric_values(set, metric, group))
+}

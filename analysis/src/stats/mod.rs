@@ -1,0 +1,262 @@
+//! Pure statistics, no I/O and no polars: point estimates with confidence
+//! intervals ([`Estimate`], [`estimate`]) and two-sample comparison
+//! ([`compare`], Welch's t-test).
+//!
+//! Confidence intervals are Student-t intervals for the mean at 95 %:
+//! mean ± t(0.975, n−1) · s/√n. With the few repetitions a migration
+//! benchmark can afford (3–10) a bootstrap has too few resamples to be
+//! trusted, while the t interval is exact for normal data and robust enough
+//! for the roughly symmetric spread of repeated migrations.
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Confidence level of every interval.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// A summary of one metric over a group of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Number of values.
+    pub n: usize,
+    /// Median.
+    pub median: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (n−1); 0 for one value.
+    pub sd: f64,
+    /// Standard error of the mean.
+    pub se: f64,
+    /// Lower bound of the 95 % t interval of the mean (= mean when n = 1).
+    pub ci_lo: f64,
+    /// Upper bound.
+    pub ci_hi: f64,
+}
+
+/// Median of values (any order); `None` if empty. NaNs are not allowed.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let sd = if n > 1 {
+        (values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some((mean, sd))
+}
+
+/// Two-sided critical t value for `CONFIDENCE` with `df` degrees of freedom.
+pub fn t_critical(df: f64) -> f64 {
+    let t = StudentsT::new(0.0, 1.0, df).expect("df > 0");
+    t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)
+}
+
+/// Summarise values; `None` if there are none. Non-finite values are ignored.
+pub fn estimate(values: &[f64]) -> Option<Estimate> {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    let (mean, sd) = mean_sd(&v)?;
+    let median = median(&v)?;
+    let se = if n > 1 { sd / (n as f64).sqrt() } else { 0.0 };
+    let half = if n > 1 {
+        t_critical((n - 1) as f64) * se
+    } else {
+        0.0
+    };
+    Some(Estimate {
+        n,
+        median,
+        mean,
+        sd,
+        se,
+        ci_lo: mean - half,
+        ci_hi: mean + half,
+    })
+}
+
+/// The difference of two groups' means (B − A) and whether it is significant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Mean of B minus mean of A.
+    pub diff: f64,
+    /// 95 % Welch interval of the difference.
+    pub ci_lo: f64,
+    /// Upper bound.
+    pub ci_hi: f64,
+    /// Two-sided p-value of Welch's t-test (`None` when a group has < 2 values
+    /// or both have zero variance).
+    pub p_value: Option<f64>,
+    /// p < 0.05.
+    pub significant: bool,
+}
+
+/// Name of the test [`compare`] applies, for reports.
+pub const COMPARE_TEST: &str = "Welch's two-sample t-test (unequal variances), two-sided, α = 0.05";
+
+/// Compare two samples with Welch's t-test.
+pub fn compare(a: &[f64], b: &[f64]) -> Option<Comparison> {
+    let (ea, eb) = (estimate(a)?, estimate(b)?);
+    let diff = eb.mean - ea.mean;
+    if ea.n < 2 || eb.n < 2 {
+        return Some(Comparison {
+            diff,
+            ci_lo: f64::NAN,
+            ci_hi: f64::NAN,
+            p_value: None,
+            significant: false,
+        });
+    }
+    let (va, vb) = (ea.sd.powi(2) / ea.n as f64, eb.sd.powi(2) / eb.n as f64);
+    let se = (va + vb).sqrt();
+    if se == 0.0 {
+        return Some(Comparison {
+            diff,
+            ci_lo: diff,
+            ci_hi: diff,
+            p_value: None,
+            significant: diff != 0.0,
+        });
+    }
+    // Welch–Satterthwaite degrees of freedom.
+    let df = (va + vb).powi(2) / (va.powi(2) / (ea.n - 1) as f64 + vb.powi(2) / (eb.n - 1) as f64);
+    let t = diff / se;
+    let dist = StudentsT::new(0.0, 1.0, df).expect("df > 0");
+    let p = 2.0 * (1.0 - dist.cdf(t.abs()));
+    let half = t_critical(df) * se;
+    Some(Comparison {
+        diff,
+        ci_lo: diff - half,
+        ci_hi: diff + half,
+        p_value: Some(p),
+        significant: p < 1.0 - CONFIDENCE,
+    })
+}
+
+/// Empirical CDF points (value, fraction ≤ value) of up to `max_points`
+/// evenly spaced quantiles, for plotting.
+pub fn ecdf(values: &[f64], max_points: usize) -> Vec<(f64, f64)> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() || max_points == 0 {
+        return vec![];
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let step = (n as f64 / max_points as f64).max(1.0);
+    let mut out = Vec::new();
+    let mut i = 0.0;
+    while (i as usize) < n {
+        let k = i as usize;
+        out.push((v[k], (k + 1) as f64 / n as f64));
+        i += step;
+    }
+    if out.last().map(|p| p.1) != Some(1.0) {
+        out.push((v[n - 1], 1.0));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn median_known_answers() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn t_interval_known_answer() {
+        // 10, 12, 14: mean 12, s = 2, se = 2/√3 = 1.1547, t(0.975, 2) = 4.3027
+        // half-width = 4.9683 → [7.0317, 16.9683].
+        let e = estimate(&[10.0, 12.0, 14.0]).unwrap();
+        assert_eq!((e.n, e.median, e.mean), (3, 12.0, 12.0));
+        assert!(close(e.sd, 2.0, 1e-12));
+        assert!(close(e.ci_lo, 7.0317, 1e-3), "{e:?}");
+        assert!(close(e.ci_hi, 16.9683, 1e-3), "{e:?}");
+    }
+
+    #[test]
+    fn single_value_has_a_degenerate_interval() {
+        let e = estimate(&[5.0]).unwrap();
+        assert_eq!((e.sd, e.ci_lo, e.ci_hi), (0.0, 5.0, 5.0));
+    }
+
+    #[test]
+    fn welch_known_answer() {
+        // A = 1..5 (mean 3, var 2.5), B = 6..10 (mean 8, var 2.5): se = 1,
+        // t = 5, df = 8, two-sided p = 0.001053.
+        let c = compare(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
+        assert!(close(c.diff, 5.0, 1e-12));
+        assert!(close(c.p_value.unwrap(), 0.001053, 1e-5), "{c:?}");
+        assert!(c.significant);
+        // t(0.975, 8) = 2.306 → [2.694, 7.306]
+        assert!(
+            close(c.ci_lo, 2.694, 1e-3) && close(c.ci_hi, 7.306, 1e-3),
+            "{c:?}"
+        );
+        let same = compare(&[1.0, 2.0, 3.0], &[1.5, 2.0, 2.5]).unwrap();
+        assert!(!same.significant, "{same:?}");
+    }
+
+    #[test]
+    fn ecdf_ends_at_one_and_is_monotone() {
+        let pts = ecdf(&[3.0, 1.0, 2.0, 2.0], 100);
+        assert_eq!(pts.first(), Some(&(1.0, 0.25)));
+        assert_eq!(pts.last().unwrap().1, 1.0);
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn estimate_is_consistent(v in proptest::collection::vec(-1e6f64..1e6, 1..60)) {
+            let e = estimate(&v).unwrap();
+            let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+            proptest::prop_assert!(e.median >= lo && e.median <= hi);
+            proptest::prop_assert!(e.mean >= lo - 1e-6 && e.mean <= hi + 1e-6);
+            proptest::prop_assert!(e.ci_lo <= e.mean + 1e-9 && e.mean <= e.ci_hi + 1e-9);
+            proptest::prop_assert!(e.sd >= 0.0);
+        }
+
+        #[test]
+        fn shifting_data_shifts_estimates(v in proptest::collection::vec(-1e3f64..1e3, 2..30), k in -1e3f64..1e3) {
+            let a = estimate(&v).unwrap();
+            let shifted: Vec<f64> = v.iter().map(|x| x + k).collect();
+            let b = estimate(&shifted).unwrap();
+            proptest::prop_assert!((b.mean - a.mean - k).abs() < 1e-6);
+            proptest::prop_assert!((b.sd - a.sd).abs() < 1e-6);
+            proptest::prop_assert!((b.median - a.median - k).abs() < 1e-6);
+        }
+
+        #[test]
+        fn comparison_is_antisymmetric(a in proptest::collection::vec(0f64..100.0, 2..20), b in proptest::collection::vec(0f64..100.0, 2..20)) {
+            let ab = compare(&a, &b).unwrap();
+            let ba = compare(&b, &a).unwrap();
+            proptest::prop_assert!((ab.diff + ba.diff).abs() < 1e-9);
+            proptest::prop_assert_eq!(ab.significant, ba.significant);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The summary table: one [`SummaryRow`] per group of runs that share the
+//! values of every varying dimension, with outcome counts and an
+//! [`Estimate`] (median, mean, sd, 95 % CI) per metric. Failed and
+//! timed-out runs are counted, never dropped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::dims::{Dim, METRICS};
+use crate::frame::{all_runs, group_key, group_stats, probe_stats, runs_frame, varying, RunRef};
+use crate::load::ResultsSet;
+use crate::stats::{t_critical, Estimate};
+
+/// One group of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRow {
+    /// Group key (`dim=label ...`).
+    pub group: String,
+    /// Label per varying dimension.
+    pub dims: BTreeMap<String, String>,
+    /// Numeric value per varying dimension (for charts).
+    #[serde(skip)]
+    pub dim_values: BTreeMap<String, f64>,
+    /// Runs in the group.
+    pub n: usize,
+    /// Runs that completed.
+    pub completed: usize,
+    /// Runs that failed.
+    pub failed: usize,
+    /// Runs that timed out.
+    pub timed_out: usize,
+    /// Runs interrupted by the operator.
+    pub interrupted: usize,
+    /// completed / n.
+    pub success_rate: f64,
+    /// Metric name → estimate over completed runs.
+    pub metrics: BTreeMap<String, Estimate>,
+    /// Probes lost / sent over the group's runs, from raw probes (%).
+    pub probes_lost_pct: Option<f64>,
+    /// Median over runs of each run's 99th-percentile probe RTT (ms), from raw probes.
+    pub rtt_p99_ms: Option<f64>,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Names of the varying dimensions, in order.
+    pub varying: Vec<String>,
+    /// One row per group, sorted by dimension values.
+    pub rows: Vec<SummaryRow>,
+    /// Warnings gathered while loading.
+    pub warnings: Vec<String>,
+}
+
+/// Build the summary of some results sets. `with_probes` also scans every
+/// run's raw `probes.csv`.
+pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summary> {
+    let runs = all_runs(sets);
+    let vary = varying(&runs);
+    let df = runs_frame(&runs, &vary)?;
+    let stats = group_stats(&df)?;
+    let probes = if with_probes {
+        let paths: Vec<_> = runs
+            .iter()
+            .map(|r| r.set.run_dir(&r.rec.run_id).join("probes.csv"))
+            .collect();
+        probe_stats(&paths)?
+    } else {
+        HashMap::new()
+    };
+    // Representative run per group for labels; probe stats pooled per group.
+    let mut firsts: BTreeMap<String, RunRef> = BTreeMap::new();
+    let mut pooled: HashMap<String, (u64, u64, Vec<f64>)> = HashMap::new();
+    for r in &runs {
+        let key = group_key(r, &vary);
+        firsts.entry(key.clone()).or_insert(*r);
+        let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
+        if let Some(p) = probes.get(&path) {
+            let e = pooled.entry(key).or_default();
+            e.0 += p.sent;
+            e.1 += p.lost;
+            if p.rtt_p99_ms.is_finite() {
+                e.2.push(p.rtt_p99_ms);
+            }
+        }
+    }
+    let mut rows: Vec<SummaryRow> = firsts
+        .iter()
+        .map(|(key, r)| {
+            let g = stats.get(key).cloned().unwrap_or_default();
+            let count = |o: &str| g.outcomes.get(o).copied().unwrap_or(0);
+            let metrics = METRICS
+                .iter()
+                .filter_map(|m| {
+                    let mo = g.metrics.get(m.name)?;
+                    let se = if mo.n > 1 {
+                        mo.sd / (mo.n as f64).sqrt()
+                    } else {
+                        0.0
+                    };
+                    let half = if mo.n > 1 {
+                        t_critical((mo.n - 1) as f64) * se
+                    } else {
+                        0.0
+                    };
+                    Some((
+                        m.name.to_string(),
+                        Estimate {
+                            n: mo.n,
+                            median: mo.median,
+                            mean: mo.mean,
+                            sd: mo.sd,
+                            se,
+                            ci_lo: mo.mean - half,
+                            ci_hi: mo.mean + half,
+                        },
+                    ))
+                })
+                .collect();
+            let (probes_lost_pct, rtt_p99_ms) = match pooled.get(key) {
+                Some((sent, lost, p99s)) if *sent > 0 => (
+                    Some(100.0 * *lost as f64 / *sent as f64),
+                    crate::stats::median(p99s),
+                ),
+                _ => (None, None),
+            };
+            SummaryRow {
+                group: key.clone(),
+                dims: vary
+                    .iter()
+                    .map(|d| (d.name.to_string(), (d.label)(&r.rec.params)))
+                    .collect(),
+                dim_values: vary
+                    .iter()
+                    .map(|d| (d.name.to_string(), (d.value)(&r.rec.params)))
+                    .collect(),
+                n: g.n,
+                completed: count("completed"),
+                failed: count("failed"),
+                timed_out: count("timed_out"),
+                interrupted: count("interrupted"),
+                success_rate: if g.n > 0 {
+                    count("completed") as f64 / g.n as f64
+                } else {
+                    0.0
+                },
+                metrics,
+                probes_lost_pct,
+                rtt_p99_ms,
+            }
+        })
+        .collect();
+    let order: Vec<&Dim> = vary.clone();
+    rows.sort_by(|a, b| {
+        for d in &order {
+            let (x, y) = (a.dim_values[d.name], b.dim_values[d.name]);
+            match x.total_cmp(&y) {
+                std::cmp::Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    Ok(Summary {
+        varying: vary.iter().map(|d| d.name.to_string()).collect(),
+        rows,
+        warnings: sets.iter().flat_map(|s| s.warnings.clone()).collect(),
+    })
+}
