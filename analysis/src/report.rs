@@ -211,11 +211,13 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             &Timeline {
                 name: format!("timeline-{}-{}", sanitize(&r.set.name), r.rec.run_id),
                 title: format!(
-                    "{} {} ({}): {}",
-                    r.set.name,
+                    "{} ({}): link {}, dirty {}, RAM {}, limit {}",
                     r.rec.run_id,
                     r.rec.outcome,
-                    r.rec.params.label()
+                    r.rec.params.link_rate,
+                    r.rec.params.dirty_rate,
+                    r.rec.params.ram,
+                    r.rec.params.downtime_limit
                 ),
                 progress,
                 workload: load_workload(r.set, &r.rec.run_id),
