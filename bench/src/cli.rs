@@ -65,6 +65,7 @@ pub enum Cmd {
     Cleanup,
     /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
     /// results directories: runs `migbench-analyze report` (see its --help).
+    #[command(disable_help_flag = true)]
     Report {
         /// Arguments for `migbench-analyze report`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -72,6 +73,7 @@ pub enum Cmd {
     },
     /// Compare two results directories metric by metric (Welch's t-test):
     /// runs `migbench-analyze compare`.
+    #[command(disable_help_flag = true)]
     Compare {
         /// Arguments for `migbench-analyze compare`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -79,6 +81,7 @@ pub enum Cmd {
     },
     /// Print the summary table (--format csv|json|markdown): runs
     /// `migbench-analyze summary`.
+    #[command(disable_help_flag = true)]
     Summary {
         /// Arguments for `migbench-analyze summary`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
