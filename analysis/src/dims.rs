@@ -91,6 +91,48 @@ pub const DIMS: &[Dim] = &[
         label: |p| p.probe_interval.to_string(),
         value: |p| p.probe_interval.ms(),
     },
+    Dim {
+        name: "storage_mode",
+        axis: "storage mode",
+        label: |p| p.storage_mode.to_string(),
+        value: |p| p.storage_mode as u8 as f64,
+    },
+    Dim {
+        name: "disk_size",
+        axis: "disk size (MiB)",
+        label: |p| p.disk_size.to_string(),
+        value: |p| p.disk_size.0 as f64 / 1048576.0,
+    },
+    Dim {
+        name: "disk_format",
+        axis: "disk format",
+        label: |p| p.disk_format.to_string(),
+        value: |p| p.disk_format as u8 as f64,
+    },
+    Dim {
+        name: "disk_write_rate",
+        axis: "disk write rate (MB/s)",
+        label: |p| p.disk_write_rate.to_string(),
+        value: |p| p.disk_write_rate.0 as f64 / 1e6,
+    },
+    Dim {
+        name: "disk_block_size",
+        axis: "disk block size (KiB)",
+        label: |p| p.disk_block_size.to_string(),
+        value: |p| p.disk_block_size.0 as f64 / 1024.0,
+    },
+    Dim {
+        name: "disk_pattern",
+        axis: "disk write pattern",
+        label: |p| p.disk_pattern.to_string(),
+        value: |p| p.disk_pattern as u8 as f64,
+    },
+    Dim {
+        name: "disk_fill",
+        axis: "disk data written before migration (MiB)",
+        label: |p| p.disk_fill.to_string(),
+        value: |p| p.disk_fill.0 as f64 / 1048576.0,
+    },
 ];
 
 /// Look a dimension up by name.
@@ -158,6 +200,21 @@ pub const METRICS: &[Metric] = &[
         value: |r| r.passes.map(|p| p as f64),
     },
     Metric {
+        name: "disk_time_s",
+        title: "disk phase: mirror start to in sync (s)",
+        value: |r| r.disk_time_ms.map(|t| t / 1e3),
+    },
+    Metric {
+        name: "disk_mib",
+        title: "disk phase bytes on the link (MiB)",
+        value: |r| r.disk_bytes.map(|b| b as f64 / 1048576.0),
+    },
+    Metric {
+        name: "disk_throughput_mbps",
+        title: "disk phase throughput (Mbit/s)",
+        value: |r| r.disk_throughput_mbps,
+    },
+    Metric {
         name: "bound_s",
         title: "physical bound on total time (s)",
         value: bound_s,
@@ -175,10 +232,12 @@ pub fn metric(name: &str) -> Option<&'static Metric> {
 }
 
 /// The lower bound on total time: the guest RAM that had to cross the link
-/// at least once (RAM minus the zero pages QEMU skipped) over the link rate.
-/// `None` for records without the zero-page count.
+/// at least once (RAM minus the zero pages QEMU skipped), plus for block
+/// storage the disk data the mirror sent, over the link rate. `None` for
+/// records without the zero-page count.
 pub fn bound_s(r: &RunRecord) -> Option<f64> {
-    let must_send = r.params.ram.0.saturating_sub(r.zero_bytes?) as f64;
+    let must_send =
+        r.params.ram.0.saturating_sub(r.zero_bytes?) as f64 + r.disk_bytes.unwrap_or(0) as f64;
     Some(must_send * 8.0 / r.params.link_rate.0 as f64)
 }
 

@@ -53,6 +53,7 @@ pub async fn calibrate(
         image: image.clone(),
         ram_mib: Size(256 << 20).mib(),
         tcg_dirty_workaround: true,
+        disks: None,
         vcpus: 1,
         accel: accel.into(),
     };

@@ -14,7 +14,9 @@ use migbench_model::ProgressSample;
 use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
 use crate::lab::qemu::QemuProcess;
 use crate::qmp::{
-    Migrate, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters, QmpError, QueryMigrate,
+    BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror, Migrate,
+    MigrateContinue, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters, NbdServerStart,
+    NbdServerStop, QmpError, QueryBlockJobs, QueryMigrate,
 };
 
 /// Migration settings a backend applies before starting.
@@ -99,6 +101,11 @@ pub trait MigrationDriver {
     fn completed_at(&mut self) -> Option<Instant> {
         None
     }
+    /// Called when the migration pauses before switchover (backends that
+    /// asked for the pause finish their storage copy here, then continue).
+    async fn switchover(&mut self) -> Result<(), QmpError> {
+        Ok(())
+    }
 }
 
 /// How [`watch`] ended.
@@ -171,6 +178,10 @@ pub async fn watch<D: MigrationDriver>(
                 )
             }
             "cancelled" => break Ending::Failed("migration cancelled by QEMU".into()),
+            "pre-switchover" => {
+                d.switchover().await?;
+                continue;
+            }
             _ => {}
         }
         let over_time = started.elapsed() >= timeout;
@@ -219,7 +230,32 @@ pub struct QmpDriver<'a> {
     /// Destination QEMU.
     pub dst: &'a mut QemuProcess,
     completed: Option<Instant>,
+    /// Mirror the disk over NBD before switchover (block storage).
+    pub mirror: Option<MirrorPlan>,
+    /// What the mirror did, once it ran.
+    pub mirrored: Option<Mirrored>,
 }
+
+/// How to mirror the disk.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorPlan {
+    /// Give up if the mirror is not in sync by then.
+    pub ready_timeout: Duration,
+}
+
+/// What the disk mirror did.
+#[derive(Debug, Clone, Copy)]
+pub struct Mirrored {
+    /// Mirror started.
+    pub started: Instant,
+    /// Mirror in sync (ready).
+    pub ready: Instant,
+    /// Bytes copied to get in sync.
+    pub bytes: u64,
+}
+
+/// NBD port of the destination's disk export.
+pub const NBD_PORT: u16 = 10809;
 
 impl<'a> QmpDriver<'a> {
     /// Drive a migration from `src` to `dst`.
@@ -228,6 +264,8 @@ impl<'a> QmpDriver<'a> {
             src,
             dst,
             completed: None,
+            mirror: None,
+            mirrored: None,
         }
     }
 
@@ -274,6 +312,9 @@ impl MigrationDriver for QmpDriver<'_> {
             .qmp
             .execute(MigrateIncoming(json!({"uri": Self::uri()})))
             .await?;
+        if let Some(plan) = self.mirror {
+            self.start_mirror(plan).await?;
+        }
         Ok(())
     }
 
@@ -299,6 +340,117 @@ impl MigrationDriver for QmpDriver<'_> {
     fn completed_at(&mut self) -> Option<Instant> {
         self.scan_events();
         self.completed
+    }
+
+    async fn switchover(&mut self) -> Result<(), QmpError> {
+        if self.mirror.is_some() {
+            // The guest is paused: complete the mirror without pivoting (a
+            // cancelled *ready* mirror finishes its copy first), then let
+            // the migration switch over — the order libvirt uses, so no
+            // disk write is lost.
+            self.src
+                .qmp
+                .execute(BlockJobCancel(json!({"device": "mirror0"})))
+                .await?;
+            let start = Instant::now();
+            while self.job("mirror0").await?.is_some() {
+                if start.elapsed() > Duration::from_secs(60) {
+                    return Err(QmpError::Command {
+                        command: "block-job-cancel",
+                        message: "the disk mirror did not finish within 60s of switchover".into(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.src
+            .qmp
+            .execute(MigrateContinue(json!({"state": "pre-switchover"})))
+            .await?;
+        Ok(())
+    }
+}
+
+impl QmpDriver<'_> {
+    /// The block job `id` on the source, if it exists.
+    async fn job(&self, id: &str) -> Result<Option<Value>, QmpError> {
+        let jobs = self.src.qmp.execute(QueryBlockJobs(json!({}))).await?;
+        Ok(jobs
+            .as_array()
+            .and_then(|a| a.iter().find(|j| j["device"] == id).cloned()))
+    }
+
+    /// Export the destination's disk over NBD, mirror the source's into it
+    /// and wait until the mirror is in sync.
+    async fn start_mirror(&mut self, plan: MirrorPlan) -> Result<(), QmpError> {
+        let host = DST_MIG_IP.to_string();
+        let port = NBD_PORT.to_string();
+        self.dst
+            .qmp
+            .execute(NbdServerStart(
+                json!({"addr": {"type": "inet", "data": {"host": host, "port": port}}}),
+            ))
+            .await?;
+        self.dst
+            .qmp
+            .execute(BlockExportAdd(json!({"type": "nbd", "id": "export0", "node-name": "disk0", "name": "disk0", "writable": true})))
+            .await?;
+        self.src
+            .qmp
+            .execute(BlockdevAdd(json!({"driver": "nbd", "node-name": "mirror-target", "export": "disk0", "server": {"type": "inet", "host": host, "port": port}})))
+            .await?;
+        // Pause before switchover so the mirror is completed with the guest stopped.
+        self.src
+            .qmp
+            .execute(MigrateSetCapabilities(
+                json!({"capabilities": [{"capability": "pause-before-switchover", "state": true}]}),
+            ))
+            .await?;
+        let started = Instant::now();
+        self.src
+            .qmp
+            .execute(BlockdevMirror(json!({"job-id": "mirror0", "device": "disk0", "target": "mirror-target", "sync": "full"})))
+            .await?;
+        loop {
+            let job = self
+                .job("mirror0")
+                .await?
+                .ok_or_else(|| QmpError::Command {
+                    command: "blockdev-mirror",
+                    message: "the mirror job disappeared before it was ready (destination gone?)"
+                        .into(),
+                })?;
+            if job["ready"] == true {
+                self.mirrored = Some(Mirrored {
+                    started,
+                    ready: Instant::now(),
+                    bytes: job["offset"].as_u64().unwrap_or(0),
+                });
+                return Ok(());
+            }
+            if started.elapsed() > plan.ready_timeout {
+                return Err(QmpError::Command {
+                    command: "blockdev-mirror",
+                    message: format!(
+                        "the disk mirror was not in sync after {}s",
+                        plan.ready_timeout.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// After completion: stop exporting the destination's disk.
+    pub async fn finish_storage(&mut self) {
+        if self.mirror.is_some() {
+            let _ = self
+                .dst
+                .qmp
+                .execute(BlockExportDel(json!({"id": "export0"})))
+                .await;
+            let _ = self.dst.qmp.execute(NbdServerStop(json!({}))).await;
+        }
     }
 }
 

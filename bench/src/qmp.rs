@@ -76,6 +76,15 @@ raw_command!(MigrateIncoming, "migrate-incoming");
 raw_command!(MigrateSetParameters, "migrate-set-parameters");
 raw_command!(MigrateSetCapabilities, "migrate-set-capabilities");
 raw_command!(QueryStatus, "query-status");
+raw_command!(NbdServerStart, "nbd-server-start");
+raw_command!(NbdServerStop, "nbd-server-stop");
+raw_command!(BlockExportAdd, "block-export-add");
+raw_command!(BlockExportDel, "block-export-del");
+raw_command!(BlockdevAdd, "blockdev-add");
+raw_command!(BlockdevMirror, "blockdev-mirror");
+raw_command!(QueryBlockJobs, "query-block-jobs");
+raw_command!(BlockJobCancel, "block-job-cancel");
+raw_command!(MigrateContinue, "migrate-continue");
 
 impl Qmp {
     /// Connect (retrying while QEMU creates the socket) and negotiate.

@@ -460,3 +460,41 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
         "the rendered report looks blank ({ink:.4} of pixels inked)"
     );
 }
+
+#[test]
+fn block_migration_copies_the_disk_first_and_both_storage_modes_keep_it_intact() {
+    let _g = lab_lock();
+    let (_tmp, recs, _dir) = run_scenario(
+        "storage",
+        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\"]\ndisk_size = \"128MiB\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"32MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
+    );
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
+        assert_eq!(
+            (r.integrity, r.disk_integrity),
+            (Integrity::Ok, Integrity::Ok),
+            "{r:?}"
+        );
+    }
+    let (shared, block) = (&recs[0], &recs[1]);
+    assert_eq!(shared.disk_bytes, None, "shared storage moves no disk");
+    let disk = block
+        .disk_bytes
+        .expect("block migration records its disk bytes") as f64;
+    assert!(
+        disk >= 32.0 * 1048576.0,
+        "the 32 MiB written must cross the link: {disk}"
+    );
+    assert!(
+        disk < 128.0 * 1048576.0,
+        "unwritten (zero) regions are not sent: {disk}"
+    );
+    let wire_s = disk * 8.0 / 100e6;
+    let extra_s = (block.total_time_ms.unwrap() - shared.total_time_ms.unwrap()) / 1e3;
+    assert!(
+        extra_s >= wire_s * 0.9,
+        "block took only {extra_s:.2}s longer; its disk alone needs {wire_s:.2}s"
+    );
+    assert!(block.disk_time_ms.unwrap() / 1e3 >= wire_s * 0.9);
+}

@@ -5,6 +5,7 @@
 
 pub mod agent_client;
 pub mod dirtier;
+pub mod disk;
 pub mod netns;
 pub mod outage;
 pub mod prober;

@@ -43,6 +43,9 @@ pub enum Request {
         rate: u64,
         /// Working set, bytes.
         working_set: u64,
+        /// Disk workload, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk: Option<crate::disk::DiskRequest>,
     },
     /// Stop rewriting memory (the written pages stay for verification).
     Stop,
@@ -78,6 +81,9 @@ pub enum Response {
         bad_pages: u64,
         /// Generations written in total (fill + rewrites), for the record.
         writes: u64,
+        /// Disk verdict, when a disk workload ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk: Option<crate::disk::DiskVerdict>,
     },
     /// The request failed.
     Error {
@@ -123,6 +129,7 @@ mod tests {
         let s = serde_json::to_string(&Request::Start {
             rate: 5,
             working_set: 4096,
+            disk: None,
         })
         .unwrap();
         assert_eq!(s, r#"{"cmd":"start","rate":5,"working_set":4096}"#);
@@ -134,7 +141,8 @@ mod tests {
             Response::Verified {
                 pages: 3,
                 bad_pages: 0,
-                writes: 9
+                writes: 9,
+                disk: None,
             }
         );
     }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
-use crate::units::{BandwidthCap, BitRate, ByteRate, Dur, Percent, Size};
+use crate::units::{
+    BandwidthCap, BitRate, ByteRate, DiskFormat, DiskPattern, Dur, Percent, Size, StorageMode,
+};
 
 /// The parameters of one run: one value per scenario dimension.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,43 @@ pub struct RunParams {
     pub timeout: Dur,
     /// Probe interval.
     pub probe_interval: Dur,
+    /// Where the disk lives (`none` = no disk).
+    #[serde(default = "no_storage")]
+    pub storage_mode: StorageMode,
+    /// Virtual disk size.
+    #[serde(default = "zero_size")]
+    pub disk_size: Size,
+    /// Disk image format.
+    #[serde(default = "qcow2")]
+    pub disk_format: DiskFormat,
+    /// Disk write rate of the guest workload.
+    #[serde(default = "zero_rate")]
+    pub disk_write_rate: ByteRate,
+    /// Size of one disk write.
+    #[serde(default = "zero_size")]
+    pub disk_block_size: Size,
+    /// Order of disk writes.
+    #[serde(default = "sequential")]
+    pub disk_pattern: DiskPattern,
+    /// Data written to the disk before migration.
+    #[serde(default = "zero_size")]
+    pub disk_fill: Size,
+}
+
+fn no_storage() -> StorageMode {
+    StorageMode::None
+}
+fn zero_size() -> Size {
+    Size(0)
+}
+fn qcow2() -> DiskFormat {
+    DiskFormat::Qcow2
+}
+fn zero_rate() -> ByteRate {
+    ByteRate(0)
+}
+fn sequential() -> DiskPattern {
+    DiskPattern::Sequential
 }
 
 impl RunParams {
@@ -80,55 +119,93 @@ impl RunParams {
 /// Expand a scenario into its runs, in a stable order with repetitions
 /// innermost, so one combination's runs sit together in the live table.
 pub fn expand(sc: &Scenario) -> Vec<RunParams> {
-    let mut out = Vec::new();
-    for &ram in &sc.guest.ram.0 {
-        for &vcpus in &sc.guest.vcpus.0 {
-            for &dirty_rate in &sc.workload.dirty_rate.0 {
-                for &working_set in &sc.workload.working_set.0 {
-                    for &link_rate in &sc.link.rate.0 {
-                        for &link_delay in &sc.link.delay.0 {
-                            for &link_jitter in &sc.link.jitter.0 {
-                                for &link_loss in &sc.link.loss.0 {
-                                    for &downtime_limit in &sc.migration.downtime_limit.0 {
-                                        for &max_bandwidth in &sc.migration.max_bandwidth.0 {
-                                            for &timeout in &sc.migration.timeout.0 {
-                                                for &probe_interval in &sc.probe.interval.0 {
-                                                    for repetition in 0..sc.repetitions.0 {
-                                                        out.push(RunParams {
-                                                            index: out.len(),
-                                                            repetition,
-                                                            ram,
-                                                            vcpus: vcpus.0,
-                                                            dirty_rate,
-                                                            working_set,
-                                                            link_rate,
-                                                            link_delay,
-                                                            link_jitter,
-                                                            link_loss,
-                                                            downtime_limit,
-                                                            max_bandwidth,
-                                                            timeout,
-                                                            probe_interval,
-                                                        });
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+    /// Multiply the runs so far by one dimension's values.
+    fn times<T: Copy>(
+        runs: Vec<RunParams>,
+        values: &[T],
+        set: impl Fn(&mut RunParams, T),
+    ) -> Vec<RunParams> {
+        let mut out = Vec::with_capacity(runs.len() * values.len());
+        for r in runs {
+            for v in values {
+                let mut r = r.clone();
+                set(&mut r, *v);
+                out.push(r);
             }
         }
+        out
     }
-    out
+    let base = RunParams {
+        index: 0,
+        repetition: 0,
+        ram: sc.guest.ram.0[0],
+        vcpus: sc.guest.vcpus.0[0].0,
+        dirty_rate: ByteRate(0),
+        working_set: sc.workload.working_set.0[0],
+        link_rate: sc.link.rate.0[0],
+        link_delay: sc.link.delay.0[0],
+        link_jitter: sc.link.jitter.0[0],
+        link_loss: sc.link.loss.0[0],
+        downtime_limit: sc.migration.downtime_limit.0[0],
+        max_bandwidth: sc.migration.max_bandwidth.0[0],
+        timeout: sc.migration.timeout.0[0],
+        probe_interval: sc.probe.interval.0[0],
+        storage_mode: StorageMode::None,
+        disk_size: Size(0),
+        disk_format: DiskFormat::Qcow2,
+        disk_write_rate: ByteRate(0),
+        disk_block_size: Size(0),
+        disk_pattern: DiskPattern::Sequential,
+        disk_fill: Size(0),
+    };
+    // Outermost first; repetitions innermost so one combination's runs sit
+    // together in the live table.
+    let mut runs = vec![base];
+    runs = times(runs, &sc.guest.ram.0, |r, v| r.ram = v);
+    runs = times(runs, &sc.guest.vcpus.0, |r, v| r.vcpus = v.0);
+    runs = times(runs, &sc.storage.mode.0, |r, v| r.storage_mode = v);
+    runs = times(runs, &sc.storage.disk_size.0, |r, v| r.disk_size = v);
+    runs = times(runs, &sc.storage.format.0, |r, v| r.disk_format = v);
+    runs = times(runs, &sc.workload.dirty_rate.0, |r, v| r.dirty_rate = v);
+    runs = times(runs, &sc.workload.working_set.0, |r, v| r.working_set = v);
+    runs = times(runs, &sc.workload.disk_write_rate.0, |r, v| {
+        r.disk_write_rate = v
+    });
+    runs = times(runs, &sc.workload.disk_block_size.0, |r, v| {
+        r.disk_block_size = v
+    });
+    runs = times(runs, &sc.workload.disk_pattern.0, |r, v| r.disk_pattern = v);
+    runs = times(runs, &sc.workload.disk_fill.0, |r, v| r.disk_fill = v);
+    runs = times(runs, &sc.link.rate.0, |r, v| r.link_rate = v);
+    runs = times(runs, &sc.link.delay.0, |r, v| r.link_delay = v);
+    runs = times(runs, &sc.link.jitter.0, |r, v| r.link_jitter = v);
+    runs = times(runs, &sc.link.loss.0, |r, v| r.link_loss = v);
+    runs = times(runs, &sc.migration.downtime_limit.0, |r, v| {
+        r.downtime_limit = v
+    });
+    runs = times(runs, &sc.migration.max_bandwidth.0, |r, v| {
+        r.max_bandwidth = v
+    });
+    runs = times(runs, &sc.migration.timeout.0, |r, v| r.timeout = v);
+    runs = times(runs, &sc.probe.interval.0, |r, v| r.probe_interval = v);
+    let reps: Vec<u32> = (0..sc.repetitions.0).collect();
+    runs = times(runs, &reps, |r, v| r.repetition = v);
+    for (i, r) in runs.iter_mut().enumerate() {
+        r.index = i;
+    }
+    runs
 }
 
 /// Names of the dimensions that take more than one value in this scenario.
 pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
-    let dims: [(&'static str, usize); 12] = [
+    let dims: [(&'static str, usize); 19] = [
+        ("storage_mode", sc.storage.mode.0.len()),
+        ("disk_size", sc.storage.disk_size.0.len()),
+        ("disk_format", sc.storage.format.0.len()),
+        ("disk_write_rate", sc.workload.disk_write_rate.0.len()),
+        ("disk_block_size", sc.workload.disk_block_size.0.len()),
+        ("disk_pattern", sc.workload.disk_pattern.0.len()),
+        ("disk_fill", sc.workload.disk_fill.0.len()),
         ("ram", sc.guest.ram.0.len()),
         ("vcpus", sc.guest.vcpus.0.len()),
         ("dirty_rate", sc.workload.dirty_rate.0.len()),

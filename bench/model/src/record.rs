@@ -40,6 +40,8 @@ pub enum Integrity {
     Ok,
     /// This many pages held something else.
     BadPages(u64),
+    /// This many disk blocks did not read back as written.
+    BadBlocks(u64),
     /// Verification did not run (failed run, or nothing to verify).
     NotChecked,
 }
@@ -49,6 +51,7 @@ impl std::fmt::Display for Integrity {
         match self {
             Integrity::Ok => f.write_str("ok"),
             Integrity::BadPages(n) => write!(f, "{n} bad pages"),
+            Integrity::BadBlocks(n) => write!(f, "{n} bad blocks"),
             Integrity::NotChecked => f.write_str("not_checked"),
         }
     }
@@ -108,8 +111,30 @@ pub struct RunRecord {
     pub rtt: RttSummary,
     /// Memory integrity after migration.
     pub integrity: Integrity,
+    /// Bytes that crossed the migration link during the disk phase (block
+    /// storage only; L2 interface counter, so protocol headers included).
+    #[serde(default)]
+    pub disk_bytes: Option<u64>,
+    /// Virtual-disk bytes the mirror job processed, zero regions included
+    /// (QEMU's job progress).
+    #[serde(default)]
+    pub mirror_progress_bytes: Option<u64>,
+    /// Disk phase: mirror start until the mirror was in sync (ms).
+    #[serde(default)]
+    pub disk_time_ms: Option<f64>,
+    /// Disk phase throughput, Mbit/s (10^6).
+    #[serde(default)]
+    pub disk_throughput_mbps: Option<f64>,
+    /// Disk integrity after migration: every block the guest wrote, read
+    /// back (O_DIRECT) from the disk it now runs on.
+    #[serde(default = "not_checked")]
+    pub disk_integrity: Integrity,
     /// The accelerator QEMU ran with.
     pub accel: String,
+}
+
+fn not_checked() -> Integrity {
+    Integrity::NotChecked
 }
 
 impl RunRecord {
@@ -139,6 +164,11 @@ impl RunRecord {
             workload_rate_during_mbs: None,
             rtt: RttSummary::default(),
             integrity: Integrity::NotChecked,
+            disk_bytes: None,
+            mirror_progress_bytes: None,
+            disk_time_ms: None,
+            disk_throughput_mbps: None,
+            disk_integrity: Integrity::NotChecked,
             accel: accel.to_string(),
         }
     }

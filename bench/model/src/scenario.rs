@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::units::{BandwidthCap, BitRate, ByteRate, Count, Dur, Percent, ScalarField, Size};
+use crate::units::{
+    BandwidthCap, BitRate, ByteRate, Count, DiskFormat, DiskPattern, Dur, Percent, ScalarField,
+    Size, StorageMode,
+};
 
 /// One scalar of a unit type, accepted from a TOML string or integer.
 pub(crate) struct OneValue<T>(pub T);
@@ -146,6 +149,29 @@ pub struct WorkloadSpec {
     /// Memory the dirtier cycles through.
     #[serde(default = "default_working_set")]
     pub working_set: Many<Size>,
+    /// Rate of checksummed block writes to the guest's disk (0 = none).
+    #[serde(default = "default_dirty_rate")]
+    pub disk_write_rate: Many<ByteRate>,
+    /// Size of one disk write.
+    #[serde(default = "default_disk_block")]
+    pub disk_block_size: Many<Size>,
+    /// Order of disk writes.
+    #[serde(default = "default_disk_pattern")]
+    pub disk_pattern: Many<DiskPattern>,
+    /// Data written to the disk before migration starts (what a block
+    /// migration must copy).
+    #[serde(default = "default_disk_fill")]
+    pub disk_fill: Many<Size>,
+}
+
+fn default_disk_block() -> Many<Size> {
+    Many::one(Size(64 << 10))
+}
+fn default_disk_pattern() -> Many<DiskPattern> {
+    Many::one(DiskPattern::Sequential)
+}
+fn default_disk_fill() -> Many<Size> {
+    Many::one(Size(0))
 }
 
 fn default_dirty_rate() -> Many<ByteRate> {
@@ -160,6 +186,10 @@ impl Default for WorkloadSpec {
         WorkloadSpec {
             dirty_rate: default_dirty_rate(),
             working_set: default_working_set(),
+            disk_write_rate: default_dirty_rate(),
+            disk_block_size: default_disk_block(),
+            disk_pattern: default_disk_pattern(),
+            disk_fill: default_disk_fill(),
         }
     }
 }
@@ -251,6 +281,41 @@ impl Default for ProbeSpec {
     }
 }
 
+/// The guest's disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// none | shared | block.
+    #[serde(default = "default_storage_mode")]
+    pub mode: Many<StorageMode>,
+    /// Virtual disk size.
+    #[serde(default = "default_disk_size")]
+    pub disk_size: Many<Size>,
+    /// Image format.
+    #[serde(default = "default_disk_format")]
+    pub format: Many<DiskFormat>,
+}
+
+fn default_storage_mode() -> Many<StorageMode> {
+    Many::one(StorageMode::None)
+}
+fn default_disk_size() -> Many<Size> {
+    Many::one(Size(256 << 20))
+}
+fn default_disk_format() -> Many<DiskFormat> {
+    Many::one(DiskFormat::Qcow2)
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            mode: default_storage_mode(),
+            disk_size: default_disk_size(),
+            format: default_disk_format(),
+        }
+    }
+}
+
 /// Lab settings that apply to every run (not matrix dimensions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -304,6 +369,9 @@ pub struct Scenario {
     /// The probe.
     #[serde(default)]
     pub probe: ProbeSpec,
+    /// The guest's disk.
+    #[serde(default)]
+    pub storage: StorageSpec,
     /// Lab-wide settings.
     #[serde(default)]
     pub lab: LabSpec,
@@ -428,6 +496,38 @@ impl Scenario {
                     format!("{ws} is smaller than one 4KiB page"),
                 ));
             }
+        }
+        for d in &self.storage.disk_size.0 {
+            if d.0 < (16 << 20) || d.0 % (1 << 20) != 0 {
+                return Err((
+                    "storage.disk_size",
+                    format!("{d}: use a whole number of MiB, at least 16MiB"),
+                ));
+            }
+            for f in &self.workload.disk_fill.0 {
+                if f > d {
+                    return Err((
+                        "workload.disk_fill",
+                        format!("{f} is larger than the {d} disk"),
+                    ));
+                }
+            }
+        }
+        for b in &self.workload.disk_block_size.0 {
+            if b.0 < 4096 || b.0 % 4096 != 0 || b.0 > (16 << 20) {
+                return Err((
+                    "workload.disk_block_size",
+                    format!("{b}: use a multiple of 4KiB up to 16MiB"),
+                ));
+            }
+        }
+        let disk_work = self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
+        if disk_work && self.storage.mode.0.contains(&StorageMode::None) {
+            return Err((
+                "workload.disk_write_rate",
+                "a disk workload needs a disk: set storage.mode to shared or block".into(),
+            ));
         }
         for i in &self.probe.interval.0 {
             let us = i.0.as_micros();

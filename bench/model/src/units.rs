@@ -449,3 +449,64 @@ mod tests {
         }
     }
 }
+
+/// Define a string enum usable as a (list-able) scenario field.
+macro_rules! choice {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $variant),+
+        }
+
+        impl ScalarField for $name {
+            const EXPECTING: &'static str = concat!("one of:", $(" \"", $text, "\""),+);
+            fn parse_str(s: &str) -> Result<Self, String> {
+                match s.trim() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("`{other}` is not {}", Self::EXPECTING)),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $($name::$variant => $text),+ })
+            }
+        }
+        string_serde!($name);
+    };
+}
+
+choice!(
+    /// Where the guest's disk lives and how it moves.
+    StorageMode {
+        /// No disk: RAM-only migration.
+        None = "none",
+        /// One image opened by both hosts (NFS/SAN-like): only RAM moves.
+        Shared = "shared",
+        /// The destination gets its own image; the disk is mirrored over NBD
+        /// before switchover (libvirt --copy-storage-all).
+        Block = "block",
+    }
+);
+
+choice!(
+    /// Disk image format.
+    DiskFormat {
+        /// qcow2.
+        Qcow2 = "qcow2",
+        /// raw.
+        Raw = "raw",
+    }
+);
+
+choice!(
+    /// Order of the guest's disk writes.
+    DiskPattern {
+        /// Block after block, wrapping at the end of the disk.
+        Sequential = "sequential",
+        /// Uniformly random blocks.
+        Random = "random",
+    }
+);

@@ -51,6 +51,7 @@ pub async fn test_boot(accel: &str, image: &GuestImage, timeout: Duration) -> Op
         image: image.clone(),
         ram_mib: 128,
         tcg_dirty_workaround: true,
+        disks: None,
         vcpus: 1,
         accel: accel.into(),
     };

@@ -13,19 +13,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use migbench_model::record::RttSummary;
 use migbench_model::{Integrity, Outcome, ProbeEvent, RunParams, RunRecord, WorkloadSample};
 use migbench_probes::agent_client::AgentClient;
+use migbench_probes::disk::DiskRequest;
 use migbench_probes::outage::{
     outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms,
 };
 use migbench_probes::prober::Prober;
 use migbench_probes::protocol::{Request, Response};
 
-use crate::driver::{watch, Ending, MigrationDriver, QmpDriver, Tuning};
+use crate::driver::{watch, Ending, MigrationDriver, MirrorPlan, QmpDriver, Tuning};
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
 use crate::lab::qemu::{QemuProcess, QemuSpec, Role};
 use crate::lab::rundir::RunDir;
 use crate::recorder::{unix_now, write_jsonl};
 use crate::scheduler::{Cancel, Display, Executor};
+use migbench_model::units::{DiskPattern, StorageMode};
 
 /// Probing before `migrate` (the "before" RTT phase).
 const BASELINE: Duration = Duration::from_secs(2);
@@ -178,12 +180,19 @@ impl LabExecutor {
         };
         let mut net = LabNet::create(&shaping)?;
         let run_dir = RunDir::create("run")?;
+        let disks = crate::lab::storage::prepare(
+            run_dir.path(),
+            p.storage_mode,
+            p.disk_format,
+            p.disk_size,
+        )?;
         let spec = QemuSpec {
             image: self.image.clone(),
             ram_mib: p.ram.mib(),
             tcg_dirty_workaround: self.tcg_dirty_workaround,
             vcpus: p.vcpus,
             accel: self.accel.clone(),
+            disks,
         };
         let result = self
             .migrate(p, raw, rec, origin, &net, run_dir.path(), &spec)
@@ -208,12 +217,21 @@ impl LabExecutor {
         let (mut src, agent) = boot_source(spec, net, run_dir, raw, cancel).await?;
         let mut dst =
             QemuProcess::start(spec, Role::Destination, Some(&net.dst), run_dir, raw).await?;
-        let fill_timeout = Duration::from_secs(30 + p.working_set.mib() / 4);
+        let fill_timeout =
+            Duration::from_secs(30 + p.working_set.mib() / 4 + p.disk_fill.mib() / 2);
+        let disk = (p.storage_mode != StorageMode::None).then(|| DiskRequest {
+            device: "/dev/vda".into(),
+            rate: p.disk_write_rate.0,
+            block_size: p.disk_block_size.0,
+            random: p.disk_pattern == DiskPattern::Random,
+            fill: p.disk_fill.0,
+        });
         agent_request(
             &agent,
             Request::Start {
                 rate: p.dirty_rate.0,
                 working_set: p.working_set.0,
+                disk,
             },
             fill_timeout,
         )
@@ -229,7 +247,7 @@ impl LabExecutor {
         let stop_sampler = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = spawn_sampler(agent.clone(), origin, stop_sampler.clone());
         let outcome = self
-            .migrate_inner(p, raw, rec, origin, &mut src, &mut dst, &agent)
+            .migrate_inner(p, raw, rec, origin, &mut src, &mut dst, &agent, net)
             .await;
         stop_sampler.store(true, std::sync::atomic::Ordering::Relaxed);
         let workload = sampler.await.unwrap_or_default();
@@ -265,6 +283,7 @@ impl LabExecutor {
         src: &mut QemuProcess,
         dst: &mut QemuProcess,
         agent: &AgentClient,
+        net: &LabNet,
     ) -> Result<Option<(f64, f64)>> {
         let cancel = &self.cancel;
         sleep_or_cancel(BASELINE, cancel).await?;
@@ -275,13 +294,24 @@ impl LabExecutor {
                 .progress_chars("=> "),
         );
         bar.set_prefix(p.run_id());
+        let tx_before = net.migration_tx_bytes();
         let mut driver = QmpDriver::new(src, dst);
+        if p.storage_mode == StorageMode::Block {
+            driver.mirror = Some(MirrorPlan {
+                ready_timeout: p.timeout.0,
+            });
+        }
         driver
             .prepare(&Tuning {
                 downtime_limit: p.downtime_limit.0,
                 max_bandwidth: p.max_bandwidth,
             })
             .await?;
+        // With a mirror, prepare returns when the disk is in sync: what the
+        // link carried until now is the disk phase.
+        let disk_wire = tx_before
+            .zip(net.migration_tx_bytes())
+            .map(|(a, b)| b.saturating_sub(a));
         let watched = watch(
             &mut driver,
             origin,
@@ -304,6 +334,19 @@ impl LabExecutor {
         .await;
         bar.finish_and_clear();
         let watched = watched?;
+        let mirrored = driver.mirrored;
+        if let Some(m) = mirrored {
+            let secs = m.ready.duration_since(m.started).as_secs_f64();
+            rec.mirror_progress_bytes = Some(m.bytes);
+            rec.disk_bytes = disk_wire;
+            rec.disk_time_ms = Some(secs * 1e3);
+            rec.disk_throughput_mbps = disk_wire
+                .filter(|_| secs > 0.0)
+                .map(|b| b as f64 * 8.0 / secs / 1e6);
+        }
+        if matches!(watched.ending, Ending::Completed(_)) {
+            driver.finish_storage().await;
+        }
         let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
         let t0 = ms(watched.started);
         let last = &watched.last;
@@ -324,7 +367,9 @@ impl LabExecutor {
         match watched.ending {
             Ending::Completed(at) => {
                 rec.outcome = Outcome::Completed;
-                rec.total_time_ms = Some(at.duration_since(watched.started).as_secs_f64() * 1e3);
+                // With a disk mirror the migration began when the mirror did.
+                let began = mirrored.map(|m| m.started).unwrap_or(watched.started);
+                rec.total_time_ms = Some(at.duration_since(began).as_secs_f64() * 1e3);
                 rec.downtime_qemu_ms = last.downtime_ms;
                 if let (Some(total), Some(setup)) = (last.total_time_ms, last.setup_time_ms) {
                     let flowing = (total - setup).max(1.0);
@@ -357,8 +402,22 @@ impl LabExecutor {
             .with_context(|| format!("guest not answering on the {side} after the migration"))?;
         let _ = agent_request(agent, Request::Stop, Duration::from_secs(10)).await;
         match agent_request(agent, Request::Verify, Duration::from_secs(60)).await? {
-            Response::Verified { bad_pages: 0, .. } => rec.integrity = Integrity::Ok,
-            Response::Verified { bad_pages, .. } => rec.integrity = Integrity::BadPages(bad_pages),
+            Response::Verified {
+                bad_pages, disk, ..
+            } => {
+                rec.integrity = if bad_pages == 0 {
+                    Integrity::Ok
+                } else {
+                    Integrity::BadPages(bad_pages)
+                };
+                if let Some(d) = disk {
+                    rec.disk_integrity = if d.bad_blocks == 0 {
+                        Integrity::Ok
+                    } else {
+                        Integrity::BadBlocks(d.bad_blocks)
+                    };
+                }
+            }
             other => return Err(anyhow!("unexpected verify reply {other:?}")),
         }
         if rec.outcome == Outcome::TimedOut {

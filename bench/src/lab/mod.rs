@@ -7,3 +7,4 @@ pub mod image;
 pub mod net;
 pub mod qemu;
 pub mod rundir;
+pub mod storage;

@@ -179,6 +179,14 @@ impl LabNet {
         ))
     }
 
+    /// Bytes the source host has sent on the migration link (L2, from the
+    /// kernel's interface counters; read back with `ip -s -j`).
+    pub fn migration_tx_bytes(&self) -> Option<u64> {
+        let out = ip(&self.src, &["-s", "-j", "link", "show", "mig0"]).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        v[0]["stats64"]["tx"]["bytes"].as_u64()
+    }
+
     /// Kill everything still running in the namespaces and delete them.
     pub fn teardown(&mut self) {
         if self.torn_down {

@@ -68,6 +68,8 @@ pub struct QemuSpec {
     pub vcpus: u32,
     /// `kvm` or `tcg`.
     pub accel: String,
+    /// The guest's disk images, if it has a disk.
+    pub disks: Option<crate::lab::storage::Disks>,
 }
 
 /// A running QEMU; killed on drop.
@@ -155,6 +157,20 @@ pub fn command_line(
             s("tap,id=n0,ifname=tap0,script=no,downscript=no"),
             s("-device"),
             format!("virtio-net-pci,netdev=n0,mac={GUEST_MAC}"),
+        ]);
+    }
+    // The disk as node `disk0` (the name the block mirror and NBD export use)
+    // behind a virtio-blk device. cache=none: writes reach the image, as the
+    // guest's O_DIRECT writes expect.
+    if let Some(d) = &spec.disks {
+        let img = d.image(role == Role::Source).display().to_string();
+        v.extend([
+            s("-blockdev"),
+            format!("driver=file,filename={img},node-name=file0,cache.direct=on"),
+            s("-blockdev"),
+            format!("driver={},file=file0,node-name=disk0", d.format),
+            s("-device"),
+            s("virtio-blk-pci,drive=disk0,id=vd0"),
         ]);
     }
     // Extra arguments for experiments (e.g. `-cpu max`), same on both sides.

@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use migbench_probes::dirtier::Dirtier;
+use migbench_probes::disk::DiskWorkload;
 use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT};
 
 fn main() {
@@ -22,16 +23,23 @@ fn main() {
     });
     let listener = TcpListener::bind(("0.0.0.0", CONTROL_PORT)).expect("bind control port");
     println!("migbench-agent ready: echo udp/{ECHO_PORT}, control tcp/{CONTROL_PORT}");
-    let mut dirtier: Option<Dirtier> = None;
+    let mut work = Work::default();
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        if let Err(e) = serve(conn, &mut dirtier, origin) {
+        if let Err(e) = serve(conn, &mut work, origin) {
             eprintln!("migbench-agent: control connection: {e}");
         }
     }
 }
 
-fn serve(conn: TcpStream, dirtier: &mut Option<Dirtier>, origin: Instant) -> std::io::Result<()> {
+/// The workloads the host started.
+#[derive(Default)]
+struct Work {
+    dirtier: Option<Dirtier>,
+    disk: Option<DiskWorkload>,
+}
+
+fn serve(conn: TcpStream, work: &mut Work, origin: Instant) -> std::io::Result<()> {
     conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
     for line in BufReader::new(conn).lines() {
@@ -40,7 +48,7 @@ fn serve(conn: TcpStream, dirtier: &mut Option<Dirtier>, origin: Instant) -> std
             Err(e) => Response::Error {
                 message: format!("bad request: {e}"),
             },
-            Ok(req) => handle(req, dirtier, origin),
+            Ok(req) => handle(req, work, origin),
         };
         let mut text = serde_json::to_string(&reply).expect("serialise reply");
         text.push('\n');
@@ -49,39 +57,67 @@ fn serve(conn: TcpStream, dirtier: &mut Option<Dirtier>, origin: Instant) -> std
     Ok(())
 }
 
-fn handle(req: Request, dirtier: &mut Option<Dirtier>, origin: Instant) -> Response {
+fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
     let now_ms = || origin.elapsed().as_secs_f64() * 1e3;
     match req {
         Request::Ping => Response::Pong { now_ms: now_ms() },
-        Request::Start { rate, working_set } => {
-            // Dropping the old dirtier stops it and frees its memory first.
-            *dirtier = None;
-            *dirtier = Some(Dirtier::start(rate, working_set, origin));
+        Request::Start {
+            rate,
+            working_set,
+            disk,
+        } => {
+            // Dropping old workloads stops them and frees their memory first.
+            *work = Work::default();
+            work.dirtier = Some(Dirtier::start(rate, working_set, origin));
+            if let Some(d) = disk {
+                match DiskWorkload::start(&d) {
+                    Ok(w) => work.disk = Some(w),
+                    Err(e) => {
+                        return Response::Error {
+                            message: format!("disk workload on {}: {e}", d.device),
+                        }
+                    }
+                }
+            }
             Response::Done
         }
         Request::Stop => {
-            if let Some(d) = dirtier.as_mut() {
+            if let Some(d) = work.dirtier.as_mut() {
+                d.stop();
+            }
+            if let Some(d) = work.disk.as_mut() {
                 d.stop();
             }
             Response::Done
         }
         Request::Samples => Response::Samples {
             now_ms: now_ms(),
-            samples: dirtier
+            samples: work
+                .dirtier
                 .as_ref()
                 .map(|d| d.drain_samples())
                 .unwrap_or_default(),
         },
-        Request::Verify => match dirtier.as_ref() {
+        Request::Verify => match work.dirtier.as_ref() {
             None => Response::Error {
                 message: "no workload was started, nothing to verify".into(),
             },
             Some(d) => {
                 let (pages, bad_pages, writes) = d.verify();
+                let disk = match work.disk.as_mut().map(|w| w.verify()) {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        return Response::Error {
+                            message: format!("disk verification: {e}"),
+                        }
+                    }
+                };
                 Response::Verified {
                     pages,
                     bad_pages,
                     writes,
+                    disk,
                 }
             }
         },
