@@ -498,3 +498,75 @@ fn block_migration_copies_the_disk_first_and_both_storage_modes_keep_it_intact()
     );
     assert!(block.disk_time_ms.unwrap() / 1e3 >= wire_s * 0.9);
 }
+
+#[test]
+fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_starts_clean() {
+    let _g = lab_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = write_scenario(
+        tmp.path(),
+        "mirrorfail",
+        "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
+    );
+    let root = tmp.path().join("results");
+    let mut child = migbench()
+        .args(["run", sc.to_str().unwrap(), "--results"])
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // The first run's source namespace; its migration link counts the mirror's bytes.
+    let src_ns = format!("migbench-{pid}-0-src");
+    let start = Instant::now();
+    let tx = || -> u64 {
+        let out = Command::new("ip")
+            .args(["-n", &src_ns, "-s", "-j", "link", "show", "mig0"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v[0]["stats64"]["tx"]["bytes"].as_u64())
+            .unwrap_or(0)
+    };
+    // Kill the destination QEMU once ~20 MB of the 96 MiB disk crossed the link.
+    while tx() < 20_000_000 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the mirror never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pattern = format!("/tmp/migbench-{pid}-run0/dst.pid");
+    let dst_pid: i32 = std::fs::read_to_string(&pattern)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dst_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let dir = results_dir(&root, "mirrorfail");
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 2);
+    let failed = &recs[0];
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    let err = failed.error.as_deref().unwrap();
+    assert!(
+        err.contains("mirror") && err.contains("still answers on the source"),
+        "{err}"
+    );
+    assert_eq!(
+        recs[1].outcome,
+        Outcome::Completed,
+        "the next run starts clean: {:?}",
+        recs[1]
+    );
+    assert_eq!(recs[1].disk_integrity, Integrity::Ok);
+    assert_eq!(status.code(), Some(1), "a failed run makes migbench exit 1");
+    assert_nothing_left(pid);
+}

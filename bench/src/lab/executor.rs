@@ -301,12 +301,28 @@ impl LabExecutor {
                 ready_timeout: p.timeout.0,
             });
         }
-        driver
+        let prepared = driver
             .prepare(&Tuning {
                 downtime_limit: p.downtime_limit.0,
                 max_bandwidth: p.max_bandwidth,
             })
-            .await?;
+            .await;
+        if let Err(e) = prepared {
+            // E.g. the destination died during the disk mirror: say whether
+            // the guest kept running on the source.
+            bar.finish_and_clear();
+            let alive = wait_for_agent(agent, Duration::from_secs(10), cancel)
+                .await
+                .is_ok();
+            let state = if alive {
+                "the guest still answers on the source"
+            } else {
+                "the guest no longer answers"
+            };
+            return Err(
+                anyhow::Error::new(e).context(format!("preparing the migration failed; {state}"))
+            );
+        }
         // With a mirror, prepare returns when the disk is in sync: what the
         // link carried until now is the disk phase.
         let disk_wire = tx_before
