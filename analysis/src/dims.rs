@@ -128,6 +128,12 @@ pub const DIMS: &[Dim] = &[
         value: |p| p.disk_pattern as u8 as f64,
     },
     Dim {
+        name: "base_data",
+        axis: "base data on the disk (MiB)",
+        label: |p| p.base_data.to_string(),
+        value: |p| p.base_data.0 as f64 / 1048576.0,
+    },
+    Dim {
         name: "disk_fill",
         axis: "disk data written before migration (MiB)",
         label: |p| p.disk_fill.to_string(),

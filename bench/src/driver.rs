@@ -241,6 +241,8 @@ pub struct QmpDriver<'a> {
 pub struct MirrorPlan {
     /// Give up if the mirror is not in sync by then.
     pub ready_timeout: Duration,
+    /// Mirror only the top image (`sync: top`, block-incremental).
+    pub top_only: bool,
 }
 
 /// What the disk mirror did.
@@ -409,7 +411,12 @@ impl QmpDriver<'_> {
         let started = Instant::now();
         self.src
             .qmp
-            .execute(BlockdevMirror(json!({"job-id": "mirror0", "device": "disk0", "target": "mirror-target", "sync": "full"})))
+            .execute(BlockdevMirror(json!({
+                "job-id": "mirror0",
+                "device": "disk0",
+                "target": "mirror-target",
+                "sync": if plan.top_only { "top" } else { "full" },
+            })))
             .await?;
         loop {
             let job = self

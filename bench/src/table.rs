@@ -1,5 +1,7 @@
-//! The end-of-run table: one row per run with the headline measures.
+//! The end-of-run table: one row per run with the headline measures (and
+//! the disk's when runs have one).
 
+use migbench_model::units::StorageMode;
 use migbench_model::RunRecord;
 
 fn opt(v: Option<f64>, prec: usize) -> String {
@@ -7,10 +9,37 @@ fn opt(v: Option<f64>, prec: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+fn row(cells: &[String], disk: Option<&[String]>) -> String {
+    let mut s = format!(
+        "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        cells[4],
+        cells[5],
+        cells[6],
+        cells[7],
+        cells[8],
+        cells[9],
+        cells[10]
+    );
+    if let Some(d) = disk {
+        s.push_str(&format!(
+            " {:<17} {:>9} {:>8} {:<10}",
+            d[0], d[1], d[2], d[3]
+        ));
+    }
+    s.trim_end().to_string() + "\n"
+}
+
 /// Render the summary table as text.
 pub fn render(records: &[RunRecord]) -> String {
-    let mut out = format!(
-        "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}\n",
+    let disks = records
+        .iter()
+        .any(|r| r.params.storage_mode != StorageMode::None);
+    let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let head = strs(&[
         "run",
         "outcome",
         "link",
@@ -21,17 +50,17 @@ pub fn render(records: &[RunRecord]) -> String {
         "Mbit/s",
         "util%",
         "passes",
-        "integrity"
-    );
-    out.push_str(&format!(
-        "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}\n",
-        "", "", "", "", "", "ms", "ms", "", "", "", ""
-    ));
+        "integrity",
+    ]);
+    let units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
+    let dhead = strs(&["storage", "disk MiB", "disk s", "disk"]);
+    let dunits = strs(&["", "on link", "", "integrity"]);
+    let mut out = row(&head, disks.then_some(&dhead[..]));
+    out.push_str(&row(&units, disks.then_some(&dunits[..])));
     for r in records {
         let util = r.throughput_mbps.map(|t| 100.0 * t / r.link_rate_mbps);
-        out.push_str(&format!(
-            "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}\n",
-            r.run_id,
+        let cells = vec![
+            r.run_id.clone(),
             r.outcome.to_string(),
             r.params.link_rate.to_string(),
             r.params.dirty_rate.to_string(),
@@ -44,9 +73,14 @@ pub fn render(records: &[RunRecord]) -> String {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
             r.integrity.to_string(),
-        ));
+        ];
+        let disk = [
+            r.params.storage_mode.to_string(),
+            opt(r.disk_bytes.map(|b| b as f64 / 1048576.0), 1),
+            opt(r.disk_time_ms.map(|t| t / 1e3), 2),
+            r.disk_integrity.to_string(),
+        ];
+        out.push_str(&row(&cells, disks.then_some(&disk[..])));
     }
-    out.lines()
-        .map(|l| l.trim_end().to_string() + "\n")
-        .collect()
+    out
 }

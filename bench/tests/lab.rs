@@ -462,13 +462,15 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
 }
 
 #[test]
-fn block_migration_copies_the_disk_first_and_both_storage_modes_keep_it_intact() {
+fn block_migration_copies_the_disk_first_incremental_only_the_overlay_and_all_modes_keep_it_intact()
+{
     let _g = lab_lock();
+    // 64 MiB of base data ("OS image") + 16 MiB written before migration.
     let (_tmp, recs, _dir) = run_scenario(
         "storage",
-        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\"]\ndisk_size = \"128MiB\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"32MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
+        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\", \"block-incremental\"]\ndisk_size = \"128MiB\"\nbase_data = \"64MiB\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"16MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
     );
-    assert_eq!(recs.len(), 2);
+    assert_eq!(recs.len(), 3);
     for r in &recs {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
         assert_eq!(
@@ -477,18 +479,21 @@ fn block_migration_copies_the_disk_first_and_both_storage_modes_keep_it_intact()
             "{r:?}"
         );
     }
-    let (shared, block) = (&recs[0], &recs[1]);
+    let (shared, block, inc) = (&recs[0], &recs[1], &recs[2]);
     assert_eq!(shared.disk_bytes, None, "shared storage moves no disk");
+    let mib = 1048576.0;
     let disk = block
         .disk_bytes
         .expect("block migration records its disk bytes") as f64;
     assert!(
-        disk >= 32.0 * 1048576.0,
-        "the 32 MiB written must cross the link: {disk}"
+        disk >= 80.0 * mib,
+        "base + written data must cross the link: {:.1} MiB",
+        disk / mib
     );
     assert!(
-        disk < 128.0 * 1048576.0,
-        "unwritten (zero) regions are not sent: {disk}"
+        disk < 128.0 * mib,
+        "unwritten (zero) regions are not sent: {:.1} MiB",
+        disk / mib
     );
     let wire_s = disk * 8.0 / 100e6;
     let extra_s = (block.total_time_ms.unwrap() - shared.total_time_ms.unwrap()) / 1e3;
@@ -496,7 +501,17 @@ fn block_migration_copies_the_disk_first_and_both_storage_modes_keep_it_intact()
         extra_s >= wire_s * 0.9,
         "block took only {extra_s:.2}s longer; its disk alone needs {wire_s:.2}s"
     );
-    assert!(block.disk_time_ms.unwrap() / 1e3 >= wire_s * 0.9);
+    let overlay = inc.disk_bytes.expect("incremental records its disk bytes") as f64;
+    assert!(
+        overlay >= 16.0 * mib,
+        "the overlay's 16 MiB must move: {:.1} MiB",
+        overlay / mib
+    );
+    assert!(
+        overlay < 40.0 * mib,
+        "only the overlay moves, not the 64 MiB base: {:.1} MiB",
+        overlay / mib
+    );
 }
 
 #[test]

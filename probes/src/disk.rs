@@ -35,9 +35,16 @@ pub struct DiskRequest {
     pub block_size: u64,
     /// Random rather than sequential block order.
     pub random: bool,
-    /// Bytes written before the rate phase.
+    /// Bytes written before the rate phase (after the base data).
     pub fill: u64,
+    /// Bytes of base data at the start of the disk that the host wrote
+    /// with [`render_block`] at generation [`BASE_GENERATION`] (verified too).
+    #[serde(default)]
+    pub base: u64,
 }
+
+/// Generation of the base data the host writes into an image.
+pub const BASE_GENERATION: u32 = 1;
 
 /// A heap buffer aligned for O_DIRECT.
 struct Aligned {
@@ -78,8 +85,9 @@ fn checksum(data: &[u8]) -> u64 {
     })
 }
 
-/// Fill `buf` with block `index` at `generation`.
-fn render(buf: &mut [u8], index: u64, generation: u32) {
+/// Fill `buf` (a whole block) with block `index` at `generation`: what the
+/// guest writes, and what the host writes as base data.
+pub fn render_block(buf: &mut [u8], index: u64, generation: u32) {
     for (w, chunk) in buf[32..].chunks_exact_mut(8).enumerate() {
         chunk.copy_from_slice(&page_word(index | (1 << 40), generation, w).to_le_bytes());
     }
@@ -113,7 +121,7 @@ struct State {
 impl State {
     fn write(&mut self, buf: &mut Aligned, index: usize) -> std::io::Result<()> {
         let g = self.generation[index].wrapping_add(1).max(1);
-        render(buf.bytes(), index as u64, g);
+        render_block(buf.bytes(), index as u64, g);
         self.file
             .write_all_at(buf.bytes(), (index * self.block) as u64)?;
         self.generation[index] = g;
@@ -169,9 +177,13 @@ impl DiskWorkload {
             bytes: 0,
         };
         let mut buf = Aligned::new(block);
+        let base_blocks = ((req.base / req.block_size) as usize).min(blocks);
+        for g in &mut state.generation[..base_blocks] {
+            *g = BASE_GENERATION;
+        }
         let fill_blocks = ((req.fill / req.block_size) as usize).min(blocks);
         for i in 0..fill_blocks {
-            state.write(&mut buf, i)?;
+            state.write(&mut buf, (base_blocks + i) % blocks)?;
         }
         let state = Arc::new(Mutex::new(state));
         let stop = Arc::new(AtomicBool::new(false));
@@ -182,7 +194,7 @@ impl DiskWorkload {
             let random = req.random;
             std::thread::spawn(move || {
                 let mut carry = 0.0;
-                let mut next = fill_blocks % blocks;
+                let mut next = (base_blocks + fill_blocks) % blocks;
                 let mut rng = 0x2545_f491_4f6c_dd1du64;
                 let mut tick = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
@@ -277,7 +289,7 @@ mod tests {
     #[test]
     fn blocks_check_only_as_written() {
         let mut buf = Aligned::new(8192);
-        render(buf.bytes(), 7, 3);
+        render_block(buf.bytes(), 7, 3);
         assert!(check(buf.bytes(), 7, 3));
         assert!(!check(buf.bytes(), 7, 2), "stale generation");
         assert!(!check(buf.bytes(), 8, 3), "misplaced block");
@@ -300,6 +312,7 @@ mod tests {
             block_size: 64 << 10,
             random: true,
             fill: 1 << 20,
+            base: 0,
         };
         let mut w = match DiskWorkload::start(&req) {
             Ok(w) => w,

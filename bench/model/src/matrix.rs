@@ -60,6 +60,9 @@ pub struct RunParams {
     /// Data written to the disk before migration.
     #[serde(default = "zero_size")]
     pub disk_fill: Size,
+    /// Data on the disk before the guest boots (backing image for block-incremental).
+    #[serde(default = "zero_size")]
+    pub base_data: Size,
 }
 
 fn no_storage() -> StorageMode {
@@ -86,8 +89,12 @@ impl RunParams {
 
     /// A one-line description of the dimensions, e.g. for progress bars.
     pub fn label(&self) -> String {
+        let storage = match self.storage_mode {
+            StorageMode::None => String::new(),
+            m => format!(" storage={m}"),
+        };
         format!(
-            "ram={} dirty={} link={} dl={} bw={} rep={}",
+            "ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
             self.ram,
             self.dirty_rate,
             self.link_rate,
@@ -157,6 +164,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
         disk_block_size: Size(0),
         disk_pattern: DiskPattern::Sequential,
         disk_fill: Size(0),
+        base_data: Size(0),
     };
     // Outermost first; repetitions innermost so one combination's runs sit
     // together in the live table.
@@ -166,6 +174,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs = times(runs, &sc.storage.mode.0, |r, v| r.storage_mode = v);
     runs = times(runs, &sc.storage.disk_size.0, |r, v| r.disk_size = v);
     runs = times(runs, &sc.storage.format.0, |r, v| r.disk_format = v);
+    runs = times(runs, &sc.storage.base_data.0, |r, v| r.base_data = v);
     runs = times(runs, &sc.workload.dirty_rate.0, |r, v| r.dirty_rate = v);
     runs = times(runs, &sc.workload.working_set.0, |r, v| r.working_set = v);
     runs = times(runs, &sc.workload.disk_write_rate.0, |r, v| {
@@ -198,7 +207,8 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
 
 /// Names of the dimensions that take more than one value in this scenario.
 pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
-    let dims: [(&'static str, usize); 19] = [
+    let dims: [(&'static str, usize); 20] = [
+        ("base_data", sc.storage.base_data.0.len()),
         ("storage_mode", sc.storage.mode.0.len()),
         ("disk_size", sc.storage.disk_size.0.len()),
         ("disk_format", sc.storage.format.0.len()),

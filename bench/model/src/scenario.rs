@@ -291,9 +291,14 @@ pub struct StorageSpec {
     /// Virtual disk size.
     #[serde(default = "default_disk_size")]
     pub disk_size: Many<Size>,
-    /// Image format.
+    /// Image format (block-incremental needs qcow2 for its overlays).
     #[serde(default = "default_disk_format")]
     pub format: Many<DiskFormat>,
+    /// Data already on the disk when the guest boots (its "OS image"),
+    /// written by migbench into the image; for block-incremental it is the
+    /// shared backing image.
+    #[serde(default = "default_disk_fill")]
+    pub base_data: Many<Size>,
 }
 
 fn default_storage_mode() -> Many<StorageMode> {
@@ -312,6 +317,7 @@ impl Default for StorageSpec {
             mode: default_storage_mode(),
             disk_size: default_disk_size(),
             format: default_disk_format(),
+            base_data: default_disk_fill(),
         }
     }
 }
@@ -505,11 +511,13 @@ impl Scenario {
                 ));
             }
             for f in &self.workload.disk_fill.0 {
-                if f > d {
-                    return Err((
-                        "workload.disk_fill",
-                        format!("{f} is larger than the {d} disk"),
-                    ));
+                for b in &self.storage.base_data.0 {
+                    if f.0 + b.0 > d.0 {
+                        return Err((
+                            "workload.disk_fill",
+                            format!("{f} after {b} of base data does not fit the {d} disk"),
+                        ));
+                    }
                 }
             }
         }
@@ -520,6 +528,14 @@ impl Scenario {
                     format!("{b}: use a multiple of 4KiB up to 16MiB"),
                 ));
             }
+        }
+        if self.storage.mode.0.contains(&StorageMode::BlockIncremental)
+            && self.storage.format.0.contains(&DiskFormat::Raw)
+        {
+            return Err((
+                "storage.format",
+                "block-incremental mirrors qcow2 overlays: use format = \"qcow2\"".into(),
+            ));
         }
         let disk_work = self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
             || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);

@@ -488,6 +488,9 @@ choice!(
         /// The destination gets its own image; the disk is mirrored over NBD
         /// before switchover (libvirt --copy-storage-all).
         Block = "block",
+        /// qcow2 overlays on a backing image both hosts have; only the
+        /// overlay is mirrored (libvirt --copy-storage-inc).
+        BlockIncremental = "block-incremental",
     }
 );
 

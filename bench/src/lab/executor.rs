@@ -185,6 +185,8 @@ impl LabExecutor {
             p.storage_mode,
             p.disk_format,
             p.disk_size,
+            p.base_data,
+            p.disk_block_size.0.max(4096),
         )?;
         let spec = QemuSpec {
             image: self.image.clone(),
@@ -225,6 +227,7 @@ impl LabExecutor {
             block_size: p.disk_block_size.0,
             random: p.disk_pattern == DiskPattern::Random,
             fill: p.disk_fill.0,
+            base: p.base_data.0,
         });
         agent_request(
             &agent,
@@ -296,9 +299,14 @@ impl LabExecutor {
         bar.set_prefix(p.run_id());
         let tx_before = net.migration_tx_bytes();
         let mut driver = QmpDriver::new(src, dst);
-        if p.storage_mode == StorageMode::Block {
+        if matches!(
+            p.storage_mode,
+            StorageMode::Block | StorageMode::BlockIncremental
+        ) {
             driver.mirror = Some(MirrorPlan {
                 ready_timeout: p.timeout.0,
+                // Only the overlay moves in incremental mode: the backing image is on both hosts.
+                top_only: p.storage_mode == StorageMode::BlockIncremental,
             });
         }
         let prepared = driver

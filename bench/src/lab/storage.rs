@@ -49,19 +49,76 @@ fn create(path: &Path, format: DiskFormat, size: Size) -> Result<(), CommandErro
     .map(|_| ())
 }
 
+/// A raw image of `size` whose first `base` bytes hold the guest agent's
+/// block pattern at the base generation (what it verifies after migration).
+fn write_base(path: &Path, size: Size, base: Size, block: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let f = std::fs::File::create(path)?;
+    f.set_len(size.0)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut buf = vec![0u8; block as usize];
+    for i in 0..base.0 / block {
+        migbench_probes::disk::render_block(&mut buf, i, migbench_probes::disk::BASE_GENERATION);
+        w.write_all(&buf)?;
+    }
+    w.flush()
+}
+
+/// Errors preparing images.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// qemu-img failed.
+    #[error("Creating a disk image failed (apt-get install qemu-utils)")]
+    Command(#[from] CommandError),
+    /// Writing the base data failed.
+    #[error("Writing base data into {0}")]
+    Io(PathBuf, #[source] std::io::Error),
+}
+
 /// Create the images a run needs; `None` for `storage.mode = none`.
+/// `base` bytes of data (in `block`-sized blocks) are on the disk from the
+/// start: copied into every image that needs them, or, for
+/// block-incremental, the shared backing image under both overlays.
 pub fn prepare(
     dir: &Path,
     mode: StorageMode,
     format: DiskFormat,
     size: Size,
-) -> Result<Option<Disks>, CommandError> {
+    base: Size,
+    block: u64,
+) -> Result<Option<Disks>, StorageError> {
+    if mode == StorageMode::None {
+        return Ok(None);
+    }
     let ext = format.to_string();
+    let path = |name: &str| dir.join(format!("{name}.{ext}"));
+    let raw_base = dir.join("base.raw");
+    let with_base = |img: &Path| -> Result<(), StorageError> {
+        if base.0 == 0 {
+            return create(img, format, size).map_err(Into::into);
+        }
+        write_base(&raw_base, size, base, block)
+            .map_err(|e| StorageError::Io(raw_base.clone(), e))?;
+        run(
+            "qemu-img",
+            &[
+                "convert",
+                "-q",
+                "-f",
+                "raw",
+                "-O",
+                &ext,
+                &raw_base.to_string_lossy(),
+                &img.to_string_lossy(),
+            ],
+        )?;
+        Ok(())
+    };
     let disks = match mode {
-        StorageMode::None => return Ok(None),
+        StorageMode::None => unreachable!("handled above"),
         StorageMode::Shared => {
-            let img = dir.join(format!("shared.{ext}"));
-            create(&img, format, size)?;
+            let img = path("shared");
+            with_base(&img)?;
             Disks {
                 mode,
                 format,
@@ -70,15 +127,40 @@ pub fn prepare(
             }
         }
         StorageMode::Block => {
-            let (src, dst) = (
-                dir.join(format!("src.{ext}")),
-                dir.join(format!("dst.{ext}")),
-            );
-            create(&src, format, size)?;
+            let (src, dst) = (path("src"), path("dst"));
+            with_base(&src)?;
             create(&dst, format, size)?;
             Disks {
                 mode,
                 format,
+                src,
+                dst,
+            }
+        }
+        StorageMode::BlockIncremental => {
+            // The backing image "present on both hosts": one file both open read-only.
+            write_base(&raw_base, size, base, block)
+                .map_err(|e| StorageError::Io(raw_base.clone(), e))?;
+            let (src, dst) = (dir.join("src.qcow2"), dir.join("dst.qcow2"));
+            for overlay in [&src, &dst] {
+                run(
+                    "qemu-img",
+                    &[
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-b",
+                        &raw_base.to_string_lossy(),
+                        "-F",
+                        "raw",
+                        &overlay.to_string_lossy(),
+                    ],
+                )?;
+            }
+            Disks {
+                mode,
+                format: DiskFormat::Qcow2,
                 src,
                 dst,
             }
