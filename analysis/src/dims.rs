@@ -128,6 +128,12 @@ pub const DIMS: &[Dim] = &[
         value: |p| p.disk_pattern as u8 as f64,
     },
     Dim {
+        name: "storage_link_rate",
+        axis: "storage link rate (Mbit/s)",
+        label: |p| p.storage_link_rate.to_string(),
+        value: |p| p.storage_link_rate.mbps(),
+    },
+    Dim {
         name: "base_data",
         axis: "base data on the disk (MiB)",
         label: |p| p.base_data.to_string(),

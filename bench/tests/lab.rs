@@ -462,15 +462,15 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
 }
 
 #[test]
-fn block_migration_copies_the_disk_first_incremental_only_the_overlay_and_all_modes_keep_it_intact()
+fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_modes_keep_it_intact()
 {
     let _g = lab_lock();
     // 64 MiB of base data ("OS image") + 16 MiB written before migration.
     let (_tmp, recs, _dir) = run_scenario(
         "storage",
-        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\", \"block-incremental\"]\ndisk_size = \"128MiB\"\nbase_data = \"64MiB\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"16MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
+        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\", \"block-incremental\", \"shared-nbd\"]\ndisk_size = \"128MiB\"\nbase_data = \"64MiB\"\nlink_rate = \"1gbit\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"16MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
     );
-    assert_eq!(recs.len(), 3);
+    assert_eq!(recs.len(), 4);
     for r in &recs {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
         assert_eq!(
@@ -479,8 +479,12 @@ fn block_migration_copies_the_disk_first_incremental_only_the_overlay_and_all_mo
             "{r:?}"
         );
     }
-    let (shared, block, inc) = (&recs[0], &recs[1], &recs[2]);
+    let (shared, block, inc, nbd) = (&recs[0], &recs[1], &recs[2], &recs[3]);
     assert_eq!(shared.disk_bytes, None, "shared storage moves no disk");
+    assert_eq!(
+        nbd.disk_bytes, None,
+        "storage served over NBD does not move either"
+    );
     let mib = 1048576.0;
     let disk = block
         .disk_bytes

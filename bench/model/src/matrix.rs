@@ -63,6 +63,13 @@ pub struct RunParams {
     /// Data on the disk before the guest boots (backing image for block-incremental).
     #[serde(default = "zero_size")]
     pub base_data: Size,
+    /// The storage host's link rate (shared-nbd).
+    #[serde(default = "ten_gbit")]
+    pub storage_link_rate: BitRate,
+}
+
+fn ten_gbit() -> BitRate {
+    BitRate(10_000_000_000)
 }
 
 fn no_storage() -> StorageMode {
@@ -165,6 +172,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
         disk_pattern: DiskPattern::Sequential,
         disk_fill: Size(0),
         base_data: Size(0),
+        storage_link_rate: BitRate(10_000_000_000),
     };
     // Outermost first; repetitions innermost so one combination's runs sit
     // together in the live table.
@@ -175,6 +183,9 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs = times(runs, &sc.storage.disk_size.0, |r, v| r.disk_size = v);
     runs = times(runs, &sc.storage.format.0, |r, v| r.disk_format = v);
     runs = times(runs, &sc.storage.base_data.0, |r, v| r.base_data = v);
+    runs = times(runs, &sc.storage.link_rate.0, |r, v| {
+        r.storage_link_rate = v
+    });
     runs = times(runs, &sc.workload.dirty_rate.0, |r, v| r.dirty_rate = v);
     runs = times(runs, &sc.workload.working_set.0, |r, v| r.working_set = v);
     runs = times(runs, &sc.workload.disk_write_rate.0, |r, v| {
@@ -207,7 +218,8 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
 
 /// Names of the dimensions that take more than one value in this scenario.
 pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
-    let dims: [(&'static str, usize); 20] = [
+    let dims: [(&'static str, usize); 21] = [
+        ("storage_link_rate", sc.storage.link_rate.0.len()),
         ("base_data", sc.storage.base_data.0.len()),
         ("storage_mode", sc.storage.mode.0.len()),
         ("disk_size", sc.storage.disk_size.0.len()),

@@ -299,6 +299,13 @@ pub struct StorageSpec {
     /// shared backing image.
     #[serde(default = "default_disk_fill")]
     pub base_data: Many<Size>,
+    /// Rate of the storage host's link (shared-nbd).
+    #[serde(default = "default_storage_link")]
+    pub link_rate: Many<BitRate>,
+}
+
+fn default_storage_link() -> Many<BitRate> {
+    Many::one(BitRate(10_000_000_000))
 }
 
 fn default_storage_mode() -> Many<StorageMode> {
@@ -318,6 +325,7 @@ impl Default for StorageSpec {
             disk_size: default_disk_size(),
             format: default_disk_format(),
             base_data: default_disk_fill(),
+            link_rate: default_storage_link(),
         }
     }
 }

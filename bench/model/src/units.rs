@@ -485,6 +485,9 @@ choice!(
         None = "none",
         /// One image opened by both hosts (NFS/SAN-like): only RAM moves.
         Shared = "shared",
+        /// One image served over NBD by qemu-storage-daemon from a storage
+        /// host on its own link: storage I/O crosses a network.
+        SharedNbd = "shared-nbd",
         /// The destination gets its own image; the disk is mirrored over NBD
         /// before switchover (libvirt --copy-storage-all).
         Block = "block",

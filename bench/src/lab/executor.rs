@@ -188,6 +188,14 @@ impl LabExecutor {
             p.base_data,
             p.disk_block_size.0.max(4096),
         )?;
+        // shared-nbd: a storage host on its own link serves the image.
+        let mut storage_daemon = None;
+        if let (Some(d), StorageMode::SharedNbd) = (&disks, p.storage_mode) {
+            net.add_storage_host(p.storage_link_rate)?;
+            let ns = net.storage.clone().expect("storage host just added");
+            storage_daemon =
+                Some(crate::lab::storage::serve_nbd(d, &ns, &net.src, run_dir.path(), raw).await?);
+        }
         let spec = QemuSpec {
             image: self.image.clone(),
             ram_mib: p.ram.mib(),
@@ -199,6 +207,7 @@ impl LabExecutor {
         let result = self
             .migrate(p, raw, rec, origin, &net, run_dir.path(), &spec)
             .await;
+        drop(storage_daemon);
         net.teardown();
         drop(run_dir);
         result

@@ -28,6 +28,10 @@ pub const DST_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 /// The guest's address.
 pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 10);
+/// The storage host's address on its link (shared-nbd).
+pub const STORAGE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
+/// Port of the storage host's NBD server.
+pub const STORAGE_NBD_PORT: u16 = 10810;
 /// Guest LAN prefix length.
 pub const GUEST_PREFIX: u8 = 24;
 /// Port the destination QEMU listens on for the migration stream.
@@ -66,6 +70,8 @@ pub struct LabNet {
     pub dst: String,
     /// Name of the client namespace.
     pub client: String,
+    /// Name of the storage host's namespace, when there is one.
+    pub storage: Option<String>,
     torn_down: bool,
 }
 
@@ -89,6 +95,7 @@ impl LabNet {
             src: format!("{base}-src"),
             dst: format!("{base}-dst"),
             client: format!("{base}-client"),
+            storage: None,
             torn_down: false,
         };
         // On error, `lab` drops here and removes whatever was made.
@@ -163,6 +170,49 @@ impl LabNet {
         Ok(())
     }
 
+    /// Add a storage host (`<base>-storage`) reachable from src and dst over
+    /// its own link, shaped to `rate` in both directions: the NFS/SAN of
+    /// shared-nbd storage.
+    pub fn add_storage_host(&mut self, rate: BitRate) -> Result<(), LabError> {
+        let ns = self.src.replace("-src", "-storage");
+        run("ip", &["netns", "add", &ns])?;
+        self.storage = Some(ns.clone());
+        ip(&ns, &["link", "set", "lo", "up"])?;
+        ip(&ns, &["link", "add", "sbr0", "type", "bridge"])?;
+        ip(
+            &ns,
+            &["addr", "add", &format!("{STORAGE_IP}/24"), "dev", "sbr0"],
+        )?;
+        ip(&ns, &["link", "set", "sbr0", "up"])?;
+        let shaping = Shaping {
+            rate,
+            delay: Dur(std::time::Duration::ZERO),
+            jitter: Dur(std::time::Duration::ZERO),
+            loss: Percent(0.0),
+        };
+        for (host, port, addr) in [
+            (self.src.clone(), "s-src", "198.18.2.2"),
+            (self.dst.clone(), "s-dst", "198.18.2.3"),
+        ] {
+            ip(
+                &host,
+                &[
+                    "link", "add", "sto0", "type", "veth", "peer", "name", port, "netns", &ns,
+                ],
+            )?;
+            ip(
+                &host,
+                &["addr", "add", &format!("{addr}/24"), "dev", "sto0"],
+            )?;
+            ip(&host, &["link", "set", "sto0", "up"])?;
+            ip(&ns, &["link", "set", port, "master", "sbr0"])?;
+            ip(&ns, &["link", "set", port, "up"])?;
+            shape(&host, "sto0", &shaping)?;
+            shape(&ns, port, &shaping)?;
+        }
+        Ok(())
+    }
+
     /// The guest agent's echo address, as seen from the client namespace.
     pub fn guest_echo(&self) -> SocketAddr {
         SocketAddr::V4(SocketAddrV4::new(
@@ -192,7 +242,10 @@ impl LabNet {
         if self.torn_down {
             return;
         }
-        for ns in [&self.src, &self.dst, &self.client] {
+        for ns in [&self.src, &self.dst, &self.client]
+            .into_iter()
+            .chain(self.storage.as_ref())
+        {
             remove_namespace(ns);
         }
         self.torn_down = true;

@@ -163,15 +163,26 @@ pub fn command_line(
     // behind a virtio-blk device. cache=none: writes reach the image, as the
     // guest's O_DIRECT writes expect.
     if let Some(d) = &spec.disks {
-        let img = d.image(role == Role::Source).display().to_string();
-        v.extend([
-            s("-blockdev"),
-            format!("driver=file,filename={img},node-name=file0,cache.direct=on"),
-            s("-blockdev"),
-            format!("driver={},file=file0,node-name=disk0", d.format),
-            s("-device"),
-            s("virtio-blk-pci,drive=disk0,id=vd0"),
-        ]);
+        if d.mode == migbench_model::units::StorageMode::SharedNbd {
+            // Both hosts open the storage host's export.
+            let (host, port) = (
+                crate::lab::net::STORAGE_IP,
+                crate::lab::net::STORAGE_NBD_PORT,
+            );
+            v.extend([
+                s("-blockdev"),
+                format!("driver=nbd,server.type=inet,server.host={host},server.port={port},export=disk0,node-name=disk0"),
+            ]);
+        } else {
+            let img = d.image(role == Role::Source).display().to_string();
+            v.extend([
+                s("-blockdev"),
+                format!("driver=file,filename={img},node-name=file0,cache.direct=on"),
+                s("-blockdev"),
+                format!("driver={},file=file0,node-name=disk0", d.format),
+            ]);
+        }
+        v.extend([s("-device"), s("virtio-blk-pci,drive=disk0,id=vd0")]);
     }
     // Extra arguments for experiments (e.g. `-cpu max`), same on both sides.
     if let Ok(extra) = std::env::var("MIGBENCH_QEMU_EXTRA") {

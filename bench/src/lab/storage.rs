@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use migbench_model::units::{DiskFormat, Size, StorageMode};
 
+use crate::lab::net::{STORAGE_IP, STORAGE_NBD_PORT};
 use crate::system::{run, CommandError};
 
 /// Images of one run.
@@ -64,6 +65,65 @@ fn write_base(path: &Path, size: Size, base: Size, block: u64) -> std::io::Resul
     w.flush()
 }
 
+/// Start qemu-storage-daemon in the storage host's namespace, serving the
+/// image over NBD at [`STORAGE_IP`]:[`STORAGE_NBD_PORT`], and wait until it
+/// accepts connections from the source host. Killed on drop; the namespace
+/// teardown removes it too.
+pub async fn serve_nbd(
+    disks: &Disks,
+    storage_ns: &str,
+    src_ns: &str,
+    run_dir: &Path,
+    log_dir: &Path,
+) -> anyhow::Result<tokio::process::Child> {
+    use anyhow::Context;
+    let log = std::fs::File::create(log_dir.join("qemu-storage-daemon.log"))?;
+    let child = tokio::process::Command::new("ip")
+        .args(["netns", "exec", storage_ns, "qemu-storage-daemon"])
+        .arg("--blockdev")
+        .arg(format!(
+            "driver=file,filename={},node-name=file0,cache.direct=on",
+            disks.src.display()
+        ))
+        .arg("--blockdev")
+        .arg(format!(
+            "driver={},file=file0,node-name=disk0",
+            disks.format
+        ))
+        .arg("--nbd-server")
+        .arg(format!(
+            "addr.type=inet,addr.host={STORAGE_IP},addr.port={STORAGE_NBD_PORT}"
+        ))
+        .arg("--export")
+        .arg("type=nbd,id=export0,node-name=disk0,name=disk0,writable=on")
+        .arg("--pidfile")
+        .arg(run_dir.join("qsd.pid"))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting qemu-storage-daemon (apt-get install qemu-system-common)")?;
+    let addr = std::net::SocketAddr::from((STORAGE_IP, STORAGE_NBD_PORT));
+    let start = std::time::Instant::now();
+    loop {
+        let ok = migbench_probes::netns::in_netns(Some(src_ns), || {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+        })
+        .is_ok();
+        if ok {
+            return Ok(child);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(15) {
+            anyhow::bail!(
+                "qemu-storage-daemon did not serve NBD within 15s; see {}",
+                log_dir.join("qemu-storage-daemon.log").display()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Errors preparing images.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -116,7 +176,8 @@ pub fn prepare(
     };
     let disks = match mode {
         StorageMode::None => unreachable!("handled above"),
-        StorageMode::Shared => {
+        StorageMode::Shared | StorageMode::SharedNbd => {
+            // For shared-nbd this file is what the storage host serves.
             let img = path("shared");
             with_base(&img)?;
             Disks {
