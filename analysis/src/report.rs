@@ -73,7 +73,10 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     name: "total time (median, 95% CI)".into(),
                     values: metric_of(rows, "total_time_s"),
                 }],
-                marker: Some((bound, "physical bound (non-zero RAM / link rate)".into())),
+                marker: Some((
+                    bound,
+                    "physical bound (data that must cross / link rate)".into(),
+                )),
             },
             dir,
         )?);

@@ -41,6 +41,13 @@ impl Chart for Bars {
     fn title(&self) -> String {
         self.title.clone()
     }
+    fn size(&self) -> (u32, u32) {
+        // Room for every category label side by side.
+        (
+            style::SIZE.0.max(180 * self.categories.len() as u32),
+            style::SIZE.1,
+        )
+    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
