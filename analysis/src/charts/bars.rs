@@ -135,13 +135,7 @@ impl Chart for Bars {
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], st));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(style::text(style::TICK))
-            .draw()?;
+        style::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

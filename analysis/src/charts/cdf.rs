@@ -63,13 +63,7 @@ impl Chart for Cdf {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(style::text(style::TICK))
-            .draw()?;
+        style::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }

@@ -123,13 +123,7 @@ impl Chart for Lines {
                 )))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(style::text(style::TICK))
-            .draw()?;
+        style::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

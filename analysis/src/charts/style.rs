@@ -60,3 +60,23 @@ pub const BOUND: RGBColor = RGBColor(90, 90, 90);
 pub fn text(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
 }
+
+/// Draw the series legend of `chart` at `pos`, in the one legend style.
+pub fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(text(TICK))
+        .draw()?;
+    Ok(())
+}

@@ -125,12 +125,7 @@ impl Chart for Timeline {
                 style::OUTAGE.mix(0.35).filled(),
             )
         });
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(style::text(style::TICK))
-            .draw()?;
+        style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
 
         // Panel 2: throughput and dirty rate, Mbit/s.
         let tp = self.throughput();
@@ -171,12 +166,7 @@ impl Chart for Timeline {
             .legend(|(x, y)| {
                 PathElement::new(vec![(x, y), (x + 14, y)], style::color(2).stroke_width(2))
             });
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(style::text(style::TICK))
-            .draw()?;
+        style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
 
         // Panel 3: the workload's own progress rate.
         let wl: Vec<(f64, f64)> = self
