@@ -227,6 +227,11 @@ pub const METRICS: &[Metric] = &[
         value: |r| r.disk_throughput_mbps,
     },
     Metric {
+        name: "ram_phase_s",
+        title: "RAM phase: migrate to completion (s)",
+        value: |r| Some(r.total_time_ms? / 1e3 - r.disk_time_ms.unwrap_or(0.0) / 1e3),
+    },
+    Metric {
         name: "bound_s",
         title: "physical bound on total time (s)",
         value: bound_s,

@@ -182,6 +182,35 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             dir,
         )?);
     }
+    if varies("storage_mode") {
+        let median = |m: &str| {
+            metric_of(rows, m)
+                .iter()
+                .map(|e| e.map(|e| e.median))
+                .collect::<Vec<_>>()
+        };
+        out.push(render(
+            &crate::charts::stacked::Stacked {
+                name: "storage-phases".into(),
+                title: format!(
+                    "Where the time goes per {groups}: disk phase, then RAM phase (medians)"
+                ),
+                y_axis: "time (s)".into(),
+                categories: cats.clone(),
+                segments: vec![
+                    (
+                        "disk phase (mirror until in sync)".into(),
+                        median("disk_time_s"),
+                    ),
+                    (
+                        "RAM phase (migrate to completion)".into(),
+                        median("ram_phase_s"),
+                    ),
+                ],
+            },
+            dir,
+        )?);
+    }
     if varies("dirty_rate") || varies("link_rate") || varies("max_bandwidth") {
         out.push(render(&convergence(&runs), dir)?);
     }

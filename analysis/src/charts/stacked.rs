@@ -1,0 +1,97 @@
+//! Stacked bars: one bar per category made of consecutive phases (e.g. the
+//! disk phase of a block migration under its RAM phase), medians only.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style;
+use super::Chart;
+
+/// A stacked bar chart.
+pub struct Stacked {
+    /// File stem.
+    pub name: String,
+    /// Caption.
+    pub title: String,
+    /// Y-axis title with unit.
+    pub y_axis: String,
+    /// Category labels.
+    pub categories: Vec<String>,
+    /// Segments bottom to top: (legend name, one value per category).
+    pub segments: Vec<(String, Vec<Option<f64>>)>,
+}
+
+impl Chart for Stacked {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn size(&self) -> (u32, u32) {
+        (
+            style::SIZE.0.max(180 * self.categories.len() as u32),
+            style::SIZE.1,
+        )
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let n = self.categories.len().max(1);
+        let totals: Vec<f64> = (0..n)
+            .map(|i| {
+                self.segments
+                    .iter()
+                    .filter_map(|s| s.1.get(i).copied().flatten())
+                    .sum()
+            })
+            .collect();
+        let top = totals.iter().copied().fold(0.0f64, f64::max);
+        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let cats = self.categories.clone();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, style::text(style::TITLE))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 0.01 && i < cats.len() {
+                    cats[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(&self.y_axis)
+            .label_style(style::text(style::TICK))
+            .axis_desc_style(style::text(style::LABEL))
+            .draw()?;
+        let mut base = vec![0.0; n];
+        for (si, (name, values)) in self.segments.iter().enumerate() {
+            let c = style::color(si);
+            let mut rects = Vec::new();
+            for (i, v) in values.iter().enumerate().take(n) {
+                if let Some(v) = v.filter(|v| *v > 0.0) {
+                    rects.push(Rectangle::new(
+                        [(i as f64 + 0.15, base[i]), (i as f64 + 0.85, base[i] + v)],
+                        c.filled(),
+                    ));
+                    base[i] += v;
+                }
+            }
+            chart
+                .draw_series(rects)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        style::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        Ok(())
+    }
+}
