@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::dims::METRICS;
+use crate::dims::{completed_value, METRICS};
 use crate::export::num;
+use crate::frame::{all_runs, group_key, varying};
 use crate::load::ResultsSet;
-use crate::report::{metric_values, page};
+use crate::report::page;
 use crate::stats::{compare, estimate, Comparison, Estimate, COMPARE_TEST};
 
 /// One side of a comparison.
@@ -23,6 +24,20 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// The side's runs: the whole set, or the runs of its group.
+    pub fn records(&self) -> Vec<&migbench_model::RunRecord> {
+        let runs = all_runs(std::slice::from_ref(self.set));
+        let vary = varying(&runs);
+        runs.iter()
+            .filter(|r| {
+                self.group
+                    .as_deref()
+                    .is_none_or(|g| group_key(r, &vary) == g)
+            })
+            .map(|r| r.rec)
+            .collect()
+    }
+
     /// Display name.
     pub fn name(&self) -> String {
         match &self.group {
@@ -49,11 +64,14 @@ pub struct MetricComparison {
 
 /// Compare every metric.
 pub fn compare_sides(a: &Side, b: &Side) -> Vec<MetricComparison> {
+    let (ra, rb) = (a.records(), b.records());
+    let values = |runs: &[&migbench_model::RunRecord], m| -> Vec<f64> {
+        runs.iter().filter_map(|r| completed_value(m, r)).collect()
+    };
     METRICS
         .iter()
         .map(|m| {
-            let va = metric_values(a.set, m.name, a.group.as_deref());
-            let vb = metric_values(b.set, m.name, b.group.as_deref());
+            let (va, vb) = (values(&ra, m), values(&rb, m));
             MetricComparison {
                 metric: m.name.into(),
                 title: m.title.into(),

@@ -278,22 +278,27 @@ pub fn probe_stats(paths: &[PathBuf]) -> PolarsResult<HashMap<PathBuf, ProbeStat
         .collect())
 }
 
-/// Every RTT (ms) of answered probes sent in `[from, to)` of one run's
+/// (send time, RTT) in ms of every answered probe in one run's
 /// `probes.csv`, for CDF charts.
-pub fn probe_rtts(path: &std::path::Path, from_ms: f64, to_ms: f64) -> PolarsResult<Vec<f64>> {
+pub fn probe_rtts(path: &std::path::Path) -> PolarsResult<Vec<(f64, f64)>> {
     if !path.is_file() {
         return Ok(vec![]);
     }
     let lf = LazyCsvReader::new(PlRefPath::from(path.to_string_lossy().as_ref())).finish()?;
     let out = lf
-        .filter(
-            col("sent_ms")
-                .gt_eq(lit(from_ms))
-                .and(col("sent_ms").lt(lit(to_ms))),
-        )
-        .select([(col("recv_ms") - col("sent_ms")).alias("rtt")])
+        .select([
+            col("sent_ms").cast(DataType::Float64),
+            (col("recv_ms") - col("sent_ms"))
+                .cast(DataType::Float64)
+                .alias("rtt"),
+        ])
         .drop_nulls(None)
         .collect()?;
-    let c = out.column("rtt")?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().flatten().collect())
+    let sent = out.column("sent_ms")?.f64()?.clone();
+    let rtt = out.column("rtt")?.f64()?.clone();
+    Ok(sent
+        .iter()
+        .zip(rtt.iter())
+        .filter_map(|(s, r)| Some((s?, r?)))
+        .collect())
 }

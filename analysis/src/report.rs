@@ -19,7 +19,7 @@ use crate::dims::{bandwidth_mbs, dim};
 use crate::export::{CsvExporter, Exporter, JsonExporter, MarkdownExporter};
 use crate::frame::{all_runs, group_key, probe_rtts, varying, RunRef};
 use crate::load::{load_progress, load_workload, ResultsSet};
-use crate::stats::{ecdf, estimate, Estimate, COMPARE_TEST};
+use crate::stats::{ecdf, Estimate, COMPARE_TEST};
 use crate::summary::{Summary, SummaryRow};
 
 /// Most per-run timelines drawn in one report.
@@ -399,9 +399,17 @@ fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
             continue;
         };
         let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
-        phases[0].extend(probe_rtts(&path, 0.0, first.t_ms)?);
-        phases[1].extend(probe_rtts(&path, first.t_ms, last.t_ms)?);
-        phases[2].extend(probe_rtts(&path, last.t_ms, f64::INFINITY)?);
+        // One scan per run, split by send time into the three phases.
+        for (sent, rtt) in probe_rtts(&path)? {
+            let phase = if sent < first.t_ms {
+                0
+            } else if sent < last.t_ms {
+                1
+            } else {
+                2
+            };
+            phases[phase].push(rtt);
+        }
     }
     if phases.iter().all(Vec::is_empty) {
         return Ok(None);
@@ -555,24 +563,4 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
     let index = dir.join("index.html");
     std::fs::write(&index, page(&title, &body))?;
     Ok(index)
-}
-
-/// Values of a metric for completed runs of one results set, optionally
-/// restricted to one group.
-pub fn metric_values(set: &ResultsSet, metric: &str, group: Option<&str>) -> Vec<f64> {
-    let Some(m) = crate::dims::metric(metric) else {
-        return vec![];
-    };
-    let sets = std::slice::from_ref(set);
-    let runs = all_runs(sets);
-    let vary = varying(&runs);
-    runs.iter()
-        .filter(|r| group.is_none_or(|g| group_key(r, &vary) == g))
-        .filter_map(|r| crate::dims::completed_value(m, r.rec))
-        .collect()
-}
-
-/// Estimate of a metric over a set (for compare tables).
-pub fn metric_estimate(set: &ResultsSet, metric: &str, group: Option<&str>) -> Option<Estimate> {
-    estimate(&metric_values(set, metric, group))
 }

@@ -61,6 +61,20 @@ pub fn first_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Prefix of every namespace and temp directory migbench creates; the pid
+/// of the owning process follows it (`migbench-<pid>-...`).
+pub const OWNED_PREFIX: &str = "migbench-";
+
+/// The pid of the migbench process that made a namespace or temp dir named
+/// `name`, if the name is one of ours.
+pub fn owner_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(OWNED_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether a process with this pid exists.
 pub fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

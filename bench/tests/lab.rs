@@ -20,6 +20,14 @@ fn migbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_migbench"))
 }
 
+/// `migbench run SCENARIO --results ROOT`.
+fn run_cmd(scenario: &Path, root: &Path) -> Command {
+    let mut c = migbench();
+    c.args(["run", scenario.to_str().unwrap(), "--results"])
+        .arg(root);
+    c
+}
+
 fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -48,11 +56,7 @@ fn records(dir: &Path) -> Vec<RunRecord> {
 fn run_scenario(name: &str, text: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let sc = write_scenario(tmp.path(), name, text);
-    let out = migbench()
-        .args(["run", sc.to_str().unwrap(), "--results"])
-        .arg(tmp.path().join("results"))
-        .output()
-        .unwrap();
+    let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}\n{stderr}");
@@ -216,9 +220,7 @@ fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
         "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"30MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"120s\"\n",
     );
     let root = tmp.path().join("results");
-    let mut child = migbench()
-        .args(["run", sc.to_str().unwrap(), "--results"])
-        .arg(&root)
+    let mut child = run_cmd(&sc, &root)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -346,11 +348,7 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quick.toml");
     let root = tmp.path().join("results");
-    let st = migbench()
-        .args(["run", scenario.to_str().unwrap(), "--results"])
-        .arg(&root)
-        .status()
-        .unwrap();
+    let st = run_cmd(&scenario, &root).status().unwrap();
     assert!(st.success());
     let dir = results_dir(&root, "quick");
     let recs = records(&dir);
@@ -528,9 +526,7 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
         "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
     );
     let root = tmp.path().join("results");
-    let mut child = migbench()
-        .args(["run", sc.to_str().unwrap(), "--results"])
-        .arg(&root)
+    let mut child = run_cmd(&sc, &root)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -539,16 +535,7 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
     // The first run's source namespace; its migration link counts the mirror's bytes.
     let src_ns = format!("migbench-{pid}-0-src");
     let start = Instant::now();
-    let tx = || -> u64 {
-        let out = Command::new("ip")
-            .args(["-n", &src_ns, "-s", "-j", "link", "show", "mig0"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v[0]["stats64"]["tx"]["bytes"].as_u64())
-            .unwrap_or(0)
-    };
+    let tx = || migbench::lab::net::tx_bytes(&src_ns, "mig0").unwrap_or(0);
     // Kill the destination QEMU once ~20 MB of the 96 MiB disk crossed the link.
     while tx() < 20_000_000 {
         assert!(

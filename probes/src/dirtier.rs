@@ -59,7 +59,6 @@ pub struct Dirtier {
     samples: Arc<Mutex<VecDeque<GuestSample>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    origin: Instant,
 }
 
 impl Dirtier {
@@ -88,7 +87,6 @@ impl Dirtier {
             samples,
             stop,
             thread,
-            origin,
         }
     }
 
@@ -109,11 +107,6 @@ impl Dirtier {
     pub fn verify(&self) -> (u64, u64, u64) {
         let mem = self.mem.lock().unwrap();
         (mem.pages() as u64, mem.bad_pages(), mem.writes)
-    }
-
-    /// ms since the origin (the agent's clock).
-    pub fn now_ms(&self) -> f64 {
-        self.origin.elapsed().as_secs_f64() * 1e3
     }
 
     #[cfg(test)]

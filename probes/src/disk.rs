@@ -136,7 +136,6 @@ pub struct DiskWorkload {
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    started: Instant,
     /// First error the writer hit, if any.
     error: Arc<Mutex<Option<String>>>,
 }
@@ -231,7 +230,6 @@ impl DiskWorkload {
             state,
             stop,
             thread,
-            started: Instant::now(),
             error,
         })
     }
@@ -268,11 +266,6 @@ impl DiskWorkload {
             }
         }
         Ok(verdict)
-    }
-
-    /// Seconds since the workload started.
-    pub fn age(&self) -> Duration {
-        self.started.elapsed()
     }
 }
 

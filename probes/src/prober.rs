@@ -22,7 +22,6 @@ pub struct Prober {
     stop: Arc<AtomicBool>,
     sender: Option<JoinHandle<Vec<u64>>>,
     receiver: Option<JoinHandle<Vec<(u64, u64)>>>,
-    origin: Instant,
     recv_stop: Arc<AtomicBool>,
 }
 
@@ -100,14 +99,8 @@ impl Prober {
             stop,
             sender: Some(sender),
             receiver: Some(receiver),
-            origin,
             recv_stop,
         })
-    }
-
-    /// ms since the origin, on the prober's clock.
-    pub fn now_ms(&self) -> f64 {
-        self.origin.elapsed().as_secs_f64() * 1e3
     }
 
     /// Stop sending, wait `grace` for late replies, and return every probe.

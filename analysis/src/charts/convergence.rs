@@ -56,21 +56,13 @@ impl Chart for Convergence {
             .x_label_area_size(45)
             .y_label_area_size(110)
             .build_cartesian_2d(0f64..nx as f64, 0f64..ny as f64)?;
-        let label = |v: &f64, names: &[String]| {
-            let i = v.floor() as usize;
-            if (v - i as f64 - 0.5).abs() < 0.01 && i < names.len() {
-                names[i].clone()
-            } else {
-                String::new()
-            }
-        };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_labels(nx * 2 + 1)
             .y_labels(ny * 2 + 1)
-            .x_label_formatter(&|v| label(v, &xs))
-            .y_label_formatter(&|v| label(v, &ys))
+            .x_label_formatter(&|v| style::category_label(*v, &xs))
+            .y_label_formatter(&|v| style::category_label(*v, &ys))
             .x_desc("dirty rate")
             .y_desc("migration bandwidth")
             .label_style(style::text(style::TICK))

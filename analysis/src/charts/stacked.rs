@@ -30,10 +30,7 @@ impl Chart for Stacked {
         self.title.clone()
     }
     fn size(&self) -> (u32, u32) {
-        (
-            style::SIZE.0.max(180 * self.categories.len() as u32),
-            style::SIZE.1,
-        )
+        style::category_size(self.categories.len())
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
@@ -61,14 +58,7 @@ impl Chart for Stacked {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - i as f64 - 0.5).abs() < 0.01 && i < cats.len() {
-                    cats[i].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| style::category_label(*x, &cats))
             .y_desc(&self.y_axis)
             .label_style(style::text(style::TICK))
             .axis_desc_style(style::text(style::LABEL))

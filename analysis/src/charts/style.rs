@@ -56,6 +56,23 @@ pub const OUTAGE: RGBColor = RGBColor(213, 94, 0);
 /// The physical bound line.
 pub const BOUND: RGBColor = RGBColor(90, 90, 90);
 
+/// Chart size for `n` categories side by side: the default, wider when
+/// their labels need room.
+pub fn category_size(n: usize) -> (u32, u32) {
+    (SIZE.0.max(180 * n as u32), SIZE.1)
+}
+
+/// Tick label of a categorical axis where category `i` spans `[i, i+1)`:
+/// its name at the centre tick, nothing elsewhere.
+pub fn category_label(v: f64, names: &[String]) -> String {
+    let i = v.floor() as usize;
+    if (v - i as f64 - 0.5).abs() < 0.01 && i < names.len() {
+        names[i].clone()
+    } else {
+        String::new()
+    }
+}
+
 /// A text style in the chart font.
 pub fn text(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()

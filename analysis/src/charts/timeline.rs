@@ -3,6 +3,7 @@
 //! Probe outage windows are shaded in every panel.
 
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -87,17 +88,14 @@ impl Chart for Timeline {
             .map(|p| (self.secs(p.t_ms), p.remaining as f64 / 1048576.0))
             .collect();
         let top = rem.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
-        let mut c = ChartBuilder::on(&panels[0])
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, 0f64..top)?;
-        c.configure_mesh()
-            .y_desc("remaining RAM (MiB)")
-            .label_style(style::text(style::TICK))
-            .axis_desc_style(style::text(style::LABEL))
-            .draw()?;
-        shade(&mut c, &outages, top)?;
+        let mut c = panel(
+            &panels[0],
+            (x0, x1),
+            top,
+            "remaining RAM (MiB)",
+            None,
+            &outages,
+        )?;
         c.draw_series(LineSeries::new(rem, style::color(0).stroke_width(2)))?
             .label("remaining RAM")
             .legend(|(x, y)| {
@@ -145,17 +143,7 @@ impl Chart for Timeline {
             .map(|p| p.1)
             .fold(1.0f64, f64::max)
             * 1.1;
-        let mut c = ChartBuilder::on(&panels[1])
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, 0f64..top)?;
-        c.configure_mesh()
-            .y_desc("Mbit/s")
-            .label_style(style::text(style::TICK))
-            .axis_desc_style(style::text(style::LABEL))
-            .draw()?;
-        shade(&mut c, &outages, top)?;
+        let mut c = panel(&panels[1], (x0, x1), top, "Mbit/s", None, &outages)?;
         c.draw_series(LineSeries::new(tp, style::color(1).stroke_width(2)))?
             .label("throughput")
             .legend(|(x, y)| {
@@ -181,38 +169,48 @@ impl Chart for Timeline {
             })
             .collect();
         let top = wl.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.2;
-        let mut c = ChartBuilder::on(&panels[2])
-            .margin(8)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, 0f64..top)?;
-        c.configure_mesh()
-            .x_desc("time since migrate (s)")
-            .y_desc("workload MB/s")
-            .label_style(style::text(style::TICK))
-            .axis_desc_style(style::text(style::LABEL))
-            .draw()?;
-        shade(&mut c, &outages, top)?;
+        let mut c = panel(
+            &panels[2],
+            (x0, x1),
+            top,
+            "workload MB/s",
+            Some("time since migrate (s)"),
+            &outages,
+        )?;
         c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?;
         Ok(())
     }
 }
 
-fn shade<DB: DrawingBackend>(
-    c: &mut ChartContext<
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    outages: &[(f64, f64)],
+/// One panel: time on x (`x`), 0..`top` on y, outage windows shaded.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    (x0, x1): (f64, f64),
     top: f64,
-) -> Result<()>
+    y_desc: &str,
+    x_desc: Option<&str>,
+    outages: &[(f64, f64)],
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
 where
     DB::ErrorType: 'static,
 {
+    let mut c = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(if x_desc.is_some() { 40 } else { 30 })
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, 0f64..top)?;
+    let mut mesh = c.configure_mesh();
+    if let Some(x) = x_desc {
+        mesh.x_desc(x);
+    }
+    mesh.y_desc(y_desc)
+        .label_style(style::text(style::TICK))
+        .axis_desc_style(style::text(style::LABEL))
+        .draw()?;
     c.draw_series(
         outages
             .iter()
             .map(|(a, b)| Rectangle::new([(*a, 0.0), (*b, top)], style::OUTAGE.mix(0.25).filled())),
     )?;
-    Ok(())
+    Ok(c)
 }

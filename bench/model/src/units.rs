@@ -99,10 +99,6 @@ impl ScalarField for Size {
 }
 
 impl Size {
-    /// Bytes.
-    pub fn bytes(self) -> u64 {
-        self.0
-    }
     /// Mebibytes, rounded down.
     pub fn mib(self) -> u64 {
         self.0 >> 20

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use migbench_model::units::{BitRate, Dur, Percent};
 
-use crate::system::{pid_alive, run, run_quiet, CommandError};
+use crate::system::{owner_pid, pid_alive, run, run_quiet, CommandError, OWNED_PREFIX};
 
 /// Prefix of every namespace migbench creates.
-pub const NS_PREFIX: &str = "migbench-";
+pub const NS_PREFIX: &str = OWNED_PREFIX;
 /// Source host's address on the migration link.
 pub const SRC_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Destination host's address on the migration link.
@@ -232,9 +232,7 @@ impl LabNet {
     /// Bytes the source host has sent on the migration link (L2, from the
     /// kernel's interface counters; read back with `ip -s -j`).
     pub fn migration_tx_bytes(&self) -> Option<u64> {
-        let out = ip(&self.src, &["-s", "-j", "link", "show", "mig0"]).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-        v[0]["stats64"]["tx"]["bytes"].as_u64()
+        tx_bytes(&self.src, "mig0")
     }
 
     /// Kill everything still running in the namespaces and delete them.
@@ -300,6 +298,13 @@ fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Bytes interface `dev` in namespace `ns` has sent (kernel counter, L2).
+pub fn tx_bytes(ns: &str, dev: &str) -> Option<u64> {
+    let out = ip(ns, &["-s", "-j", "link", "show", dev]).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    v[0]["stats64"]["tx"]["bytes"].as_u64()
+}
+
 /// Kill the processes in a namespace and delete it; ignores absence.
 pub fn remove_namespace(ns: &str) {
     if let Ok(pids) = run("ip", &["netns", "pids", ns]) {
@@ -337,12 +342,7 @@ fn namespaces_where(owner: impl Fn(u32) -> bool) -> Vec<String> {
     };
     list.lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| {
-            name.strip_prefix(NS_PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(&owner)
-        })
+        .filter(|name| owner_pid(name).is_some_and(&owner))
         .map(str::to_string)
         .collect()
 }

@@ -248,9 +248,4 @@ impl QemuProcess {
         }
         let _ = std::fs::remove_file(&self.pid_file);
     }
-
-    /// Whether the process has exited.
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
 }

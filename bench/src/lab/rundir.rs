@@ -6,9 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::system::pid_alive;
-
-const PREFIX: &str = "migbench-";
+use crate::system::{owner_pid, pid_alive, OWNED_PREFIX};
 
 /// A temporary directory removed on drop.
 #[derive(Debug)]
@@ -21,7 +19,7 @@ impl RunDir {
     pub fn create(tag: &str) -> std::io::Result<RunDir> {
         let base = std::env::temp_dir();
         for n in 0..1000 {
-            let path = base.join(format!("{PREFIX}{}-{tag}{n}", std::process::id()));
+            let path = base.join(format!("{OWNED_PREFIX}{}-{tag}{n}", std::process::id()));
             match fs::create_dir(&path) {
                 Ok(()) => {
                     fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
@@ -65,11 +63,7 @@ fn sweep_where(owner: impl Fn(u32) -> bool) -> Vec<PathBuf> {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(pid) = owner_pid(&name) else {
             continue;
         };
         if !owner(pid) {
