@@ -83,6 +83,15 @@ pub fn run(
     if sc.needs_netem() {
         net::check_netem().map_err(|e| UsageError(format!("{}: {e}", scenario.display())))?;
     }
+    // Refuse settings the installed QEMU lacks before anything runs.
+    let probe_dir = crate::lab::rundir::RunDir::create("probe")?;
+    match rt.block_on(crate::tuning::check(&matrix, probe_dir.path()))? {
+        Ok(()) => {}
+        Err(u) => {
+            return Err(UsageError(format!("{}: {u}", scenario.display())).into());
+        }
+    }
+    drop(probe_dir);
     let display = Display::new();
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;

@@ -8,24 +8,29 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use migbench_model::units::BandwidthCap;
+use migbench_model::record::{Action, Intervention, MigrationEvent, XbzrleStats};
 use migbench_model::ProgressSample;
 
 use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
 use crate::lab::qemu::QemuProcess;
+use crate::policy::Policies;
 use crate::qmp::{
-    BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror, Migrate,
-    MigrateContinue, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters, NbdServerStart,
-    NbdServerStop, QmpError, QueryBlockJobs, QueryMigrate,
+    BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror, Cont, Migrate,
+    MigrateContinue, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters,
+    MigrateStartPostcopy, NbdServerStart, NbdServerStop, QmpError, QueryBlockJobs, QueryMigrate,
+    Stop,
 };
+use crate::tuning::{qmp_arguments, Knob};
 
-/// Migration settings a backend applies before starting.
-#[derive(Debug, Clone, Copy)]
-pub struct Tuning {
-    /// Longest planned switchover pause.
-    pub downtime_limit: Duration,
-    /// Bandwidth cap.
-    pub max_bandwidth: BandwidthCap,
+/// A QMP event the watcher records: a new pass or a state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverEvent {
+    /// Host arrival time.
+    pub at: Instant,
+    /// `MIGRATION_PASS`: the pass number.
+    pub pass: Option<u64>,
+    /// `MIGRATION`: the state entered.
+    pub status: Option<String>,
 }
 
 /// One progress reading, parsed from the backend's statistics.
@@ -76,6 +81,18 @@ pub fn parse_query_migrate(v: &Value) -> Status {
             dirty_pages_rate: u("/ram/dirty-pages-rate"),
             mbps: f("/ram/mbps").unwrap_or(0.0),
             expected_downtime_ms: f("/expected-downtime"),
+            throttle_pct: f("/cpu-throttle-percentage"),
+            multifd_bytes: u("/ram/multifd-bytes"),
+            normal_bytes: u("/ram/normal-bytes"),
+            postcopy_requests: u("/ram/postcopy-requests"),
+            xbzrle: v.get("xbzrle-cache").map(|_| XbzrleStats {
+                bytes: u("/xbzrle-cache/bytes"),
+                pages: u("/xbzrle-cache/pages"),
+                cache_miss: u("/xbzrle-cache/cache-miss"),
+                cache_miss_rate: f("/xbzrle-cache/cache-miss-rate").unwrap_or(0.0),
+                overflow: u("/xbzrle-cache/overflow"),
+                encoding_rate: f("/xbzrle-cache/encoding-rate").unwrap_or(0.0),
+            }),
         },
         total_time_ms: f("/total-time"),
         setup_time_ms: f("/setup-time"),
@@ -90,7 +107,7 @@ pub fn parse_query_migrate(v: &Value) -> Status {
 /// A backend that can live-migrate one guest.
 pub trait MigrationDriver {
     /// Apply settings to both ends and prepare the destination to receive.
-    async fn prepare(&mut self, tuning: &Tuning) -> Result<(), QmpError>;
+    async fn prepare(&mut self, knobs: &[Knob]) -> Result<(), QmpError>;
     /// Start the migration.
     async fn start(&mut self) -> Result<(), QmpError>;
     /// Read the migration's progress.
@@ -106,6 +123,16 @@ pub trait MigrationDriver {
     async fn switchover(&mut self) -> Result<(), QmpError> {
         Ok(())
     }
+    /// Change the downtime limit of the migration in flight.
+    async fn set_downtime_limit(&mut self, ms: u64) -> Result<(), QmpError>;
+    /// Switch the migration in flight to post-copy.
+    async fn start_postcopy(&mut self) -> Result<(), QmpError>;
+    /// Pause the guest so the migration can finish.
+    async fn pause_guest(&mut self) -> Result<(), QmpError>;
+    /// Pass and state events seen since the last call.
+    fn take_events(&mut self) -> Vec<DriverEvent> {
+        Vec::new()
+    }
 }
 
 /// How [`watch`] ended.
@@ -117,6 +144,8 @@ pub enum Ending {
     Failed(String),
     /// Timed out and was cancelled (or could not be).
     TimedOut,
+    /// A policy cancelled it: why.
+    Aborted(String),
     /// Interrupted by the operator.
     Interrupted,
 }
@@ -132,47 +161,72 @@ pub struct Watched {
     pub last: Status,
     /// Every progress sample.
     pub samples: Vec<ProgressSample>,
+    /// What the policies did.
+    pub interventions: Vec<Intervention>,
+    /// Pass and state events, times in ms since the run's origin.
+    pub events: Vec<MigrationEvent>,
+    /// When post-copy was started.
+    pub postcopy_at: Option<Instant>,
+    /// When a force-complete policy paused the guest.
+    pub paused_at: Option<Instant>,
+    /// The downtime limit in force at the end, ms.
+    pub downtime_limit_ms: u64,
 }
 
-/// Start a migration and watch it: poll every `poll`, call `on_sample` for
-/// progress bars, give up after `timeout` (cancel, then wait for the backend
-/// to confirm), stop early when `interrupted()` turns true.
+/// Start a migration and watch it: poll every `poll`, let `policies` act
+/// on each sample (recording every intervention), call `on_sample` for
+/// progress bars, give up after `timeout` (cancel, then wait for the
+/// backend to confirm), stop early when `interrupted()` turns true.
+#[allow(clippy::too_many_arguments)]
 pub async fn watch<D: MigrationDriver>(
     d: &mut D,
     origin: Instant,
     poll: Duration,
     timeout: Duration,
+    policies: &mut Policies,
     interrupted: impl Fn() -> bool,
     mut on_sample: impl FnMut(&Status),
 ) -> Result<Watched, QmpError> {
     let started = Instant::now();
+    let since = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
     d.start().await?;
-    let mut samples = Vec::new();
-    let mut last: Status;
+    let mut w = Watched {
+        started,
+        ending: Ending::Interrupted,
+        last: Status::default(),
+        samples: Vec::new(),
+        interventions: Vec::new(),
+        events: Vec::new(),
+        postcopy_at: None,
+        paused_at: None,
+        downtime_limit_ms: policies.initial_downtime_ms(),
+    };
     let mut next = started;
+    let mut abort: Option<String> = None;
     let ending = loop {
         let mut st = d.status().await?;
-        st.progress.t_ms = origin.elapsed().as_secs_f64() * 1e3;
-        samples.push(st.progress.clone());
+        st.progress.t_ms = since(Instant::now());
+        w.samples.push(st.progress.clone());
         on_sample(&st);
-        last = st;
-        match last.state() {
+        w.last = st;
+        match w.last.state() {
             "completed" => {
                 let at = d.completed_at().unwrap_or_else(Instant::now);
                 // QEMU sets `completed` a moment before it fills in total-time
                 // and downtime: re-read until they appear.
                 let settle = Instant::now();
-                while last.total_time_ms.unwrap_or(0.0) <= 0.0
+                while w.last.total_time_ms.unwrap_or(0.0) <= 0.0
                     && settle.elapsed() < Duration::from_secs(2)
                 {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    last = d.status().await?;
+                    w.last = d.status().await?;
                 }
                 break Ending::Completed(at);
             }
             "failed" => {
                 break Ending::Failed(
-                    last.error
+                    w.last
+                        .error
                         .clone()
                         .unwrap_or_else(|| "migration failed".into()),
                 )
@@ -184,27 +238,53 @@ pub async fn watch<D: MigrationDriver>(
             }
             _ => {}
         }
+        for dec in policies.decide(started.elapsed(), &w.last.progress) {
+            let t = Instant::now();
+            match dec.action {
+                Action::SetDowntimeLimit => {
+                    let ms = dec.value.unwrap_or(0.0) as u64;
+                    d.set_downtime_limit(ms).await?;
+                    w.downtime_limit_ms = ms;
+                }
+                Action::StartPostcopy => {
+                    d.start_postcopy().await?;
+                    w.postcopy_at = Some(t);
+                }
+                Action::PauseGuest => {
+                    d.pause_guest().await?;
+                    w.paused_at = Some(t);
+                }
+                Action::Abort => abort = Some(dec.reason.clone()),
+            }
+            w.interventions.push(Intervention {
+                t_ms: t.duration_since(started).as_secs_f64() * 1e3,
+                action: dec.action,
+                value: dec.value,
+                reason: dec.reason,
+                state: w.last.progress.clone(),
+            });
+        }
         let over_time = started.elapsed() >= timeout;
-        if over_time || interrupted() {
+        if over_time || abort.is_some() || interrupted() {
             d.cancel().await?;
             // Wait for the backend to settle so the guest is known to run on.
             let settle = Instant::now();
             while settle.elapsed() < Duration::from_secs(30) {
                 let st = d.status().await?;
                 if st.finished() {
-                    last = st;
+                    w.last = st;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if last.state() == "completed" {
+            if w.last.state() == "completed" {
                 // It slipped through before the cancel landed.
                 break Ending::Completed(d.completed_at().unwrap_or_else(Instant::now));
             }
-            break if over_time {
-                Ending::TimedOut
-            } else {
-                Ending::Interrupted
+            break match abort.take() {
+                Some(reason) => Ending::Aborted(reason),
+                None if over_time => Ending::TimedOut,
+                None => Ending::Interrupted,
             };
         }
         next += poll;
@@ -215,12 +295,17 @@ pub async fn watch<D: MigrationDriver>(
             next = now;
         }
     };
-    Ok(Watched {
-        started,
-        ending,
-        last,
-        samples,
-    })
+    w.ending = ending;
+    w.events = d
+        .take_events()
+        .into_iter()
+        .map(|e| MigrationEvent {
+            t_ms: since(e.at),
+            pass: e.pass,
+            status: e.status,
+        })
+        .collect();
+    Ok(w)
 }
 
 /// The local lab's driver: two QEMU processes over QMP.
@@ -230,6 +315,7 @@ pub struct QmpDriver<'a> {
     /// Destination QEMU.
     pub dst: &'a mut QemuProcess,
     completed: Option<Instant>,
+    events: Vec<DriverEvent>,
     /// Mirror the disk over NBD before switchover (block storage).
     pub mirror: Option<MirrorPlan>,
     /// What the mirror did, once it ran.
@@ -266,6 +352,7 @@ impl<'a> QmpDriver<'a> {
             src,
             dst,
             completed: None,
+            events: Vec::new(),
             mirror: None,
             mirrored: None,
         }
@@ -277,39 +364,59 @@ impl<'a> QmpDriver<'a> {
 
     fn scan_events(&mut self) {
         for e in self.src.qmp.drain_events() {
-            if let qapi::qmp::Event::MIGRATION { data, .. } = &e.event {
-                if matches!(data.status, qapi::qmp::MigrationStatus::completed) {
-                    self.completed.get_or_insert(e.at);
+            match &e.event {
+                qapi::qmp::Event::MIGRATION { data, .. } => {
+                    if matches!(data.status, qapi::qmp::MigrationStatus::completed) {
+                        self.completed.get_or_insert(e.at);
+                    }
+                    self.events.push(DriverEvent {
+                        at: e.at,
+                        pass: None,
+                        status: serde_json::to_value(data.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string)),
+                    });
                 }
+                qapi::qmp::Event::MIGRATION_PASS { data, .. } => self.events.push(DriverEvent {
+                    at: e.at,
+                    pass: Some(data.pass.max(0) as u64),
+                    status: None,
+                }),
+                _ => {}
             }
         }
     }
+
+    /// After a force-complete pause: the destination inherits the paused
+    /// state, so resume the guest there (what libvirt does).
+    pub async fn resume_destination(&mut self) -> Result<(), QmpError> {
+        self.dst.qmp.execute(Cont(json!({}))).await?;
+        Ok(())
+    }
 }
 
-/// `max-bandwidth` for "unlimited": QEMU has no "off", so a value far above
-/// any link (100 GB/s). Without it QEMU 7.2 caps at 32 MiB/s.
-pub const UNLIMITED_BANDWIDTH: u64 = 100_000_000_000;
-
 impl MigrationDriver for QmpDriver<'_> {
-    async fn prepare(&mut self, t: &Tuning) -> Result<(), QmpError> {
-        let bw = match t.max_bandwidth {
-            BandwidthCap::Unlimited => UNLIMITED_BANDWIDTH,
-            BandwidthCap::Limit(r) => r.0,
-        };
-        // `events` makes QEMU emit MIGRATION events, timing completion exactly.
+    async fn prepare(&mut self, knobs: &[Knob]) -> Result<(), QmpError> {
+        // `events` makes QEMU emit MIGRATION and MIGRATION_PASS events,
+        // timing passes and completion exactly.
         self.src
             .qmp
             .execute(MigrateSetCapabilities(
                 json!({"capabilities": [{"capability": "events", "state": true}]}),
             ))
             .await?;
-        self.src
-            .qmp
-            .execute(MigrateSetParameters(json!({
-                "downtime-limit": t.downtime_limit.as_millis() as u64,
-                "max-bandwidth": bw,
-            })))
-            .await?;
+        for (qemu, source) in [(&*self.src, true), (&*self.dst, false)] {
+            let (caps, params) = qmp_arguments(knobs, source);
+            if caps["capabilities"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
+                qemu.qmp.execute(MigrateSetCapabilities(caps)).await?;
+            }
+            if params.as_object().is_some_and(|o| !o.is_empty()) {
+                qemu.qmp.execute(MigrateSetParameters(params)).await?;
+            }
+        }
         self.dst
             .qmp
             .execute(MigrateIncoming(json!({"uri": Self::uri()})))
@@ -342,6 +449,32 @@ impl MigrationDriver for QmpDriver<'_> {
     fn completed_at(&mut self) -> Option<Instant> {
         self.scan_events();
         self.completed
+    }
+
+    async fn set_downtime_limit(&mut self, ms: u64) -> Result<(), QmpError> {
+        self.src
+            .qmp
+            .execute(MigrateSetParameters(json!({ "downtime-limit": ms })))
+            .await?;
+        Ok(())
+    }
+
+    async fn start_postcopy(&mut self) -> Result<(), QmpError> {
+        self.src
+            .qmp
+            .execute(MigrateStartPostcopy(json!({})))
+            .await?;
+        Ok(())
+    }
+
+    async fn pause_guest(&mut self) -> Result<(), QmpError> {
+        self.src.qmp.execute(Stop(json!({}))).await?;
+        Ok(())
+    }
+
+    fn take_events(&mut self) -> Vec<DriverEvent> {
+        self.scan_events();
+        std::mem::take(&mut self.events)
     }
 
     async fn switchover(&mut self) -> Result<(), QmpError> {
@@ -494,14 +627,28 @@ mod tests {
     }
 
     /// A fake backend that completes after `n` polls, for the watcher.
+    #[derive(Default)]
     struct Fake {
         polls: u32,
         complete_after: Option<u32>,
         cancelled: bool,
+        postcopy: bool,
+        limits: Vec<u64>,
     }
 
     impl MigrationDriver for Fake {
-        async fn prepare(&mut self, _: &Tuning) -> Result<(), QmpError> {
+        async fn prepare(&mut self, _: &[Knob]) -> Result<(), QmpError> {
+            Ok(())
+        }
+        async fn set_downtime_limit(&mut self, ms: u64) -> Result<(), QmpError> {
+            self.limits.push(ms);
+            Ok(())
+        }
+        async fn start_postcopy(&mut self) -> Result<(), QmpError> {
+            self.postcopy = true;
+            Ok(())
+        }
+        async fn pause_guest(&mut self) -> Result<(), QmpError> {
             Ok(())
         }
         async fn start(&mut self) -> Result<(), QmpError> {
@@ -513,11 +660,14 @@ mod tests {
                 "cancelled"
             } else if self.complete_after.is_some_and(|n| self.polls >= n) {
                 "completed"
+            } else if self.postcopy {
+                "postcopy-active"
             } else {
                 "active"
             };
             let mut st = Status::default();
             st.progress.status = status.into();
+            st.progress.passes = self.polls as u64;
             Ok(st)
         }
         async fn cancel(&mut self) -> Result<(), QmpError> {
@@ -526,46 +676,80 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn watch_returns_completed_with_every_sample() {
-        let mut f = Fake {
-            polls: 0,
-            complete_after: Some(3),
-            cancelled: false,
-        };
-        let w = watch(
-            &mut f,
+    fn policies(text: &str) -> Policies {
+        let sc = migbench_model::Scenario::parse(
+            std::path::Path::new("w.toml"),
+            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n{text}"),
+        )
+        .unwrap();
+        Policies::new(&migbench_model::expand(&sc)[0], 0.25)
+    }
+
+    async fn run(f: &mut Fake, timeout_ms: u64, pol: &mut Policies) -> Watched {
+        watch(
+            f,
             Instant::now(),
-            Duration::from_millis(1),
-            Duration::from_secs(5),
+            Duration::from_millis(5),
+            Duration::from_millis(timeout_ms),
+            pol,
             || false,
             |_| {},
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn watch_returns_completed_with_every_sample() {
+        let mut f = Fake {
+            complete_after: Some(3),
+            ..Fake::default()
+        };
+        let w = run(&mut f, 5000, &mut policies("")).await;
         assert!(matches!(w.ending, Ending::Completed(_)));
         assert_eq!(w.samples.len(), 3);
+        assert!(w.interventions.is_empty());
     }
 
     #[tokio::test]
     async fn watch_cancels_at_the_timeout() {
-        let mut f = Fake {
-            polls: 0,
-            complete_after: None,
-            cancelled: false,
-        };
-        let w = watch(
-            &mut f,
-            Instant::now(),
-            Duration::from_millis(5),
-            Duration::from_millis(30),
-            || false,
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let mut f = Fake::default();
+        let w = run(&mut f, 30, &mut policies("")).await;
         assert_eq!(w.ending, Ending::TimedOut);
         assert!(f.cancelled);
         assert_eq!(w.last.state(), "cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_policy_abort_cancels_and_is_recorded() {
+        let mut f = Fake::default();
+        let mut pol =
+            policies("[migration]\ntimeout = \"60s\"\n[policy]\nprogress_timeout = \"10ms\"\n");
+        let w = run(&mut f, 5000, &mut pol).await;
+        assert!(
+            matches!(w.ending, Ending::Aborted(ref r) if r.contains("no progress")),
+            "{:?}",
+            w.ending
+        );
+        assert!(f.cancelled);
+        assert_eq!(w.interventions.len(), 1);
+        assert_eq!(w.interventions[0].action, Action::Abort);
+        assert_eq!(w.interventions[0].state.status, "active");
+    }
+
+    #[tokio::test]
+    async fn scheduled_postcopy_reaches_the_driver() {
+        let mut f = Fake {
+            complete_after: Some(6),
+            ..Fake::default()
+        };
+        let mut pol = policies("[migration]\npostcopy = \"after 2 passes\"\n");
+        let w = run(&mut f, 5000, &mut pol).await;
+        assert!(matches!(w.ending, Ending::Completed(_)));
+        assert!(f.postcopy);
+        assert!(w.postcopy_at.is_some());
+        assert_eq!(w.interventions.len(), 1);
+        assert_eq!(w.interventions[0].state.passes, 2);
+        assert!(w.samples.iter().any(|s| s.status == "postcopy-active"));
     }
 }

@@ -85,6 +85,12 @@ raw_command!(BlockdevMirror, "blockdev-mirror");
 raw_command!(QueryBlockJobs, "query-block-jobs");
 raw_command!(BlockJobCancel, "block-job-cancel");
 raw_command!(MigrateContinue, "migrate-continue");
+raw_command!(MigrateStartPostcopy, "migrate-start-postcopy");
+raw_command!(QueryMigrateCapabilities, "query-migrate-capabilities");
+raw_command!(QueryMigrateParameters, "query-migrate-parameters");
+raw_command!(QueryVersion, "query-version");
+raw_command!(Stop, "stop");
+raw_command!(Cont, "cont");
 
 impl Qmp {
     /// Connect (retrying while QEMU creates the socket) and negotiate.

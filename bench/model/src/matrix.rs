@@ -3,9 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Variant};
 use crate::units::{
-    BandwidthCap, BitRate, ByteRate, DiskFormat, DiskPattern, Dur, Percent, Size, StorageMode,
+    Announce, AutoConverge, BandwidthCap, BitRate, ByteRate, Channels, CompletionAction,
+    Compression, DirtyLimit, DiskFormat, DiskPattern, Dur, Percent, Postcopy, Size, StorageMode,
+    Xbzrle,
 };
 
 /// The parameters of one run: one value per scenario dimension.
@@ -66,6 +68,61 @@ pub struct RunParams {
     /// The storage host's link rate (shared-nbd).
     #[serde(default = "ten_gbit")]
     pub storage_link_rate: BitRate,
+    /// The scenario variant this run belongs to ("" without variants).
+    #[serde(default)]
+    pub variant: String,
+    /// Multifd channels.
+    #[serde(default)]
+    pub multifd_channels: Channels,
+    /// Multifd compression.
+    #[serde(default = "no_compression")]
+    pub multifd_compression: Compression,
+    /// Multifd compression level.
+    #[serde(default = "level_one")]
+    pub multifd_compression_level: u32,
+    /// XBZRLE cache.
+    #[serde(default)]
+    pub xbzrle_cache: Xbzrle,
+    /// Auto-converge throttling.
+    #[serde(default)]
+    pub auto_converge: AutoConverge,
+    /// Post-copy.
+    #[serde(default)]
+    pub postcopy: Postcopy,
+    /// Self-announce timing.
+    #[serde(default)]
+    pub announce: Announce,
+    /// Dirty-limit (QEMU 8.1+).
+    #[serde(default)]
+    pub dirty_limit: DirtyLimit,
+    /// Downtime stepping: number of steps (0 = off).
+    #[serde(default)]
+    pub downtime_steps: u32,
+    /// Downtime stepping: delay per step per GiB of guest data.
+    #[serde(default = "zero_dur")]
+    pub downtime_delay: Dur,
+    /// Completion timeout (0 = off).
+    #[serde(default = "zero_dur")]
+    pub completion_timeout: Dur,
+    /// What the completion timeout does.
+    #[serde(default = "abort")]
+    pub completion_action: CompletionAction,
+    /// No-progress timeout (0 = off).
+    #[serde(default = "zero_dur")]
+    pub progress_timeout: Dur,
+}
+
+fn no_compression() -> Compression {
+    Compression::None
+}
+fn level_one() -> u32 {
+    1
+}
+fn zero_dur() -> Dur {
+    Dur(std::time::Duration::ZERO)
+}
+fn abort() -> CompletionAction {
+    CompletionAction::Abort
 }
 
 fn ten_gbit() -> BitRate {
@@ -100,8 +157,13 @@ impl RunParams {
             StorageMode::None => String::new(),
             m => format!(" storage={m}"),
         };
+        let variant = if self.variant.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.variant)
+        };
         format!(
-            "ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
+            "{variant}ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
             self.ram,
             self.dirty_rate,
             self.link_rate,
@@ -173,6 +235,20 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
         disk_fill: Size(0),
         base_data: Size(0),
         storage_link_rate: BitRate(10_000_000_000),
+        variant: String::new(),
+        multifd_channels: Channels::Off,
+        multifd_compression: Compression::None,
+        multifd_compression_level: 1,
+        xbzrle_cache: Xbzrle::Off,
+        auto_converge: AutoConverge::Off,
+        postcopy: Postcopy::Off,
+        announce: Announce::default(),
+        dirty_limit: DirtyLimit::Off,
+        downtime_steps: 0,
+        downtime_delay: zero_dur(),
+        completion_timeout: zero_dur(),
+        completion_action: CompletionAction::Abort,
+        progress_timeout: zero_dur(),
     };
     // Outermost first; repetitions innermost so one combination's runs sit
     // together in the live table.
@@ -200,13 +276,14 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs = times(runs, &sc.link.delay.0, |r, v| r.link_delay = v);
     runs = times(runs, &sc.link.jitter.0, |r, v| r.link_jitter = v);
     runs = times(runs, &sc.link.loss.0, |r, v| r.link_loss = v);
-    runs = times(runs, &sc.migration.downtime_limit.0, |r, v| {
-        r.downtime_limit = v
-    });
-    runs = times(runs, &sc.migration.max_bandwidth.0, |r, v| {
-        r.max_bandwidth = v
-    });
-    runs = times(runs, &sc.migration.timeout.0, |r, v| r.timeout = v);
+    runs = runs
+        .into_iter()
+        .flat_map(|r| {
+            sc.variants
+                .iter()
+                .flat_map(move |v| variant_runs(r.clone(), v))
+        })
+        .collect();
     runs = times(runs, &sc.probe.interval.0, |r, v| r.probe_interval = v);
     let reps: Vec<u32> = (0..sc.repetitions.0).collect();
     runs = times(runs, &reps, |r, v| r.repetition = v);
@@ -216,34 +293,63 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs
 }
 
-/// Names of the dimensions that take more than one value in this scenario.
-pub fn varying_dimensions(sc: &Scenario) -> Vec<&'static str> {
-    let dims: [(&'static str, usize); 21] = [
-        ("storage_link_rate", sc.storage.link_rate.0.len()),
-        ("base_data", sc.storage.base_data.0.len()),
-        ("storage_mode", sc.storage.mode.0.len()),
-        ("disk_size", sc.storage.disk_size.0.len()),
-        ("disk_format", sc.storage.format.0.len()),
-        ("disk_write_rate", sc.workload.disk_write_rate.0.len()),
-        ("disk_block_size", sc.workload.disk_block_size.0.len()),
-        ("disk_pattern", sc.workload.disk_pattern.0.len()),
-        ("disk_fill", sc.workload.disk_fill.0.len()),
-        ("ram", sc.guest.ram.0.len()),
-        ("vcpus", sc.guest.vcpus.0.len()),
-        ("dirty_rate", sc.workload.dirty_rate.0.len()),
-        ("working_set", sc.workload.working_set.0.len()),
-        ("link_rate", sc.link.rate.0.len()),
-        ("link_delay", sc.link.delay.0.len()),
-        ("link_jitter", sc.link.jitter.0.len()),
-        ("link_loss", sc.link.loss.0.len()),
-        ("downtime_limit", sc.migration.downtime_limit.0.len()),
-        ("max_bandwidth", sc.migration.max_bandwidth.0.len()),
-        ("timeout", sc.migration.timeout.0.len()),
-        ("probe_interval", sc.probe.interval.0.len()),
-    ];
-    dims.iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(d, _)| *d)
+/// The runs of one variant: its name, then the product of its migration
+/// and policy values.
+fn variant_runs(mut r: RunParams, v: &Variant) -> Vec<RunParams> {
+    r.variant = v.name.clone();
+    let (m, p) = (&v.migration, &v.policy);
+    let levels: Vec<u32> = m.multifd_compression_level.0.iter().map(|c| c.0).collect();
+    let mut runs = vec![r];
+    macro_rules! dim {
+        ($list:expr, $field:ident) => {
+            runs = runs
+                .into_iter()
+                .flat_map(|r| {
+                    $list.iter().map(move |x| RunParams {
+                        $field: x.clone(),
+                        ..r.clone()
+                    })
+                })
+                .collect();
+        };
+    }
+    dim!(m.downtime_limit.0, downtime_limit);
+    dim!(m.max_bandwidth.0, max_bandwidth);
+    dim!(m.timeout.0, timeout);
+    dim!(m.multifd_channels.0, multifd_channels);
+    dim!(m.multifd_compression.0, multifd_compression);
+    dim!(levels, multifd_compression_level);
+    dim!(m.xbzrle_cache.0, xbzrle_cache);
+    dim!(m.auto_converge.0, auto_converge);
+    dim!(m.postcopy.0, postcopy);
+    dim!(m.announce.0, announce);
+    dim!(m.dirty_limit.0, dirty_limit);
+    dim!(p.downtime_steps.0, downtime_steps);
+    dim!(p.downtime_delay.0, downtime_delay);
+    dim!(p.completion_timeout.0, completion_timeout);
+    dim!(p.completion_action.0, completion_action);
+    dim!(p.progress_timeout.0, progress_timeout);
+    runs
+}
+
+/// Names of the dimensions that take more than one value in this
+/// scenario's runs, in [`RunParams`] field order.
+pub fn varying_dimensions(sc: &Scenario) -> Vec<String> {
+    let runs: Vec<serde_json::Map<String, serde_json::Value>> = expand(sc)
+        .iter()
+        .filter_map(|r| match serde_json::to_value(r) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "index" | "repetition"))
+        .filter(|(k, v)| runs.iter().any(|r| r.get(*k) != Some(v)))
+        .map(|(k, _)| k.clone())
         .collect()
 }
 

@@ -19,6 +19,95 @@ pub enum Outcome {
     TimedOut,
     /// The operator interrupted the run (Ctrl-C / SIGTERM).
     Interrupted,
+    /// A policy (completion or no-progress timeout) cancelled the
+    /// migration; the guest keeps running on the source.
+    Aborted,
+}
+
+/// How a completed (or aborted) migration got there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeDetail {
+    /// Pre-copy converged under the settings it started with.
+    Converged,
+    /// Converged after downtime stepping raised the limit.
+    Stepped,
+    /// A scheduled post-copy switch finished it.
+    Postcopy,
+    /// The completion timeout forced it (post-copy or paused guest).
+    Forced,
+    /// A policy gave up and cancelled it.
+    Aborted,
+}
+
+impl std::fmt::Display for OutcomeDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OutcomeDetail::Converged => "converged",
+            OutcomeDetail::Stepped => "stepped",
+            OutcomeDetail::Postcopy => "postcopy",
+            OutcomeDetail::Forced => "forced",
+            OutcomeDetail::Aborted => "aborted",
+        })
+    }
+}
+
+/// What a policy did to a running migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Set `downtime-limit` (value: ms).
+    SetDowntimeLimit,
+    /// `migrate-start-postcopy`.
+    StartPostcopy,
+    /// Paused the guest so the migration could finish (`stop`).
+    PauseGuest,
+    /// Cancelled the migration (`migrate_cancel`).
+    Abort,
+}
+
+/// One policy intervention: when, what, why, and the migration state it
+/// acted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intervention {
+    /// Time since `migrate`, ms.
+    pub t_ms: f64,
+    /// What was done.
+    pub action: Action,
+    /// The action's value (downtime limit in ms), if it has one.
+    pub value: Option<f64>,
+    /// Which policy and why, e.g. "downtime step 2/5".
+    pub reason: String,
+    /// The last `query-migrate` sample before the action.
+    pub state: ProgressSample,
+}
+
+/// XBZRLE cache statistics (`xbzrle-cache` in `query-migrate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct XbzrleStats {
+    /// Bytes sent as XBZRLE deltas.
+    pub bytes: u64,
+    /// Pages sent as deltas.
+    pub pages: u64,
+    /// Pages not found in the cache.
+    pub cache_miss: u64,
+    /// Cache miss rate (0–1).
+    pub cache_miss_rate: f64,
+    /// Pages whose delta overflowed (sent whole).
+    pub overflow: u64,
+    /// Encoding rate (page bytes per delta byte).
+    pub encoding_rate: f64,
+}
+
+/// One QMP migration event of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationEvent {
+    /// Host time since the run's clock origin, ms.
+    pub t_ms: f64,
+    /// `MIGRATION_PASS`: the pass that began.
+    pub pass: Option<u64>,
+    /// `MIGRATION`: the state entered.
+    pub status: Option<String>,
 }
 
 impl std::fmt::Display for Outcome {
@@ -28,6 +117,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Failed => "failed",
             Outcome::TimedOut => "timed_out",
             Outcome::Interrupted => "interrupted",
+            Outcome::Aborted => "aborted",
         })
     }
 }
@@ -131,6 +221,44 @@ pub struct RunRecord {
     pub disk_integrity: Integrity,
     /// The accelerator QEMU ran with.
     pub accel: String,
+    /// How the migration finished (completed or aborted runs).
+    #[serde(default)]
+    pub outcome_detail: Option<OutcomeDetail>,
+    /// The setting or intervention that finished it, in words.
+    #[serde(default)]
+    pub finished_by: Option<String>,
+    /// Every policy intervention, in order.
+    #[serde(default)]
+    pub interventions: Vec<Intervention>,
+    /// `downtime-limit` in force at the end, ms.
+    #[serde(default)]
+    pub downtime_limit_final_ms: Option<f64>,
+    /// Highest auto-converge CPU throttle seen, %.
+    #[serde(default)]
+    pub max_throttle_pct: Option<f64>,
+    /// Time spent in post-copy (switch until completed), ms.
+    #[serde(default)]
+    pub postcopy_time_ms: Option<f64>,
+    /// Pages the destination requested during post-copy (page faults
+    /// served over the link).
+    #[serde(default)]
+    pub postcopy_requests: Option<u64>,
+    /// Bytes sent over multifd channels (after compression).
+    #[serde(default)]
+    pub multifd_bytes: Option<u64>,
+    /// Page bytes sent whole (`ram.normal-bytes`, before compression).
+    #[serde(default)]
+    pub normal_bytes: Option<u64>,
+    /// XBZRLE cache statistics at the end.
+    #[serde(default)]
+    pub xbzrle: Option<XbzrleStats>,
+    /// Time the guest was paused by a force-complete policy before the
+    /// migration completed, ms.
+    #[serde(default)]
+    pub paused_ms: Option<f64>,
+    /// Workload slowdown while migrating: 1 − rate during / rate before, %.
+    #[serde(default)]
+    pub workload_slowdown_pct: Option<f64>,
 }
 
 fn not_checked() -> Integrity {
@@ -170,6 +298,18 @@ impl RunRecord {
             disk_throughput_mbps: None,
             disk_integrity: Integrity::NotChecked,
             accel: accel.to_string(),
+            outcome_detail: None,
+            finished_by: None,
+            interventions: Vec::new(),
+            downtime_limit_final_ms: None,
+            max_throttle_pct: None,
+            postcopy_time_ms: None,
+            postcopy_requests: None,
+            multifd_bytes: None,
+            normal_bytes: None,
+            xbzrle: None,
+            paused_ms: None,
+            workload_slowdown_pct: None,
         }
     }
 }
@@ -261,6 +401,21 @@ pub struct ProgressSample {
     pub mbps: f64,
     /// `expected-downtime`, ms, when QEMU reports it.
     pub expected_downtime_ms: Option<f64>,
+    /// `cpu-throttle-percentage` (auto-converge), when throttling.
+    #[serde(default)]
+    pub throttle_pct: Option<f64>,
+    /// `ram.multifd-bytes`.
+    #[serde(default)]
+    pub multifd_bytes: u64,
+    /// `ram.normal-bytes`: whole pages sent, uncompressed size.
+    #[serde(default)]
+    pub normal_bytes: u64,
+    /// `ram.postcopy-requests`.
+    #[serde(default)]
+    pub postcopy_requests: u64,
+    /// `xbzrle-cache`, when XBZRLE is on.
+    #[serde(default)]
+    pub xbzrle: Option<XbzrleStats>,
 }
 
 /// One row of `probes.csv` (`seq,sent_ms,recv_ms`, empty `recv_ms` for a

@@ -13,8 +13,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{
-    BandwidthCap, BitRate, ByteRate, Count, DiskFormat, DiskPattern, Dur, Percent, ScalarField,
-    Size, StorageMode,
+    Announce, AutoConverge, BandwidthCap, BitRate, ByteRate, Channels, CompletionAction,
+    Compression, Count, DirtyLimit, DiskFormat, DiskPattern, Dur, Percent, Postcopy, ScalarField,
+    Size, StorageMode, Xbzrle,
 };
 
 /// One scalar of a unit type, accepted from a TOML string or integer.
@@ -234,6 +235,41 @@ pub struct MigrationSpec {
     /// How often `query-migrate` is sampled into the progress series.
     #[serde(default = "default_poll")]
     pub poll_interval: Dur,
+    /// Multifd: "off" or a channel count.
+    #[serde(default = "one_default")]
+    pub multifd_channels: Many<Channels>,
+    /// Multifd compression: none | zlib | zstd (| qpl | uadk on QEMU 9.0+).
+    #[serde(default = "default_compression")]
+    pub multifd_compression: Many<Compression>,
+    /// zlib (1–9) or zstd (1–20) level.
+    #[serde(default = "default_level")]
+    pub multifd_compression_level: Many<Count>,
+    /// XBZRLE delta compression: "off" or the page-cache size.
+    #[serde(default = "one_default")]
+    pub xbzrle_cache: Many<Xbzrle>,
+    /// CPU throttling: "off", "on" or "initial/increment/max" percent.
+    #[serde(default = "one_default")]
+    pub auto_converge: Many<AutoConverge>,
+    /// Post-copy: "off", "allowed", "after N passes", "after <duration>".
+    #[serde(default = "one_default")]
+    pub postcopy: Many<Postcopy>,
+    /// Destination self-announce timing: "default" or
+    /// "initial=..,max=..,rounds=..,step=..".
+    #[serde(default = "one_default")]
+    pub announce: Many<Announce>,
+    /// QEMU 8.1+ dirty-limit convergence: "off" or a per-vCPU rate.
+    #[serde(default = "one_default")]
+    pub dirty_limit: Many<DirtyLimit>,
+}
+
+fn one_default<T: Default + Clone>() -> Many<T> {
+    Many::one(T::default())
+}
+fn default_compression() -> Many<Compression> {
+    Many::one(Compression::None)
+}
+fn default_level() -> Many<Count> {
+    Many::one(Count(1))
 }
 
 fn default_downtime() -> Many<Dur> {
@@ -256,8 +292,90 @@ impl Default for MigrationSpec {
             max_bandwidth: default_bandwidth(),
             timeout: default_timeout(),
             poll_interval: default_poll(),
+            multifd_channels: one_default(),
+            multifd_compression: default_compression(),
+            multifd_compression_level: default_level(),
+            xbzrle_cache: one_default(),
+            auto_converge: one_default(),
+            postcopy: one_default(),
+            announce: one_default(),
+            dirty_limit: one_default(),
         }
     }
+}
+
+/// What migbench does to a migration that does not converge, as
+/// orchestrators do (OpenStack Nova's libvirt driver). Zero turns a policy off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Nova's downtime stepping: raise `downtime-limit` from limit/steps up
+    /// to `migration.downtime_limit` in this many steps (0 = off).
+    #[serde(default = "zero_count")]
+    pub downtime_steps: Many<u32>,
+    /// Seconds between steps per GiB of guest data (Nova's
+    /// `live_migration_downtime_delay`; guest data counts at least 2 GiB).
+    #[serde(default = "default_step_delay")]
+    pub downtime_delay: Many<Dur>,
+    /// Act when the migration has not completed after this long (0 = off).
+    #[serde(default = "zero_dur")]
+    pub completion_timeout: Many<Dur>,
+    /// What the completion timeout does: abort | force-complete.
+    #[serde(default = "default_action")]
+    pub completion_action: Many<CompletionAction>,
+    /// Abort when remaining RAM has not reached a new low for this long (0 = off).
+    #[serde(default = "zero_dur")]
+    pub progress_timeout: Many<Dur>,
+}
+
+fn zero_count() -> Many<u32> {
+    Many::one(0)
+}
+fn default_step_delay() -> Many<Dur> {
+    Many::one(Dur(std::time::Duration::from_secs(75)))
+}
+fn default_action() -> Many<CompletionAction> {
+    Many::one(CompletionAction::Abort)
+}
+
+impl Default for PolicySpec {
+    fn default() -> Self {
+        PolicySpec {
+            downtime_steps: zero_count(),
+            downtime_delay: default_step_delay(),
+            completion_timeout: zero_dur(),
+            completion_action: default_action(),
+            progress_timeout: zero_dur(),
+        }
+    }
+}
+
+/// One named set of migration settings and policies (`[[variant]]`): the
+/// scenario's `[migration]` and `[policy]` with this variant's keys on top.
+/// Variants compare remedies that are not a Cartesian product ("plain",
+/// "auto-converge", "post-copy", ...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    /// Name shown in tables and charts ("" when the scenario has no variants).
+    pub name: String,
+    /// Resolved migration settings.
+    pub migration: MigrationSpec,
+    /// Resolved policies.
+    pub policy: PolicySpec,
+}
+
+/// A `[[variant]]` as written: its name and the keys it overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantText {
+    /// Name (letters, digits, - and _).
+    pub name: String,
+    /// Keys replacing `[migration]`'s.
+    #[serde(default)]
+    pub migration: toml::Table,
+    /// Keys replacing `[policy]`'s.
+    #[serde(default)]
+    pub policy: toml::Table,
 }
 
 /// The client-side probe.
@@ -380,6 +498,15 @@ pub struct Scenario {
     /// Migration settings.
     #[serde(default)]
     pub migration: MigrationSpec,
+    /// Policies for migrations that do not converge.
+    #[serde(default)]
+    pub policy: PolicySpec,
+    /// Named variants of `[migration]` + `[policy]`, as written.
+    #[serde(default, rename = "variant")]
+    pub variant_text: Vec<VariantText>,
+    /// The variants resolved (one unnamed variant when none are written).
+    #[serde(skip)]
+    pub variants: Vec<Variant>,
     /// The probe.
     #[serde(default)]
     pub probe: ProbeSpec,
@@ -447,6 +574,17 @@ impl Scenario {
                 line,
                 column,
                 field: field_at(text, offset),
+                message,
+            }
+        })?;
+        sc.variants = resolve_variants(&sc, text).map_err(|(field, message)| {
+            let offset = locate_field(text, &field).unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            ScenarioError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                field,
                 message,
             }
         })?;
@@ -559,18 +697,15 @@ impl Scenario {
                 return Err(("probe.interval", format!("{i} is outside 0.1ms – 100ms")));
             }
         }
-        for t in &self.migration.timeout.0 {
-            if t.0.as_secs_f64() < 1.0 {
-                return Err(("migration.timeout", format!("{t} is shorter than 1s")));
-            }
-        }
-        for d in &self.migration.downtime_limit.0 {
-            if d.0.as_millis() < 1 || d.0.as_secs() > 2000 {
-                return Err((
-                    "migration.downtime_limit",
-                    format!("{d} is outside 1ms – 2000s (QEMU's range)"),
-                ));
-            }
+        for v in &self.variants {
+            v.validate(&self.storage).map_err(|(f, m)| {
+                let m = if v.name.is_empty() {
+                    m
+                } else {
+                    format!("variant `{}`: {m}", v.name)
+                };
+                (f, m)
+            })?;
         }
         let p = self.migration.poll_interval.0.as_millis();
         if !(10..=10_000).contains(&p) {
@@ -587,6 +722,164 @@ impl Scenario {
         self.link.delay.0.iter().any(|d| !d.0.is_zero())
             || self.link.jitter.0.iter().any(|d| !d.0.is_zero())
             || self.link.loss.0.iter().any(|l| l.0 > 0.0)
+    }
+}
+
+/// Each `[[variant]]`'s keys over `[migration]` and `[policy]`, checked
+/// key by key so an error names the variant's key.
+fn resolve_variants(sc: &Scenario, text: &str) -> Result<Vec<Variant>, (String, String)> {
+    if sc.variant_text.is_empty() {
+        return Ok(vec![Variant {
+            name: String::new(),
+            migration: sc.migration.clone(),
+            policy: sc.policy.clone(),
+        }]);
+    }
+    let doc: toml::Table = toml::from_str(text).map_err(|e| ("".into(), e.to_string()))?;
+    let base = |t: &str| {
+        doc.get(t)
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for v in &sc.variant_text {
+        let here = format!("variant `{}`", v.name);
+        if v.name.is_empty()
+            || !v
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                "variant.name".into(),
+                format!("{here}: use letters, digits, - and _ only"),
+            ));
+        }
+        if !names.insert(v.name.clone()) {
+            return Err(("variant.name".into(), format!("{here} appears twice")));
+        }
+        fn merge<T: serde::de::DeserializeOwned>(
+            table: &str,
+            base: toml::Table,
+            over: &toml::Table,
+            here: &str,
+        ) -> Result<T, (String, String)> {
+            let mut merged = base;
+            for (k, val) in over {
+                let mut alone = toml::Table::new();
+                alone.insert(k.clone(), val.clone());
+                if let Err(e) = toml::Value::Table(alone).try_into::<T>() {
+                    return Err((
+                        format!("{table}.{k}"),
+                        format!("{here}: {}", e.message().trim()),
+                    ));
+                }
+                merged.insert(k.clone(), val.clone());
+            }
+            toml::Value::Table(merged)
+                .try_into::<T>()
+                .map_err(|e| (table.to_string(), format!("{here}: {}", e.message().trim())))
+        }
+        out.push(Variant {
+            name: v.name.clone(),
+            migration: merge("migration", base("migration"), &v.migration, &here)?,
+            policy: merge("policy", base("policy"), &v.policy, &here)?,
+        });
+    }
+    Ok(out)
+}
+
+impl Variant {
+    /// Check settings that parse but make no sense together.
+    fn validate(&self, storage: &StorageSpec) -> Result<(), (&'static str, String)> {
+        let m = &self.migration;
+        let pol = &self.policy;
+        for t in &m.timeout.0 {
+            if t.0.as_secs_f64() < 1.0 {
+                return Err(("migration.timeout", format!("{t} is shorter than 1s")));
+            }
+            for c in &pol.completion_timeout.0 {
+                if !c.0.is_zero() && c.0 >= t.0 {
+                    return Err((
+                        "policy.completion_timeout",
+                        format!("{c} is not shorter than migration.timeout {t}, so it never fires"),
+                    ));
+                }
+            }
+            for c in &pol.progress_timeout.0 {
+                if !c.0.is_zero() && c.0 >= t.0 {
+                    return Err((
+                        "policy.progress_timeout",
+                        format!("{c} is not shorter than migration.timeout {t}, so it never fires"),
+                    ));
+                }
+            }
+        }
+        for d in &m.downtime_limit.0 {
+            if d.0.as_millis() < 1 || d.0.as_secs() > 2000 {
+                return Err((
+                    "migration.downtime_limit",
+                    format!("{d} is outside 1ms – 2000s (QEMU's range)"),
+                ));
+            }
+        }
+        for s in &pol.downtime_steps.0 {
+            if *s > 100 {
+                return Err(("policy.downtime_steps", format!("{s} is outside 0 – 100")));
+            }
+        }
+        let multifd_off = m.multifd_channels.0.contains(&Channels::Off);
+        for c in &m.multifd_compression.0 {
+            if *c != Compression::None && multifd_off {
+                return Err((
+                    "migration.multifd_compression",
+                    format!("{c} compresses multifd channels: set multifd_channels to a count (use a [[variant]] to compare with multifd off)"),
+                ));
+            }
+            for l in &m.multifd_compression_level.0 {
+                let max = match c {
+                    Compression::Zlib => 9,
+                    Compression::Zstd => 20,
+                    _ => u32::MAX,
+                };
+                if l.0 > max {
+                    return Err((
+                        "migration.multifd_compression_level",
+                        format!("{l} is outside {c}'s levels 1 – {max}"),
+                    ));
+                }
+            }
+        }
+        let block = storage
+            .mode
+            .0
+            .iter()
+            .any(|s| matches!(s, StorageMode::Block | StorageMode::BlockIncremental));
+        if block && m.postcopy.0.iter().any(|p| p.enabled()) {
+            return Err((
+                "migration.postcopy",
+                "post-copy with block storage modes is not supported by migbench yet: use shared storage".into(),
+            ));
+        }
+        let force = pol
+            .completion_action
+            .0
+            .contains(&CompletionAction::ForceComplete)
+            && pol.completion_timeout.0.iter().any(|c| !c.0.is_zero());
+        if force
+            && m.postcopy
+                .0
+                .iter()
+                .any(|p| matches!(p, Postcopy::AfterPasses(_) | Postcopy::AfterTime(_)))
+        {
+            return Err((
+                "policy.completion_action",
+                "force-complete and a scheduled post-copy switch both switch to post-copy: use postcopy = \"allowed\" with force-complete".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -639,12 +932,23 @@ fn locate_field(text: &str, dotted: &str) -> Option<usize> {
     for line in text.split_inclusive('\n') {
         let t = line.trim();
         if let Some(h) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
-            current = h.trim().to_string();
+            current = h.trim_start_matches('[').trim().to_string();
         } else if current == table {
             if let Some((k, _)) = t.split_once('=') {
                 if k.trim() == key {
                     return Some(pos + line.find(t).unwrap_or(0));
                 }
+            }
+        }
+        pos += line.len();
+    }
+    // Not in its own table: a variant's dotted key (`migration.postcopy = ..`).
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((k, _)) = line.trim().split_once('=') {
+            let k = k.trim();
+            if k == dotted || k.ends_with(&format!(".{key}")) {
+                return Some(pos + line.find(k).unwrap_or(0));
             }
         }
         pos += line.len();

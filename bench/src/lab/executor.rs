@@ -20,11 +20,12 @@ use migbench_probes::outage::{
 use migbench_probes::prober::Prober;
 use migbench_probes::protocol::{Request, Response};
 
-use crate::driver::{watch, Ending, MigrationDriver, MirrorPlan, QmpDriver, Tuning};
+use crate::driver::{watch, Ending, MigrationDriver, MirrorPlan, QmpDriver};
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
 use crate::lab::qemu::{QemuProcess, QemuSpec, Role};
 use crate::lab::rundir::RunDir;
+use crate::policy::{classify, Policies};
 use crate::recorder::{unix_now, write_jsonl};
 use crate::scheduler::{Cancel, Display, Executor};
 use migbench_model::units::{DiskPattern, StorageMode};
@@ -271,10 +272,17 @@ impl LabExecutor {
             write_jsonl(&raw.join("workload.jsonl"), &workload)
         };
         write().context("writing raw series")?;
-        if let Some((t0, t1)) = outcome.as_ref().ok().copied().flatten() {
-            derive_probe_metrics(rec, &probes, p.probe_interval.ms(), t0, t1);
+        if let Some((t0, t1, switched)) = outcome.as_ref().ok().copied().flatten() {
+            if switched {
+                derive_probe_metrics(rec, &probes, p.probe_interval.ms(), t0, t1);
+            }
             rec.workload_rate_before_mbs = mean_rate_mbs(&workload, 0.0, t0);
             rec.workload_rate_during_mbs = mean_rate_mbs(&workload, t0, t1);
+            rec.workload_slowdown_pct = rec
+                .workload_rate_before_mbs
+                .zip(rec.workload_rate_during_mbs)
+                .filter(|(before, _)| *before > 0.0)
+                .map(|(before, during)| (1.0 - during / before) * 100.0);
         }
         rec.probes_sent = probes.len() as u64;
         rec.probes_lost = probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
@@ -284,7 +292,7 @@ impl LabExecutor {
     }
 
     /// Migrate and verify; returns the migration window (ms since origin)
-    /// when the probe metrics apply.
+    /// and whether a switchover happened (so the probe metrics apply).
     #[allow(clippy::too_many_arguments)]
     async fn migrate_inner(
         &self,
@@ -296,7 +304,7 @@ impl LabExecutor {
         dst: &mut QemuProcess,
         agent: &AgentClient,
         net: &LabNet,
-    ) -> Result<Option<(f64, f64)>> {
+    ) -> Result<Option<(f64, f64, bool)>> {
         let cancel = &self.cancel;
         sleep_or_cancel(BASELINE, cancel).await?;
         let bar = self.display.multi.add(ProgressBar::new(p.ram.0));
@@ -318,12 +326,15 @@ impl LabExecutor {
                 top_only: p.storage_mode == StorageMode::BlockIncremental,
             });
         }
-        let prepared = driver
-            .prepare(&Tuning {
-                downtime_limit: p.downtime_limit.0,
-                max_bandwidth: p.max_bandwidth,
-            })
-            .await;
+        // Nova scales step delays by the guest's data: RAM, plus the disk
+        // when it is copied.
+        let disk_gib = match p.storage_mode {
+            StorageMode::Block | StorageMode::BlockIncremental => p.disk_size.0 as f64,
+            _ => 0.0,
+        };
+        let mut policies = Policies::new(p, (p.ram.0 as f64 + disk_gib) / (1u64 << 30) as f64);
+        let knobs = crate::tuning::knobs(p, policies.initial_downtime_ms());
+        let prepared = driver.prepare(&knobs).await;
         if let Err(e) = prepared {
             // E.g. the destination died during the disk mirror: say whether
             // the guest kept running on the source.
@@ -350,13 +361,19 @@ impl LabExecutor {
             origin,
             self.poll_interval,
             p.timeout.0,
+            &mut policies,
             || cancel.is_cancelled(),
             |st| {
                 let st = &st.progress;
                 bar.set_length(st.total.max(1));
                 bar.set_position(st.total.saturating_sub(st.remaining));
+                let throttle = st
+                    .throttle_pct
+                    .filter(|t| *t > 0.0)
+                    .map(|t| format!(", throttle {t:.0}%"))
+                    .unwrap_or_default();
                 bar.set_message(format!(
-                    "{} remaining {} MiB, {:.0} Mbit/s, pass {}",
+                    "{} remaining {} MiB, {:.0} Mbit/s, pass {}{throttle}",
                     st.status,
                     st.remaining >> 20,
                     st.mbps,
@@ -379,6 +396,12 @@ impl LabExecutor {
         }
         if matches!(watched.ending, Ending::Completed(_)) {
             driver.finish_storage().await;
+            if watched.paused_at.is_some() {
+                driver
+                    .resume_destination()
+                    .await
+                    .context("resuming the guest on the destination after a forced pause")?;
+            }
         }
         let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
         let t0 = ms(watched.started);
@@ -395,9 +418,31 @@ impl LabExecutor {
         // QEMU counts zero pages as it scans; pages are 4 KiB on x86.
         rec.zero_bytes =
             samples_max(|s| s.zero_pages).map(|z| z.max(last.progress.zero_pages) * 4096);
+        rec.multifd_bytes = samples_max(|s| s.multifd_bytes)
+            .map(|m| m.max(last.progress.multifd_bytes))
+            .filter(|b| *b > 0);
+        rec.normal_bytes =
+            samples_max(|s| s.normal_bytes).map(|m| m.max(last.progress.normal_bytes));
+        rec.postcopy_requests = samples_max(|s| s.postcopy_requests)
+            .map(|m| m.max(last.progress.postcopy_requests))
+            .filter(|_| watched.postcopy_at.is_some());
+        rec.xbzrle = watched
+            .samples
+            .iter()
+            .rev()
+            .find_map(|s| s.xbzrle)
+            .or(last.progress.xbzrle);
+        rec.max_throttle_pct = watched
+            .samples
+            .iter()
+            .filter_map(|s| s.throttle_pct)
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+        rec.downtime_limit_final_ms = Some(watched.downtime_limit_ms as f64);
+        rec.interventions = watched.interventions.clone();
+        write_jsonl(&raw.join("events.jsonl"), &watched.events).context("writing events")?;
         let samples = watched.samples.clone();
         let mut window = None;
-        match watched.ending {
+        match watched.ending.clone() {
             Ending::Completed(at) => {
                 rec.outcome = Outcome::Completed;
                 // With a disk mirror the migration began when the mirror did.
@@ -410,7 +455,15 @@ impl LabExecutor {
                         Some(last.progress.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
                 }
                 window = Some((t0, ms(at)));
+                if let Some(pc) = watched.postcopy_at {
+                    rec.postcopy_time_ms =
+                        Some(at.saturating_duration_since(pc).as_secs_f64() * 1e3);
+                }
+                if let Some(paused) = watched.paused_at {
+                    rec.paused_ms = Some(at.saturating_duration_since(paused).as_secs_f64() * 1e3);
+                }
             }
+            Ending::Aborted(_) => rec.outcome = Outcome::Aborted,
             Ending::Failed(reason) => {
                 rec.outcome = Outcome::Failed;
                 rec.error = Some(reason);
@@ -418,6 +471,18 @@ impl LabExecutor {
             Ending::TimedOut => rec.outcome = Outcome::TimedOut,
             Ending::Interrupted => rec.outcome = Outcome::Interrupted,
         }
+        let aborted = match &watched.ending {
+            Ending::Aborted(reason) => Some(reason.as_str()),
+            _ => None,
+        };
+        (rec.outcome_detail, rec.finished_by) = classify(
+            p,
+            rec.outcome == Outcome::Completed,
+            aborted,
+            &watched.interventions,
+            watched.downtime_limit_ms,
+            rec.max_throttle_pct,
+        );
         write_jsonl(&raw.join("progress.jsonl"), &samples).context("writing progress series")?;
         if rec.outcome == Outcome::Interrupted {
             bail!("interrupted during migration");
@@ -453,11 +518,13 @@ impl LabExecutor {
             }
             other => return Err(anyhow!("unexpected verify reply {other:?}")),
         }
-        if rec.outcome == Outcome::TimedOut {
-            // Probe outage metrics are for switchovers; none happened.
-            return Ok(None);
+        if matches!(rec.outcome, Outcome::TimedOut | Outcome::Aborted) {
+            // Probe outage metrics are for switchovers; none happened. The
+            // workload's rate while migbench tried still counts.
+            let end = watched.samples.last().map(|s| s.t_ms).unwrap_or(t0);
+            return Ok(Some((t0, end, false)));
         }
-        Ok(window)
+        Ok(window.map(|(a, b)| (a, b, true)))
     }
 }
 
