@@ -2,7 +2,7 @@
 //! ([`DIMS`], with a label and a numeric value per run) and per-run metrics
 //! ([`METRICS`], with their units), plus the physical bound on total time.
 
-use migbench_model::units::BandwidthCap;
+use migbench_model::units::{AutoConverge, BandwidthCap, Channels, Postcopy, Xbzrle};
 use migbench_model::{RunParams, RunRecord};
 
 /// A scenario dimension.
@@ -19,6 +19,13 @@ pub struct Dim {
 
 /// Every dimension, in the matrix's order.
 pub const DIMS: &[Dim] = &[
+    Dim {
+        name: "variant",
+        axis: "variant",
+        label: |p| p.variant.clone(),
+        // Variants have no order of their own: keep the matrix's.
+        value: |p| p.index as f64,
+    },
     Dim {
         name: "ram",
         axis: "guest RAM (MiB)",
@@ -78,6 +85,98 @@ pub const DIMS: &[Dim] = &[
         axis: "max bandwidth (MB/s)",
         label: |p| p.max_bandwidth.to_string(),
         value: |p| bandwidth_mbs(p),
+    },
+    Dim {
+        name: "multifd_channels",
+        axis: "multifd channels",
+        label: |p| p.multifd_channels.to_string(),
+        value: |p| match p.multifd_channels {
+            Channels::Off => 0.0,
+            Channels::On(n) => n as f64,
+        },
+    },
+    Dim {
+        name: "multifd_compression",
+        axis: "multifd compression",
+        label: |p| p.multifd_compression.to_string(),
+        value: |p| p.multifd_compression as u8 as f64,
+    },
+    Dim {
+        name: "multifd_compression_level",
+        axis: "compression level",
+        label: |p| p.multifd_compression_level.to_string(),
+        value: |p| p.multifd_compression_level as f64,
+    },
+    Dim {
+        name: "xbzrle_cache",
+        axis: "XBZRLE cache (MiB)",
+        label: |p| p.xbzrle_cache.to_string(),
+        value: |p| match p.xbzrle_cache {
+            Xbzrle::Off => 0.0,
+            Xbzrle::Cache(s) => s.0 as f64 / 1048576.0,
+        },
+    },
+    Dim {
+        name: "auto_converge",
+        axis: "auto-converge (initial/increment/max %)",
+        label: |p| p.auto_converge.to_string(),
+        value: |p| match p.auto_converge {
+            AutoConverge::Off => 0.0,
+            AutoConverge::On { initial, .. } => initial as f64,
+        },
+    },
+    Dim {
+        name: "postcopy",
+        axis: "post-copy",
+        label: |p| p.postcopy.to_string(),
+        value: |p| match p.postcopy {
+            Postcopy::Off => 0.0,
+            Postcopy::Allowed => 1.0,
+            Postcopy::AfterPasses(n) => 1.0 + n as f64,
+            Postcopy::AfterTime(d) => 1000.0 + d.ms(),
+        },
+    },
+    Dim {
+        name: "announce",
+        axis: "self-announce timing",
+        label: |p| p.announce.to_string(),
+        value: |p| p.announce.initial.map(|d| d.ms()).unwrap_or(50.0),
+    },
+    Dim {
+        name: "compressibility",
+        axis: "compressible share of dirtied pages (%)",
+        label: |p| p.compressibility.to_string(),
+        value: |p| p.compressibility.0,
+    },
+    Dim {
+        name: "downtime_steps",
+        axis: "downtime steps",
+        label: |p| p.downtime_steps.to_string(),
+        value: |p| p.downtime_steps as f64,
+    },
+    Dim {
+        name: "downtime_delay",
+        axis: "downtime step delay per GiB (s)",
+        label: |p| p.downtime_delay.to_string(),
+        value: |p| p.downtime_delay.ms() / 1e3,
+    },
+    Dim {
+        name: "completion_timeout",
+        axis: "completion timeout (s)",
+        label: |p| p.completion_timeout.to_string(),
+        value: |p| p.completion_timeout.ms() / 1e3,
+    },
+    Dim {
+        name: "completion_action",
+        axis: "completion action",
+        label: |p| p.completion_action.to_string(),
+        value: |p| p.completion_action as u8 as f64,
+    },
+    Dim {
+        name: "progress_timeout",
+        axis: "no-progress timeout (s)",
+        label: |p| p.progress_timeout.to_string(),
+        value: |p| p.progress_timeout.ms() / 1e3,
     },
     Dim {
         name: "timeout",
@@ -230,6 +329,35 @@ pub const METRICS: &[Metric] = &[
         name: "ram_phase_s",
         title: "RAM phase: migrate to completion (s)",
         value: |r| Some(r.total_time_ms? / 1e3 - r.disk_time_ms.unwrap_or(0.0) / 1e3),
+    },
+    Metric {
+        name: "workload_slowdown_pct",
+        title: "workload slowdown while migrating (%)",
+        value: |r| r.workload_slowdown_pct,
+    },
+    Metric {
+        name: "postcopy_time_s",
+        title: "time in post-copy (s)",
+        value: |r| r.postcopy_time_ms.map(|t| t / 1e3),
+    },
+    Metric {
+        name: "max_throttle_pct",
+        title: "highest auto-converge throttle (%)",
+        value: |r| r.max_throttle_pct,
+    },
+    Metric {
+        name: "downtime_limit_final_ms",
+        title: "downtime limit at the end (ms)",
+        value: |r| r.downtime_limit_final_ms,
+    },
+    Metric {
+        name: "compression_ratio",
+        title: "compression ratio (bytes QEMU transferred / bytes on the wire)",
+        value: |r| {
+            let wire = r.wire_bytes? as f64;
+            let sent = r.transferred_bytes? as f64;
+            (wire > 0.0).then(|| sent / wire)
+        },
     },
     Metric {
         name: "bound_s",

@@ -143,6 +143,7 @@ pub fn group_stats(df: &DataFrame) -> PolarsResult<HashMap<String, GroupStats>> 
             .eq(lit("interrupted"))
             .sum()
             .alias("n_interrupted"),
+        col("outcome").eq(lit("aborted")).sum().alias("n_aborted"),
     ];
     for m in METRICS {
         aggs.push(col(m.name).count().alias(format!("{}__n", m.name)));
@@ -166,7 +167,7 @@ pub fn group_stats(df: &DataFrame) -> PolarsResult<HashMap<String, GroupStats>> 
         Ok(c.f64()?.iter().collect())
     };
     let n = u("n")?;
-    let outcome_cols = ["completed", "failed", "timed_out", "interrupted"];
+    let outcome_cols = ["completed", "failed", "timed_out", "interrupted", "aborted"];
     let outcome_counts: Vec<Vec<usize>> = outcome_cols
         .iter()
         .map(|o| u(&format!("n_{o}")))

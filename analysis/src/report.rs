@@ -211,6 +211,23 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             dir,
         )?);
     }
+    let remedies = ["variant", "auto_converge", "postcopy", "downtime_steps", "multifd_channels", "xbzrle_cache"];
+    if remedies.iter().any(|d| varies(d)) {
+        out.push(render(
+            &Bars {
+                name: "workload-slowdown".into(),
+                title: format!("Workload slowdown while migrating per {groups} (completed runs)"),
+                y_axis: "slowdown: 1 − rate during / rate before (%)".into(),
+                categories: cats.clone(),
+                series: vec![Series {
+                    name: "workload slowdown".into(),
+                    values: metric_of(rows, "workload_slowdown_pct"),
+                }],
+                marker: None,
+            },
+            dir,
+        )?);
+    }
     if varies("dirty_rate") || varies("link_rate") || varies("max_bandwidth") {
         out.push(render(&convergence(&runs), dir)?);
     }
@@ -433,6 +450,43 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// One row per run: how it ended, what finished it, every intervention
+/// and what it cost the workload.
+fn endings_table(runs: &[RunRef]) -> String {
+    let f = |v: Option<f64>, digits: usize| {
+        v.map(|x| format!("{x:.digits$}"))
+            .unwrap_or_else(|| "–".into())
+    };
+    let mut h = String::from("<table><thead><tr><th>run</th><th>settings</th><th>outcome</th><th>detail</th><th>finished by</th><th>interventions</th><th>total s</th><th>downtime QEMU / probe ms</th><th>workload slowdown %</th><th>max throttle %</th><th>post-copy s</th></tr></thead><tbody>");
+    for r in runs {
+        let rec = r.rec;
+        let interventions = rec
+            .interventions
+            .iter()
+            .map(|i| format!("{:.1}s {}", i.t_ms / 1e3, esc(&i.reason)))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&rec.run_id),
+            esc(&rec.params.label()),
+            rec.outcome,
+            rec.outcome_detail.map(|d| d.to_string()).unwrap_or_else(|| "–".into()),
+            esc(rec.finished_by.as_deref().unwrap_or("–")),
+            if interventions.is_empty() { "–".into() } else { interventions },
+            f(rec.total_time_ms.map(|t| t / 1e3), 1),
+            f(rec.downtime_qemu_ms, 0),
+            f(rec.downtime_probe_ms, 0),
+            f(rec.workload_slowdown_pct, 0),
+            f(rec.max_throttle_pct, 0),
+            f(rec.postcopy_time_ms.map(|t| t / 1e3), 1),
+        );
+    }
+    h.push_str("</tbody></table>");
+    h
+}
+
 /// Summary table as HTML.
 fn html_table(s: &Summary) -> String {
     use crate::export::markdown::HEADLINE;
@@ -440,7 +494,7 @@ fn html_table(s: &Summary) -> String {
     for v in &s.varying {
         let _ = write!(h, "<th>{}</th>", esc(v));
     }
-    h.push_str("<th>runs</th><th>completed</th><th>failed</th><th>timed out</th>");
+    h.push_str("<th>runs</th><th>completed</th><th>failed</th><th>timed out / aborted</th>");
     for (_, t) in HEADLINE {
         let _ = write!(h, "<th>{}</th>", esc(t));
     }
@@ -453,7 +507,10 @@ fn html_table(s: &Summary) -> String {
         let _ = write!(
             h,
             "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            r.n, r.completed, r.failed, r.timed_out
+            r.n,
+            r.completed,
+            r.failed,
+            r.timed_out + r.aborted
         );
         for (m, _) in HEADLINE {
             let cell = match r.metrics.get(*m) {
@@ -534,6 +591,12 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
         esc(&summary.varying.join(", ")),
         COMPARE_TEST
     );
+    let runs = all_runs(sets);
+    if runs.iter().any(|r| r.rec.outcome_detail.is_some()) {
+        body.push_str("<h2>How each run ended</h2>");
+        body.push_str(&endings_table(&runs));
+        body.push_str("<p><small>Outcome detail: converged (pre-copy finished under its starting settings), stepped (after downtime stepping raised the limit), postcopy (a scheduled post-copy switch), forced (the completion timeout switched to post-copy or paused the guest), aborted (a policy cancelled it; the guest stayed on the source). Workload slowdown: 1 − the guest workload's rate while migrating / its rate before.</small></p>");
+    }
     body.push_str("<h2>Charts</h2>");
     for c in &charts {
         let _ = write!(

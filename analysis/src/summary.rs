@@ -32,6 +32,8 @@ pub struct SummaryRow {
     pub timed_out: usize,
     /// Runs interrupted by the operator.
     pub interrupted: usize,
+    /// Runs a policy aborted.
+    pub aborted: usize,
     /// completed / n.
     pub success_rate: f64,
     /// Metric name → estimate over completed runs.
@@ -139,6 +141,7 @@ pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summa
                 completed: count("completed"),
                 failed: count("failed"),
                 timed_out: count("timed_out"),
+                aborted: count("aborted"),
                 interrupted: count("interrupted"),
                 success_rate: if g.n > 0 {
                     count("completed") as f64 / g.n as f64

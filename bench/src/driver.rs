@@ -18,7 +18,7 @@ use crate::qmp::{
     BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror, Cont, Migrate,
     MigrateContinue, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters,
     MigrateStartPostcopy, NbdServerStart, NbdServerStop, QmpError, QueryBlockJobs, QueryMigrate,
-    Stop,
+    QueryMigrateCapabilities, QueryMigrateParameters, QueryStatus, Stop,
 };
 use crate::tuning::{qmp_arguments, Knob};
 
@@ -387,9 +387,43 @@ impl<'a> QmpDriver<'a> {
         }
     }
 
+    /// The migration capabilities and parameters both QEMUs hold now, as
+    /// they report them: what a run really ran with.
+    pub async fn settings(&self) -> Result<Value, QmpError> {
+        let mut out = serde_json::Map::new();
+        for (name, q) in [("source", &*self.src), ("destination", &*self.dst)] {
+            let caps = q.qmp.execute(QueryMigrateCapabilities(json!({}))).await?;
+            let on: Vec<Value> = caps
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|c| c["state"] == true)
+                        .map(|c| c["capability"].clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let params = q.qmp.execute(QueryMigrateParameters(json!({}))).await?;
+            out.insert(name.into(), json!({"capabilities": on, "parameters": params}));
+        }
+        Ok(Value::Object(out))
+    }
+
     /// After a force-complete pause: the destination inherits the paused
-    /// state, so resume the guest there (what libvirt does).
+    /// state, so resume the guest there once it has loaded the last state
+    /// (what libvirt does). A `cont` while it is still `inmigrate` would be
+    /// overridden by the paused state arriving with the stream.
     pub async fn resume_destination(&mut self) -> Result<(), QmpError> {
+        let start = Instant::now();
+        loop {
+            let st = self.dst.qmp.execute(QueryStatus(json!({}))).await?;
+            match st["status"].as_str() {
+                Some("running") => return Ok(()),
+                Some("inmigrate") if start.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => break,
+            }
+        }
         self.dst.qmp.execute(Cont(json!({}))).await?;
         Ok(())
     }

@@ -3,101 +3,14 @@
 //! root, qemu-system-x86 and the guest agent (`.ci/run` provides all three).
 //! They measure timing, so they run one at a time (a shared lock).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use migbench_model::{Integrity, Outcome, RunRecord};
-
-static LAB: Mutex<()> = Mutex::new(());
-
-fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
-    LAB.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn migbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_migbench"))
-}
-
-/// `migbench run SCENARIO --results ROOT`.
-fn run_cmd(scenario: &Path, root: &Path) -> Command {
-    let mut c = migbench();
-    c.args(["run", scenario.to_str().unwrap(), "--results"])
-        .arg(root);
-    c
-}
-
-fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// The single results directory under `root/<name>/`.
-fn results_dir(root: &Path, name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(name))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.pop().unwrap()
-}
-
-fn records(dir: &Path) -> Vec<RunRecord> {
-    std::fs::read_to_string(dir.join("runs.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn run_scenario(name: &str, text: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let sc = write_scenario(tmp.path(), name, text);
-    let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stdout}\n{stderr}");
-    let dir = results_dir(&tmp.path().join("results"), name);
-    let recs = records(&dir);
-    (tmp, recs, dir)
-}
-
-/// Nothing of a finished migbench process may remain.
-fn assert_nothing_left(pid: u32) {
-    let ns = String::from_utf8(
-        Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let prefix = format!("migbench-{pid}-");
-    assert!(!ns.contains(&prefix), "namespaces left: {ns}");
-    let tmp_left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .collect();
-    assert!(tmp_left.is_empty(), "temp dirs left: {tmp_left:?}");
-    let ps = String::from_utf8(
-        Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let qemus: Vec<&str> = ps
-        .lines()
-        .filter(|l| l.contains("qemu-system") && l.contains(&format!("/tmp/{prefix}")))
-        .collect();
-    assert!(qemus.is_empty(), "QEMU processes left: {qemus:?}");
-}
-
+use common::*;
+use migbench_model::{Integrity, Outcome};
 #[test]
 fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause() {
     let _g = lab_lock();

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use crate::protocol::{page_word, GuestSample, PAGE};
 
 const WORDS: usize = PAGE / 8;
+/// The filler of a page's compressible part ("migbench").
+const PLAIN_WORD: u64 = 0x6d69_6762_656e_6368;
 /// Length of one dirtying tick and of one workload sample.
 pub const TICK: Duration = Duration::from_millis(100);
 const MAX_SAMPLES: usize = 100_000;
@@ -21,6 +23,8 @@ struct Memory {
     words: Vec<u64>,
     generation: Vec<u32>,
     writes: u64,
+    /// Words from this index on hold [`PLAIN_WORD`].
+    plain_from: usize,
 }
 
 impl Memory {
@@ -28,12 +32,22 @@ impl Memory {
         self.generation.len()
     }
 
+    /// Word `w` of `page` at generation `g`: a checksum-like hash for the
+    /// first `plain_from` words, a fixed filler after them.
+    fn word(&self, page: usize, g: u32, w: usize) -> u64 {
+        if w < self.plain_from {
+            page_word(page as u64, g, w)
+        } else {
+            PLAIN_WORD
+        }
+    }
+
     fn write_page(&mut self, page: usize) {
         let g = self.generation[page].wrapping_add(1).max(1);
         self.generation[page] = g;
         let base = page * WORDS;
-        for (w, slot) in self.words[base..base + WORDS].iter_mut().enumerate() {
-            *slot = page_word(page as u64, g, w);
+        for w in 0..WORDS {
+            self.words[base + w] = self.word(page, g, w);
         }
         self.writes += 1;
     }
@@ -47,7 +61,7 @@ impl Memory {
                     || self.words[base..base + WORDS]
                         .iter()
                         .enumerate()
-                        .any(|(w, v)| *v != page_word(p as u64, g, w))
+                        .any(|(w, v)| *v != self.word(p, g, w))
             })
             .count() as u64
     }
@@ -64,13 +78,19 @@ pub struct Dirtier {
 impl Dirtier {
     /// Allocate and fill `working_set` bytes (rounded up to pages), then
     /// rewrite at `rate` bytes/s in a background thread (if `rate` > 0).
-    /// Times in samples are ms since `origin`.
-    pub fn start(rate: u64, working_set: u64, origin: Instant) -> Dirtier {
+    /// `compressible` (0–1) is the share of each page holding a fixed
+    /// filler instead of hashed words: what compression and XBZRLE can
+    /// save. Times in samples are ms since `origin`.
+    pub fn start(rate: u64, working_set: u64, compressible: f64, origin: Instant) -> Dirtier {
         let pages = working_set.div_ceil(PAGE as u64).max(1) as usize;
+        // At least one hashed word per page keeps every write verifiable.
+        let plain_from =
+            ((WORDS as f64 * (1.0 - compressible.clamp(0.0, 1.0))).ceil() as usize).max(1);
         let mut mem = Memory {
             words: vec![0u64; pages * WORDS],
             generation: vec![0; pages],
             writes: 0,
+            plain_from,
         };
         for p in 0..pages {
             mem.write_page(p);
@@ -170,7 +190,7 @@ mod tests {
 
     #[test]
     fn fill_only_dirtier_verifies_clean_and_detects_a_flipped_bit() {
-        let d = Dirtier::start(0, 64 * PAGE as u64, Instant::now());
+        let d = Dirtier::start(0, 64 * PAGE as u64, 0.0, Instant::now());
         assert_eq!(d.verify(), (64, 0, 64));
         d.corrupt(10);
         assert_eq!(d.verify().1, 1);
@@ -178,7 +198,7 @@ mod tests {
 
     #[test]
     fn running_dirtier_writes_at_about_its_rate_and_stays_consistent() {
-        let mut d = Dirtier::start(4 << 20, 256 * PAGE as u64, Instant::now());
+        let mut d = Dirtier::start(4 << 20, 256 * PAGE as u64, 0.75, Instant::now());
         std::thread::sleep(Duration::from_millis(450));
         d.stop();
         let samples = d.drain_samples();

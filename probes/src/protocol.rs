@@ -43,6 +43,9 @@ pub enum Request {
         rate: u64,
         /// Working set, bytes.
         working_set: u64,
+        /// Share of each page (0–1) that is a fixed, compressible filler.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        compressible: f64,
         /// Disk workload, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         disk: Option<crate::disk::DiskRequest>,
@@ -129,6 +132,7 @@ mod tests {
         let s = serde_json::to_string(&Request::Start {
             rate: 5,
             working_set: 4096,
+            compressible: 0.0,
             disk: None,
         })
         .unwrap();
@@ -153,4 +157,8 @@ mod tests {
         assert_ne!(page_word(1, 1, 0), page_word(2, 1, 0));
         assert_ne!(page_word(1, 1, 0), page_word(1, 1, 1));
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }

@@ -24,7 +24,7 @@ impl Exporter for MarkdownExporter {
 
     fn render(&self, s: &Summary) -> String {
         let mut head: Vec<String> = s.varying.clone();
-        head.extend(["runs".into(), "ok/failed/timed out".into()]);
+        head.extend(["runs".into(), "ok/failed/timed out or aborted".into()]);
         head.extend(HEADLINE.iter().map(|(_, t)| t.to_string()));
         let mut out = format!(
             "| {} |\n|{}|\n",
@@ -34,7 +34,12 @@ impl Exporter for MarkdownExporter {
         for r in &s.rows {
             let mut row: Vec<String> = s.varying.iter().map(|d| r.dims[d].clone()).collect();
             row.push(r.n.to_string());
-            row.push(format!("{}/{}/{}", r.completed, r.failed, r.timed_out));
+            row.push(format!(
+                "{}/{}/{}",
+                r.completed,
+                r.failed,
+                r.timed_out + r.aborted
+            ));
             for (m, _) in HEADLINE {
                 row.push(match r.metrics.get(*m) {
                     Some(e) if e.n > 1 => {

@@ -17,6 +17,9 @@ pub struct RunParams {
     pub index: usize,
     /// Repetition number of this combination, 0-based.
     pub repetition: u32,
+    /// The scenario variant this run belongs to ("" without variants).
+    #[serde(default)]
+    pub variant: String,
     /// Guest RAM.
     pub ram: Size,
     /// Guest vCPUs.
@@ -25,6 +28,9 @@ pub struct RunParams {
     pub dirty_rate: ByteRate,
     /// Memory the dirtier cycles through.
     pub working_set: Size,
+    /// Compressible share of each dirtied page.
+    #[serde(default = "zero_percent")]
+    pub compressibility: Percent,
     /// Link rate between source and destination.
     pub link_rate: BitRate,
     /// One-way link delay.
@@ -68,9 +74,6 @@ pub struct RunParams {
     /// The storage host's link rate (shared-nbd).
     #[serde(default = "ten_gbit")]
     pub storage_link_rate: BitRate,
-    /// The scenario variant this run belongs to ("" without variants).
-    #[serde(default)]
-    pub variant: String,
     /// Multifd channels.
     #[serde(default)]
     pub multifd_channels: Channels,
@@ -112,6 +115,9 @@ pub struct RunParams {
     pub progress_timeout: Dur,
 }
 
+fn zero_percent() -> Percent {
+    Percent(0.0)
+}
 fn no_compression() -> Compression {
     Compression::None
 }
@@ -218,6 +224,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
         vcpus: sc.guest.vcpus.0[0].0,
         dirty_rate: ByteRate(0),
         working_set: sc.workload.working_set.0[0],
+        compressibility: Percent(0.0),
         link_rate: sc.link.rate.0[0],
         link_delay: sc.link.delay.0[0],
         link_jitter: sc.link.jitter.0[0],
@@ -264,6 +271,9 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     });
     runs = times(runs, &sc.workload.dirty_rate.0, |r, v| r.dirty_rate = v);
     runs = times(runs, &sc.workload.working_set.0, |r, v| r.working_set = v);
+    runs = times(runs, &sc.workload.compressibility.0, |r, v| {
+        r.compressibility = v
+    });
     runs = times(runs, &sc.workload.disk_write_rate.0, |r, v| {
         r.disk_write_rate = v
     });

@@ -249,6 +249,11 @@ pub struct RunRecord {
     /// Page bytes sent whole (`ram.normal-bytes`, before compression).
     #[serde(default)]
     pub normal_bytes: Option<u64>,
+    /// Bytes that crossed the migration link from `migrate` to the end
+    /// (L2 interface counter): after compression, so `transferred_bytes /
+    /// wire_bytes` is what compression saved.
+    #[serde(default)]
+    pub wire_bytes: Option<u64>,
     /// XBZRLE cache statistics at the end.
     #[serde(default)]
     pub xbzrle: Option<XbzrleStats>,
@@ -307,6 +312,7 @@ impl RunRecord {
             postcopy_requests: None,
             multifd_bytes: None,
             normal_bytes: None,
+            wire_bytes: None,
             xbzrle: None,
             paused_ms: None,
             workload_slowdown_pct: None,

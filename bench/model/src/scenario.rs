@@ -150,6 +150,10 @@ pub struct WorkloadSpec {
     /// Memory the dirtier cycles through.
     #[serde(default = "default_working_set")]
     pub working_set: Many<Size>,
+    /// Share of each dirtied page that is a fixed filler (what compression
+    /// and XBZRLE can save); the rest is hashed, incompressible data.
+    #[serde(default = "zero_percent")]
+    pub compressibility: Many<Percent>,
     /// Rate of checksummed block writes to the guest's disk (0 = none).
     #[serde(default = "default_dirty_rate")]
     pub disk_write_rate: Many<ByteRate>,
@@ -187,6 +191,7 @@ impl Default for WorkloadSpec {
         WorkloadSpec {
             dirty_rate: default_dirty_rate(),
             working_set: default_working_set(),
+            compressibility: zero_percent(),
             disk_write_rate: default_dirty_rate(),
             disk_block_size: default_disk_block(),
             disk_pattern: default_disk_pattern(),
@@ -1035,5 +1040,61 @@ rate = ["100mbit", "1gbit"]
         let sc = parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\ndelay = \"10ms\"\n")
             .unwrap();
         assert!(sc.needs_netem());
+    }
+
+    #[test]
+    fn variants_override_migration_and_policy_keys() {
+        let sc = parse(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"300ms\"\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"30s\"\n\n[[variant]]\nname = \"plain\"\n\n[[variant]]\nname = \"postcopy\"\nmigration.postcopy = \"after 2 passes\"\n\n[[variant]]\nname = \"steps\"\nmigration.downtime_limit = [\"1s\", \"2s\"]\npolicy.downtime_steps = 4\n",
+        )
+        .unwrap();
+        assert_eq!(sc.variants.len(), 3);
+        let v = &sc.variants[1];
+        assert_eq!(v.migration.postcopy.0, vec![Postcopy::AfterPasses(2)]);
+        assert_eq!(v.migration.downtime_limit, sc.migration.downtime_limit);
+        assert_eq!(v.policy.completion_timeout, sc.policy.completion_timeout);
+        assert_eq!(sc.variants[2].migration.downtime_limit.0.len(), 2);
+        let runs = crate::expand(&sc);
+        assert_eq!(runs.len(), 1 + 1 + 2);
+        assert_eq!(runs[3].variant, "steps");
+        assert_eq!(runs[3].downtime_steps, 4);
+        assert_eq!(runs[0].postcopy, Postcopy::Off);
+        let varying = crate::matrix::varying_dimensions(&sc);
+        assert_eq!(varying, ["variant", "downtime_limit", "postcopy", "downtime_steps"]);
+    }
+
+    #[test]
+    fn a_bad_variant_key_names_the_variant_line_and_key() {
+        let (line, field, msg) = invalid(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"pc\"\nmigration.postcopy = \"sometimes\"\n",
+        );
+        assert_eq!((line, field.as_str()), (7, "migration.postcopy"));
+        assert!(msg.contains("variant `pc`") && msg.contains("after N passes"), "{msg}");
+        let (_, field, msg) = invalid(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"x\"\nmigration.multifd = 4\n",
+        );
+        assert_eq!(field, "migration.multifd");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn knobs_that_cannot_work_together_are_refused() {
+        let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
+        let (_, field, msg) = invalid(&format!("{base}[migration]\nmultifd_compression = \"zstd\"\n"));
+        assert_eq!(field, "migration.multifd_compression");
+        assert!(msg.contains("multifd_channels"), "{msg}");
+        let (_, field, _) = invalid(&format!(
+            "{base}[migration]\nmultifd_channels = 2\nmultifd_compression = \"zlib\"\nmultifd_compression_level = 12\n"
+        ));
+        assert_eq!(field, "migration.multifd_compression_level");
+        let (_, field, msg) = invalid(&format!(
+            "{base}[migration]\ntimeout = \"30s\"\n[policy]\ncompletion_timeout = \"30s\"\n"
+        ));
+        assert_eq!(field, "policy.completion_timeout");
+        assert!(msg.contains("never fires"), "{msg}");
+        let (_, field, _) = invalid(&format!(
+            "{base}[migration]\npostcopy = \"allowed\"\n[storage]\nmode = \"block\"\n"
+        ));
+        assert_eq!(field, "migration.postcopy");
     }
 }

@@ -244,6 +244,7 @@ impl LabExecutor {
             Request::Start {
                 rate: p.dirty_rate.0,
                 working_set: p.working_set.0,
+                compressible: p.compressibility.0 / 100.0,
                 disk,
             },
             fill_timeout,
@@ -351,6 +352,11 @@ impl LabExecutor {
                 anyhow::Error::new(e).context(format!("preparing the migration failed; {state}"))
             );
         }
+        let settings = driver.settings().await.context("reading back the migration settings")?;
+        std::fs::write(
+            raw.join("migration-settings.json"),
+            serde_json::to_string_pretty(&settings)?,
+        )?;
         // With a mirror, prepare returns when the disk is in sync: what the
         // link carried until now is the disk phase.
         let disk_wire = tx_before
@@ -384,6 +390,11 @@ impl LabExecutor {
         .await;
         bar.finish_and_clear();
         let watched = watched?;
+        // Bytes on the wire from `migrate` on (the disk phase was before).
+        rec.wire_bytes = net
+            .migration_tx_bytes()
+            .zip(tx_before.zip(disk_wire))
+            .map(|(end, (start, disk))| end.saturating_sub(start).saturating_sub(disk));
         let mirrored = driver.mirrored;
         if let Some(m) = mirrored {
             let secs = m.ready.duration_since(m.started).as_secs_f64();

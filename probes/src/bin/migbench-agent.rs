@@ -64,11 +64,12 @@ fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
         Request::Start {
             rate,
             working_set,
+            compressible,
             disk,
         } => {
             // Dropping old workloads stops them and frees their memory first.
             *work = Work::default();
-            work.dirtier = Some(Dirtier::start(rate, working_set, origin));
+            work.dirtier = Some(Dirtier::start(rate, working_set, compressible, origin));
             if let Some(d) = disk {
                 match DiskWorkload::start(&d) {
                     Ok(w) => work.disk = Some(w),

@@ -1,0 +1,99 @@
+//! Helpers shared by the real lab tests: run the `migbench` binary on a
+//! scenario, read its records, check nothing was left behind. Lab tests
+//! measure timing, so they run one at a time (a shared lock).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use migbench_model::RunRecord;
+
+pub static LAB: Mutex<()> = Mutex::new(());
+
+pub fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn migbench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_migbench"))
+}
+
+/// `migbench run SCENARIO --results ROOT`.
+pub fn run_cmd(scenario: &Path, root: &Path) -> Command {
+    let mut c = migbench();
+    c.args(["run", scenario.to_str().unwrap(), "--results"])
+        .arg(root);
+    c
+}
+
+pub fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The single results directory under `root/<name>/`.
+pub fn results_dir(root: &Path, name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(name))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+pub fn records(dir: &Path) -> Vec<RunRecord> {
+    std::fs::read_to_string(dir.join("runs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn run_scenario(name: &str, text: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = write_scenario(tmp.path(), name, text);
+    let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    let dir = results_dir(&tmp.path().join("results"), name);
+    let recs = records(&dir);
+    (tmp, recs, dir)
+}
+
+/// Nothing of a finished migbench process may remain.
+pub fn assert_nothing_left(pid: u32) {
+    let ns = String::from_utf8(
+        Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let prefix = format!("migbench-{pid}-");
+    assert!(!ns.contains(&prefix), "namespaces left: {ns}");
+    let tmp_left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(tmp_left.is_empty(), "temp dirs left: {tmp_left:?}");
+    let ps = String::from_utf8(
+        Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let qemus: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.contains("qemu-system") && l.contains(&format!("/tmp/{prefix}")))
+        .collect();
+    assert!(qemus.is_empty(), "QEMU processes left: {qemus:?}");
+}
+
