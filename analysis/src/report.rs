@@ -211,7 +211,14 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             dir,
         )?);
     }
-    let remedies = ["variant", "auto_converge", "postcopy", "downtime_steps", "multifd_channels", "xbzrle_cache"];
+    let remedies = [
+        "variant",
+        "auto_converge",
+        "postcopy",
+        "downtime_steps",
+        "multifd_channels",
+        "xbzrle_cache",
+    ];
     if remedies.iter().any(|d| varies(d)) {
         out.push(render(
             &Bars {
@@ -260,8 +267,13 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             &Timeline {
                 name: format!("timeline-{}-{}", sanitize(&r.set.name), r.rec.run_id),
                 title: format!(
-                    "{} ({}): link {}, dirty {}, RAM {}, limit {}",
+                    "{}{} ({}): link {}, dirty {}, RAM {}, limit {}",
                     r.rec.run_id,
+                    if r.rec.params.variant.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", r.rec.params.variant)
+                    },
                     r.rec.outcome,
                     r.rec.params.link_rate,
                     r.rec.params.dirty_rate,
@@ -272,6 +284,12 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                 workload: load_workload(r.set, &r.rec.run_id),
                 outages,
                 t0_ms: t0,
+                interventions: r
+                    .rec
+                    .interventions
+                    .iter()
+                    .map(|i| (i.t_ms / 1e3, intervention_label(i)))
+                    .collect(),
             },
             dir,
         )?);
@@ -280,6 +298,17 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         out.push(render(&cdf, dir)?);
     }
     Ok(out)
+}
+
+/// A few words for an intervention marker.
+fn intervention_label(i: &migbench_model::record::Intervention) -> String {
+    use migbench_model::record::Action;
+    match i.action {
+        Action::SetDowntimeLimit => format!("limit {:.0} ms", i.value.unwrap_or(0.0)),
+        Action::StartPostcopy => "post-copy".into(),
+        Action::PauseGuest => "pause".into(),
+        Action::Abort => "abort".into(),
+    }
 }
 
 fn sanitize(s: &str) -> String {

@@ -403,7 +403,10 @@ impl<'a> QmpDriver<'a> {
                 })
                 .unwrap_or_default();
             let params = q.qmp.execute(QueryMigrateParameters(json!({}))).await?;
-            out.insert(name.into(), json!({"capabilities": on, "parameters": params}));
+            out.insert(
+                name.into(),
+                json!({"capabilities": on, "parameters": params}),
+            );
         }
         Ok(Value::Object(out))
     }

@@ -62,10 +62,7 @@ pub fn build(
         scenario_text: text.to_string(),
         scenario_sha256: sha256_hex(text),
         matrix: matrix.to_vec(),
-        varying: varying_dimensions(sc)
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        varying: varying_dimensions(sc),
         host_kernel: field(|u| u.release()),
         host_name: field(|u| u.nodename()),
         qemu_version: qemu_version(),

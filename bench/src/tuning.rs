@@ -216,7 +216,7 @@ pub fn qmp_arguments(knobs: &[Knob], source: bool) -> (Value, Value) {
 
 /// A setting the installed QEMU lacks or refuses.
 #[derive(Debug, thiserror::Error)]
-#[error("{field} = \"{value}\": {why} (QEMU {qemu})")]
+#[error("{field} = \"{value}\": QEMU {qemu} {why}")]
 pub struct Unsupported {
     /// Scenario field.
     pub field: String,
@@ -281,14 +281,14 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
             if let Some(c) = k.caps.iter().find(|c| !caps.contains(**c)) {
                 verdict = Err(unsupported(
                     k,
-                    format!("this QEMU has no migration capability `{c}`"),
+                    format!("has no migration capability `{c}`{}", since(k)),
                 ));
                 break 'runs;
             }
             if let Some((name, _)) = k.params.iter().find(|(n, _)| !defaults.contains_key(*n)) {
                 verdict = Err(unsupported(
                     k,
-                    format!("this QEMU has no migration parameter `{name}`"),
+                    format!("has no migration parameter `{name}`{}", since(k)),
                 ));
                 break 'runs;
             }
@@ -301,7 +301,7 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
             if let Err(e) = tried.await {
                 verdict = Err(unsupported(
                     k,
-                    format!("QEMU refuses it: {}", qmp_message(&e)),
+                    format!("refuses it: {}{}", qmp_message(&e), since(k)),
                 ));
                 break 'runs;
             }
@@ -324,7 +324,7 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
                 verdict = Err(Unsupported {
                     field: fields.join(" + "),
                     value: p.label(),
-                    why: format!("QEMU refuses these together: {}", qmp_message(&e)),
+                    why: format!("refuses these together: {}", qmp_message(&e)),
                     qemu: qemu.clone(),
                 });
                 break 'runs;
@@ -334,6 +334,17 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
     }
     let _ = child.kill().await;
     Ok(verdict)
+}
+
+/// Which QEMU release first has a knob, for knobs newer than Debian 12's.
+fn since(k: &Knob) -> &'static str {
+    match (k.field, k.value.as_str()) {
+        ("migration.dirty_limit", _) => " (dirty-limit needs QEMU 8.1 or later)",
+        ("migration.multifd_compression", "qpl" | "uadk") => {
+            " (needs QEMU 9.0 or later built with it)"
+        }
+        _ => "",
+    }
 }
 
 /// The same capability list with every state false.

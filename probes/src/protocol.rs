@@ -116,6 +116,10 @@ pub fn page_word(page: u64, generation: u32, word: usize) -> u64 {
     (z ^ (z >> 31)) ^ (word as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,8 +161,4 @@ mod tests {
         assert_ne!(page_word(1, 1, 0), page_word(2, 1, 0));
         assert_ne!(page_word(1, 1, 0), page_word(1, 1, 1));
     }
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
 }

@@ -1,6 +1,7 @@
-//! One run's timeline: remaining RAM with pass boundaries; throughput and
-//! dirty rate (both Mbit/s); the workload's own progress rate beneath.
-//! Probe outage windows are shaded in every panel.
+//! One run's timeline: remaining RAM with pass boundaries and policy
+//! interventions; throughput and dirty rate (both Mbit/s); the workload's
+//! own progress rate and the auto-converge CPU throttle beneath. Probe
+//! outage windows are shaded in every panel.
 
 use anyhow::Result;
 use plotters::coord::types::RangedCoordf64;
@@ -25,6 +26,8 @@ pub struct Timeline {
     pub outages: Vec<(f64, f64)>,
     /// Run-clock time of `migrate`, ms (the timeline's zero).
     pub t0_ms: f64,
+    /// Policy interventions: seconds since `migrate` and a short label.
+    pub interventions: Vec<(f64, String)>,
 }
 
 impl Timeline {
@@ -123,6 +126,28 @@ impl Chart for Timeline {
                 style::OUTAGE.mix(0.35).filled(),
             )
         });
+        if !self.interventions.is_empty() {
+            c.draw_series(self.interventions.iter().map(|(x, _)| {
+                PathElement::new(vec![(*x, 0.0), (*x, top)], style::color(4).stroke_width(2))
+            }))?
+            .label("intervention")
+            .legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x + 6, y - 6), (x + 6, y + 6)],
+                    style::color(4).stroke_width(2),
+                )
+            });
+            c.draw_series(
+                self.interventions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (x, label))| {
+                        // Stagger labels so close interventions stay readable.
+                        let y = top * (0.95 - 0.08 * (i % 4) as f64);
+                        Text::new(label.clone(), (*x, y), style::text(style::TICK))
+                    }),
+            )?;
+        }
         style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
 
         // Panel 2: throughput and dirty rate, Mbit/s.
@@ -168,16 +193,43 @@ impl Chart for Timeline {
                 )
             })
             .collect();
-        let top = wl.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.2;
+        let throttle: Vec<(f64, f64)> = self
+            .progress
+            .iter()
+            .filter_map(|p| Some((self.secs(p.t_ms), p.throttle_pct?)))
+            .collect();
+        let top = wl
+            .iter()
+            .chain(throttle.iter())
+            .map(|p| p.1)
+            .fold(1.0f64, f64::max)
+            * 1.2;
+        let y_desc = if throttle.is_empty() {
+            "workload MB/s"
+        } else {
+            "workload MB/s · throttle %"
+        };
         let mut c = panel(
             &panels[2],
             (x0, x1),
             top,
-            "workload MB/s",
+            y_desc,
             Some("time since migrate (s)"),
             &outages,
         )?;
-        c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?;
+        c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?
+            .label("workload rate (MB/s)")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], style::color(3).stroke_width(2))
+            });
+        if !throttle.is_empty() {
+            c.draw_series(LineSeries::new(throttle, style::color(5).stroke_width(2)))?
+                .label("CPU throttle (%)")
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], style::color(5).stroke_width(2))
+                });
+        }
+        style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

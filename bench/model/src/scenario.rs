@@ -1060,7 +1060,10 @@ rate = ["100mbit", "1gbit"]
         assert_eq!(runs[3].downtime_steps, 4);
         assert_eq!(runs[0].postcopy, Postcopy::Off);
         let varying = crate::matrix::varying_dimensions(&sc);
-        assert_eq!(varying, ["variant", "downtime_limit", "postcopy", "downtime_steps"]);
+        assert_eq!(
+            varying,
+            ["variant", "downtime_limit", "postcopy", "downtime_steps"]
+        );
     }
 
     #[test]
@@ -1069,7 +1072,10 @@ rate = ["100mbit", "1gbit"]
             "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"pc\"\nmigration.postcopy = \"sometimes\"\n",
         );
         assert_eq!((line, field.as_str()), (7, "migration.postcopy"));
-        assert!(msg.contains("variant `pc`") && msg.contains("after N passes"), "{msg}");
+        assert!(
+            msg.contains("variant `pc`") && msg.contains("after N passes"),
+            "{msg}"
+        );
         let (_, field, msg) = invalid(
             "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"x\"\nmigration.multifd = 4\n",
         );
@@ -1080,7 +1086,9 @@ rate = ["100mbit", "1gbit"]
     #[test]
     fn knobs_that_cannot_work_together_are_refused() {
         let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
-        let (_, field, msg) = invalid(&format!("{base}[migration]\nmultifd_compression = \"zstd\"\n"));
+        let (_, field, msg) = invalid(&format!(
+            "{base}[migration]\nmultifd_compression = \"zstd\"\n"
+        ));
         assert_eq!(field, "migration.multifd_compression");
         assert!(msg.contains("multifd_channels"), "{msg}");
         let (_, field, _) = invalid(&format!(

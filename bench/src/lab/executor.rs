@@ -352,7 +352,10 @@ impl LabExecutor {
                 anyhow::Error::new(e).context(format!("preparing the migration failed; {state}"))
             );
         }
-        let settings = driver.settings().await.context("reading back the migration settings")?;
+        let settings = driver
+            .settings()
+            .await
+            .context("reading back the migration settings")?;
         std::fs::write(
             raw.join("migration-settings.json"),
             serde_json::to_string_pretty(&settings)?,

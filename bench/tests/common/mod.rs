@@ -96,4 +96,3 @@ pub fn assert_nothing_left(pid: u32) {
         .collect();
     assert!(qemus.is_empty(), "QEMU processes left: {qemus:?}");
 }
-

@@ -1,0 +1,377 @@
+//! Real lab tests of the migration knobs and the convergence policies:
+//! small real migrations (256 MiB guests under TCG) through the `migbench`
+//! binary, each knob and each policy checked by what it did — in QEMU's
+//! read-back settings, its counters, the interface counters and the
+//! probe — not just by the run completing.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use migbench_model::record::{Action, OutcomeDetail};
+use migbench_model::{Integrity, Outcome, RunRecord};
+use serde_json::Value;
+
+fn by_variant<'a>(recs: &'a [RunRecord], name: &str) -> &'a RunRecord {
+    recs.iter()
+        .find(|r| r.params.variant == name)
+        .unwrap_or_else(|| panic!("no run of variant {name}"))
+}
+
+/// What the run's QEMUs reported holding after migbench set them up.
+fn settings(dir: &Path, r: &RunRecord) -> Value {
+    let p = dir
+        .join("runs")
+        .join(&r.run_id)
+        .join("migration-settings.json");
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn has_cap(s: &Value, side: &str, cap: &str) -> bool {
+    s[side]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == cap)
+}
+
+fn completed_intact(r: &RunRecord) {
+    assert_eq!(r.outcome, Outcome::Completed, "{}: {r:?}", r.params.variant);
+    assert_eq!(r.integrity, Integrity::Ok, "{}", r.params.variant);
+}
+
+#[test]
+fn each_knob_reaches_qemu_and_shows_its_effect() {
+    let _g = lab_lock();
+    let (_tmp, recs, dir) = run_scenario(
+        "knobs",
+        r#"
+[guest]
+ram = "256MiB"
+[workload]
+dirty_rate = "10MB/s"
+working_set = "64MiB"
+compressibility = "75%"
+[link]
+rate = "1gbit"
+[migration]
+timeout = "90s"
+
+[[variant]]
+name = "limit-30ms"
+migration.downtime_limit = "30ms"
+
+[[variant]]
+name = "limit-1000ms"
+migration.downtime_limit = "1000ms"
+
+[[variant]]
+name = "capped"
+migration.max_bandwidth = "30MB/s"
+
+[[variant]]
+name = "multifd-zstd"
+migration.multifd_channels = 2
+migration.multifd_compression = "zstd"
+migration.multifd_compression_level = 3
+
+[[variant]]
+name = "xbzrle"
+migration.xbzrle_cache = "32MiB"
+
+[[variant]]
+name = "announce"
+migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
+"#,
+    );
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        completed_intact(r);
+    }
+
+    // downtime_limit: QEMU holds the value; a looser limit lets it stop
+    // the guest earlier (fewer passes) for longer.
+    let (tight, loose) = (
+        by_variant(&recs, "limit-30ms"),
+        by_variant(&recs, "limit-1000ms"),
+    );
+    assert_eq!(
+        settings(&dir, tight)["source"]["parameters"]["downtime-limit"],
+        30
+    );
+    assert_eq!(
+        settings(&dir, loose)["source"]["parameters"]["downtime-limit"],
+        1000
+    );
+    let (dt, dl) = (
+        tight.downtime_qemu_ms.unwrap(),
+        loose.downtime_qemu_ms.unwrap(),
+    );
+    assert!(
+        dl > dt,
+        "downtime with a 1 s limit {dl} ms not above the 30 ms limit's {dt} ms"
+    );
+    assert!(
+        dl <= 1000.0 * 1.5,
+        "downtime {dl} ms far above its 1 s limit"
+    );
+    assert!(tight.passes.unwrap() >= loose.passes.unwrap());
+    // The client never sees less than QEMU's pause.
+    assert!(loose.downtime_probe_ms.unwrap() >= dl - 1.0);
+
+    // max_bandwidth: the cap, not the 1 Gbit link, sets the pace.
+    let capped = by_variant(&recs, "capped");
+    assert_eq!(
+        settings(&dir, capped)["source"]["parameters"]["max-bandwidth"],
+        30_000_000
+    );
+    let t = capped.throughput_mbps.unwrap();
+    assert!(
+        t <= 240.0 * 1.1,
+        "throughput {t} Mbit/s above the 240 Mbit/s cap"
+    );
+    assert!(t >= 240.0 * 0.6, "throughput {t} Mbit/s far below the cap");
+
+    // multifd + zstd: both sides run channels with compression, and fewer
+    // bytes cross the wire than QEMU transferred.
+    let mf = by_variant(&recs, "multifd-zstd");
+    let s = settings(&dir, mf);
+    for side in ["source", "destination"] {
+        assert!(has_cap(&s, side, "multifd"), "{side}: {s}");
+        assert_eq!(s[side]["parameters"]["multifd-channels"], 2);
+        assert_eq!(s[side]["parameters"]["multifd-compression"], "zstd");
+    }
+    assert_eq!(s["source"]["parameters"]["multifd-zstd-level"], 3);
+    assert!(
+        mf.multifd_bytes.unwrap() > 32 << 20,
+        "{:?}",
+        mf.multifd_bytes
+    );
+    let ratio = mf.transferred_bytes.unwrap() as f64 / mf.wire_bytes.unwrap() as f64;
+    assert!(
+        ratio > 1.5,
+        "zstd saved too little: transferred/wire = {ratio:.2}"
+    );
+    let plain = tight.transferred_bytes.unwrap() as f64 / tight.wire_bytes.unwrap() as f64;
+    assert!(
+        plain < 1.1,
+        "uncompressed run transferred/wire = {plain:.2}"
+    );
+
+    // XBZRLE: re-sent pages go as deltas against the cache.
+    let xb = by_variant(&recs, "xbzrle");
+    let s = settings(&dir, xb);
+    assert!(has_cap(&s, "source", "xbzrle"));
+    assert_eq!(s["source"]["parameters"]["xbzrle-cache-size"], 32 << 20);
+    let stats = xb.xbzrle.expect("xbzrle statistics recorded");
+    assert!(stats.pages > 0, "no page went as a delta: {stats:?}");
+    assert!(stats.encoding_rate > 1.0, "{stats:?}");
+
+    // announce: the destination announces with the configured timing.
+    let an = settings(&dir, by_variant(&recs, "announce"));
+    let dst = &an["destination"]["parameters"];
+    assert_eq!(
+        (
+            &dst["announce-initial"],
+            &dst["announce-max"],
+            &dst["announce-rounds"],
+            &dst["announce-step"]
+        ),
+        (&10.into(), &40.into(), &3.into(), &15.into())
+    );
+    // Other runs keep QEMU's defaults.
+    assert_eq!(
+        settings(&dir, tight)["destination"]["parameters"]["announce-rounds"],
+        5
+    );
+}
+
+#[test]
+fn policies_finish_or_abort_a_guest_that_cannot_converge() {
+    let _g = lab_lock();
+    let (_tmp, recs, dir) = run_scenario(
+        "policies",
+        r#"
+[guest]
+ram = "256MiB"
+[workload]
+dirty_rate = "20MB/s"
+working_set = "96MiB"
+compressibility = "75%"
+[link]
+rate = "100mbit"
+[migration]
+timeout = "100s"
+
+[[variant]]
+name = "abort"
+policy.completion_timeout = "20s"
+
+[[variant]]
+name = "no-progress"
+policy.progress_timeout = "6s"
+
+[[variant]]
+name = "stepping"
+migration.downtime_limit = "8s"
+policy.downtime_steps = 4
+policy.downtime_delay = "1s"
+
+[[variant]]
+name = "postcopy"
+migration.postcopy = "after 2 passes"
+
+[[variant]]
+name = "force-postcopy"
+migration.postcopy = "allowed"
+policy.completion_timeout = "12s"
+policy.completion_action = "force-complete"
+
+[[variant]]
+name = "force-pause"
+policy.completion_timeout = "12s"
+policy.completion_action = "force-complete"
+
+[[variant]]
+name = "auto-converge"
+migration.auto_converge = "60/20/99"
+policy.completion_timeout = "30s"
+"#,
+    );
+    assert_eq!(recs.len(), 7);
+
+    // Completion timeout with abort: cancelled at 20 s, guest intact on the source.
+    let ab = by_variant(&recs, "abort");
+    assert_eq!(ab.outcome, Outcome::Aborted, "{ab:?}");
+    assert_eq!(ab.outcome_detail, Some(OutcomeDetail::Aborted));
+    assert_eq!(
+        ab.integrity,
+        Integrity::Ok,
+        "guest not intact on the source"
+    );
+    assert_eq!(ab.interventions.len(), 1);
+    let i = &ab.interventions[0];
+    assert_eq!(i.action, Action::Abort);
+    assert!(
+        (20_000.0..22_000.0).contains(&i.t_ms),
+        "aborted at {} ms",
+        i.t_ms
+    );
+    assert_eq!(i.state.status, "active");
+    assert!(i.state.remaining > 0);
+    assert!(ab.downtime_qemu_ms.is_none());
+
+    // No progress: remaining RAM stops reaching new lows, so it aborts
+    // long before the 100 s timeout.
+    let np = by_variant(&recs, "no-progress");
+    assert_eq!(np.outcome, Outcome::Aborted, "{np:?}");
+    assert!(np.finished_by.as_deref().unwrap().contains("no progress"));
+    assert!(np.interventions[0].t_ms < 90_000.0);
+    assert_eq!(np.integrity, Integrity::Ok);
+
+    // Downtime stepping: the limit rises on Nova's schedule (base 2 s,
+    // then +1.5 s every 2 s for a guest counted as 2 GiB) until it converges.
+    let st = by_variant(&recs, "stepping");
+    completed_intact(st);
+    assert_eq!(st.outcome_detail, Some(OutcomeDetail::Stepped));
+    assert!(!st.interventions.is_empty());
+    for (n, i) in st.interventions.iter().enumerate() {
+        assert_eq!(i.action, Action::SetDowntimeLimit);
+        let step = (n + 1) as f64;
+        assert_eq!(i.value, Some(2000.0 + 1500.0 * step));
+        assert!(i.t_ms >= 2000.0 * step, "step {step} at {} ms", i.t_ms);
+    }
+    let final_limit = st.downtime_limit_final_ms.unwrap();
+    assert_eq!(final_limit, st.interventions.last().unwrap().value.unwrap());
+    let d = st.downtime_qemu_ms.unwrap();
+    assert!(
+        d > 300.0 && d <= final_limit * 1.2,
+        "downtime {d} ms, limit {final_limit}"
+    );
+
+    // Scheduled post-copy: switched after pass 2, finished in post-copy
+    // with pages fetched on demand; the pause itself is short.
+    let pc = by_variant(&recs, "postcopy");
+    completed_intact(pc);
+    assert_eq!(pc.outcome_detail, Some(OutcomeDetail::Postcopy));
+    assert_eq!(pc.interventions[0].action, Action::StartPostcopy);
+    assert!(pc.interventions[0].state.passes >= 2);
+    assert!(pc.postcopy_time_ms.unwrap() > 0.0);
+    assert!(pc.postcopy_requests.unwrap() > 0);
+    assert!(pc.downtime_qemu_ms.unwrap() < 1000.0);
+    let s = settings(&dir, pc);
+    assert!(has_cap(&s, "source", "postcopy-ram") && has_cap(&s, "destination", "postcopy-ram"));
+    let events =
+        std::fs::read_to_string(dir.join("runs").join(&pc.run_id).join("events.jsonl")).unwrap();
+    assert!(events.contains("postcopy-active"), "{events}");
+    assert!(events.contains("\"pass\":2"), "{events}");
+
+    // Force-complete: post-copy where allowed, else a paused guest whose
+    // whole pause the client sees.
+    let fp = by_variant(&recs, "force-postcopy");
+    completed_intact(fp);
+    assert_eq!(fp.outcome_detail, Some(OutcomeDetail::Forced));
+    assert_eq!(fp.interventions[0].action, Action::StartPostcopy);
+    assert!(fp.postcopy_time_ms.is_some());
+    let fz = by_variant(&recs, "force-pause");
+    completed_intact(fz);
+    assert_eq!(fz.outcome_detail, Some(OutcomeDetail::Forced));
+    assert_eq!(fz.interventions[0].action, Action::PauseGuest);
+    let paused = fz.paused_ms.unwrap();
+    assert!(paused > 1000.0, "paused {paused} ms");
+    let probe = fz.downtime_probe_ms.unwrap();
+    assert!(
+        probe >= paused * 0.9,
+        "client saw {probe} ms of a {paused} ms pause"
+    );
+
+    // Auto-converge: QEMU throttles the vCPU from 60 % up, and the
+    // workload's rate drops while it does.
+    let ac = by_variant(&recs, "auto-converge");
+    assert!(
+        matches!(ac.outcome, Outcome::Completed | Outcome::Aborted),
+        "{ac:?}"
+    );
+    let thr = ac.max_throttle_pct.expect("throttle recorded");
+    assert!(thr >= 60.0, "throttle {thr}");
+    assert!(has_cap(&settings(&dir, ac), "source", "auto-converge"));
+    let slow = ac.workload_slowdown_pct.unwrap();
+    let abort_slow = ab.workload_slowdown_pct.unwrap();
+    assert!(
+        slow > abort_slow + 2.0,
+        "throttled workload slowed {slow:.1} %, unthrottled {abort_slow:.1} %"
+    );
+}
+
+#[test]
+fn a_setting_this_qemu_lacks_is_refused_before_any_run_naming_it_and_the_version() {
+    let _g = lab_lock();
+    for (field, line) in [
+        ("migration.dirty_limit", "dirty_limit = \"10MB/s\""),
+        (
+            "migration.multifd_compression",
+            "multifd_channels = 2\nmultifd_compression = \"qpl\"",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let sc = write_scenario(
+            tmp.path(),
+            "lacking",
+            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[migration]\n{line}\n"),
+        );
+        let root = tmp.path().join("results");
+        let out = run_cmd(&sc, &root).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(field), "{stderr}");
+        assert!(stderr.contains("lacking.toml"), "{stderr}");
+        let version = stderr
+            .split("QEMU ")
+            .nth(1)
+            .and_then(|v| v.chars().next())
+            .is_some_and(|c| c.is_ascii_digit());
+        assert!(version, "no QEMU version named: {stderr}");
+        assert!(!root.exists(), "a results directory was created");
+    }
+}
