@@ -166,21 +166,41 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         )?);
     }
     if varies("downtime_limit") {
-        out.push(render(
-            &lines_over(
-                rows,
-                &summary.varying,
-                "downtime_limit",
-                "downtime-vs-limit",
-                "Downtime against the max-downtime setting",
-                &[
-                    ("downtime_qemu_ms", false, " reported"),
-                    ("downtime_probe_ms", true, " measured"),
-                ],
-                "downtime (ms)",
-            ),
-            dir,
-        )?);
+        let mut chart = lines_over(
+            rows,
+            &summary.varying,
+            "downtime_limit",
+            "downtime-vs-limit",
+            "Downtime against the max-downtime setting (QEMU-reported solid, probe-measured dashed)",
+            &[
+                ("downtime_qemu_ms", false, " reported"),
+                ("downtime_probe_ms", true, " measured"),
+            ],
+            "downtime (ms)",
+        );
+        // The limit itself, for reading "follows the limit" off the chart.
+        let mut limits: Vec<f64> = rows
+            .iter()
+            .map(|r| r.dim_values["downtime_limit"])
+            .collect();
+        limits.sort_by(f64::total_cmp);
+        limits.dedup();
+        let colors = chart
+            .lines
+            .iter()
+            .map(|l| l.color)
+            .max()
+            .map_or(0, |c| c + 1);
+        chart.lines.push(Line {
+            name: "the limit (y = x)".into(),
+            points: limits
+                .into_iter()
+                .map(|x| (x, Estimate::exact(x)))
+                .collect(),
+            color: colors,
+            dashed: true,
+        });
+        out.push(render(&chart, dir)?);
     }
     if varies("storage_mode") {
         let median = |m: &str| {

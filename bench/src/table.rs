@@ -1,5 +1,6 @@
 //! The end-of-run table: one row per run with the headline measures (and
-//! the disk's when runs have one).
+//! the disk's when runs have one, and how each ended when a scenario has
+//! variants or policies).
 
 use migbench_model::units::StorageMode;
 use migbench_model::RunRecord;
@@ -9,7 +10,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn row(cells: &[String], disk: Option<&[String]>) -> String {
+fn row(cells: &[String], disk: Option<&[String]>, how: Option<&[String]>) -> String {
     let mut s = format!(
         "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
         cells[0],
@@ -29,6 +30,9 @@ fn row(cells: &[String], disk: Option<&[String]>) -> String {
             " {:<17} {:>9} {:>8} {:<10}",
             d[0], d[1], d[2], d[3]
         ));
+    }
+    if let Some(h) = how {
+        s.push_str(&format!(" {:<18} {:<9} {:>6}", h[0], h[1], h[2]));
     }
     s.trim_end().to_string() + "\n"
 }
@@ -55,8 +59,21 @@ pub fn render(records: &[RunRecord]) -> String {
     let units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
     let dhead = strs(&["storage", "disk MiB", "disk s", "disk"]);
     let dunits = strs(&["", "on link", "", "integrity"]);
-    let mut out = row(&head, disks.then_some(&dhead[..]));
-    out.push_str(&row(&units, disks.then_some(&dunits[..])));
+    let policies = records
+        .iter()
+        .any(|r| !r.params.variant.is_empty() || !r.interventions.is_empty());
+    let phead = strs(&["variant", "detail", "slow"]);
+    let punits = strs(&["", "", "down%"]);
+    let mut out = row(
+        &head,
+        disks.then_some(&dhead[..]),
+        policies.then_some(&phead[..]),
+    );
+    out.push_str(&row(
+        &units,
+        disks.then_some(&dunits[..]),
+        policies.then_some(&punits[..]),
+    ));
     for r in records {
         let util = r.throughput_mbps.map(|t| 100.0 * t / r.link_rate_mbps);
         let cells = vec![
@@ -80,7 +97,18 @@ pub fn render(records: &[RunRecord]) -> String {
             opt(r.disk_time_ms.map(|t| t / 1e3), 2),
             r.disk_integrity.to_string(),
         ];
-        out.push_str(&row(&cells, disks.then_some(&disk[..])));
+        let how = [
+            r.params.variant.clone(),
+            r.outcome_detail
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            opt(r.workload_slowdown_pct, 0),
+        ];
+        out.push_str(&row(
+            &cells,
+            disks.then_some(&disk[..]),
+            policies.then_some(&how[..]),
+        ));
     }
     out
 }

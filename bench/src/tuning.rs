@@ -296,12 +296,27 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
             let tried = async {
                 qmp.execute(MigrateSetCapabilities(c.clone())).await?;
                 qmp.execute(MigrateSetParameters(pr)).await?;
-                qmp.execute(MigrateSetCapabilities(off(&c))).await
+                let now = qmp.execute(QueryMigrateParameters(json!({}))).await?;
+                qmp.execute(MigrateSetCapabilities(off(&c))).await?;
+                Ok::<Value, crate::qmp::QmpError>(now)
             };
-            if let Err(e) = tried.await {
+            let now = match tried.await {
+                Ok(now) => now,
+                Err(e) => {
+                    verdict = Err(unsupported(
+                        k,
+                        format!("refuses it: {}{}", qmp_message(&e), since(k)),
+                    ));
+                    break 'runs;
+                }
+            };
+            // Accepted is not applied: QEMU 7.2 takes multifd-zstd-level
+            // and multifd-zlib-level but keeps 1.
+            if let Some((name, v)) = k.params.iter().find(|(n, v)| now.get(*n) != Some(v)) {
+                let got = now.get(*name).map(Value::to_string).unwrap_or_default();
                 verdict = Err(unsupported(
                     k,
-                    format!("refuses it: {}{}", qmp_message(&e), since(k)),
+                    format!("accepts `{name}` = {v} but reads back {got}: it would be ignored"),
                 ));
                 break 'runs;
             }

@@ -74,18 +74,13 @@ migration.max_bandwidth = "30MB/s"
 name = "multifd-zstd"
 migration.multifd_channels = 2
 migration.multifd_compression = "zstd"
-migration.multifd_compression_level = 3
-
-[[variant]]
-name = "xbzrle"
-migration.xbzrle_cache = "32MiB"
 
 [[variant]]
 name = "announce"
 migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
 "#,
     );
-    assert_eq!(recs.len(), 6);
+    assert_eq!(recs.len(), 5);
     for r in &recs {
         completed_intact(r);
     }
@@ -142,7 +137,6 @@ migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
         assert_eq!(s[side]["parameters"]["multifd-channels"], 2);
         assert_eq!(s[side]["parameters"]["multifd-compression"], "zstd");
     }
-    assert_eq!(s["source"]["parameters"]["multifd-zstd-level"], 3);
     assert!(
         mf.multifd_bytes.unwrap() > 32 << 20,
         "{:?}",
@@ -158,15 +152,6 @@ migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
         plain < 1.1,
         "uncompressed run transferred/wire = {plain:.2}"
     );
-
-    // XBZRLE: re-sent pages go as deltas against the cache.
-    let xb = by_variant(&recs, "xbzrle");
-    let s = settings(&dir, xb);
-    assert!(has_cap(&s, "source", "xbzrle"));
-    assert_eq!(s["source"]["parameters"]["xbzrle-cache-size"], 32 << 20);
-    let stats = xb.xbzrle.expect("xbzrle statistics recorded");
-    assert!(stats.pages > 0, "no page went as a delta: {stats:?}");
-    assert!(stats.encoding_rate > 1.0, "{stats:?}");
 
     // announce: the destination announces with the configured timing.
     let an = settings(&dir, by_variant(&recs, "announce"));
@@ -234,12 +219,16 @@ policy.completion_timeout = "12s"
 policy.completion_action = "force-complete"
 
 [[variant]]
+name = "xbzrle"
+migration.xbzrle_cache = "128MiB"
+
+[[variant]]
 name = "auto-converge"
-migration.auto_converge = "60/20/99"
-policy.completion_timeout = "30s"
+migration.auto_converge = "99/1/99"
+policy.completion_timeout = "50s"
 "#,
     );
-    assert_eq!(recs.len(), 7);
+    assert_eq!(recs.len(), 8);
 
     // Completion timeout with abort: cancelled at 20 s, guest intact on the source.
     let ab = by_variant(&recs, "abort");
@@ -326,20 +315,34 @@ policy.completion_timeout = "30s"
         "client saw {probe} ms of a {paused} ms pause"
     );
 
-    // Auto-converge: QEMU throttles the vCPU from 60 % up, and the
-    // workload's rate drops while it does.
+    // XBZRLE: pages re-dirtied across passes go as deltas against the
+    // cache, and with 75 % of each page unchanged that is enough to converge.
+    let xb = by_variant(&recs, "xbzrle");
+    completed_intact(xb);
+    assert_eq!(xb.outcome_detail, Some(OutcomeDetail::Converged));
+    assert!(xb.finished_by.as_deref().unwrap().contains("xbzrle"));
+    let s = settings(&dir, xb);
+    assert!(has_cap(&s, "source", "xbzrle"));
+    assert_eq!(s["source"]["parameters"]["xbzrle-cache-size"], 128 << 20);
+    let stats = xb.xbzrle.expect("xbzrle statistics recorded");
+    assert!(stats.pages > 0, "no page went as a delta: {stats:?}");
+    assert!(stats.encoding_rate > 1.0, "{stats:?}");
+
+    // Auto-converge: once the dirty rate outruns the link QEMU throttles
+    // the vCPU to 99 %, and the (rate-paced) workload slows down with it.
+    // Lower throttles barely touch a paced workload, hence 99/1/99.
     let ac = by_variant(&recs, "auto-converge");
     assert!(
         matches!(ac.outcome, Outcome::Completed | Outcome::Aborted),
         "{ac:?}"
     );
-    let thr = ac.max_throttle_pct.expect("throttle recorded");
-    assert!(thr >= 60.0, "throttle {thr}");
+    assert_eq!(ac.integrity, Integrity::Ok);
+    assert_eq!(ac.max_throttle_pct, Some(99.0), "{ac:?}");
     assert!(has_cap(&settings(&dir, ac), "source", "auto-converge"));
     let slow = ac.workload_slowdown_pct.unwrap();
     let abort_slow = ab.workload_slowdown_pct.unwrap();
     assert!(
-        slow > abort_slow + 2.0,
+        slow > abort_slow + 5.0,
         "throttled workload slowed {slow:.1} %, unthrottled {abort_slow:.1} %"
     );
 }
@@ -352,6 +355,11 @@ fn a_setting_this_qemu_lacks_is_refused_before_any_run_naming_it_and_the_version
         (
             "migration.multifd_compression",
             "multifd_channels = 2\nmultifd_compression = \"qpl\"",
+        ),
+        // QEMU 7.2 accepts a zstd level but keeps 1: refused as ignored.
+        (
+            "migration.multifd_compression_level",
+            "multifd_channels = 2\nmultifd_compression = \"zstd\"\nmultifd_compression_level = 3",
         ),
     ] {
         let tmp = tempfile::tempdir().unwrap();

@@ -33,6 +33,21 @@ pub struct Estimate {
     pub ci_hi: f64,
 }
 
+impl Estimate {
+    /// A known value with no spread (a setting, a reference line).
+    pub fn exact(v: f64) -> Estimate {
+        Estimate {
+            n: 1,
+            median: v,
+            mean: v,
+            sd: 0.0,
+            se: 0.0,
+            ci_lo: v,
+            ci_hi: v,
+        }
+    }
+}
+
 /// Median of values (any order); `None` if empty. NaNs are not allowed.
 pub fn median(values: &[f64]) -> Option<f64> {
     if values.is_empty() {
