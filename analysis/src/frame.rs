@@ -33,13 +33,30 @@ pub fn all_runs(sets: &[ResultsSet]) -> Vec<RunRef<'_>> {
 /// Dimensions that take more than one value in these runs (plus `source`
 /// when several results directories with the same values are combined).
 pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
-    crate::dims::DIMS
+    let distinct = |d: &Dim, runs: &mut dyn Iterator<Item = &RunRef>| {
+        let mut labels: Vec<String> = runs.map(|r| (d.label)(&r.rec.params)).collect();
+        labels.sort();
+        labels.dedup();
+        labels.len()
+    };
+    let vary: Vec<&'static Dim> = crate::dims::DIMS
         .iter()
+        .filter(|d| distinct(d, &mut runs.iter()) > 1)
+        .collect();
+    if !vary.iter().any(|d| d.name == "variant") {
+        return vary;
+    }
+    // A setting that only changes with the variant is named by it: keep
+    // the dimensions that also vary inside some variant.
+    let mut variants: Vec<&str> = runs.iter().map(|r| r.rec.params.variant.as_str()).collect();
+    variants.sort();
+    variants.dedup();
+    vary.into_iter()
         .filter(|d| {
-            let mut labels: Vec<String> = runs.iter().map(|r| (d.label)(&r.rec.params)).collect();
-            labels.sort();
-            labels.dedup();
-            labels.len() > 1
+            d.name == "variant"
+                || variants.iter().any(|v| {
+                    distinct(d, &mut runs.iter().filter(|r| r.rec.params.variant == *v)) > 1
+                })
         })
         .collect()
 }
@@ -302,4 +319,57 @@ pub fn probe_rtts(path: &std::path::Path) -> PolarsResult<Vec<(f64, f64)>> {
         .zip(rtt.iter())
         .filter_map(|(s, r)| Some((s?, r?)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migbench_model::{expand, RunRecord, Scenario};
+
+    fn set_of(text: &str) -> ResultsSet {
+        let sc = Scenario::parse(std::path::Path::new("v.toml"), text).unwrap();
+        let matrix = expand(&sc);
+        let records = matrix
+            .iter()
+            .map(|p| RunRecord::pending(p, 0.0, "tcg"))
+            .collect();
+        ResultsSet {
+            dir: PathBuf::from("/nonexistent"),
+            name: "v".into(),
+            manifest: migbench_model::record::Manifest {
+                scenario_name: "v".into(),
+                scenario_path: "v.toml".into(),
+                scenario_text: text.into(),
+                scenario_sha256: String::new(),
+                matrix,
+                varying: Vec::new(),
+                host_kernel: String::new(),
+                host_name: String::new(),
+                qemu_version: String::new(),
+                accel: "tcg".into(),
+                guest_image: String::new(),
+                qemu_ram_padding_kib: 8,
+                git_revision: String::new(),
+                migbench_version: String::new(),
+                started_at: 0.0,
+            },
+            records,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn settings_named_by_their_variant_do_not_split_groups() {
+        let set = set_of(
+            "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"5MB/s\"]\n[link]\nrate = \"100mbit\"\n\
+             [[variant]]\nname = \"plain\"\n\
+             [[variant]]\nname = \"pc\"\nmigration.postcopy = \"after 2 passes\"\n\
+             [[variant]]\nname = \"limits\"\nmigration.downtime_limit = [\"30ms\", \"1s\"]\n",
+        );
+        let runs = all_runs(std::slice::from_ref(&set));
+        let names: Vec<&str> = varying(&runs).iter().map(|d| d.name).collect();
+        // postcopy only changes with the variant; the limit also varies
+        // inside `limits`; the dirty rate everywhere.
+        assert_eq!(names, ["variant", "dirty_rate", "downtime_limit"]);
+    }
 }
