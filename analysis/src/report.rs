@@ -636,7 +636,7 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
     body.push_str(&html_table(summary));
     let _ = write!(
         body,
-        "<p><small>Per group of runs sharing the varying dimensions ({}): median over completed runs, with the 95 % Student-t interval of the mean in brackets when a group has several runs. Failed and timed-out runs are counted, never dropped. Physical bound: guest RAM that had to be sent at least once (RAM minus zero pages) over the link rate. Comparisons use {}.</small></p>",
+        "<p><small>Per group of runs sharing the varying dimensions ({}): median over completed runs, with the 95 % Student-t interval of the mean in brackets when a group has several runs. Failed and timed-out runs are counted, never dropped. Physical bound: guest RAM that had to be sent at least once (RAM minus zero pages, over the wire compression ratio when compressed) over the link rate. Comparisons use {}.</small></p>",
         esc(&summary.varying.join(", ")),
         COMPARE_TEST
     );
