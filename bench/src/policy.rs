@@ -95,10 +95,7 @@ impl Policies {
     pub fn decide(&mut self, elapsed: Duration, st: &ProgressSample) -> Vec<Decision> {
         let mut out = Vec::new();
         // Only a migration still copying can be helped.
-        if self.done || !matches!(st.status.as_str(), "active" | "setup") {
-            return out;
-        }
-        if st.status == "setup" {
+        if self.done || st.status != "active" {
             return out;
         }
         // Downtime stepping: every step whose time has come (the latest wins).

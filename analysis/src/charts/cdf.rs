@@ -61,7 +61,7 @@ impl Chart for Cdf {
                     c,
                 ))?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c));
+                .legend(style::line_key(c));
         }
         style::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())

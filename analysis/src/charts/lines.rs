@@ -113,7 +113,7 @@ impl Chart for Lines {
                 chart
                     .draw_series(LineSeries::new(pts.clone(), st))?
                     .label(&l.name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], st));
+                    .legend(style::line_key(st));
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
             }
             for (x, e) in l.points.iter().filter(|p| p.1.n > 1) {

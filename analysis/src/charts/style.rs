@@ -5,6 +5,11 @@
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+/// Legend key of a line series: a short stroke in the series' style.
+pub fn line_key(st: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], st)
+}
+
 /// Default chart size in pixels.
 pub const SIZE: (u32, u32) = (900, 480);
 /// Font family name the charts use.

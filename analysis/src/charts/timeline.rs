@@ -101,9 +101,7 @@ impl Chart for Timeline {
         )?;
         c.draw_series(LineSeries::new(rem, style::color(0).stroke_width(2)))?
             .label("remaining RAM")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], style::color(0).stroke_width(2))
-            });
+            .legend(style::line_key(style::color(0).stroke_width(2)));
         // Pass boundaries: where dirty-sync-count increases.
         let passes = self
             .progress
@@ -171,14 +169,10 @@ impl Chart for Timeline {
         let mut c = panel(&panels[1], (x0, x1), top, "Mbit/s", None, &outages)?;
         c.draw_series(LineSeries::new(tp, style::color(1).stroke_width(2)))?
             .label("throughput")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], style::color(1).stroke_width(2))
-            });
+            .legend(style::line_key(style::color(1).stroke_width(2)));
         c.draw_series(LineSeries::new(dirty, style::color(2).stroke_width(2)))?
             .label("dirty rate")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], style::color(2).stroke_width(2))
-            });
+            .legend(style::line_key(style::color(2).stroke_width(2)));
         style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
 
         // Panel 3: the workload's own progress rate.
@@ -219,15 +213,11 @@ impl Chart for Timeline {
         )?;
         c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?
             .label("workload rate (MB/s)")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], style::color(3).stroke_width(2))
-            });
+            .legend(style::line_key(style::color(3).stroke_width(2)));
         if !throttle.is_empty() {
             c.draw_series(LineSeries::new(throttle, style::color(5).stroke_width(2)))?
                 .label("CPU throttle (%)")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], style::color(5).stroke_width(2))
-                });
+                .legend(style::line_key(style::color(5).stroke_width(2)));
         }
         style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
         Ok(())

@@ -198,25 +198,26 @@ impl RunParams {
     }
 }
 
+/// Multiply the runs so far by one dimension's values.
+fn times<T: Copy>(
+    runs: Vec<RunParams>,
+    values: &[T],
+    set: impl Fn(&mut RunParams, T),
+) -> Vec<RunParams> {
+    let mut out = Vec::with_capacity(runs.len() * values.len());
+    for r in runs {
+        for v in values {
+            let mut r = r.clone();
+            set(&mut r, *v);
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// Expand a scenario into its runs, in a stable order with repetitions
 /// innermost, so one combination's runs sit together in the live table.
 pub fn expand(sc: &Scenario) -> Vec<RunParams> {
-    /// Multiply the runs so far by one dimension's values.
-    fn times<T: Copy>(
-        runs: Vec<RunParams>,
-        values: &[T],
-        set: impl Fn(&mut RunParams, T),
-    ) -> Vec<RunParams> {
-        let mut out = Vec::with_capacity(runs.len() * values.len());
-        for r in runs {
-            for v in values {
-                let mut r = r.clone();
-                set(&mut r, *v);
-                out.push(r);
-            }
-        }
-        out
-    }
     let base = RunParams {
         index: 0,
         repetition: 0,
@@ -308,37 +309,29 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
 fn variant_runs(mut r: RunParams, v: &Variant) -> Vec<RunParams> {
     r.variant = v.name.clone();
     let (m, p) = (&v.migration, &v.policy);
-    let levels: Vec<u32> = m.multifd_compression_level.0.iter().map(|c| c.0).collect();
     let mut runs = vec![r];
-    macro_rules! dim {
-        ($list:expr, $field:ident) => {
-            runs = runs
-                .into_iter()
-                .flat_map(|r| {
-                    $list.iter().map(move |x| RunParams {
-                        $field: x.clone(),
-                        ..r.clone()
-                    })
-                })
-                .collect();
-        };
-    }
-    dim!(m.downtime_limit.0, downtime_limit);
-    dim!(m.max_bandwidth.0, max_bandwidth);
-    dim!(m.timeout.0, timeout);
-    dim!(m.multifd_channels.0, multifd_channels);
-    dim!(m.multifd_compression.0, multifd_compression);
-    dim!(levels, multifd_compression_level);
-    dim!(m.xbzrle_cache.0, xbzrle_cache);
-    dim!(m.auto_converge.0, auto_converge);
-    dim!(m.postcopy.0, postcopy);
-    dim!(m.announce.0, announce);
-    dim!(m.dirty_limit.0, dirty_limit);
-    dim!(p.downtime_steps.0, downtime_steps);
-    dim!(p.downtime_delay.0, downtime_delay);
-    dim!(p.completion_timeout.0, completion_timeout);
-    dim!(p.completion_action.0, completion_action);
-    dim!(p.progress_timeout.0, progress_timeout);
+    runs = times(runs, &m.downtime_limit.0, |r, v| r.downtime_limit = v);
+    runs = times(runs, &m.max_bandwidth.0, |r, v| r.max_bandwidth = v);
+    runs = times(runs, &m.timeout.0, |r, v| r.timeout = v);
+    runs = times(runs, &m.multifd_channels.0, |r, v| r.multifd_channels = v);
+    runs = times(runs, &m.multifd_compression.0, |r, v| {
+        r.multifd_compression = v
+    });
+    runs = times(runs, &m.multifd_compression_level.0, |r, v| {
+        r.multifd_compression_level = v.0
+    });
+    runs = times(runs, &m.xbzrle_cache.0, |r, v| r.xbzrle_cache = v);
+    runs = times(runs, &m.auto_converge.0, |r, v| r.auto_converge = v);
+    runs = times(runs, &m.postcopy.0, |r, v| r.postcopy = v);
+    runs = times(runs, &m.announce.0, |r, v| r.announce = v);
+    runs = times(runs, &m.dirty_limit.0, |r, v| r.dirty_limit = v);
+    runs = times(runs, &p.downtime_steps.0, |r, v| r.downtime_steps = v);
+    runs = times(runs, &p.downtime_delay.0, |r, v| r.downtime_delay = v);
+    runs = times(runs, &p.completion_timeout.0, |r, v| {
+        r.completion_timeout = v
+    });
+    runs = times(runs, &p.completion_action.0, |r, v| r.completion_action = v);
+    runs = times(runs, &p.progress_timeout.0, |r, v| r.progress_timeout = v);
     runs
 }
 

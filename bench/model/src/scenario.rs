@@ -805,18 +805,13 @@ impl Variant {
             if t.0.as_secs_f64() < 1.0 {
                 return Err(("migration.timeout", format!("{t} is shorter than 1s")));
             }
-            for c in &pol.completion_timeout.0 {
-                if !c.0.is_zero() && c.0 >= t.0 {
+            for (field, list) in [
+                ("policy.completion_timeout", &pol.completion_timeout),
+                ("policy.progress_timeout", &pol.progress_timeout),
+            ] {
+                if let Some(c) = list.0.iter().find(|c| !c.0.is_zero() && c.0 >= t.0) {
                     return Err((
-                        "policy.completion_timeout",
-                        format!("{c} is not shorter than migration.timeout {t}, so it never fires"),
-                    ));
-                }
-            }
-            for c in &pol.progress_timeout.0 {
-                if !c.0.is_zero() && c.0 >= t.0 {
-                    return Err((
-                        "policy.progress_timeout",
+                        field,
                         format!("{c} is not shorter than migration.timeout {t}, so it never fires"),
                     ));
                 }

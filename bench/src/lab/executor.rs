@@ -424,22 +424,22 @@ impl LabExecutor {
         rec.qemu_setup_time_ms = last.setup_time_ms;
         // A cancelled migration's final status has no RAM counters: keep the
         // furthest the migration got.
-        let samples_max =
-            |f: fn(&migbench_model::ProgressSample) -> u64| watched.samples.iter().map(f).max();
-        rec.transferred_bytes =
-            samples_max(|s| s.transferred).map(|m| m.max(last.progress.transferred));
-        rec.passes = samples_max(|s| s.passes).map(|m| m.max(last.progress.passes));
+        let furthest = |f: fn(&migbench_model::ProgressSample) -> u64| {
+            watched
+                .samples
+                .iter()
+                .map(f)
+                .max()
+                .map(|m| m.max(f(&last.progress)))
+        };
+        rec.transferred_bytes = furthest(|s| s.transferred);
+        rec.passes = furthest(|s| s.passes);
         // QEMU counts zero pages as it scans; pages are 4 KiB on x86.
-        rec.zero_bytes =
-            samples_max(|s| s.zero_pages).map(|z| z.max(last.progress.zero_pages) * 4096);
-        rec.multifd_bytes = samples_max(|s| s.multifd_bytes)
-            .map(|m| m.max(last.progress.multifd_bytes))
-            .filter(|b| *b > 0);
-        rec.normal_bytes =
-            samples_max(|s| s.normal_bytes).map(|m| m.max(last.progress.normal_bytes));
-        rec.postcopy_requests = samples_max(|s| s.postcopy_requests)
-            .map(|m| m.max(last.progress.postcopy_requests))
-            .filter(|_| watched.postcopy_at.is_some());
+        rec.zero_bytes = furthest(|s| s.zero_pages).map(|z| z * 4096);
+        rec.multifd_bytes = furthest(|s| s.multifd_bytes).filter(|b| *b > 0);
+        rec.normal_bytes = furthest(|s| s.normal_bytes);
+        rec.postcopy_requests =
+            furthest(|s| s.postcopy_requests).filter(|_| watched.postcopy_at.is_some());
         rec.xbzrle = watched
             .samples
             .iter()
