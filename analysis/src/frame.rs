@@ -30,24 +30,35 @@ pub fn all_runs(sets: &[ResultsSet]) -> Vec<RunRef<'_>> {
         .collect()
 }
 
-/// Dimensions that take more than one value in these runs (plus `source`
-/// when several results directories with the same values are combined).
+/// The dimensions runs are grouped by: those the manifest says vary (the
+/// union of the sets' manifests; when several sets are combined, those
+/// that vary across all their runs), less settings that only change with
+/// the variant (the variant names them).
 pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
-    let distinct = |d: &Dim, runs: &mut dyn Iterator<Item = &RunRef>| {
-        let mut labels: Vec<String> = runs.map(|r| (d.label)(&r.rec.params)).collect();
-        labels.sort();
-        labels.dedup();
-        labels.len()
+    let mut sets: Vec<&ResultsSet> = runs.iter().map(|r| r.set).collect();
+    sets.dedup_by(|a, b| a.dir == b.dir);
+    let names: Vec<String> = match sets.as_slice() {
+        [one] => one.manifest.varying.clone(),
+        _ => {
+            let params: Vec<_> = runs.iter().map(|r| r.rec.params.clone()).collect();
+            migbench_model::matrix::varying(&params)
+        }
     };
     let vary: Vec<&'static Dim> = crate::dims::DIMS
         .iter()
-        .filter(|d| distinct(d, &mut runs.iter()) > 1)
+        .filter(|d| names.iter().any(|n| n == d.name))
         .collect();
     if !vary.iter().any(|d| d.name == "variant") {
         return vary;
     }
     // A setting that only changes with the variant is named by it: keep
     // the dimensions that also vary inside some variant.
+    let distinct = |d: &Dim, runs: &mut dyn Iterator<Item = &RunRef>| {
+        let mut labels: Vec<String> = runs.map(|r| (d.label)(&r.rec.params)).collect();
+        labels.sort();
+        labels.dedup();
+        labels.len()
+    };
     let mut variants: Vec<&str> = runs.iter().map(|r| r.rec.params.variant.as_str()).collect();
     variants.sort();
     variants.dedup();
@@ -341,8 +352,8 @@ mod tests {
                 scenario_path: "v.toml".into(),
                 scenario_text: text.into(),
                 scenario_sha256: String::new(),
+                varying: migbench_model::matrix::varying(&matrix),
                 matrix,
-                varying: Vec::new(),
                 host_kernel: String::new(),
                 host_name: String::new(),
                 qemu_version: String::new(),

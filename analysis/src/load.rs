@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use migbench_model::record::SCHEMA_VERSION;
 use migbench_model::{Manifest, ProgressSample, RunRecord, WorkloadSample};
 
 /// Errors loading a results directory.
@@ -63,6 +64,12 @@ pub fn parse_runs(path: &Path, text: &str) -> (Vec<RunRecord>, Vec<String>) {
             continue;
         }
         match serde_json::from_str::<RunRecord>(line) {
+            Ok(r) if r.schema_version > SCHEMA_VERSION => warnings.push(format!(
+                "{}:{}: record format {} is newer than this analyzer's {SCHEMA_VERSION}; skipped",
+                path.display(),
+                i + 1,
+                r.schema_version
+            )),
             Ok(r) => records.push(r),
             Err(e) => {
                 let last = i + 1 == lines.len();
@@ -127,6 +134,26 @@ pub fn load_workload(set: &ResultsSet, run_id: &str) -> Vec<WorkloadSample> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_with_and_without_a_schema_version_are_read() {
+        let sc = migbench_model::Scenario::parse(
+            Path::new("s.toml"),
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
+        )
+        .unwrap();
+        let rec = RunRecord::pending(&migbench_model::expand(&sc)[0], 0.0, "tcg");
+        let new = serde_json::to_string(&rec).unwrap();
+        assert!(new.contains("\"schema_version\":2"), "{new}");
+        let old = new.replace("\"schema_version\":2,", "");
+        let newer = new.replace("\"schema_version\":2", "\"schema_version\":99");
+        let text = format!("{old}\n{new}\n{newer}\n");
+        let (recs, warns) = parse_runs(Path::new("r/runs.jsonl"), &text);
+        assert_eq!(recs.len(), 2);
+        assert_eq!((recs[0].schema_version, recs[1].schema_version), (1, 2));
+        assert_eq!(warns.len(), 1);
+        assert!(warns[0].contains("newer"), "{warns:?}");
+    }
 
     #[test]
     fn a_truncated_last_line_is_a_warning_naming_the_line() {

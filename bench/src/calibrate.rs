@@ -6,16 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use migbench_model::units::{BitRate, Dur, Percent, Size};
-use migbench_probes::outage::service_downtime_ms;
 use migbench_probes::prober::Prober;
+use migbench_pure::outage::service_downtime_ms;
 use serde::Serialize;
 
-use crate::lab::executor::{boot_source, sleep_or_cancel};
+use crate::control::Cancel;
+use crate::lab::boot::boot_source;
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
 use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
-use crate::scheduler::Cancel;
+use crate::migrate::guest::sleep_or_cancel;
 
 /// One calibration pause and what the probe saw.
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +61,7 @@ pub async fn calibrate(
     let result = async {
         let (qemu, _agent) =
             boot_source(&spec, &net, run_dir.path(), run_dir.path(), cancel).await?;
+        let qemu = crate::backend::qmp::QmpVm::connect(qemu).await?;
         let origin = Instant::now();
         let prober = Prober::start(Some(&net.client), net.guest_echo(), interval, origin)
             .context("starting the prober")?;
@@ -73,12 +75,12 @@ pub async fn calibrate(
                     break 'outer;
                 }
                 let a = Instant::now();
-                qemu.qmp.execute(qapi::qmp::stop {}).await?;
+                qemu.pause().await?;
                 let b = Instant::now();
                 let stop_mid = (ms(a) + ms(b)) / 2.0;
                 tokio::time::sleep_until((b + pause).into()).await;
                 let c = Instant::now();
-                qemu.qmp.execute(qapi::qmp::cont {}).await?;
+                qemu.resume().await?;
                 let d = Instant::now();
                 marks.push((pause, stop_mid, (ms(c) + ms(d)) / 2.0));
             }

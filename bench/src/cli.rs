@@ -41,26 +41,7 @@ pub enum Cmd {
     },
     /// Pause a running guest for known durations (QMP stop/cont) and compare
     /// the probe-measured outage with each true pause.
-    Calibrate {
-        /// Pause lengths, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "50ms,200ms,1000ms")]
-        pauses: Vec<String>,
-        /// Probe interval (0.1ms – 100ms).
-        #[arg(long, default_value = "1ms")]
-        interval: String,
-        /// How many times each pause is repeated.
-        #[arg(long, default_value_t = 3)]
-        repeat: u32,
-        /// Accelerator: auto, kvm or tcg.
-        #[arg(long, default_value = "auto")]
-        accel: String,
-        /// Guest agent binary.
-        #[arg(long)]
-        agent: Option<PathBuf>,
-        /// Also write the results as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Calibrate(CalibrateArgs),
     /// Remove namespaces, QEMU processes and temp dirs left by killed runs.
     Cleanup,
     /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
@@ -87,4 +68,27 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `migbench calibrate`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Pause lengths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "50ms,200ms,1000ms")]
+    pub pauses: Vec<String>,
+    /// Probe interval (0.1ms – 100ms).
+    #[arg(long, default_value = "1ms")]
+    pub interval: String,
+    /// How many times each pause is repeated.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Accelerator: auto, kvm or tcg.
+    #[arg(long, default_value = "auto")]
+    pub accel: String,
+    /// Guest agent binary.
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }

@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
-use migbench_model::units::{Dur, ScalarField};
+use migbench_model::units::Dur;
 use migbench_model::{expand, Outcome, Scenario};
 
-use crate::lab::executor::LabExecutor;
+use crate::executor::LabExecutor;
 use crate::lab::{accel, image, net, rundir};
 use crate::recorder::Recorder;
 use crate::scheduler::{run_matrix, Cancel, Display};
@@ -85,7 +86,10 @@ pub fn run(
     }
     // Refuse settings the installed QEMU lacks before anything runs.
     let probe_dir = crate::lab::rundir::RunDir::create("probe")?;
-    match rt.block_on(crate::tuning::check(&matrix, probe_dir.path()))? {
+    match rt.block_on(crate::backend::qmp::preflight::check(
+        &matrix,
+        probe_dir.path(),
+    ))? {
         Ok(()) => {}
         Err(u) => {
             return Err(UsageError(format!("{}: {u}", scenario.display())).into());
@@ -154,17 +158,20 @@ fn parse_dur(what: &str, s: &str) -> Result<Duration> {
 }
 
 /// `migbench calibrate`.
-#[allow(clippy::too_many_arguments)]
 pub fn calibrate_cmd(
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
-    pauses: &[String],
-    interval: &str,
-    repeat: u32,
-    accel_s: &str,
-    agent: Option<PathBuf>,
-    json: Option<PathBuf>,
+    args: crate::cli::CalibrateArgs,
 ) -> Result<i32> {
+    let crate::cli::CalibrateArgs {
+        pauses,
+        interval,
+        repeat,
+        accel: accel_s,
+        agent,
+        json,
+    } = args;
+    let (pauses, interval, accel_s) = (&pauses, &interval, accel_s.as_str());
     let interval = parse_dur("--interval", interval)?;
     if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
         bail!(UsageError("--interval must be within 0.1ms – 100ms".into()));

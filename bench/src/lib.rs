@@ -1,18 +1,20 @@
-//! migbench: the driver. CLI ([`cli`], [`commands`]), the scheduler and its
-//! executors ([`scheduler`], [`lab`]), the migration driver trait and its
-//! QMP implementation ([`driver`], [`qmp`]), recording ([`recorder`],
-//! [`manifest`]) and presentation ([`table`]).
+//! migbench: the driver. CLI ([`cli`], [`commands`]); the scheduler
+//! ([`scheduler`]) runs each run of a matrix through an executor; the lab
+//! executor ([`executor`]) builds the environment ([`lab`]) and hands the migration to the
+//! backend-neutral core ([`migrate`]: contract, watch loop, policies,
+//! record assembly) driving a backend ([`backend`]); recording
+//! ([`recorder`], [`manifest`]) and presentation ([`table`]).
 
+pub mod backend;
 pub mod calibrate;
 pub mod cli;
 pub mod commands;
-pub mod driver;
+pub mod control;
+pub mod executor;
 pub mod lab;
 pub mod manifest;
-pub mod policy;
-pub mod qmp;
+pub mod migrate;
 pub mod recorder;
 pub mod scheduler;
 pub mod system;
 pub mod table;
-pub mod tuning;

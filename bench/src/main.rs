@@ -45,16 +45,7 @@ fn main() {
             agent,
         } => commands::run(&rt, &cancel, &scenario, dry_run, &results, agent),
         Cmd::Image { agent } => commands::image_cmd(agent),
-        Cmd::Calibrate {
-            pauses,
-            interval,
-            repeat,
-            accel,
-            agent,
-            json,
-        } => commands::calibrate_cmd(
-            &rt, &cancel, &pauses, &interval, repeat, &accel, agent, json,
-        ),
+        Cmd::Calibrate(args) => commands::calibrate_cmd(&rt, &cancel, args),
         Cmd::Report { args } => commands::analyze("report", &args),
         Cmd::Compare { args } => commands::analyze("compare", &args),
         Cmd::Summary { args } => commands::analyze("summary", &args),

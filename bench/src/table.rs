@@ -2,7 +2,7 @@
 //! the disk's when runs have one, and how each ended when a scenario has
 //! variants or policies).
 
-use migbench_model::units::StorageMode;
+use migbench_model::settings::StorageMode;
 use migbench_model::RunRecord;
 
 fn opt(v: Option<f64>, prec: usize) -> String {

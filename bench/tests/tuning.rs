@@ -44,42 +44,7 @@ fn completed_intact(r: &RunRecord) {
 #[test]
 fn each_knob_reaches_qemu_and_shows_its_effect() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario(
-        "knobs",
-        r#"
-[guest]
-ram = "256MiB"
-[workload]
-dirty_rate = "10MB/s"
-working_set = "64MiB"
-compressibility = "75%"
-[link]
-rate = "1gbit"
-[migration]
-timeout = "90s"
-
-[[variant]]
-name = "limit-30ms"
-migration.downtime_limit = "30ms"
-
-[[variant]]
-name = "limit-1000ms"
-migration.downtime_limit = "1000ms"
-
-[[variant]]
-name = "capped"
-migration.max_bandwidth = "30MB/s"
-
-[[variant]]
-name = "multifd-zstd"
-migration.multifd_channels = 2
-migration.multifd_compression = "zstd"
-
-[[variant]]
-name = "announce"
-migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
-"#,
-    );
+    let (_tmp, recs, dir) = run_scenario("knobs", include_str!("scenarios/knobs.toml"));
     assert_eq!(recs.len(), 5);
     for r in &recs {
         completed_intact(r);
@@ -175,59 +140,7 @@ migration.announce = "initial=10ms,max=40ms,rounds=3,step=15ms"
 #[test]
 fn policies_finish_or_abort_a_guest_that_cannot_converge() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario(
-        "policies",
-        r#"
-[guest]
-ram = "256MiB"
-[workload]
-dirty_rate = "20MB/s"
-working_set = "96MiB"
-compressibility = "75%"
-[link]
-rate = "100mbit"
-[migration]
-timeout = "100s"
-
-[[variant]]
-name = "abort"
-policy.completion_timeout = "20s"
-
-[[variant]]
-name = "no-progress"
-policy.progress_timeout = "6s"
-
-[[variant]]
-name = "stepping"
-migration.downtime_limit = "8s"
-policy.downtime_steps = 4
-policy.downtime_delay = "1s"
-
-[[variant]]
-name = "postcopy"
-migration.postcopy = "after 2 passes"
-
-[[variant]]
-name = "force-postcopy"
-migration.postcopy = "allowed"
-policy.completion_timeout = "12s"
-policy.completion_action = "force-complete"
-
-[[variant]]
-name = "force-pause"
-policy.completion_timeout = "12s"
-policy.completion_action = "force-complete"
-
-[[variant]]
-name = "xbzrle"
-migration.xbzrle_cache = "128MiB"
-
-[[variant]]
-name = "auto-converge"
-migration.auto_converge = "99/1/99"
-policy.completion_timeout = "50s"
-"#,
-    );
+    let (_tmp, recs, dir) = run_scenario("policies", include_str!("scenarios/policies.toml"));
     assert_eq!(recs.len(), 8);
 
     // Completion timeout with abort: cancelled at 20 s, guest intact on the source.

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{page_word, GuestSample, PAGE};
+use migbench_pure::tags::{page_word, PAGE};
+
+use crate::protocol::GuestSample;
 
 const WORDS: usize = PAGE / 8;
 /// The filler of a page's compressible part ("migbench").

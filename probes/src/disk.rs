@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::page_word;
+use migbench_pure::tags::{block_intact, render_block, BASE_GENERATION};
 
-const MAGIC: u64 = 0x6d69_6762_656e_6368; // "migbench"
 const ALIGN: usize = 4096;
 const TICK: Duration = Duration::from_millis(100);
 
@@ -42,9 +41,6 @@ pub struct DiskRequest {
     #[serde(default)]
     pub base: u64,
 }
-
-/// Generation of the base data the host writes into an image.
-pub const BASE_GENERATION: u32 = 1;
 
 /// A heap buffer aligned for O_DIRECT.
 struct Aligned {
@@ -76,38 +72,6 @@ impl Drop for Aligned {
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.ptr, layout) }
     }
-}
-
-fn checksum(data: &[u8]) -> u64 {
-    // FNV-1a over 8-byte words: cheap and order-sensitive.
-    data.chunks_exact(8).fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
-        (h ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// Fill `buf` (a whole block) with block `index` at `generation`: what the
-/// guest writes, and what the host writes as base data.
-pub fn render_block(buf: &mut [u8], index: u64, generation: u32) {
-    for (w, chunk) in buf[32..].chunks_exact_mut(8).enumerate() {
-        chunk.copy_from_slice(&page_word(index | (1 << 40), generation, w).to_le_bytes());
-    }
-    let sum = checksum(&buf[32..]);
-    buf[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-    buf[8..16].copy_from_slice(&index.to_le_bytes());
-    buf[16..24].copy_from_slice(&(generation as u64).to_le_bytes());
-    buf[24..32].copy_from_slice(&sum.to_le_bytes());
-}
-
-/// Whether `buf` holds block `index` at `generation`, intact.
-fn check(buf: &[u8], index: u64, generation: u32) -> bool {
-    let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
-    word(0) == MAGIC
-        && word(1) == index
-        && word(2) == generation as u64
-        && word(3) == checksum(&buf[32..])
-        && buf[32..].chunks_exact(8).enumerate().all(|(w, c)| {
-            u64::from_le_bytes(c.try_into().unwrap()) == page_word(index | (1 << 40), generation, w)
-        })
 }
 
 struct State {
@@ -261,7 +225,7 @@ impl DiskWorkload {
             }
             verdict.blocks += 1;
             st.file.read_exact_at(buf.bytes(), (i * st.block) as u64)?;
-            if !check(buf.bytes(), i as u64, g) {
+            if !block_intact(buf.bytes(), i as u64, g) {
                 verdict.bad_blocks += 1;
             }
         }
@@ -278,17 +242,6 @@ impl Drop for DiskWorkload {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_check_only_as_written() {
-        let mut buf = Aligned::new(8192);
-        render_block(buf.bytes(), 7, 3);
-        assert!(check(buf.bytes(), 7, 3));
-        assert!(!check(buf.bytes(), 7, 2), "stale generation");
-        assert!(!check(buf.bytes(), 8, 3), "misplaced block");
-        buf.bytes()[5000] ^= 1;
-        assert!(!check(buf.bytes(), 7, 3), "flipped bit");
-    }
 
     #[test]
     fn workload_on_a_file_writes_fill_and_rate_and_verifies() {

@@ -1,12 +1,11 @@
 //! migbench-probes: the guest agent's building blocks ([`dirtier`],
 //! [`protocol`]) and the host side that talks to it ([`prober`],
-//! [`agent_client`], [`netns`]) plus the pure analysis of probe events
-//! ([`outage`]).
+//! [`agent_client`], [`netns`]). Pure functions shared with the analyzer
+//! (generation tags, outage analysis) live in `migbench-pure`.
 
 pub mod agent_client;
 pub mod dirtier;
 pub mod disk;
 pub mod netns;
-pub mod outage;
 pub mod prober;
 pub mod protocol;

@@ -10,8 +10,6 @@ pub const ECHO_PORT: u16 = 7;
 pub const CONTROL_PORT: u16 = 7100;
 /// Size of one probe packet.
 pub const PROBE_LEN: usize = 16;
-/// Memory page size the dirtier works in.
-pub const PAGE: usize = 4096;
 
 /// Encode a probe: sequence number and send time (ns since the prober's origin).
 pub fn encode_probe(seq: u64, sent_ns: u64) -> [u8; PROBE_LEN] {
@@ -106,16 +104,6 @@ pub struct GuestSample {
     pub bytes: u64,
 }
 
-/// The 64-bit word at `word` of page `page` at generation `generation`: the
-/// pattern the dirtier writes and the verifier expects. Every page and
-/// generation gives a different pattern, so a stale or misplaced page shows.
-pub fn page_word(page: u64, generation: u32, word: usize) -> u64 {
-    let mut z = (page << 20) ^ (generation as u64) ^ 0x9E37_79B9_7F4A_7C15;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) ^ (word as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
-}
-
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -153,12 +141,5 @@ mod tests {
                 disk: None,
             }
         );
-    }
-
-    #[test]
-    fn page_patterns_differ_by_page_and_generation() {
-        assert_ne!(page_word(1, 1, 0), page_word(1, 2, 0));
-        assert_ne!(page_word(1, 1, 0), page_word(2, 1, 0));
-        assert_ne!(page_word(1, 1, 0), page_word(1, 1, 1));
     }
 }

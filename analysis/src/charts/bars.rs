@@ -35,12 +35,7 @@ pub struct Bars {
 }
 
 impl Chart for Bars {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn size(&self) -> (u32, u32) {
         style::category_size(self.categories.len())
     }
@@ -48,7 +43,6 @@ impl Chart for Bars {
     where
         DB::ErrorType: 'static,
     {
-        let n = self.categories.len().max(1);
         let top = self
             .series
             .iter()
@@ -59,23 +53,8 @@ impl Chart for Bars {
                     .flat_map(|(m, _)| m.iter().flatten().copied()),
             )
             .fold(0.0f64, f64::max);
-        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
-        let cats = self.categories.clone();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, style::text(style::TITLE))
-            .margin(12)
-            .x_label_area_size(if n > 4 { 70 } else { 40 })
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| style::category_label(*x, &cats))
-            .y_desc(&self.y_axis)
-            .label_style(style::text(style::TICK))
-            .axis_desc_style(style::text(style::LABEL))
-            .draw()?;
+        let mut chart =
+            super::category_chart(root, &self.title, &self.y_axis, &self.categories, top)?;
         let k = self.series.len().max(1) as f64;
         let width = 0.8 / k;
         for (si, s) in self.series.iter().enumerate() {

@@ -19,12 +19,7 @@ pub struct Cdf {
 }
 
 impl Chart for Cdf {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,

@@ -38,12 +38,7 @@ pub struct Convergence {
 }
 
 impl Chart for Convergence {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,

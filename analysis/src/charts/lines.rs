@@ -59,12 +59,7 @@ fn dashed_path(points: &[(f64, f64)], x_span: f64) -> Vec<Vec<(f64, f64)>> {
 }
 
 impl Chart for Lines {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,

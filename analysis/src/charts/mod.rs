@@ -13,6 +13,7 @@ pub mod timeline;
 use std::path::Path;
 
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -30,6 +31,51 @@ pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static;
+}
+
+/// [`Chart::name`] and [`Chart::title`] from a chart's `name` and `title` fields.
+macro_rules! labelled {
+    () => {
+        fn name(&self) -> String {
+            self.name.clone()
+        }
+        fn title(&self) -> String {
+            self.title.clone()
+        }
+    };
+}
+pub(crate) use labelled;
+
+/// Axes for one value per category (bars, stacked bars): categories along
+/// x at 0.5, 1.5, ..., values from 0 to a little above `max` on y.
+pub(crate) fn category_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    y_axis: &str,
+    cats: &[String],
+    max: f64,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
+where
+    DB::ErrorType: 'static,
+{
+    let n = cats.len().max(1);
+    let top = if max > 0.0 { max * 1.15 } else { 1.0 };
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, style::text(style::TITLE))
+        .margin(12)
+        .x_label_area_size(if n > 4 { 70 } else { 40 })
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| style::category_label(*x, cats))
+        .y_desc(y_axis)
+        .label_style(style::text(style::TICK))
+        .axis_desc_style(style::text(style::LABEL))
+        .draw()?;
+    Ok(chart)
 }
 
 /// A rendered chart: its files and the SVG text.

@@ -23,12 +23,7 @@ pub struct Stacked {
 }
 
 impl Chart for Stacked {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn size(&self) -> (u32, u32) {
         style::category_size(self.categories.len())
     }
@@ -36,8 +31,7 @@ impl Chart for Stacked {
     where
         DB::ErrorType: 'static,
     {
-        let n = self.categories.len().max(1);
-        let totals: Vec<f64> = (0..n)
+        let totals: Vec<f64> = (0..self.categories.len().max(1))
             .map(|i| {
                 self.segments
                     .iter()
@@ -45,24 +39,10 @@ impl Chart for Stacked {
                     .sum()
             })
             .collect();
+        let n = totals.len();
         let top = totals.iter().copied().fold(0.0f64, f64::max);
-        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
-        let cats = self.categories.clone();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, style::text(style::TITLE))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| style::category_label(*x, &cats))
-            .y_desc(&self.y_axis)
-            .label_style(style::text(style::TICK))
-            .axis_desc_style(style::text(style::LABEL))
-            .draw()?;
+        let mut chart =
+            super::category_chart(root, &self.title, &self.y_axis, &self.categories, top)?;
         let mut base = vec![0.0; n];
         for (si, (name, values)) in self.segments.iter().enumerate() {
             let c = style::color(si);

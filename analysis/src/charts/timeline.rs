@@ -52,12 +52,7 @@ impl Timeline {
 }
 
 impl Chart for Timeline {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn title(&self) -> String {
-        self.title.clone()
-    }
+    super::labelled!();
     fn size(&self) -> (u32, u32) {
         (900, 720)
     }

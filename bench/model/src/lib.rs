@@ -1,15 +1,22 @@
 //! migbench-model: the types the driver writes and the analyzer reads —
-//! scenario files ([`scenario`]), units ([`units`]), the run matrix
-//! ([`matrix`]) and on-disk records ([`record`]). No I/O beyond reading a
-//! scenario file, so both sides depend on it without pulling in the other.
+//! the knob table ([`knobs`], expanded by [`dimension`]), scenario files
+//! ([`scenario`]), quantities ([`units`]) apart from migration settings
+//! ([`settings`]), the run matrix ([`matrix`]) and on-disk records
+//! ([`record`], [`series`]). No I/O beyond reading a scenario file, so both
+//! sides depend on it without pulling in the other.
 
+pub mod dimension;
+pub mod knobs;
 pub mod matrix;
 pub mod record;
+pub mod scalar;
 pub mod scenario;
+pub mod series;
+pub mod settings;
 pub mod units;
 
+pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS};
 pub use matrix::{expand, RunParams};
-pub use record::{
-    Integrity, Manifest, Outcome, ProbeEvent, ProgressSample, RunRecord, WorkloadSample,
-};
+pub use record::{Integrity, Manifest, Outcome, RunRecord};
 pub use scenario::{Scenario, ScenarioError};
+pub use series::{ProbeEvent, ProgressSample, WorkloadSample};

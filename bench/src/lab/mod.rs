@@ -1,8 +1,9 @@
-//! The local lab: guest image, accelerator choice, network namespaces,
-//! QEMU processes and the executor that runs one migration in them.
+//! The local lab, the environment only: guest image, accelerator choice,
+//! network namespaces and shaped links, QEMU processes, disks, booting the
+//! guest. The executor that runs a migration in them is `crate::executor`.
 
 pub mod accel;
-pub mod executor;
+pub mod boot;
 pub mod image;
 pub mod net;
 pub mod qemu;

@@ -1,7 +1,9 @@
 //! QEMU processes of the lab: the source (booting the guest) and the
 //! destination (`-incoming defer`), each started inside its host namespace
 //! with a QMP socket and pid file in the private run directory, stderr and
-//! the guest's serial console logged to the run's results directory.
+//! the guest's serial console logged to the run's results directory. The
+//! QMP conversation itself belongs to the QMP backend
+//! (`crate::backend::qmp::vm::QmpVm`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,7 +13,6 @@ use tokio::process::{Child, Command};
 
 use crate::lab::image::GuestImage;
 use crate::lab::net::{GUEST_IP, GUEST_PREFIX};
-use crate::qmp::{Qmp, QmpError};
 
 /// The guest NIC's MAC address (same on both sides: it is one guest).
 pub const GUEST_MAC: &str = "52:54:00:6d:62:01";
@@ -75,10 +76,12 @@ pub struct QemuSpec {
 /// A running QEMU; killed on drop.
 pub struct QemuProcess {
     child: Child,
-    /// QMP connection.
-    pub qmp: Qmp,
     /// Which side this is.
     pub role: Role,
+    /// Its QMP socket (server, in the private run directory).
+    pub qmp_socket: PathBuf,
+    /// Its stderr log.
+    pub log: PathBuf,
     pid_file: PathBuf,
 }
 
@@ -88,16 +91,13 @@ pub enum QemuError {
     /// The process could not be started.
     #[error("Cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")]
     Spawn(#[source] std::io::Error),
-    /// QMP did not come up; the log usually says why.
-    #[error("QEMU ({role}) did not come up; see {log}")]
-    NoQmp {
+    /// QEMU exited or never opened its QMP socket; the log usually says why.
+    #[error("QEMU ({role}) did not come up within 20s; see {log}")]
+    NotUp {
         /// Side.
         role: &'static str,
         /// Its log file.
         log: String,
-        /// Cause.
-        #[source]
-        source: QmpError,
     },
 }
 
@@ -163,7 +163,7 @@ pub fn command_line(
     // behind a virtio-blk device. cache=none: writes reach the image, as the
     // guest's O_DIRECT writes expect.
     if let Some(d) = &spec.disks {
-        if d.mode == migbench_model::units::StorageMode::SharedNbd {
+        if d.mode == migbench_model::settings::StorageMode::SharedNbd {
             // Both hosts open the storage host's export.
             let (host, port) = (
                 crate::lab::net::STORAGE_IP,
@@ -218,28 +218,37 @@ impl QemuProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(QemuError::Spawn)?;
-        let qmp = Qmp::connect(
-            &run_dir.join(format!("{}.qmp", role.name())),
-            Duration::from_secs(20),
-        )
-        .await
-        .map_err(|source| QemuError::NoQmp {
-            role: role.name(),
-            log: log_path.display().to_string(),
-            source,
-        })?;
-        Ok(QemuProcess {
+        let mut process = QemuProcess {
             child,
-            qmp,
             role,
+            qmp_socket: run_dir.join(format!("{}.qmp", role.name())),
+            log: log_path,
             pid_file: run_dir.join(format!("{}.pid", role.name())),
-        })
+        };
+        // Up once its QMP socket exists (QEMU creates it after parsing
+        // its command line); gone if the process exits first.
+        let start = std::time::Instant::now();
+        while !process.qmp_socket.exists() {
+            let exited = matches!(process.child.try_wait(), Ok(Some(_)));
+            if exited || start.elapsed() > Duration::from_secs(20) {
+                return Err(QemuError::NotUp {
+                    role: role.name(),
+                    log: process.log.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(process)
     }
 
-    /// Ask QEMU to quit, then make sure it is gone.
+    /// Stop QEMU (SIGTERM: it exits cleanly), then make sure it is gone.
     pub async fn shutdown(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.qmp.execute(qapi::qmp::quit {}))
-            .await;
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
         if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
             .await
             .is_err()

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use migbench_model::units::{DiskFormat, Size, StorageMode};
+use migbench_model::settings::{DiskFormat, StorageMode};
+use migbench_model::units::Size;
 
 use crate::lab::net::{STORAGE_IP, STORAGE_NBD_PORT};
 use crate::system::{run, CommandError};
@@ -59,7 +60,7 @@ fn write_base(path: &Path, size: Size, base: Size, block: u64) -> std::io::Resul
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let mut buf = vec![0u8; block as usize];
     for i in 0..base.0 / block {
-        migbench_probes::disk::render_block(&mut buf, i, migbench_probes::disk::BASE_GENERATION);
+        migbench_pure::tags::render_block(&mut buf, i, migbench_pure::tags::BASE_GENERATION);
         w.write_all(&buf)?;
     }
     w.flush()

@@ -2,13 +2,15 @@
 //! (OpenStack Nova's libvirt driver): downtime stepping, a completion
 //! timeout that aborts or forces completion, a no-progress timeout, and a
 //! scheduled post-copy switch. Pure decisions from elapsed time and
-//! `query-migrate` samples; the driver's watch loop carries them out.
+//! progress readings; [`super::watch`] carries them out through the driver.
 
 use std::time::Duration;
 
 use migbench_model::record::{Action, Intervention, OutcomeDetail};
-use migbench_model::units::{CompletionAction, Postcopy};
-use migbench_model::{ProgressSample, RunParams};
+use migbench_model::settings::{Channels, CompletionAction, Postcopy, Xbzrle};
+use migbench_model::RunParams;
+
+use super::{MigrationState, Status};
 
 /// One decision: what to do now and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,8 @@ pub struct Decision {
     pub value: Option<f64>,
     /// Which policy and why, in words.
     pub reason: String,
+    /// A completion timeout forcing the end (post-copy or paused guest).
+    pub forced: bool,
 }
 
 /// Nova's downtime steps: `(delay·i seconds, base + offset·i ms)` for
@@ -92,12 +96,13 @@ impl Policies {
     }
 
     /// Decide what to do, `elapsed` after `migrate`, given the latest sample.
-    pub fn decide(&mut self, elapsed: Duration, st: &ProgressSample) -> Vec<Decision> {
+    pub fn decide(&mut self, elapsed: Duration, status: &Status) -> Vec<Decision> {
         let mut out = Vec::new();
         // Only a migration still copying can be helped.
-        if self.done || st.status != "active" {
+        if self.done || status.state != MigrationState::Active {
             return out;
         }
+        let st = &status.progress;
         // Downtime stepping: every step whose time has come (the latest wins).
         let mut due = None;
         while self.next_step < self.steps.len() && elapsed >= self.steps[self.next_step].0 {
@@ -113,6 +118,7 @@ impl Policies {
                     self.steps.len() - 1,
                     self.steps[i].0.as_secs_f64()
                 ),
+                forced: false,
             });
         }
         // Scheduled post-copy switch.
@@ -130,6 +136,7 @@ impl Policies {
                     action: Action::StartPostcopy,
                     value: None,
                     reason,
+                    forced: false,
                 });
             }
         }
@@ -145,6 +152,7 @@ impl Policies {
                             action: Action::Abort,
                             value: None,
                             reason,
+                            forced: false,
                         });
                         return out;
                     }
@@ -161,6 +169,7 @@ impl Policies {
                             },
                             value: None,
                             reason: format!("{reason}: force-complete"),
+                            forced: true,
                         });
                     }
                 }
@@ -183,6 +192,7 @@ impl Policies {
                             limit.as_secs_f64(),
                             low >> 20
                         ),
+                        forced: false,
                     });
                 }
             }
@@ -200,6 +210,7 @@ pub fn classify(
     completed: bool,
     aborted: Option<&str>,
     interventions: &[Intervention],
+    forced: Option<usize>,
     final_limit_ms: u64,
     max_throttle_pct: Option<f64>,
 ) -> (Option<OutcomeDetail>, Option<String>) {
@@ -209,10 +220,7 @@ pub fn classify(
     if !completed {
         return (None, None);
     }
-    let forced = interventions
-        .iter()
-        .find(|i| i.reason.contains("force-complete"));
-    if let Some(i) = forced {
+    if let Some(i) = forced.and_then(|i| interventions.get(i)) {
         let how = match i.action {
             Action::StartPostcopy => "post-copy",
             _ => "paused guest",
@@ -232,10 +240,10 @@ pub fn classify(
     if let Some(t) = max_throttle_pct.filter(|t| *t > 0.0) {
         how.push(format!("auto-converge throttle {t:.0}%"));
     }
-    if let migbench_model::units::Channels::On(n) = p.multifd_channels {
+    if let Channels::On(n) = p.multifd_channels {
         how.push(format!("multifd {n} channels, {}", p.multifd_compression));
     }
-    if p.xbzrle_cache != migbench_model::units::Xbzrle::Off {
+    if p.xbzrle_cache != Xbzrle::Off {
         how.push(format!("xbzrle {}", p.xbzrle_cache));
     }
     if let Some(i) = interventions
@@ -253,6 +261,7 @@ pub fn classify(
 mod tests {
     use super::*;
     use migbench_model::units::Dur;
+    use migbench_model::ProgressSample;
 
     fn params(text: &str) -> RunParams {
         let sc = migbench_model::Scenario::parse(
@@ -263,11 +272,14 @@ mod tests {
         migbench_model::expand(&sc).remove(0)
     }
 
-    fn sample(status: &str, remaining: u64, passes: u64) -> ProgressSample {
-        ProgressSample {
-            status: status.into(),
-            remaining,
-            passes,
+    fn sample(state: MigrationState, remaining: u64, passes: u64) -> Status {
+        Status {
+            state,
+            progress: ProgressSample {
+                remaining,
+                passes,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -297,7 +309,7 @@ mod tests {
         let p = params("[migration]\ndowntime_limit = \"1000ms\"\n[policy]\ndowntime_steps = 4\ndowntime_delay = \"1s\"\n");
         let mut pol = Policies::new(&p, 0.25);
         assert_eq!(pol.initial_downtime_ms(), 250);
-        let st = sample("active", 100 << 20, 2);
+        let st = sample(MigrationState::Active, 100 << 20, 2);
         assert!(pol.decide(Duration::from_millis(1900), &st).is_empty());
         let d = pol.decide(Duration::from_secs(2), &st);
         assert_eq!(d.len(), 1);
@@ -317,7 +329,7 @@ mod tests {
     fn completion_timeout_aborts_once() {
         let p = params("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\n");
         let mut pol = Policies::new(&p, 0.25);
-        let st = sample("active", 1 << 20, 5);
+        let st = sample(MigrationState::Active, 1 << 20, 5);
         assert!(pol.decide(Duration::from_secs(9), &st).is_empty());
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d.len(), 1);
@@ -329,7 +341,7 @@ mod tests {
     fn force_complete_prefers_postcopy_when_allowed_else_pauses() {
         let p = params("[migration]\ntimeout = \"60s\"\npostcopy = \"allowed\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
         let mut pol = Policies::new(&p, 0.25);
-        let st = sample("active", 1 << 20, 5);
+        let st = sample(MigrationState::Active, 1 << 20, 5);
         assert!(
             pol.decide(Duration::from_secs(5), &st).is_empty(),
             "allowed alone never switches"
@@ -349,21 +361,36 @@ mod tests {
         let mut p = params("[migration]\npostcopy = \"after 3 passes\"\n");
         let mut pol = Policies::new(&p, 0.25);
         assert!(pol
-            .decide(Duration::from_secs(5), &sample("active", 9, 2))
+            .decide(
+                Duration::from_secs(5),
+                &sample(MigrationState::Active, 9, 2)
+            )
             .is_empty());
-        let d = pol.decide(Duration::from_secs(6), &sample("active", 9, 3));
+        let d = pol.decide(
+            Duration::from_secs(6),
+            &sample(MigrationState::Active, 9, 3),
+        );
         assert_eq!(d[0].action, Action::StartPostcopy);
         assert!(pol
-            .decide(Duration::from_secs(7), &sample("active", 9, 4))
+            .decide(
+                Duration::from_secs(7),
+                &sample(MigrationState::Active, 9, 4)
+            )
             .is_empty());
         p.postcopy = Postcopy::AfterTime(Dur(Duration::from_secs(4)));
         let mut pol = Policies::new(&p, 0.25);
         assert!(pol
-            .decide(Duration::from_secs(3), &sample("active", 9, 9))
+            .decide(
+                Duration::from_secs(3),
+                &sample(MigrationState::Active, 9, 9)
+            )
             .is_empty());
         assert_eq!(
-            pol.decide(Duration::from_secs(4), &sample("active", 9, 9))
-                .len(),
+            pol.decide(
+                Duration::from_secs(4),
+                &sample(MigrationState::Active, 9, 9)
+            )
+            .len(),
             1
         );
     }
@@ -375,14 +402,18 @@ mod tests {
         let at = |s: u64| Duration::from_secs(s);
         // Shrinking: fine.
         for (t, r) in [(0, 100), (2, 80), (4, 60), (6, 40)] {
-            assert!(pol.decide(at(t), &sample("active", r << 20, 1)).is_empty());
+            assert!(pol
+                .decide(at(t), &sample(MigrationState::Active, r << 20, 1))
+                .is_empty());
         }
         // Bouncing above the low of 40 MiB for 5 s: abort.
-        assert!(pol.decide(at(8), &sample("active", 50 << 20, 2)).is_empty());
         assert!(pol
-            .decide(at(10), &sample("active", 45 << 20, 3))
+            .decide(at(8), &sample(MigrationState::Active, 50 << 20, 2))
             .is_empty());
-        let d = pol.decide(at(11), &sample("active", 42 << 20, 4));
+        assert!(pol
+            .decide(at(10), &sample(MigrationState::Active, 45 << 20, 3))
+            .is_empty());
+        let d = pol.decide(at(11), &sample(MigrationState::Active, 42 << 20, 4));
         assert_eq!(d[0].action, Action::Abort);
         assert!(d[0].reason.contains("40 MiB"), "{}", d[0].reason);
     }
@@ -400,7 +431,10 @@ mod tests {
     #[test]
     fn classification_names_what_finished_the_run() {
         let p = params("");
-        let c = |i: &[Intervention], done, ab| classify(&p, done, ab, i, 300, Some(40.0));
+        let c = |i: &[Intervention], done, ab| {
+            let forced = i.iter().position(|x| x.reason.contains("force-complete"));
+            classify(&p, done, ab, i, forced, 300, Some(40.0))
+        };
         assert_eq!(c(&[], false, None), (None, None));
         let (d, by) = c(&[], true, None);
         assert_eq!(d, Some(OutcomeDetail::Converged));
@@ -431,16 +465,16 @@ mod tests {
         let p = params("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"1s\"\n");
         let mut pol = Policies::new(&p, 0.25);
         for s in [
-            "setup",
-            "device",
-            "completed",
-            "postcopy-active",
-            "pre-switchover",
+            MigrationState::Setup,
+            MigrationState::Device,
+            MigrationState::Completed,
+            MigrationState::PostcopyActive,
+            MigrationState::PreSwitchover,
         ] {
             assert!(
                 pol.decide(Duration::from_secs(30), &sample(s, 1, 1))
                     .is_empty(),
-                "{s}"
+                "{s:?}"
             );
         }
     }

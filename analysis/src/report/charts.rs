@@ -1,12 +1,11 @@
-//! Report assembly: which charts apply to the data, the self-contained
-//! `index.html` (SVG inline, no scripts, no external fonts), and the
-//! summary files. [`report_path`] owns the on-disk layout.
+//! Which charts apply to the data and drawing them: bars with intervals,
+//! lines over a numeric dimension, the convergence map, per-run timelines
+//! and RTT CDFs.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use migbench_model::Outcome;
 
 use crate::charts::bars::{Bars, Series};
@@ -15,31 +14,13 @@ use crate::charts::convergence::{Cell, Convergence};
 use crate::charts::lines::{Line, Lines};
 use crate::charts::timeline::Timeline;
 use crate::charts::{render, Rendered};
-use crate::dims::{bandwidth_mbs, dim};
-use crate::export::{CsvExporter, Exporter, JsonExporter, MarkdownExporter};
+use crate::dims::dim;
 use crate::frame::{all_runs, group_key, probe_rtts, varying, RunRef};
 use crate::load::{load_progress, load_workload, ResultsSet};
-use crate::stats::{ecdf, Estimate, COMPARE_TEST};
+use crate::stats::{ecdf, Estimate};
 use crate::summary::{Summary, SummaryRow};
 
-/// Most per-run timelines drawn in one report.
-pub const MAX_TIMELINES: usize = 12;
-
-/// Where a report named `name` lives under `root` (normally `reports/`).
-pub fn report_path(root: &Path, name: &str) -> PathBuf {
-    root.join(name)
-}
-
-/// Default report name for some results sets: `<scenario>-<timestamp>`,
-/// or `combined-<first>` for several.
-pub fn default_name(sets: &[ResultsSet]) -> String {
-    let one = |s: &ResultsSet| s.name.replace('/', "-");
-    match sets {
-        [s] => one(s),
-        [s, ..] => format!("combined-{}", one(s)),
-        [] => "empty".into(),
-    }
-}
+use super::MAX_TIMELINES;
 
 fn short_label(row: &SummaryRow) -> String {
     if row.dims.is_empty() {
@@ -275,8 +256,8 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             .and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
             .map(|ev| {
                 let thr =
-                    migbench_probes::outage::outage_threshold_ms(r.rec.params.probe_interval.ms());
-                migbench_probes::outage::outage_windows(&ev, thr)
+                    migbench_pure::outage::outage_threshold_ms(r.rec.params.probe_interval.ms());
+                migbench_pure::outage::outage_windows(&ev, thr)
                     .iter()
                     .map(|w| (w.start_ms, w.end_ms))
                     .collect()
@@ -409,14 +390,14 @@ fn convergence(runs: &[RunRef]) -> Convergence {
         })
         .collect();
     let bw_label = |r: &RunRef| match r.rec.params.max_bandwidth {
-        migbench_model::units::BandwidthCap::Unlimited => {
+        migbench_model::settings::BandwidthCap::Unlimited => {
             format!("link {}", r.rec.params.link_rate)
         }
         cap => format!("cap {cap} / link {}", r.rec.params.link_rate),
     };
     let mut ys: Vec<(f64, String)> = runs
         .iter()
-        .map(|r| (bandwidth_mbs(&r.rec.params), bw_label(r)))
+        .map(|r| (r.rec.params.bandwidth_mbs(), bw_label(r)))
         .collect();
     for v in [&mut xs, &mut ys] {
         v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -491,188 +472,4 @@ fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
             .map(|(n, v)| (format!("{n} (n={})", v.len()), ecdf(v, 400)))
             .collect(),
     }))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// One row per run: how it ended, what finished it, every intervention
-/// and what it cost the workload.
-fn endings_table(runs: &[RunRef]) -> String {
-    let f = |v: Option<f64>, digits: usize| {
-        v.map(|x| format!("{x:.digits$}"))
-            .unwrap_or_else(|| "–".into())
-    };
-    let mut h = String::from("<table><thead><tr><th>run</th><th>settings</th><th>outcome</th><th>detail</th><th>finished by</th><th>interventions</th><th>total s</th><th>downtime QEMU / probe ms</th><th>workload slowdown %</th><th>max throttle %</th><th>post-copy s</th></tr></thead><tbody>");
-    for r in runs {
-        let rec = r.rec;
-        let interventions = rec
-            .interventions
-            .iter()
-            .map(|i| format!("{:.1}s {}", i.t_ms / 1e3, esc(&i.reason)))
-            .collect::<Vec<_>>()
-            .join("<br>");
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&rec.run_id),
-            esc(&rec.params.label()),
-            rec.outcome,
-            rec.outcome_detail.map(|d| d.to_string()).unwrap_or_else(|| "–".into()),
-            esc(rec.finished_by.as_deref().unwrap_or("–")),
-            if interventions.is_empty() { "–".into() } else { interventions },
-            f(rec.total_time_ms.map(|t| t / 1e3), 1),
-            f(rec.downtime_qemu_ms, 0),
-            f(rec.downtime_probe_ms, 0),
-            f(rec.workload_slowdown_pct, 0),
-            f(rec.max_throttle_pct, 0),
-            f(rec.postcopy_time_ms.map(|t| t / 1e3), 1),
-        );
-    }
-    h.push_str("</tbody></table>");
-    h
-}
-
-/// Summary table as HTML.
-fn html_table(s: &Summary) -> String {
-    use crate::export::markdown::HEADLINE;
-    let mut h = String::from("<table><thead><tr>");
-    for v in &s.varying {
-        let _ = write!(h, "<th>{}</th>", esc(v));
-    }
-    h.push_str("<th>runs</th><th>completed</th><th>failed</th><th>timed out / aborted</th>");
-    for (_, t) in HEADLINE {
-        let _ = write!(h, "<th>{}</th>", esc(t));
-    }
-    h.push_str("<th>probes lost %</th><th>RTT p99 ms</th></tr></thead><tbody>");
-    for r in &s.rows {
-        h.push_str("<tr>");
-        for v in &s.varying {
-            let _ = write!(h, "<td>{}</td>", esc(&r.dims[v]));
-        }
-        let _ = write!(
-            h,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            r.n,
-            r.completed,
-            r.failed,
-            r.timed_out + r.aborted
-        );
-        for (m, _) in HEADLINE {
-            let cell = match r.metrics.get(*m) {
-                Some(e) if e.n > 1 => format!(
-                    "{} <small>[{}, {}]</small>",
-                    crate::export::num(e.median),
-                    crate::export::num(e.ci_lo),
-                    crate::export::num(e.ci_hi)
-                ),
-                Some(e) => crate::export::num(e.median),
-                None => "–".into(),
-            };
-            let _ = write!(h, "<td>{cell}</td>");
-        }
-        let f = |v: Option<f64>| v.map(crate::export::num).unwrap_or_else(|| "–".into());
-        let _ = write!(
-            h,
-            "<td>{}</td><td>{}</td></tr>",
-            f(r.probes_lost_pct),
-            f(r.rtt_p99_ms)
-        );
-    }
-    h.push_str("</tbody></table>");
-    h
-}
-
-/// The page skeleton: title, body, one style sheet, nothing external.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-body{{font-family:'DejaVu Sans',sans-serif;margin:2em;max-width:1100px;color:#222}}\
-table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:right}}\
-th{{background:#f3f3f3}}figure{{margin:2em 0}}figcaption{{font-size:14px;color:#444}}pre{{background:#f7f7f7;padding:1em;overflow:auto}}\
-.warn{{color:#a40}}svg{{max-width:100%;height:auto}}</style></head><body><h1>{t}</h1>{body}</body></html>\n",
-        t = esc(title)
-    )
-}
-
-fn inline_svg(svg: &str) -> &str {
-    match svg.find("<svg") {
-        Some(i) => &svg[i..],
-        None => svg,
-    }
-}
-
-/// Write a full report for `sets` into `dir`.
-pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let charts = charts(sets, summary, dir)?;
-    std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
-    std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;
-    std::fs::write(dir.join("summary.json"), JsonExporter.render(summary))?;
-    let mut body = String::new();
-    for s in sets {
-        let m = &s.manifest;
-        let _ = write!(
-            body,
-            "<p><b>{}</b>: {} runs recorded of {} planned · QEMU {} · accelerator {} · host kernel {} · migbench {} (git {}) · guest image {}</p>",
-            esc(&s.name),
-            s.records.len(),
-            m.matrix.len(),
-            esc(m.qemu_version.trim_start_matches("QEMU emulator version ")),
-            esc(&m.accel),
-            esc(&m.host_kernel),
-            esc(&m.migbench_version),
-            esc(&m.git_revision),
-            esc(&m.guest_image)
-        );
-    }
-    for w in &summary.warnings {
-        let _ = write!(body, "<p class=\"warn\">Warning: {}</p>", esc(w));
-    }
-    body.push_str("<h2>Summary</h2>");
-    body.push_str(&html_table(summary));
-    let _ = write!(
-        body,
-        "<p><small>Per group of runs sharing the varying dimensions ({}): median over completed runs, with the 95 % Student-t interval of the mean in brackets when a group has several runs. Failed and timed-out runs are counted, never dropped. Physical bound: guest RAM that had to be sent at least once (RAM minus zero pages, over the wire compression ratio when compressed) over the link rate. Comparisons use {}.</small></p>",
-        esc(&summary.varying.join(", ")),
-        COMPARE_TEST
-    );
-    let runs = all_runs(sets);
-    if runs.iter().any(|r| r.rec.outcome_detail.is_some()) {
-        body.push_str("<h2>How each run ended</h2>");
-        body.push_str(&endings_table(&runs));
-        body.push_str("<p><small>Outcome detail: converged (pre-copy finished under its starting settings), stepped (after downtime stepping raised the limit), postcopy (a scheduled post-copy switch), forced (the completion timeout switched to post-copy or paused the guest), aborted (a policy cancelled it; the guest stayed on the source). Workload slowdown: 1 − the guest workload's rate while migrating / its rate before.</small></p>");
-    }
-    body.push_str("<h2>Charts</h2>");
-    for c in &charts {
-        let _ = write!(
-            body,
-            "<figure>{}<figcaption>{} — <a href=\"{n}.svg\">SVG</a> · <a href=\"{n}.png\">PNG</a></figcaption></figure>",
-            inline_svg(&c.svg),
-            esc(&c.title),
-            n = c.name
-        );
-    }
-    body.push_str("<h2>Scenarios</h2>");
-    for s in sets {
-        let _ = write!(
-            body,
-            "<h3>{}</h3><pre>{}</pre>",
-            esc(&s.manifest.scenario_path),
-            esc(&s.manifest.scenario_text)
-        );
-    }
-    let title = format!(
-        "migbench report: {}",
-        sets.iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let index = dir.join("index.html");
-    std::fs::write(&index, page(&title, &body))?;
-    Ok(index)
 }

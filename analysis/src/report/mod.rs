@@ -1,0 +1,137 @@
+//! Report assembly: which charts apply to the data ([`charts`]), the
+//! self-contained `index.html` (SVG inline, no scripts, no external fonts;
+//! tables in [`html`]), and the summary files. [`report_path`] owns the
+//! on-disk layout.
+
+mod charts;
+mod html;
+
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::export::{CsvExporter, Exporter, JsonExporter, MarkdownExporter};
+use crate::frame::all_runs;
+use crate::load::ResultsSet;
+use crate::stats::COMPARE_TEST;
+use crate::summary::Summary;
+
+pub use charts::charts;
+use html::{endings_table, html_table};
+
+/// Most per-run timelines drawn in one report.
+pub const MAX_TIMELINES: usize = 12;
+
+/// Where a report named `name` lives under `root` (normally `reports/`).
+pub fn report_path(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
+}
+
+/// Default report name for some results sets: `<scenario>-<timestamp>`,
+/// or `combined-<first>` for several.
+pub fn default_name(sets: &[ResultsSet]) -> String {
+    let one = |s: &ResultsSet| s.name.replace('/', "-");
+    match sets {
+        [s] => one(s),
+        [s, ..] => format!("combined-{}", one(s)),
+        [] => "empty".into(),
+    }
+}
+
+pub(super) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One row per run: how it ended, what finished it, every intervention
+/// and what it cost the workload.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+body{{font-family:'DejaVu Sans',sans-serif;margin:2em;max-width:1100px;color:#222}}\
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:right}}\
+th{{background:#f3f3f3}}figure{{margin:2em 0}}figcaption{{font-size:14px;color:#444}}pre{{background:#f7f7f7;padding:1em;overflow:auto}}\
+.warn{{color:#a40}}svg{{max-width:100%;height:auto}}</style></head><body><h1>{t}</h1>{body}</body></html>\n",
+        t = esc(title)
+    )
+}
+
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// Write a full report for `sets` into `dir`.
+pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let charts = charts(sets, summary, dir)?;
+    std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
+    std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;
+    std::fs::write(dir.join("summary.json"), JsonExporter.render(summary))?;
+    let mut body = String::new();
+    for s in sets {
+        let m = &s.manifest;
+        let _ = write!(
+            body,
+            "<p><b>{}</b>: {} runs recorded of {} planned · QEMU {} · accelerator {} · host kernel {} · migbench {} (git {}) · guest image {}</p>",
+            esc(&s.name),
+            s.records.len(),
+            m.matrix.len(),
+            esc(m.qemu_version.trim_start_matches("QEMU emulator version ")),
+            esc(&m.accel),
+            esc(&m.host_kernel),
+            esc(&m.migbench_version),
+            esc(&m.git_revision),
+            esc(&m.guest_image)
+        );
+    }
+    for w in &summary.warnings {
+        let _ = write!(body, "<p class=\"warn\">Warning: {}</p>", esc(w));
+    }
+    body.push_str("<h2>Summary</h2>");
+    body.push_str(&html_table(summary));
+    let _ = write!(
+        body,
+        "<p><small>Per group of runs sharing the varying dimensions ({}): median over completed runs, with the 95 % Student-t interval of the mean in brackets when a group has several runs. Failed and timed-out runs are counted, never dropped. Physical bound: guest RAM that had to be sent at least once (RAM minus zero pages, over the wire compression ratio when compressed) over the link rate. Comparisons use {}.</small></p>",
+        esc(&summary.varying.join(", ")),
+        COMPARE_TEST
+    );
+    let runs = all_runs(sets);
+    if runs.iter().any(|r| r.rec.outcome_detail.is_some()) {
+        body.push_str("<h2>How each run ended</h2>");
+        body.push_str(&endings_table(&runs));
+        body.push_str("<p><small>Outcome detail: converged (pre-copy finished under its starting settings), stepped (after downtime stepping raised the limit), postcopy (a scheduled post-copy switch), forced (the completion timeout switched to post-copy or paused the guest), aborted (a policy cancelled it; the guest stayed on the source). Workload slowdown: 1 − the guest workload's rate while migrating / its rate before.</small></p>");
+    }
+    body.push_str("<h2>Charts</h2>");
+    for c in &charts {
+        let _ = write!(
+            body,
+            "<figure>{}<figcaption>{} — <a href=\"{n}.svg\">SVG</a> · <a href=\"{n}.png\">PNG</a></figcaption></figure>",
+            inline_svg(&c.svg),
+            esc(&c.title),
+            n = c.name
+        );
+    }
+    body.push_str("<h2>Scenarios</h2>");
+    for s in sets {
+        let _ = write!(
+            body,
+            "<h3>{}</h3><pre>{}</pre>",
+            esc(&s.manifest.scenario_path),
+            esc(&s.manifest.scenario_text)
+        );
+    }
+    let title = format!(
+        "migbench report: {}",
+        sets.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let index = dir.join("index.html");
+    std::fs::write(&index, page(&title, &body))?;
+    Ok(index)
+}

@@ -1,0 +1,205 @@
+//! The machinery behind the one knob table ([`crate::knobs`]): the
+//! [`dimensions!`] macro that turns each table line into a scenario field
+//! (type, default, documentation), a `RunParams` field, a matrix
+//! dimension and an analyzer `Dimension`; [`Numeric`], the number a value
+//! stands for on a chart axis; and [`times`], one dimension's product.
+
+use crate::settings::{
+    AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
+    DiskPattern, Postcopy, StorageMode, Xbzrle,
+};
+use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
+
+/// The number a value stands for on an axis, in the type's natural unit.
+pub trait Numeric {
+    /// Size: MiB; byte rate: MB/s; bit rate: Mbit/s; duration: ms;
+    /// percent: %; choices: their position in the list of choices.
+    fn number(&self) -> f64;
+}
+
+macro_rules! numeric {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {
+        $(impl Numeric for $t {
+            fn number(&self) -> f64 {
+                let $v = self;
+                $e
+            }
+        })*
+    };
+}
+
+numeric! {
+    Size => |v| v.0 as f64 / 1048576.0;
+    ByteRate => |v| v.0 as f64 / 1e6;
+    BitRate => |v| v.mbps();
+    Dur => |v| v.ms();
+    Percent => |v| v.0;
+    Count => |v| v.0 as f64;
+    u32 => |v| *v as f64;
+    StorageMode => |v| *v as u8 as f64;
+    DiskFormat => |v| *v as u8 as f64;
+    DiskPattern => |v| *v as u8 as f64;
+    Compression => |v| *v as u8 as f64;
+    CompletionAction => |v| *v as u8 as f64;
+    Channels => |v| match v { Channels::Off => 0.0, Channels::On(n) => *n as f64 };
+    Xbzrle => |v| match v { Xbzrle::Off => 0.0, Xbzrle::Cache(s) => s.number() };
+    AutoConverge => |v| match v { AutoConverge::Off => 0.0, AutoConverge::On { initial, .. } => *initial as f64 };
+    Postcopy => |v| match v {
+        Postcopy::Off => 0.0,
+        Postcopy::Allowed => 1.0,
+        Postcopy::AfterPasses(n) => 1.0 + *n as f64,
+        Postcopy::AfterTime(d) => 1000.0 + d.ms(),
+    };
+    DirtyLimit => |v| match v { DirtyLimit::Off => 0.0, DirtyLimit::Rate(r) => r.number() };
+    BandwidthCap => |v| match v { BandwidthCap::Unlimited => f64::INFINITY, BandwidthCap::Limit(r) => r.number() };
+}
+
+/// Generates, from the knob table, per section: the scenario struct of
+/// lists (`GuestSpec`, with serde defaults and `deny_unknown_fields`) and a
+/// one-run struct (`GuestSettings`, with `RunParams::guest()`) and
+/// `GuestSpec::expand` (its part of the matrix); the flat `RunParams`; and
+/// `Dimension` with `DIMENSIONS`.
+///
+/// A table line: `/// doc` `key => run_field: Type = default, required|optional,
+/// "axis title" [* scale] [, value |p| expr];`. Scalar settings that are
+/// not dimensions follow the lines as `@ key: Type = default;`.
+macro_rules! dimensions {
+    ($(
+        $(#[$sm:meta])*
+        [$section:ident] $Spec:ident => $One:ident {
+            $(
+                $(#[$m:meta])*
+                $key:ident => $field:ident : $T:ty = $default:expr, $req:ident,
+                $axis:literal $(* $scale:literal)? $(, value $vf:expr)? ;
+            )*
+            $( @ $(#[$fm:meta])* $fkey:ident : $FT:ty = $fdefault:expr ; )*
+        }
+    )*) => {
+        $(
+            $(#[$sm])*
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            #[serde(default, deny_unknown_fields)]
+            pub struct $Spec {
+                $( $(#[$m])* pub $key: $crate::scalar::Many<$T>, )*
+                $( $(#[$fm])* pub $fkey: $FT, )*
+            }
+
+            impl Default for $Spec {
+                fn default() -> Self {
+                    $Spec {
+                        $( $key: dimensions!(@default $req, $default), )*
+                        $( $fkey: $fdefault, )*
+                    }
+                }
+            }
+
+            impl $Spec {
+                /// Multiply `runs` by this section's values, in table order.
+                pub fn expand(&self, mut runs: Vec<RunParams>) -> Vec<RunParams> {
+                    $( runs = $crate::dimension::times(runs, &self.$key.0, |r, v| r.$field = v); )*
+                    runs
+                }
+
+                /// The first required key that was not written.
+                pub fn missing(&self) -> Option<&'static str> {
+                    $( if self.$key.0.is_empty() { return Some(stringify!($key)); } )*
+                    None
+                }
+            }
+
+            #[doc = concat!("One run's values of `[", stringify!($section), "]`.")]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct $One {
+                $( $(#[$m])* pub $field: $T, )*
+            }
+        )*
+
+        /// The parameters of one run: one value per scenario dimension.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
+        pub struct RunParams {
+            /// Position in the matrix, 0-based; also orders `runs.jsonl`.
+            pub index: usize,
+            /// Repetition number of this combination, 0-based.
+            pub repetition: u32,
+            /// The scenario variant this run belongs to ("" without variants).
+            pub variant: String,
+            $( $( $(#[$m])* pub $field: $T, )* )*
+        }
+
+        impl Default for RunParams {
+            fn default() -> Self {
+                RunParams {
+                    index: 0,
+                    repetition: 0,
+                    variant: String::new(),
+                    $( $( $field: $default, )* )*
+                }
+            }
+        }
+
+        impl RunParams {
+            $(
+                #[doc = concat!("This run's `[", stringify!($section), "]` values.")]
+                pub fn $section(&self) -> $One {
+                    $One { $( $field: self.$field, )* }
+                }
+            )*
+        }
+
+        /// One scenario dimension as the analyzer sees it.
+        pub struct Dimension {
+            /// Field name in [`RunParams`] (and in manifests' `varying`).
+            pub name: &'static str,
+            /// Where it is written in a scenario file (`link.rate`).
+            pub key: &'static str,
+            /// Axis title with unit.
+            pub axis: &'static str,
+            /// Human label of a run's value (`"100mbit"`).
+            pub label: fn(&RunParams) -> String,
+            /// Numeric value for axes and sorting.
+            pub value: fn(&RunParams) -> f64,
+        }
+
+        /// Every dimension, in the matrix's order (the variant first).
+        pub const DIMENSIONS: &[Dimension] = &[
+            Dimension {
+                name: "variant",
+                key: "variant.name",
+                axis: "variant",
+                label: |p| p.variant.clone(),
+                // Variants have no order of their own: keep the matrix's.
+                value: |p| p.index as f64,
+            },
+            $($(
+                Dimension {
+                    name: stringify!($field),
+                    key: concat!(stringify!($section), ".", stringify!($key)),
+                    axis: $axis,
+                    label: |p| p.$field.to_string(),
+                    value: dimensions!(@value $field [$($scale)?] [$($vf)?]),
+                },
+            )*)*
+        ];
+    };
+    (@default required, $d:expr) => { $crate::scalar::Many(Vec::new()) };
+    (@default optional, $d:expr) => { $crate::scalar::Many::one($d) };
+    (@value $field:ident [] [$vf:expr]) => { $vf };
+    (@value $field:ident [$($scale:literal)?] []) => {
+        |p| $crate::dimension::Numeric::number(&p.$field) $(* $scale)?
+    };
+}
+pub(crate) use dimensions;
+
+/// Multiply the runs so far by one dimension's values.
+pub fn times<R: Clone, T: Copy>(runs: Vec<R>, values: &[T], set: impl Fn(&mut R, T)) -> Vec<R> {
+    let mut out = Vec::with_capacity(runs.len() * values.len());
+    for r in runs {
+        for v in values {
+            let mut r = r.clone();
+            set(&mut r, *v);
+            out.push(r);
+        }
+    }
+    out
+}

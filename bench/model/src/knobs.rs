@@ -1,0 +1,157 @@
+//! The knob table: every scenario dimension defined once. Each line gives
+//! the scenario key, the [`RunParams`] field, the type, the default,
+//! whether it must be written, and the analyzer's axis title; from it
+//! [`crate::dimension::dimensions!`] derives the scenario sections, the
+//! run parameters, the matrix expansion and the analyzer's
+//! [`DIMENSIONS`]. The matrix expands in table order, `[migration]` and
+//! `[policy]` once per `[[variant]]`, repetitions innermost
+//! ([`crate::matrix::expand`]). A backend maps [`MigrationSettings`] to its own
+//! terms (the QMP lab: `bench/src/backend/qmp/settings.rs`).
+
+use std::time::Duration;
+
+use crate::dimension::dimensions;
+use crate::settings::{
+    Announce, AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, DirtyLimit,
+    DiskFormat, DiskPattern, Postcopy, StorageMode, Xbzrle,
+};
+use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
+
+const fn ms(n: u64) -> Dur {
+    Dur(Duration::from_millis(n))
+}
+
+dimensions! {
+    /// The guest: its size.
+    [guest] GuestSpec => GuestSettings {
+        /// Guest RAM (QEMU `-m`).
+        ram => ram: Size = Size(256 << 20), required, "guest RAM (MiB)";
+        /// Number of vCPUs (QEMU `-smp`).
+        vcpus => vcpus: Count = Count(1), optional, "vCPUs";
+    }
+
+    /// The guest's disk.
+    [storage] StorageSpec => StorageSettings {
+        /// Where the disk lives: none | shared | shared-nbd | block | block-incremental.
+        mode => storage_mode: StorageMode = StorageMode::None, optional, "storage mode";
+        /// Virtual disk size.
+        disk_size => disk_size: Size = Size(256 << 20), optional, "disk size (MiB)";
+        /// Image format (block-incremental needs qcow2 for its overlays).
+        format => disk_format: DiskFormat = DiskFormat::Qcow2, optional, "disk format";
+        /// Data already on the disk when the guest boots (its "OS image"),
+        /// written by migbench into the image; for block-incremental it is
+        /// the shared backing image.
+        base_data => base_data: Size = Size(0), optional, "base data on the disk (MiB)";
+        /// Rate of the storage host's link (shared-nbd).
+        link_rate => storage_link_rate: BitRate = BitRate(10_000_000_000), optional,
+            "storage link rate (Mbit/s)";
+    }
+
+    /// The workload the guest agent runs during migration.
+    [workload] WorkloadSpec => WorkloadSettings {
+        /// Target rate at which the agent rewrites guest memory; 0 = idle guest.
+        dirty_rate => dirty_rate: ByteRate = ByteRate(0), optional, "dirty rate (MB/s)";
+        /// Memory the dirtier cycles through.
+        working_set => working_set: Size = Size(64 << 20), optional, "working set (MiB)";
+        /// Share of each dirtied page that is a fixed filler (what
+        /// compression and XBZRLE can save); the rest is hashed,
+        /// incompressible data.
+        compressibility => compressibility: Percent = Percent(0.0), optional,
+            "compressible share of dirtied pages (%)";
+        /// Rate of checksummed block writes to the guest's disk (0 = none).
+        disk_write_rate => disk_write_rate: ByteRate = ByteRate(0), optional,
+            "disk write rate (MB/s)";
+        /// Size of one disk write.
+        disk_block_size => disk_block_size: Size = Size(64 << 10), optional,
+            "disk block size (KiB)" * 1024.0;
+        /// Order of disk writes.
+        disk_pattern => disk_pattern: DiskPattern = DiskPattern::Sequential, optional,
+            "disk write pattern";
+        /// Data written to the disk before migration starts (what a block
+        /// migration must copy).
+        disk_fill => disk_fill: Size = Size(0), optional,
+            "disk data written before migration (MiB)";
+    }
+
+    /// The migration link between the source and destination hosts.
+    [link] LinkSpec => LinkSettings {
+        /// Link rate, enforced with a `tc` token bucket on both directions.
+        rate => link_rate: BitRate = BitRate(1_000_000_000), required, "link rate (Mbit/s)";
+        /// One-way delay (needs the kernel's netem).
+        delay => link_delay: Dur = ms(0), optional, "link delay (ms)";
+        /// Delay variation (needs netem).
+        jitter => link_jitter: Dur = ms(0), optional, "link jitter (ms)";
+        /// Packet loss (needs netem).
+        loss => link_loss: Percent = Percent(0.0), optional, "link loss (%)";
+    }
+
+    /// The client-side probe.
+    [probe] ProbeSpec => ProbeSettings {
+        /// Interval between UDP probes (0.1 ms – 100 ms).
+        interval => probe_interval: Dur = ms(1), optional, "probe interval (ms)";
+    }
+
+    /// Migration settings and limits.
+    [migration] MigrationSpec => MigrationSettings {
+        /// `downtime-limit`: the longest pause the hypervisor may plan for switchover.
+        downtime_limit => downtime_limit: Dur = ms(300), optional, "downtime limit (ms)";
+        /// `max-bandwidth`: "unlimited" or a byte rate.
+        max_bandwidth => max_bandwidth: BandwidthCap = BandwidthCap::Unlimited, optional,
+            "max bandwidth (MB/s)", value |p| p.bandwidth_mbs();
+        /// Give up (cancel, record `timed_out`) after this long; watched by
+        /// migbench, not sent to the hypervisor.
+        timeout => timeout: Dur = ms(300_000), optional, "timeout (s)" * 1e-3;
+        /// Multifd: "off" or a channel count.
+        multifd_channels => multifd_channels: Channels = Channels::Off, optional,
+            "multifd channels";
+        /// Multifd compression: none | zlib | zstd (| qpl | uadk on QEMU 9.0+).
+        multifd_compression => multifd_compression: Compression = Compression::None, optional,
+            "multifd compression";
+        /// zlib (1–9) or zstd (1–20) level.
+        multifd_compression_level => multifd_compression_level: Count = Count(1), optional,
+            "compression level";
+        /// XBZRLE delta compression: "off" or the page-cache size.
+        xbzrle_cache => xbzrle_cache: Xbzrle = Xbzrle::Off, optional, "XBZRLE cache (MiB)";
+        /// CPU throttling: "off", "on" or "initial/increment/max" percent.
+        auto_converge => auto_converge: AutoConverge = AutoConverge::Off, optional,
+            "auto-converge (initial/increment/max %)";
+        /// Post-copy: "off", "allowed", "after N passes", "after <duration>".
+        postcopy => postcopy: Postcopy = Postcopy::Off, optional, "post-copy";
+        /// Destination self-announce timing: "default" or
+        /// "initial=..,max=..,rounds=..,step=..".
+        announce => announce: Announce = Announce::DEFAULT, optional, "self-announce timing",
+            value |p| p.announce.initial.map(|d| d.ms()).unwrap_or(50.0);
+        /// QEMU 8.1+ dirty-limit convergence: "off" or a per-vCPU rate.
+        dirty_limit => dirty_limit: DirtyLimit = DirtyLimit::Off, optional,
+            "dirty limit per vCPU (MB/s)";
+        @ /// How often the migration's progress is sampled into the progress series.
+        poll_interval: Dur = ms(100);
+    }
+
+    /// What migbench does to a migration that does not converge, as
+    /// orchestrators do (OpenStack Nova's libvirt driver). Zero turns a
+    /// policy off.
+    [policy] PolicySpec => PolicySettings {
+        /// Nova's downtime stepping: raise `downtime-limit` from limit/steps
+        /// up to `migration.downtime_limit` in this many steps (0 = off).
+        downtime_steps => downtime_steps: u32 = 0, optional, "downtime steps";
+        /// Seconds between steps per GiB of guest data (Nova's
+        /// `live_migration_downtime_delay`; guest data counts at least 2 GiB).
+        downtime_delay => downtime_delay: Dur = ms(75_000), optional,
+            "downtime step delay per GiB (s)" * 1e-3;
+        /// Act when the migration has not completed after this long (0 = off).
+        completion_timeout => completion_timeout: Dur = ms(0), optional,
+            "completion timeout (s)" * 1e-3;
+        /// What the completion timeout does: abort | force-complete.
+        completion_action => completion_action: CompletionAction = CompletionAction::Abort,
+            optional, "completion action";
+        /// Abort when remaining RAM has not reached a new low for this long (0 = off).
+        progress_timeout => progress_timeout: Dur = ms(0), optional,
+            "no-progress timeout (s)" * 1e-3;
+    }
+}
+
+/// Look a dimension up by its [`RunParams`] name.
+pub fn dimension(name: &str) -> Option<&'static Dimension> {
+    DIMENSIONS.iter().find(|d| d.name == name)
+}

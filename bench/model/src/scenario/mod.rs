@@ -1,0 +1,248 @@
+//! Scenario files: the TOML a user writes, deserialised and validated into a
+//! typed [`Scenario`]. The matrix sections (`[guest]`, `[link]`,
+//! `[migration]`, ...) are generated from the knob table
+//! ([`crate::knobs`]); every field there may be one value or a list
+//! ([`crate::scalar::Many`]); [`crate::matrix`] expands them into runs.
+//!
+//! Errors name the file, line, column and dotted field, and say what is
+//! allowed ([`ScenarioError`]); positions come from the TOML parser's
+//! spans ([`spans`]).
+
+mod spans;
+mod validate;
+mod variants;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::knobs::{
+    GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, StorageSpec, WorkloadSpec,
+};
+use crate::units::Count;
+
+/// Which accelerator QEMU uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM if a timed test boot under KVM succeeds, else TCG.
+    #[default]
+    Auto,
+    /// Hardware virtualisation; fails the run if the guest does not boot.
+    Kvm,
+    /// Software emulation: slow but works everywhere.
+    Tcg,
+}
+
+/// One named set of migration settings and policies (`[[variant]]`): the
+/// scenario's `[migration]` and `[policy]` with this variant's keys on top.
+/// Variants compare remedies that are not a Cartesian product ("plain",
+/// "auto-converge", "post-copy", ...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    /// Name shown in tables and charts ("" when the scenario has no variants).
+    pub name: String,
+    /// Resolved migration settings.
+    pub migration: MigrationSpec,
+    /// Resolved policies.
+    pub policy: PolicySpec,
+}
+
+/// A `[[variant]]` as written: its name and the keys it overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantText {
+    /// Name (letters, digits, - and _).
+    pub name: String,
+    /// Keys replacing `[migration]`'s.
+    #[serde(default)]
+    pub migration: toml::Table,
+    /// Keys replacing `[policy]`'s.
+    #[serde(default)]
+    pub policy: toml::Table,
+}
+
+/// Lab settings that apply to every run (not matrix dimensions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabSpec {
+    /// Accelerator: auto (timed KVM test boot, else TCG), kvm, tcg.
+    pub accel: Accel,
+    /// Under TCG, pad guest RAM by 8 KiB so QEMU 7.2 tracks dirty pages
+    /// exactly (its fast path loses stores; see the README). Set false to
+    /// reproduce the bug: destination guests crash or fail integrity.
+    pub tcg_dirty_workaround: bool,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            accel: Accel::Auto,
+            tcg_dirty_workaround: true,
+        }
+    }
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// Name used for the results directory; defaults to the file stem.
+    pub name: String,
+    /// Free text shown in reports.
+    pub description: String,
+    /// How many times each combination runs.
+    pub repetitions: Count,
+    /// The guest.
+    pub guest: GuestSpec,
+    /// The in-guest workload.
+    pub workload: WorkloadSpec,
+    /// The migration link.
+    pub link: LinkSpec,
+    /// Migration settings.
+    pub migration: MigrationSpec,
+    /// Policies for migrations that do not converge.
+    pub policy: PolicySpec,
+    /// Named variants of `[migration]` + `[policy]`, as written.
+    #[serde(rename = "variant")]
+    pub variant_text: Vec<VariantText>,
+    /// The variants resolved (one unnamed variant when none are written).
+    #[serde(skip)]
+    pub variants: Vec<Variant>,
+    /// The probe.
+    pub probe: ProbeSpec,
+    /// The guest's disk.
+    pub storage: StorageSpec,
+    /// Lab-wide settings.
+    pub lab: LabSpec,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: String::new(),
+            description: String::new(),
+            repetitions: Count(1),
+            guest: GuestSpec::default(),
+            workload: WorkloadSpec::default(),
+            link: LinkSpec::default(),
+            migration: MigrationSpec::default(),
+            policy: PolicySpec::default(),
+            variant_text: Vec::new(),
+            variants: Vec::new(),
+            probe: ProbeSpec::default(),
+            storage: StorageSpec::default(),
+            lab: LabSpec::default(),
+        }
+    }
+}
+
+/// A scenario file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("Cannot read scenario file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid: where and why.
+    #[error("{path}:{line}:{column}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Dotted field name, e.g. `guest.ram`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// A problem found after parsing: the field, the variant whose key it is
+/// (if it was written in a `[[variant]]`), and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    /// Dotted field, e.g. `migration.postcopy`.
+    pub field: String,
+    /// Index of the `[[variant]]` that wrote it.
+    pub variant: Option<usize>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            field: field.into(),
+            variant: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Read, parse and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and validate scenario text; `path` is used for names and errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let doc = toml_edit::ImDocument::parse(text);
+        let invalid = |offset: usize, field: String, message: String| {
+            let (line, column) = spans::line_col(text, offset);
+            ScenarioError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                field,
+                message,
+            }
+        };
+        let mut sc: Scenario = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let mut message = e.message().trim().to_string();
+            if message.starts_with("unknown field") {
+                message = format!("{message} (unknown fields are errors)");
+            }
+            let field = doc
+                .as_ref()
+                .map(|d| spans::path_at(d, offset))
+                .unwrap_or_default();
+            invalid(offset, field, message)
+        })?;
+        // toml parsed it, so toml_edit does too.
+        let doc = doc.expect("the same TOML parses with toml_edit");
+        let located = |p: Problem| {
+            let offset = spans::offset_of(&doc, &p.field, p.variant);
+            invalid(offset, p.field, p.message)
+        };
+        sc.variants = variants::resolve(&sc, text).map_err(located)?;
+        if sc.name.is_empty() {
+            sc.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into());
+        }
+        sc.validate().map_err(located)?;
+        Ok(sc)
+    }
+
+    /// True when some run asks for delay, jitter or loss (which need netem).
+    pub fn needs_netem(&self) -> bool {
+        self.link.delay.0.iter().any(|d| !d.0.is_zero())
+            || self.link.jitter.0.iter().any(|d| !d.0.is_zero())
+            || self.link.loss.0.iter().any(|l| l.0 > 0.0)
+    }
+}

@@ -1,0 +1,237 @@
+//! Checks of values that parse but make no sense, alone or together;
+//! each failure is a [`Problem`] naming the field (and the `[[variant]]`
+//! that wrote it).
+
+use super::{Problem, Scenario, StorageSpec, Variant};
+use crate::settings::{Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode};
+
+impl Scenario {
+    /// Check values that parse but make no sense, alone or together.
+    pub(crate) fn validate(&self) -> Result<(), Problem> {
+        let sections: [(&str, Option<&'static str>); 7] = [
+            ("guest", self.guest.missing()),
+            ("workload", self.workload.missing()),
+            ("link", self.link.missing()),
+            ("migration", self.migration.missing()),
+            ("policy", self.policy.missing()),
+            ("probe", self.probe.missing()),
+            ("storage", self.storage.missing()),
+        ];
+        if let Some((table, Some(key))) = sections.iter().find(|(_, m)| m.is_some()) {
+            return Err(Problem::new(
+                format!("{table}.{key}"),
+                format!("missing field `{key}` in [{table}]: it has no default"),
+            ));
+        }
+        self.check().map_err(|(f, m)| Problem::new(f, m))?;
+        for (i, v) in self.variants.iter().enumerate() {
+            v.validate(&self.storage).map_err(|(field, m)| {
+                // The variant's own key if it wrote one, else the base table's.
+                let written = self.variant_text.get(i).is_some_and(|t| {
+                    let (table, key) = field.split_once('.').unwrap_or(("", field));
+                    match table {
+                        "migration" => t.migration.contains_key(key),
+                        "policy" => t.policy.contains_key(key),
+                        _ => false,
+                    }
+                });
+                Problem {
+                    field: field.to_string(),
+                    variant: written.then_some(i),
+                    message: if v.name.is_empty() {
+                        m
+                    } else {
+                        format!("variant `{}`: {m}", v.name)
+                    },
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The checks of the scenario's own tables; returns (field, message).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if !self
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                "name",
+                format!("`{}`: use letters, digits, - and _ only", self.name),
+            ));
+        }
+        for ram in &self.guest.ram.0 {
+            if ram.0 < (96 << 20) || ram.0 > (64 << 30) {
+                return Err(("guest.ram", format!("{ram} is outside 96MiB – 64GiB")));
+            }
+            if ram.0 % (1 << 20) != 0 {
+                return Err(("guest.ram", format!("{ram} is not a whole number of MiB")));
+            }
+            for ws in &self.workload.working_set.0 {
+                if ws.0 + (64 << 20) > ram.0 {
+                    return Err((
+                        "workload.working_set",
+                        format!("{ws} leaves less than 64MiB of the {ram} guest for its kernel"),
+                    ));
+                }
+            }
+        }
+        for v in &self.guest.vcpus.0 {
+            if v.0 > 64 {
+                return Err(("guest.vcpus", format!("{v} is outside 1 – 64")));
+            }
+        }
+        for ws in &self.workload.working_set.0 {
+            if ws.0 < 4096 {
+                return Err((
+                    "workload.working_set",
+                    format!("{ws} is smaller than one 4KiB page"),
+                ));
+            }
+        }
+        for d in &self.storage.disk_size.0 {
+            if d.0 < (16 << 20) || d.0 % (1 << 20) != 0 {
+                return Err((
+                    "storage.disk_size",
+                    format!("{d}: use a whole number of MiB, at least 16MiB"),
+                ));
+            }
+            for f in &self.workload.disk_fill.0 {
+                for b in &self.storage.base_data.0 {
+                    if f.0 + b.0 > d.0 {
+                        return Err((
+                            "workload.disk_fill",
+                            format!("{f} after {b} of base data does not fit the {d} disk"),
+                        ));
+                    }
+                }
+            }
+        }
+        for b in &self.workload.disk_block_size.0 {
+            if b.0 < 4096 || b.0 % 4096 != 0 || b.0 > (16 << 20) {
+                return Err((
+                    "workload.disk_block_size",
+                    format!("{b}: use a multiple of 4KiB up to 16MiB"),
+                ));
+            }
+        }
+        if self.storage.mode.0.contains(&StorageMode::BlockIncremental)
+            && self.storage.format.0.contains(&DiskFormat::Raw)
+        {
+            return Err((
+                "storage.format",
+                "block-incremental mirrors qcow2 overlays: use format = \"qcow2\"".into(),
+            ));
+        }
+        let disk_work = self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
+        if disk_work && self.storage.mode.0.contains(&StorageMode::None) {
+            return Err((
+                "workload.disk_write_rate",
+                "a disk workload needs a disk: set storage.mode to shared or block".into(),
+            ));
+        }
+        for i in &self.probe.interval.0 {
+            let us = i.0.as_micros();
+            if !(100..=100_000).contains(&us) {
+                return Err(("probe.interval", format!("{i} is outside 0.1ms – 100ms")));
+            }
+        }
+        let p = self.migration.poll_interval.0.as_millis();
+        if !(10..=10_000).contains(&p) {
+            return Err((
+                "migration.poll_interval",
+                format!("{} is outside 10ms – 10s", self.migration.poll_interval),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Variant {
+    /// Check settings that parse but make no sense together.
+    fn validate(&self, storage: &StorageSpec) -> Result<(), (&'static str, String)> {
+        let m = &self.migration;
+        let pol = &self.policy;
+        for t in &m.timeout.0 {
+            if t.0.as_secs_f64() < 1.0 {
+                return Err(("migration.timeout", format!("{t} is shorter than 1s")));
+            }
+            for (field, list) in [
+                ("policy.completion_timeout", &pol.completion_timeout),
+                ("policy.progress_timeout", &pol.progress_timeout),
+            ] {
+                if let Some(c) = list.0.iter().find(|c| !c.0.is_zero() && c.0 >= t.0) {
+                    return Err((
+                        field,
+                        format!("{c} is not shorter than migration.timeout {t}, so it never fires"),
+                    ));
+                }
+            }
+        }
+        for d in &m.downtime_limit.0 {
+            if d.0.as_millis() < 1 || d.0.as_secs() > 2000 {
+                return Err((
+                    "migration.downtime_limit",
+                    format!("{d} is outside 1ms – 2000s (QEMU's range)"),
+                ));
+            }
+        }
+        for s in &pol.downtime_steps.0 {
+            if *s > 100 {
+                return Err(("policy.downtime_steps", format!("{s} is outside 0 – 100")));
+            }
+        }
+        let multifd_off = m.multifd_channels.0.contains(&Channels::Off);
+        for c in &m.multifd_compression.0 {
+            if *c != Compression::None && multifd_off {
+                return Err((
+                    "migration.multifd_compression",
+                    format!("{c} compresses multifd channels: set multifd_channels to a count (use a [[variant]] to compare with multifd off)"),
+                ));
+            }
+            for l in &m.multifd_compression_level.0 {
+                let max = match c {
+                    Compression::Zlib => 9,
+                    Compression::Zstd => 20,
+                    _ => u32::MAX,
+                };
+                if l.0 > max {
+                    return Err((
+                        "migration.multifd_compression_level",
+                        format!("{l} is outside {c}'s levels 1 – {max}"),
+                    ));
+                }
+            }
+        }
+        let block = storage
+            .mode
+            .0
+            .iter()
+            .any(|s| matches!(s, StorageMode::Block | StorageMode::BlockIncremental));
+        if block && m.postcopy.0.iter().any(|p| p.enabled()) {
+            return Err((
+                "migration.postcopy",
+                "post-copy with block storage modes is not supported by migbench yet: use shared storage".into(),
+            ));
+        }
+        let force = pol
+            .completion_action
+            .0
+            .contains(&CompletionAction::ForceComplete)
+            && pol.completion_timeout.0.iter().any(|c| !c.0.is_zero());
+        if force
+            && m.postcopy
+                .0
+                .iter()
+                .any(|p| matches!(p, Postcopy::AfterPasses(_) | Postcopy::AfterTime(_)))
+        {
+            return Err((
+                "policy.completion_action",
+                "force-complete and a scheduled post-copy switch both switch to post-copy: use postcopy = \"allowed\" with force-complete".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Scenario parsing: lists and scalars, located errors, variants.
+
+use std::path::Path;
+
+use migbench_model::scenario::ScenarioError;
+use migbench_model::settings::Postcopy;
+use migbench_model::units::{ByteRate, Size};
+use migbench_model::Scenario;
+
+const GOOD: &str = r#"
+repetitions = 2
+[guest]
+ram = "256MiB"
+[workload]
+dirty_rate = ["0", "20MB/s"]
+[link]
+rate = ["100mbit", "1gbit"]
+"#;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(Path::new("scenarios/t.toml"), text)
+}
+
+#[test]
+fn lists_and_scalars_both_parse() {
+    let sc = parse(GOOD).unwrap();
+    assert_eq!(sc.name, "t");
+    assert_eq!(sc.link.rate.0.len(), 2);
+    assert_eq!(sc.guest.ram.0, vec![Size(256 << 20)]);
+    assert_eq!(sc.workload.dirty_rate.0[1], ByteRate(20_000_000));
+}
+
+fn invalid(text: &str) -> (usize, String, String) {
+    match parse(text).unwrap_err() {
+        ScenarioError::Invalid {
+            line,
+            field,
+            message,
+            ..
+        } => (line, field, message),
+        e => panic!("unexpected {e}"),
+    }
+}
+
+#[test]
+fn unknown_field_names_line_and_field() {
+    let (line, field, msg) =
+        invalid("[guest]\nram = \"256MiB\"\nrma = 3\n[link]\nrate = \"1gbit\"\n");
+    assert_eq!(line, 3);
+    assert_eq!(field, "guest.rma");
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
+#[test]
+fn bad_unit_names_line_and_field() {
+    let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n");
+    assert_eq!((line, field.as_str()), (4, "link.rate"));
+    assert!(msg.contains("unknown rate unit"), "{msg}");
+}
+
+#[test]
+fn negative_size_in_a_list_is_an_error() {
+    let (line, field, msg) =
+        invalid("[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n");
+    assert_eq!((line, field.as_str()), (2, "guest.ram"));
+    assert!(msg.contains("negative"), "{msg}");
+}
+
+#[test]
+fn impossible_values_are_located() {
+    let (line, field, msg) = invalid(
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[probe]\ninterval = \"1s\"\n",
+    );
+    assert_eq!((line, field.as_str()), (6, "probe.interval"));
+    assert!(msg.contains("0.1ms"), "{msg}");
+}
+
+#[test]
+fn netem_need_is_detected() {
+    assert!(!parse(GOOD).unwrap().needs_netem());
+    let sc =
+        parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\ndelay = \"10ms\"\n").unwrap();
+    assert!(sc.needs_netem());
+}
+
+#[test]
+fn variants_override_migration_and_policy_keys() {
+    let sc = parse(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"300ms\"\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"30s\"\n\n[[variant]]\nname = \"plain\"\n\n[[variant]]\nname = \"postcopy\"\nmigration.postcopy = \"after 2 passes\"\n\n[[variant]]\nname = \"steps\"\nmigration.downtime_limit = [\"1s\", \"2s\"]\npolicy.downtime_steps = 4\n",
+        )
+        .unwrap();
+    assert_eq!(sc.variants.len(), 3);
+    let v = &sc.variants[1];
+    assert_eq!(v.migration.postcopy.0, vec![Postcopy::AfterPasses(2)]);
+    assert_eq!(v.migration.downtime_limit, sc.migration.downtime_limit);
+    assert_eq!(v.policy.completion_timeout, sc.policy.completion_timeout);
+    assert_eq!(sc.variants[2].migration.downtime_limit.0.len(), 2);
+    let runs = migbench_model::expand(&sc);
+    assert_eq!(runs.len(), 1 + 1 + 2);
+    assert_eq!(runs[3].variant, "steps");
+    assert_eq!(runs[3].downtime_steps, 4);
+    assert_eq!(runs[0].postcopy, Postcopy::Off);
+    let varying = migbench_model::matrix::varying_dimensions(&sc);
+    assert_eq!(
+        varying,
+        ["variant", "downtime_limit", "postcopy", "downtime_steps"]
+    );
+}
+
+#[test]
+fn a_bad_variant_key_names_the_variant_line_and_key() {
+    let (line, field, msg) = invalid(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"pc\"\nmigration.postcopy = \"sometimes\"\n",
+        );
+    assert_eq!((line, field.as_str()), (7, "migration.postcopy"));
+    assert!(
+        msg.contains("variant `pc`") && msg.contains("after N passes"),
+        "{msg}"
+    );
+    let (_, field, msg) = invalid(
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[[variant]]\nname = \"x\"\nmigration.multifd = 4\n",
+        );
+    assert_eq!(field, "migration.multifd");
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
+#[test]
+fn knobs_that_cannot_work_together_are_refused() {
+    let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
+    let (_, field, msg) = invalid(&format!(
+        "{base}[migration]\nmultifd_compression = \"zstd\"\n"
+    ));
+    assert_eq!(field, "migration.multifd_compression");
+    assert!(msg.contains("multifd_channels"), "{msg}");
+    let (_, field, _) = invalid(&format!(
+            "{base}[migration]\nmultifd_channels = 2\nmultifd_compression = \"zlib\"\nmultifd_compression_level = 12\n"
+        ));
+    assert_eq!(field, "migration.multifd_compression_level");
+    let (_, field, msg) = invalid(&format!(
+        "{base}[migration]\ntimeout = \"30s\"\n[policy]\ncompletion_timeout = \"30s\"\n"
+    ));
+    assert_eq!(field, "policy.completion_timeout");
+    assert!(msg.contains("never fires"), "{msg}");
+    let (_, field, _) = invalid(&format!(
+        "{base}[migration]\npostcopy = \"allowed\"\n[storage]\nmode = \"block\"\n"
+    ));
+    assert_eq!(field, "migration.postcopy");
+}
+
+#[test]
+fn a_missing_required_field_names_its_table() {
+    let (line, field, msg) = invalid("[guest]\nvcpus = 2\n[link]\nrate = \"1gbit\"\n");
+    assert_eq!((line, field.as_str()), (1, "guest.ram"));
+    assert!(msg.contains("missing field `ram`"), "{msg}");
+}
+
+#[test]
+fn every_dimension_is_a_run_parameter_with_a_label() {
+    let sc = parse(GOOD).unwrap();
+    let p = &migbench_model::expand(&sc)[0];
+    let json = serde_json::to_value(p).unwrap();
+    for d in migbench_model::DIMENSIONS {
+        assert!(json.get(d.name).is_some(), "{} is not in RunParams", d.name);
+        assert!(
+            d.name == "variant" || !(d.label)(p).is_empty(),
+            "{}",
+            d.name
+        );
+        assert!(!(d.value)(p).is_nan(), "{}", d.name);
+    }
+    // Records written before a field existed read with its default.
+    let old: migbench_model::RunParams =
+        serde_json::from_str(r#"{"index":3,"ram":"512MiB","link_rate":"100mbit"}"#).unwrap();
+    assert_eq!(old.index, 3);
+    assert_eq!(old.downtime_limit.to_string(), "300ms");
+}

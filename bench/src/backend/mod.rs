@@ -1,0 +1,4 @@
+//! Migration backends: implementations of the contract in
+//! [`crate::migrate`]. [`qmp`] drives QEMU directly (the local lab).
+
+pub mod qmp;

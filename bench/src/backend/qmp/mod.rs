@@ -1,0 +1,17 @@
+//! The QMP backend: migbench's own lab drives two QEMU processes over QMP.
+//! [`client`] speaks QMP, [`settings`] maps migration settings to QEMU's
+//! capabilities and parameters, [`preflight`] refuses settings the
+//! installed QEMU lacks, [`status`] reads progress, [`mirror`] copies
+//! disks for block migration, [`driver`] implements the migration
+//! contract and [`vm`] the plain VM controls (pause, resume, quit).
+
+pub mod client;
+pub mod driver;
+pub mod mirror;
+pub mod preflight;
+pub mod settings;
+pub mod status;
+pub mod vm;
+
+pub use driver::QmpDriver;
+pub use vm::QmpVm;

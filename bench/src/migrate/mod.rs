@@ -1,0 +1,162 @@
+//! The backend-neutral migration core: the contract every backend meets
+//! ([`MigrationDriver`], in migbench's own types: [`MigrationSettings`],
+//! [`MigrationState`], [`Status`], [`BackendError`]), the loop that
+//! watches a migration and applies the policies ([`watch`], [`policy`]),
+//! and the pure assembly of a run record from what was measured
+//! ([`record`]). Backends live in `crate::backend`; nothing here names a
+//! hypervisor command.
+#![allow(async_fn_in_trait)]
+
+pub mod guest;
+pub mod policy;
+pub mod record;
+pub mod run;
+pub mod watch;
+
+use std::time::{Duration, Instant};
+
+pub use migbench_model::MigrationSettings;
+use migbench_model::ProgressSample;
+
+/// Where a migration is, as every backend reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationState {
+    /// Nothing started yet.
+    #[default]
+    None,
+    /// Setting up.
+    Setup,
+    /// Copying (pre-copy passes).
+    Active,
+    /// Paused before switchover, waiting for [`MigrationDriver::switchover`].
+    PreSwitchover,
+    /// Sending the last device state.
+    Device,
+    /// Post-copy: running on the destination, pages still pulled.
+    PostcopyActive,
+    /// Done: the guest runs on the destination.
+    Completed,
+    /// Failed: the guest keeps running on the source.
+    Failed,
+    /// Being cancelled.
+    Cancelling,
+    /// Cancelled: the guest keeps running on the source.
+    Cancelled,
+    /// Any state this list does not know (kept for the record).
+    Other,
+}
+
+impl MigrationState {
+    /// The migration is over, one way or another.
+    pub fn finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One progress reading in migbench's terms.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    /// Where the migration is.
+    pub state: MigrationState,
+    /// The counters, as recorded in `progress.jsonl` (`t_ms` is set by
+    /// [`watch::watch`]; `status` holds the backend's own name of the state).
+    pub progress: ProgressSample,
+    /// Backend total time, ms.
+    pub total_time_ms: Option<f64>,
+    /// Backend setup time, ms.
+    pub setup_time_ms: Option<f64>,
+    /// Backend-reported downtime, ms (once completed).
+    pub downtime_ms: Option<f64>,
+    /// Error description when failed.
+    pub error: Option<String>,
+}
+
+/// A pass or state event with its host arrival time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverEvent {
+    /// Host arrival time.
+    pub at: Instant,
+    /// A new pass began: its number.
+    pub pass: Option<u64>,
+    /// A state was entered: the backend's name of it.
+    pub status: Option<String>,
+}
+
+/// How the guest's disk moves with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoragePlan {
+    /// Nothing to copy (no disk, or storage both hosts reach).
+    Shared,
+    /// Copy the disk to the destination before switchover.
+    Copy {
+        /// Give up if the copy is not in sync by then.
+        ready_timeout: Duration,
+        /// Copy only the top image (incremental: the backing image is on both hosts).
+        top_only: bool,
+    },
+}
+
+/// What the disk copy did before the RAM migration started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskCopy {
+    /// Copy started.
+    pub started: Instant,
+    /// Copy in sync.
+    pub ready: Instant,
+    /// Bytes copied to get in sync.
+    pub bytes: u64,
+}
+
+/// A backend's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend's own error; its message says what failed.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A failure in migbench's words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A backend that can live-migrate one guest.
+pub trait MigrationDriver {
+    /// Apply `settings` to both ends, prepare the destination to receive
+    /// and, with [`StoragePlan::Copy`], copy the disk until it is in sync.
+    async fn prepare(
+        &mut self,
+        settings: &MigrationSettings,
+        storage: StoragePlan,
+    ) -> Result<Option<DiskCopy>, BackendError>;
+    /// The migration settings both ends hold now, as the backend reports
+    /// them (recorded as `migration-settings.json`).
+    async fn settings(&mut self) -> Result<serde_json::Value, BackendError>;
+    /// Start the migration.
+    async fn start(&mut self) -> Result<(), BackendError>;
+    /// Read the migration's progress.
+    async fn status(&mut self) -> Result<Status, BackendError>;
+    /// Cancel the migration in flight.
+    async fn cancel(&mut self) -> Result<(), BackendError>;
+    /// When the backend saw the migration complete (event time), if it knows.
+    fn completed_at(&mut self) -> Option<Instant> {
+        None
+    }
+    /// The migration paused before switchover: finish the disk copy, then
+    /// let it switch over.
+    async fn switchover(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// After completion: release the disk copy's resources and, when a
+    /// policy paused the guest (`paused`), resume it on the destination.
+    async fn finish(&mut self, paused: bool) -> Result<(), BackendError>;
+    /// Change the downtime limit of the migration in flight.
+    async fn set_downtime_limit(&mut self, ms: u64) -> Result<(), BackendError>;
+    /// Switch the migration in flight to post-copy.
+    async fn start_postcopy(&mut self) -> Result<(), BackendError>;
+    /// Pause the guest so the migration can finish.
+    async fn pause_guest(&mut self) -> Result<(), BackendError>;
+    /// Pass and state events seen since the last call.
+    fn take_events(&mut self) -> Vec<DriverEvent> {
+        Vec::new()
+    }
+}

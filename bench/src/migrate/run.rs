@@ -1,0 +1,231 @@
+//! One migration through any [`MigrationDriver`], once an environment has
+//! booted the guest and started its workload and the prober: a baseline,
+//! settings and storage plan handed to the driver, the watch loop with a
+//! progress bar, the driver's finish, the aftermath, and the guest's
+//! verdict. Returns the [`Timeline`] that [`super::record::assemble`]
+//! turns into the run record.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use migbench_model::settings::StorageMode;
+use migbench_model::{Integrity, ProgressSample, RunParams};
+use migbench_probes::agent_client::AgentClient;
+use migbench_probes::protocol::{Request, Response};
+
+use super::guest::{agent_request, sleep_or_cancel, wait_for_agent};
+use super::policy::Policies;
+use super::record::{DiskPhase, Timeline, Verdict};
+use super::watch::{watch, End, WatchConfig};
+use super::{MigrationDriver, Status, StoragePlan};
+use crate::control::{Cancel, Display};
+use crate::recorder::write_jsonl;
+
+/// Probing before `migrate` (the "before" RTT phase).
+pub const BASELINE: Duration = Duration::from_secs(2);
+/// Probing after completion (re-convergence and the "after" phase).
+pub const AFTERMATH: Duration = Duration::from_secs(2);
+
+/// What one migration needs from its environment.
+pub struct RunContext<'a> {
+    /// The run.
+    pub params: &'a RunParams,
+    /// Its raw-data directory.
+    pub raw: &'a Path,
+    /// The run's clock origin.
+    pub origin: Instant,
+    /// Wall-clock start, seconds since the Unix epoch.
+    pub started_at: f64,
+    /// Time between progress readings.
+    pub poll: Duration,
+    /// Interruption flag.
+    pub cancel: &'a Cancel,
+    /// Progress display.
+    pub display: &'a Display,
+    /// The guest's agent.
+    pub agent: &'a AgentClient,
+    /// Bytes sent so far on the migration link, if the environment can tell.
+    pub link_tx: &'a (dyn Fn() -> Option<u64> + Sync),
+}
+
+/// What [`migrate`] produced, even when it failed part-way.
+#[derive(Debug, Default)]
+pub struct Migrated {
+    /// The migration, once it was watched.
+    pub timeline: Option<Timeline>,
+    /// Progress samples.
+    pub samples: Vec<ProgressSample>,
+    /// The guest's verdict, once it was asked.
+    pub verdict: Option<Verdict>,
+}
+
+/// The storage plan of a run: block modes copy the disk.
+pub fn storage_plan(p: &RunParams) -> StoragePlan {
+    match p.storage_mode {
+        StorageMode::Block | StorageMode::BlockIncremental => StoragePlan::Copy {
+            ready_timeout: p.timeout.0,
+            // Only the overlay moves in incremental mode: the backing image is on both hosts.
+            top_only: p.storage_mode == StorageMode::BlockIncremental,
+        },
+        _ => StoragePlan::Shared,
+    }
+}
+
+fn progress_bar(ctx: &RunContext) -> ProgressBar {
+    let bar = ctx.display.multi.add(ProgressBar::new(ctx.params.ram.0));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(ctx.params.run_id());
+    bar
+}
+
+fn show(bar: &ProgressBar, st: &Status) {
+    let st = &st.progress;
+    bar.set_length(st.total.max(1));
+    bar.set_position(st.total.saturating_sub(st.remaining));
+    let throttle = st
+        .throttle_pct
+        .filter(|t| *t > 0.0)
+        .map(|t| format!(", throttle {t:.0}%"))
+        .unwrap_or_default();
+    bar.set_message(format!(
+        "{} remaining {} MiB, {:.0} Mbit/s, pass {}{throttle}",
+        st.status,
+        st.remaining >> 20,
+        st.mbps,
+        st.passes
+    ));
+}
+
+/// Migrate and verify; `out` keeps what was measured even on error.
+pub async fn migrate<D: MigrationDriver>(
+    ctx: &RunContext<'_>,
+    driver: &mut D,
+    out: &mut Migrated,
+) -> Result<()> {
+    let (p, cancel) = (ctx.params, ctx.cancel);
+    sleep_or_cancel(BASELINE, cancel).await?;
+    let bar = progress_bar(ctx);
+    let tx_before = (ctx.link_tx)();
+    // Nova scales step delays by the guest's data: RAM, plus the disk when it is copied.
+    let plan = storage_plan(p);
+    let disk_gib = match plan {
+        StoragePlan::Copy { .. } => p.disk_size.0 as f64,
+        StoragePlan::Shared => 0.0,
+    };
+    let mut policies = Policies::new(p, (p.ram.0 as f64 + disk_gib) / (1u64 << 30) as f64);
+    let mut settings = p.migration();
+    settings.downtime_limit =
+        migbench_model::units::Dur(Duration::from_millis(policies.initial_downtime_ms()));
+    let copy = match driver.prepare(&settings, plan).await {
+        Ok(copy) => copy,
+        Err(e) => {
+            // E.g. the destination died during the disk copy: say whether
+            // the guest kept running on the source.
+            bar.finish_and_clear();
+            let alive = wait_for_agent(ctx.agent, Duration::from_secs(10), cancel)
+                .await
+                .is_ok();
+            let state = if alive {
+                "the guest still answers on the source"
+            } else {
+                "the guest no longer answers"
+            };
+            return Err(
+                anyhow::Error::new(e).context(format!("preparing the migration failed; {state}"))
+            );
+        }
+    };
+    let read_back = driver
+        .settings()
+        .await
+        .context("reading back the migration settings")?;
+    std::fs::write(
+        ctx.raw.join("migration-settings.json"),
+        serde_json::to_string_pretty(&read_back)?,
+    )?;
+    // With a disk copy, prepare returns when it is in sync: what the link
+    // carried until now is the disk phase.
+    let disk_wire = tx_before
+        .zip((ctx.link_tx)())
+        .map(|(a, b)| b.saturating_sub(a));
+    let cfg = WatchConfig {
+        origin: ctx.origin,
+        poll: ctx.poll,
+        timeout: p.timeout.0,
+    };
+    let watched = watch(
+        driver,
+        cfg,
+        &mut policies,
+        || cancel.is_cancelled(),
+        |st| show(&bar, st),
+    )
+    .await;
+    bar.finish_and_clear();
+    let w = watched?;
+    let ms = |t: Instant| t.duration_since(ctx.origin).as_secs_f64() * 1e3;
+    let end = w.watched.end.clone();
+    let paused = w.watched.paused_ms.is_some();
+    out.timeline = Some(Timeline {
+        started_at: ctx.started_at,
+        began_ms: copy.map(|c| ms(c.started)).unwrap_or(w.watched.started_ms),
+        watched: w.watched,
+        // Bytes on the wire from `migrate` on (the disk phase was before).
+        wire_bytes: (ctx.link_tx)()
+            .zip(tx_before.zip(disk_wire))
+            .map(|(end, (start, disk))| end.saturating_sub(start).saturating_sub(disk)),
+        disk: copy.map(|c| DiskPhase {
+            time_ms: c.ready.duration_since(c.started).as_secs_f64() * 1e3,
+            job_bytes: c.bytes,
+            wire_bytes: disk_wire,
+        }),
+    });
+    out.samples = w.samples;
+    write_jsonl(&ctx.raw.join("events.jsonl"), &w.events).context("writing events")?;
+    if end == End::Completed {
+        driver
+            .finish(paused)
+            .await
+            .context("finishing the migration on the destination")?;
+    }
+    if end == End::Interrupted {
+        bail!("interrupted during migration");
+    }
+    sleep_or_cancel(AFTERMATH, cancel).await?;
+    out.verdict = Some(verify(ctx, end == End::Completed).await?);
+    Ok(())
+}
+
+/// The guest must answer wherever it now runs (the destination after
+/// completion, the source otherwise); then its memory and disk are checked.
+async fn verify(ctx: &RunContext<'_>, completed: bool) -> Result<Verdict> {
+    let side = if completed { "destination" } else { "source" };
+    let agent = ctx.agent;
+    wait_for_agent(agent, Duration::from_secs(10), ctx.cancel)
+        .await
+        .with_context(|| format!("guest not answering on the {side} after the migration"))?;
+    let _ = agent_request(agent, Request::Stop, Duration::from_secs(10)).await;
+    match agent_request(agent, Request::Verify, Duration::from_secs(60)).await? {
+        Response::Verified {
+            bad_pages, disk, ..
+        } => Ok(Verdict {
+            memory: if bad_pages == 0 {
+                Integrity::Ok
+            } else {
+                Integrity::BadPages(bad_pages)
+            },
+            disk: match disk {
+                None => Integrity::NotChecked,
+                Some(d) if d.bad_blocks == 0 => Integrity::Ok,
+                Some(d) => Integrity::BadBlocks(d.bad_blocks),
+            },
+        }),
+        other => Err(anyhow!("unexpected verify reply {other:?}")),
+    }
+}

@@ -1,0 +1,365 @@
+//! [`watch`]: start a migration through any [`MigrationDriver`], sample
+//! its progress, let the policies act on each sample (recording every
+//! intervention), finish the storage copy at a pre-switchover pause, and
+//! enforce the timeout.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use migbench_model::record::{Action, Intervention, MigrationEvent};
+use migbench_model::ProgressSample;
+
+use super::policy::Policies;
+use super::{BackendError, MigrationDriver, MigrationState, Status};
+
+/// How often to sample, when the clock started, when to give up.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchConfig {
+    /// The run's clock origin: sample and event times are ms since it.
+    pub origin: Instant,
+    /// Time between progress readings.
+    pub poll: Duration,
+    /// Cancel the migration after this long.
+    pub timeout: Duration,
+}
+
+/// How the migration ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "end", content = "reason")]
+pub enum End {
+    /// Completed.
+    Completed,
+    /// The backend reported failure: why.
+    Failed(String),
+    /// Cancelled at the scenario's timeout.
+    TimedOut,
+    /// A policy cancelled it: why.
+    Aborted(String),
+    /// Interrupted by the operator.
+    Interrupted,
+}
+
+/// What the watch loop saw, times in ms since the run's clock origin
+/// (recorded in `timeline.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watched {
+    /// `migrate` issued.
+    pub started_ms: f64,
+    /// How it ended.
+    pub end: End,
+    /// When it was seen complete.
+    pub completed_ms: Option<f64>,
+    /// When post-copy was started.
+    pub postcopy_ms: Option<f64>,
+    /// When a force-complete policy paused the guest.
+    pub paused_ms: Option<f64>,
+    /// The last status read (after completion or cancel).
+    pub last: Status,
+    /// What the policies did.
+    pub interventions: Vec<Intervention>,
+    /// Index in `interventions` of a completion timeout that forced the end.
+    pub forced: Option<usize>,
+    /// Downtime limit in force at the end, ms.
+    pub downtime_limit_ms: u64,
+}
+
+/// The result of [`watch`]: the summary and the series.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// What happened.
+    pub watched: Watched,
+    /// Every progress sample.
+    pub samples: Vec<ProgressSample>,
+    /// Pass and state events.
+    pub events: Vec<MigrationEvent>,
+}
+
+/// Start a migration and watch it: poll every `cfg.poll`, let `policies`
+/// act on each sample (recording every intervention), call `on_sample` for
+/// progress bars, give up after `cfg.timeout` (cancel, then wait for the
+/// backend to confirm), stop early when `interrupted()` turns true.
+pub async fn watch<D: MigrationDriver>(
+    d: &mut D,
+    cfg: WatchConfig,
+    policies: &mut Policies,
+    interrupted: impl Fn() -> bool,
+    mut on_sample: impl FnMut(&Status),
+) -> Result<Watch, BackendError> {
+    let WatchConfig {
+        origin,
+        poll,
+        timeout,
+    } = cfg;
+    let started = Instant::now();
+    let since = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
+    d.start().await?;
+    let mut samples = Vec::new();
+    let mut w = Watched {
+        started_ms: since(started),
+        end: End::Interrupted,
+        completed_ms: None,
+        postcopy_ms: None,
+        paused_ms: None,
+        last: Status::default(),
+        interventions: Vec::new(),
+        forced: None,
+        downtime_limit_ms: policies.initial_downtime_ms(),
+    };
+    let mut next = started;
+    let mut abort: Option<String> = None;
+    w.end = loop {
+        let mut st = d.status().await?;
+        st.progress.t_ms = since(Instant::now());
+        samples.push(st.progress.clone());
+        on_sample(&st);
+        w.last = st;
+        match w.last.state {
+            MigrationState::Completed => {
+                let at = d.completed_at().unwrap_or_else(Instant::now);
+                // QEMU sets `completed` a moment before it fills in total-time
+                // and downtime: re-read until they appear.
+                let settle = Instant::now();
+                while w.last.total_time_ms.unwrap_or(0.0) <= 0.0
+                    && settle.elapsed() < Duration::from_secs(2)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    w.last = d.status().await?;
+                }
+                w.completed_ms = Some(since(at));
+                break End::Completed;
+            }
+            MigrationState::Failed => {
+                break End::Failed(
+                    w.last
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "migration failed".into()),
+                )
+            }
+            MigrationState::Cancelled => {
+                break End::Failed("migration cancelled by the hypervisor".into())
+            }
+            MigrationState::PreSwitchover => {
+                d.switchover().await?;
+                continue;
+            }
+            _ => {}
+        }
+        for dec in policies.decide(started.elapsed(), &w.last) {
+            let t = Instant::now();
+            if dec.forced {
+                w.forced = Some(w.interventions.len());
+            }
+            match dec.action {
+                Action::SetDowntimeLimit => {
+                    let ms = dec.value.unwrap_or(0.0) as u64;
+                    d.set_downtime_limit(ms).await?;
+                    w.downtime_limit_ms = ms;
+                }
+                Action::StartPostcopy => {
+                    d.start_postcopy().await?;
+                    w.postcopy_ms = Some(since(t));
+                }
+                Action::PauseGuest => {
+                    d.pause_guest().await?;
+                    w.paused_ms = Some(since(t));
+                }
+                Action::Abort => abort = Some(dec.reason.clone()),
+            }
+            w.interventions.push(Intervention {
+                t_ms: t.duration_since(started).as_secs_f64() * 1e3,
+                action: dec.action,
+                value: dec.value,
+                reason: dec.reason,
+                state: w.last.progress.clone(),
+            });
+        }
+        let over_time = started.elapsed() >= timeout;
+        if over_time || abort.is_some() || interrupted() {
+            d.cancel().await?;
+            // Wait for the backend to settle so the guest is known to run on.
+            let settle = Instant::now();
+            while settle.elapsed() < Duration::from_secs(30) {
+                let st = d.status().await?;
+                if st.state.finished() {
+                    w.last = st;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if w.last.state == MigrationState::Completed {
+                // It slipped through before the cancel landed.
+                w.completed_ms = Some(since(d.completed_at().unwrap_or_else(Instant::now)));
+                break End::Completed;
+            }
+            break match abort.take() {
+                Some(reason) => End::Aborted(reason),
+                None if over_time => End::TimedOut,
+                None => End::Interrupted,
+            };
+        }
+        next += poll;
+        let now = Instant::now();
+        if next > now {
+            tokio::time::sleep(next - now).await;
+        } else {
+            next = now;
+        }
+    };
+    let events = d
+        .take_events()
+        .into_iter()
+        .map(|e| MigrationEvent {
+            t_ms: since(e.at),
+            pass: e.pass,
+            status: e.status,
+        })
+        .collect();
+    Ok(Watch {
+        watched: w,
+        samples,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::{DiskCopy, MigrationSettings, StoragePlan};
+
+    /// A fake backend that completes after `n` polls, for the watcher.
+    #[derive(Default)]
+    struct Fake {
+        polls: u32,
+        complete_after: Option<u32>,
+        cancelled: bool,
+        postcopy: bool,
+        limits: Vec<u64>,
+    }
+
+    impl MigrationDriver for Fake {
+        async fn prepare(
+            &mut self,
+            _: &MigrationSettings,
+            _: StoragePlan,
+        ) -> Result<Option<DiskCopy>, BackendError> {
+            Ok(None)
+        }
+        async fn settings(&mut self) -> Result<serde_json::Value, BackendError> {
+            Ok(serde_json::Value::Null)
+        }
+        async fn finish(&mut self, _: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn set_downtime_limit(&mut self, ms: u64) -> Result<(), BackendError> {
+            self.limits.push(ms);
+            Ok(())
+        }
+        async fn start_postcopy(&mut self) -> Result<(), BackendError> {
+            self.postcopy = true;
+            Ok(())
+        }
+        async fn pause_guest(&mut self) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn start(&mut self) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn status(&mut self) -> Result<Status, BackendError> {
+            self.polls += 1;
+            let state = if self.cancelled {
+                MigrationState::Cancelled
+            } else if self.complete_after.is_some_and(|n| self.polls >= n) {
+                MigrationState::Completed
+            } else if self.postcopy {
+                MigrationState::PostcopyActive
+            } else {
+                MigrationState::Active
+            };
+            let mut st = Status {
+                state,
+                ..Status::default()
+            };
+            st.progress.status = format!("{state:?}");
+            st.progress.passes = self.polls as u64;
+            Ok(st)
+        }
+        async fn cancel(&mut self) -> Result<(), BackendError> {
+            self.cancelled = true;
+            Ok(())
+        }
+    }
+
+    fn policies(text: &str) -> Policies {
+        let sc = migbench_model::Scenario::parse(
+            std::path::Path::new("w.toml"),
+            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n{text}"),
+        )
+        .unwrap();
+        Policies::new(&migbench_model::expand(&sc)[0], 0.25)
+    }
+
+    async fn run(f: &mut Fake, timeout_ms: u64, pol: &mut Policies) -> Watch {
+        let cfg = WatchConfig {
+            origin: Instant::now(),
+            poll: Duration::from_millis(5),
+            timeout: Duration::from_millis(timeout_ms),
+        };
+        watch(f, cfg, pol, || false, |_| {}).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn watch_returns_completed_with_every_sample() {
+        let mut f = Fake {
+            complete_after: Some(3),
+            ..Fake::default()
+        };
+        let w = run(&mut f, 5000, &mut policies("")).await;
+        assert!(w.watched.end == End::Completed);
+        assert_eq!(w.samples.len(), 3);
+        assert!(w.watched.interventions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn watch_cancels_at_the_timeout() {
+        let mut f = Fake::default();
+        let w = run(&mut f, 30, &mut policies("")).await;
+        assert_eq!(w.watched.end, End::TimedOut);
+        assert!(f.cancelled);
+        assert_eq!(w.watched.last.state, MigrationState::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_policy_abort_cancels_and_is_recorded() {
+        let mut f = Fake::default();
+        let mut pol =
+            policies("[migration]\ntimeout = \"60s\"\n[policy]\nprogress_timeout = \"10ms\"\n");
+        let w = run(&mut f, 5000, &mut pol).await;
+        assert!(
+            matches!(w.watched.end, End::Aborted(ref r) if r.contains("no progress")),
+            "{:?}",
+            w.watched.end
+        );
+        assert!(f.cancelled);
+        assert_eq!(w.watched.interventions.len(), 1);
+        assert_eq!(w.watched.interventions[0].action, Action::Abort);
+        assert_eq!(w.watched.interventions[0].state.status, "Active");
+    }
+
+    #[tokio::test]
+    async fn scheduled_postcopy_reaches_the_driver() {
+        let mut f = Fake {
+            complete_after: Some(6),
+            ..Fake::default()
+        };
+        let mut pol = policies("[migration]\npostcopy = \"after 2 passes\"\n");
+        let w = run(&mut f, 5000, &mut pol).await;
+        assert!(w.watched.end == End::Completed);
+        assert!(f.postcopy);
+        assert!(w.watched.postcopy_ms.is_some());
+        assert_eq!(w.watched.interventions.len(), 1);
+        assert_eq!(w.watched.interventions[0].state.passes, 2);
+        assert!(w.samples.iter().any(|s| s.status == "PostcopyActive"));
+    }
+}
