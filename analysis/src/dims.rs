@@ -19,106 +19,44 @@ pub struct Metric {
     pub value: fn(&RunRecord) -> Option<f64>,
 }
 
+/// `name => "title with unit", |r| value;` per line.
+macro_rules! metrics {
+    ($($name:literal => $title:literal, $value:expr;)*) => {
+        &[$(Metric { name: $name, title: $title, value: $value }),*]
+    };
+}
+
 /// Every metric summarised per group (over completed runs).
-pub const METRICS: &[Metric] = &[
-    Metric {
-        name: "total_time_s",
-        title: "total migration time (s)",
-        value: |r| r.total_time_ms.map(|t| t / 1e3),
-    },
-    Metric {
-        name: "downtime_qemu_ms",
-        title: "QEMU-reported downtime (ms)",
-        value: |r| r.downtime_qemu_ms,
-    },
-    Metric {
-        name: "downtime_probe_ms",
-        title: "probe-measured downtime (ms)",
-        value: |r| r.downtime_probe_ms,
-    },
-    Metric {
-        name: "throughput_mbps",
-        title: "throughput (Mbit/s)",
-        value: |r| r.throughput_mbps,
-    },
-    Metric {
-        name: "link_utilisation",
-        title: "link utilisation (throughput / link rate)",
-        value: |r| r.throughput_mbps.map(|t| t / r.link_rate_mbps),
-    },
-    Metric {
-        name: "bytes_over_ram",
-        title: "bytes transferred / guest RAM",
-        value: |r| {
-            r.transferred_bytes
-                .map(|b| b as f64 / r.params.ram.0 as f64)
-        },
-    },
-    Metric {
-        name: "passes",
-        title: "dirty-sync passes",
-        value: |r| r.passes.map(|p| p as f64),
-    },
-    Metric {
-        name: "disk_time_s",
-        title: "disk phase: mirror start to in sync (s)",
-        value: |r| r.disk_time_ms.map(|t| t / 1e3),
-    },
-    Metric {
-        name: "disk_mib",
-        title: "disk phase bytes on the link (MiB)",
-        value: |r| r.disk_bytes.map(|b| b as f64 / 1048576.0),
-    },
-    Metric {
-        name: "disk_throughput_mbps",
-        title: "disk phase throughput (Mbit/s)",
-        value: |r| r.disk_throughput_mbps,
-    },
-    Metric {
-        name: "ram_phase_s",
-        title: "RAM phase: migrate to completion (s)",
-        value: |r| Some(r.total_time_ms? / 1e3 - r.disk_time_ms.unwrap_or(0.0) / 1e3),
-    },
-    Metric {
-        name: "workload_slowdown_pct",
-        title: "workload slowdown while migrating (%)",
-        value: |r| r.workload_slowdown_pct,
-    },
-    Metric {
-        name: "postcopy_time_s",
-        title: "time in post-copy (s)",
-        value: |r| r.postcopy_time_ms.map(|t| t / 1e3),
-    },
-    Metric {
-        name: "max_throttle_pct",
-        title: "highest auto-converge throttle (%)",
-        value: |r| r.max_throttle_pct,
-    },
-    Metric {
-        name: "downtime_limit_final_ms",
-        title: "downtime limit at the end (ms)",
-        value: |r| r.downtime_limit_final_ms,
-    },
-    Metric {
-        name: "compression_ratio",
-        title: "compression ratio (bytes QEMU transferred / bytes on the wire)",
-        value: |r| {
-            let wire = r.wire_bytes? as f64;
-            let sent = r.transferred_bytes? as f64;
-            (wire > 0.0).then(|| sent / wire)
-        },
-    },
-    Metric {
-        name: "bound_s",
-        title: "physical bound on total time (s)",
-        value: bound_s,
-    },
-    Metric {
-        name: "time_over_bound",
-        title: "total time / physical bound",
-        value: |r| Some(r.total_time_ms? / 1e3 / bound_s(r)?),
-    },
-];
+pub const METRICS: &[Metric] = metrics! {
+    "total_time_s" => "total migration time (s)", |r| r.total_time_ms.map(|t| t / 1e3);
+    "downtime_qemu_ms" => "QEMU-reported downtime (ms)", |r| r.downtime_qemu_ms;
+    "downtime_probe_ms" => "probe-measured downtime (ms)", |r| r.downtime_probe_ms;
+    "throughput_mbps" => "throughput (Mbit/s)", |r| r.throughput_mbps;
+    "link_utilisation" => "link utilisation (throughput / link rate)",
+        |r| r.throughput_mbps.map(|t| t / r.link_rate_mbps);
+    "bytes_over_ram" => "bytes transferred / guest RAM", |r| r.transferred_bytes.map(|b| b as f64 / r.params.ram.0 as f64);
+    "passes" => "dirty-sync passes", |r| r.passes.map(|p| p as f64);
+    "disk_time_s" => "disk phase: mirror start to in sync (s)", |r| r.disk_time_ms.map(|t| t / 1e3);
+    "disk_mib" => "disk phase bytes on the link (MiB)", |r| r.disk_bytes.map(|b| b as f64 / 1048576.0);
+    "disk_throughput_mbps" => "disk phase throughput (Mbit/s)", |r| r.disk_throughput_mbps;
+    "ram_phase_s" => "RAM phase: migrate to completion (s)",
+        |r| Some(r.total_time_ms? / 1e3 - r.disk_time_ms.unwrap_or(0.0) / 1e3);
+    "workload_slowdown_pct" => "workload slowdown while migrating (%)", |r| r.workload_slowdown_pct;
+    "postcopy_time_s" => "time in post-copy (s)", |r| r.postcopy_time_ms.map(|t| t / 1e3);
+    "max_throttle_pct" => "highest auto-converge throttle (%)", |r| r.max_throttle_pct;
+    "downtime_limit_final_ms" => "downtime limit at the end (ms)", |r| r.downtime_limit_final_ms;
+    "compression_ratio" => "compression ratio (bytes QEMU transferred / bytes on the wire)",
+        compression_ratio;
+    "bound_s" => "physical bound on total time (s)", bound_s;
+    "time_over_bound" => "total time / physical bound", |r| Some(r.total_time_ms? / 1e3 / bound_s(r)?);
+};
+
+/// Bytes QEMU transferred per byte on the wire (above 1: compressed).
+fn compression_ratio(r: &RunRecord) -> Option<f64> {
+    let wire = r.wire_bytes? as f64;
+    let sent = r.transferred_bytes? as f64;
+    (wire > 0.0).then(|| sent / wire)
+}
 
 /// Look a metric up by name.
 pub fn metric(name: &str) -> Option<&'static Metric> {
@@ -152,16 +90,10 @@ pub fn completed_value(m: &Metric, r: &RunRecord) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migbench_model::{expand, Scenario};
 
     #[test]
     fn bound_is_nonzero_ram_over_the_link() {
-        let sc = Scenario::parse(
-            std::path::Path::new("b.toml"),
-            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n",
-        )
-        .unwrap();
-        let p = &expand(&sc)[0];
+        let p = &migbench_model::matrix::sample_run("");
         let mut r = RunRecord::pending(p, 0.0, "tcg");
         assert_eq!(bound_s(&r), None);
         r.zero_bytes = Some(128 << 20);

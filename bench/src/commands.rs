@@ -9,8 +9,10 @@ use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
 use migbench_model::{expand, Outcome, Scenario};
 
-use crate::executor::LabExecutor;
+use crate::backend::qmp::lab::QmpLab;
+use crate::executor::MigrationExecutor;
 use crate::lab::{accel, image, net, rundir};
+use crate::migrate::Preflight;
 use crate::recorder::Recorder;
 use crate::scheduler::{run_matrix, Cancel, Display};
 use crate::{calibrate, manifest, table};
@@ -86,10 +88,10 @@ pub fn run(
     }
     // Refuse settings the installed QEMU lacks before anything runs.
     let probe_dir = crate::lab::rundir::RunDir::create("probe")?;
-    match rt.block_on(crate::backend::qmp::preflight::check(
-        &matrix,
-        probe_dir.path(),
-    ))? {
+    let qemu = crate::backend::qmp::preflight::QmpPreflight {
+        dir: probe_dir.path(),
+    };
+    match rt.block_on(qemu.check(&matrix))? {
         Ok(()) => {}
         Err(u) => {
             return Err(UsageError(format!("{}: {u}", scenario.display())).into());
@@ -114,12 +116,16 @@ pub fn run(
     let mut rec = Recorder::create(results, &m)
         .with_context(|| format!("creating a results directory under {}", results.display()))?;
     display.line(&format!("results: {}", rec.dir().display()));
-    let mut exec = LabExecutor {
+    let env = QmpLab {
         image: img,
+        accel: accel.clone(),
+        tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
+    };
+    let mut exec = MigrationExecutor {
+        env,
         accel,
         rt: rt.handle().clone(),
         cancel: cancel.clone(),
-        tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
         poll_interval: sc.migration.poll_interval.0,
         display: display.clone(),
     };

@@ -1,10 +1,10 @@
-//! The local lab's [`Executor`]: one real migration per run. Builds the
-//! environment — namespaces and shaped link, disks, the booted source
-//! guest and an incoming destination, the workload and the prober — hands
-//! the migration to the backend-neutral core ([`crate::migrate::run`])
-//! through the QMP backend, writes the raw series, assembles the record
-//! ([`crate::migrate::record::assemble`]) and tears everything down,
-//! whatever happened.
+//! The executor: one real migration per run, in any [`Environment`]. The
+//! environment builds the hosts and boots the guest; the executor starts
+//! the workload, the prober and the workload sampler, hands the migration
+//! to the backend-neutral core ([`crate::migrate::run`]) through the
+//! hosts' driver, writes the raw series, assembles the record
+//! ([`crate::migrate::record::assemble`]) and has the environment remove
+//! the hosts, whatever happened.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,24 +18,19 @@ use migbench_probes::disk::DiskRequest;
 use migbench_probes::prober::Prober;
 use migbench_probes::protocol::Request;
 
-use crate::backend::qmp::{QmpDriver, QmpVm};
 use crate::control::{Cancel, Display};
-use crate::lab::boot::boot_source;
-use crate::lab::image::GuestImage;
-use crate::lab::net::{LabNet, Shaping};
-use crate::lab::qemu::{QemuProcess, QemuSpec, Role};
-use crate::lab::rundir::RunDir;
+use crate::migrate::env::{Environment, Hosts};
 use crate::migrate::guest::{agent_request, spawn_sampler};
 use crate::migrate::record::{assemble, Measured};
 use crate::migrate::run::{migrate, Migrated, RunContext};
 use crate::recorder::{unix_now, write_json, write_jsonl};
 use crate::scheduler::Executor;
 
-/// Runs migrations in the local lab.
-pub struct LabExecutor {
-    /// Guest image.
-    pub image: GuestImage,
-    /// `kvm` or `tcg`.
+/// Runs migrations in an environment.
+pub struct MigrationExecutor<E> {
+    /// Where the runs happen.
+    pub env: E,
+    /// `kvm` or `tcg`, for the records.
     pub accel: String,
     /// Tokio runtime the async parts run on.
     pub rt: tokio::runtime::Handle,
@@ -43,20 +38,11 @@ pub struct LabExecutor {
     pub cancel: Cancel,
     /// How often the migration's progress is sampled.
     pub poll_interval: Duration,
-    /// Pad guest RAM under TCG to dodge QEMU 7.2's lost-dirty-page bug.
-    pub tcg_dirty_workaround: bool,
     /// Progress display.
     pub display: Display,
 }
 
-/// One run's lab: its network, private directory and QEMU command line.
-struct Env<'a> {
-    net: &'a LabNet,
-    run_dir: &'a Path,
-    spec: &'a QemuSpec,
-}
-
-impl Executor for LabExecutor {
+impl<E: Environment> Executor for MigrationExecutor<E> {
     fn execute(&mut self, p: &RunParams, raw: &Path) -> RunRecord {
         let mut rec = RunRecord::pending(p, unix_now(), &self.accel);
         let result = self.rt.block_on(self.run(p, raw, &mut rec));
@@ -74,75 +60,27 @@ impl Executor for LabExecutor {
     }
 }
 
-impl LabExecutor {
+impl<E: Environment> MigrationExecutor<E> {
     async fn run(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord) -> Result<()> {
-        let shaping = Shaping {
-            rate: p.link_rate,
-            delay: p.link_delay,
-            jitter: p.link_jitter,
-            loss: p.link_loss,
-        };
-        let mut net = LabNet::create(&shaping)?;
-        let run_dir = RunDir::create("run")?;
-        let disks = crate::lab::storage::prepare(
-            run_dir.path(),
-            p.storage_mode,
-            p.disk_format,
-            p.disk_size,
-            p.base_data,
-            p.disk_block_size.0.max(4096),
-        )?;
-        // shared-nbd: a storage host on its own link serves the image.
-        let mut storage_daemon = None;
-        if let (Some(d), StorageMode::SharedNbd) = (&disks, p.storage_mode) {
-            net.add_storage_host(p.storage_link_rate)?;
-            let ns = net.storage.clone().expect("storage host just added");
-            storage_daemon =
-                Some(crate::lab::storage::serve_nbd(d, &ns, &net.src, run_dir.path(), raw).await?);
-        }
-        let spec = QemuSpec {
-            image: self.image.clone(),
-            ram_mib: p.ram.mib(),
-            tcg_dirty_workaround: self.tcg_dirty_workaround,
-            vcpus: p.vcpus.0,
-            accel: self.accel.clone(),
-            disks,
-        };
-        let env = Env {
-            net: &net,
-            run_dir: run_dir.path(),
-            spec: &spec,
-        };
-        let result = self.migrate(p, raw, rec, &env).await;
-        drop(storage_daemon);
-        net.teardown();
-        drop(run_dir);
+        let mut hosts = self.env.boot(p, raw, &self.cancel).await?;
+        let result = self.migrate(p, raw, rec, &mut hosts).await;
+        self.env.teardown(hosts).await;
         result
     }
 
-    /// Boot both ends, start the workload and the prober, migrate, then
-    /// record the raw series and assemble the record from them.
+    /// Start the workload and the prober, migrate, then record the raw
+    /// series and assemble the record from them.
     async fn migrate(
         &self,
         p: &RunParams,
         raw: &Path,
         rec: &mut RunRecord,
-        env: &Env<'_>,
+        hosts: &mut E::Hosts,
     ) -> Result<()> {
-        let (net, cancel) = (env.net, &self.cancel);
+        let cancel = &self.cancel;
         let origin = Instant::now();
         let started_at = rec.started_at;
-        let (src, agent) = boot_source(env.spec, net, env.run_dir, raw, cancel).await?;
-        let mut src = QmpVm::connect(src).await?;
-        let dst = QemuProcess::start(
-            env.spec,
-            Role::Destination,
-            Some(&net.dst),
-            env.run_dir,
-            raw,
-        )
-        .await?;
-        let mut dst = QmpVm::connect(dst).await?;
+        let agent = hosts.agent();
         let fill_timeout =
             Duration::from_secs(30 + p.working_set.mib() / 4 + p.disk_fill.mib() / 2);
         let disk = (p.storage_mode != StorageMode::None).then(|| DiskRequest {
@@ -162,16 +100,12 @@ impl LabExecutor {
         agent_request(&agent, start, fill_timeout)
             .await
             .context("starting the workload")?;
-        let prober = Prober::start(
-            Some(&net.client),
-            net.guest_echo(),
-            p.probe_interval.0,
-            origin,
-        )
-        .context("starting the prober")?;
+        let (probe_ns, echo) = hosts.probe_target();
+        let prober = Prober::start(probe_ns.as_deref(), echo, p.probe_interval.0, origin)
+            .context("starting the prober")?;
         let stop_sampler = Arc::new(AtomicBool::new(false));
         let sampler = spawn_sampler(agent.clone(), origin, stop_sampler.clone());
-        let link_tx = || net.migration_tx_bytes();
+        let link_tx = hosts.link_counter();
         let ctx = RunContext {
             params: p,
             raw,
@@ -181,10 +115,10 @@ impl LabExecutor {
             cancel,
             display: &self.display,
             agent: &agent,
-            link_tx: &link_tx,
+            link_tx: &*link_tx,
         };
         let mut out = Migrated::default();
-        let outcome = migrate(&ctx, &mut QmpDriver::new(&mut src, &mut dst), &mut out).await;
+        let outcome = migrate(&ctx, &mut hosts.driver(), &mut out).await;
         stop_sampler.store(true, Ordering::Relaxed);
         let workload = sampler.await.unwrap_or_default();
         let probes =
@@ -213,8 +147,6 @@ impl LabExecutor {
             rec.probes_sent = probes.len() as u64;
             rec.probes_lost = probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
         }
-        src.shutdown().await;
-        dst.shutdown().await;
         outcome
     }
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -95,12 +95,7 @@ fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
         .arg(&json)
         .output()
         .unwrap();
-    eprintln!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success());
+    assert!(shown(&out).status.success());
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(rows.len(), 3);
@@ -125,19 +120,8 @@ fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
 #[test]
 fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
     let _g = lab_lock();
-    let tmp = tempfile::tempdir().unwrap();
     // Run 0 finishes quickly; run 1 cannot converge and is interrupted mid-migration.
-    let sc = write_scenario(
-        tmp.path(),
-        "intr",
-        "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"30MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"120s\"\n",
-    );
-    let root = tmp.path().join("results");
-    let mut child = run_cmd(&sc, &root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let (_tmp, root, mut child) = start_run("intr", "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"30MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"120s\"\n");
     let pid = child.id();
     let start = Instant::now();
     // Wait for run 0's record; run 1 starts right after it.
@@ -280,22 +264,14 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
     }
     let reports = tmp.path().join("reports");
     let out = migbench()
-        .args([
-            "report",
-            dir.to_str().unwrap(),
-            "--reports",
-            reports.to_str().unwrap(),
-            "--name",
-            "q",
-        ])
+        .arg("report")
+        .arg(&dir)
+        .arg("--reports")
+        .arg(&reports)
+        .args(["--name", "q"])
         .output()
         .unwrap();
-    eprintln!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success());
+    assert!(shown(&out).status.success());
     let rep = reports.join("q");
     // Link rate and dirty rate vary; downtime limit does not.
     for chart in [
@@ -432,18 +408,7 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
 #[test]
 fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_starts_clean() {
     let _g = lab_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let sc = write_scenario(
-        tmp.path(),
-        "mirrorfail",
-        "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
-    );
-    let root = tmp.path().join("results");
-    let mut child = run_cmd(&sc, &root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let (_tmp, root, mut child) = start_run("mirrorfail", "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n");
     let pid = child.id();
     // The first run's source namespace; its migration link counts the mirror's bytes.
     let src_ns = format!("migbench-{pid}-0-src");

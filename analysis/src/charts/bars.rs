@@ -35,10 +35,7 @@ pub struct Bars {
 }
 
 impl Chart for Bars {
-    super::labelled!();
-    fn size(&self) -> (u32, u32) {
-        style::category_size(self.categories.len())
-    }
+    super::labelled!(categories);
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,

@@ -33,7 +33,8 @@ pub trait Chart {
         DB::ErrorType: 'static;
 }
 
-/// [`Chart::name`] and [`Chart::title`] from a chart's `name` and `title` fields.
+/// [`Chart::name`] and [`Chart::title`] from a chart's `name` and `title`
+/// fields; with `categories`, also a [`Chart::size`] that widens with them.
 macro_rules! labelled {
     () => {
         fn name(&self) -> String {
@@ -41,6 +42,12 @@ macro_rules! labelled {
         }
         fn title(&self) -> String {
             self.title.clone()
+        }
+    };
+    (categories) => {
+        super::labelled!();
+        fn size(&self) -> (u32, u32) {
+            style::category_size(self.categories.len())
         }
     };
 }

@@ -23,10 +23,7 @@ pub struct Stacked {
 }
 
 impl Chart for Stacked {
-    super::labelled!();
-    fn size(&self) -> (u32, u32) {
-        style::category_size(self.categories.len())
-    }
+    super::labelled!(categories);
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,

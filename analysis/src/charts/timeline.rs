@@ -51,6 +51,11 @@ impl Timeline {
     }
 }
 
+/// The highest y of two series, at least 1.
+fn top_of(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    a.iter().chain(b).map(|p| p.1).fold(1.0f64, f64::max)
+}
+
 impl Chart for Timeline {
     super::labelled!();
     fn size(&self) -> (u32, u32) {
@@ -155,12 +160,7 @@ impl Chart for Timeline {
                 )
             })
             .collect();
-        let top = tp
-            .iter()
-            .chain(dirty.iter())
-            .map(|p| p.1)
-            .fold(1.0f64, f64::max)
-            * 1.1;
+        let top = top_of(&tp, &dirty) * 1.1;
         let mut c = panel(&panels[1], (x0, x1), top, "Mbit/s", None, &outages)?;
         c.draw_series(LineSeries::new(tp, style::color(1).stroke_width(2)))?
             .label("throughput")
@@ -187,12 +187,7 @@ impl Chart for Timeline {
             .iter()
             .filter_map(|p| Some((self.secs(p.t_ms), p.throttle_pct?)))
             .collect();
-        let top = wl
-            .iter()
-            .chain(throttle.iter())
-            .map(|p| p.1)
-            .fold(1.0f64, f64::max)
-            * 1.2;
+        let top = top_of(&wl, &throttle) * 1.2;
         let y_desc = if throttle.is_empty() {
             "workload MB/s"
         } else {

@@ -107,6 +107,15 @@ pub fn varying(runs: &[RunParams]) -> Vec<String> {
         .collect()
 }
 
+/// The first run of a 256 MiB guest on a 100 Mbit link, with `extra`
+/// scenario text appended (`"[migration]\npostcopy = \"allowed\"\n"`):
+/// a run for tests of code that takes one. Panics on invalid text.
+pub fn sample_run(extra: &str) -> RunParams {
+    let text = format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n{extra}");
+    let sc = Scenario::parse(std::path::Path::new("sample.toml"), &text).expect("sample scenario");
+    expand(&sc).remove(0)
+}
+
 /// [`varying`] over a scenario's whole matrix.
 pub fn varying_dimensions(sc: &Scenario) -> Vec<String> {
     varying(&expand(sc))
@@ -115,15 +124,16 @@ pub fn varying_dimensions(sc: &Scenario) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+
+    fn parse(text: &str) -> Scenario {
+        Scenario::parse(std::path::Path::new("x.toml"), text).unwrap()
+    }
 
     #[test]
     fn matrix_is_the_cartesian_product_times_repetitions() {
-        let sc = Scenario::parse(
-            Path::new("x.toml"),
+        let sc = parse(
             "repetitions = 3\n[guest]\nram = [\"256MiB\", \"512MiB\"]\n[workload]\ndirty_rate = [\"0\", \"1MB/s\", \"5MB/s\"]\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
-        )
-        .unwrap();
+        );
         let runs = expand(&sc);
         assert_eq!(runs.len(), 2 * 3 * 2 * 3);
         assert!(runs.iter().enumerate().all(|(i, r)| r.index == i));
@@ -140,11 +150,9 @@ mod tests {
 
     #[test]
     fn estimate_grows_with_ram_and_hits_timeout_when_not_converging() {
-        let sc = Scenario::parse(
-            Path::new("x.toml"),
+        let sc = parse(
             "[guest]\nram = [\"256MiB\", \"1GiB\"]\n[workload]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
-        )
-        .unwrap();
+        );
         let runs = expand(&sc);
         assert!(runs[0].estimated_secs() < runs[2].estimated_secs());
         assert_eq!(runs[1].estimated_secs(), 25.0 + 60.0);

@@ -25,6 +25,19 @@ pub trait ScalarField: Sized + Clone {
     }
 }
 
+/// A bare 0 is `zero` (nothing is nothing in any unit); other bare numbers
+/// are refused for their missing unit.
+pub(crate) fn zero_or_unit<T: ScalarField>(i: i64, zero: T) -> Result<T, String> {
+    if i == 0 {
+        Ok(zero)
+    } else {
+        Err(format!(
+            "bare number {i} has no unit: expected {}",
+            T::EXPECTING
+        ))
+    }
+}
+
 pub(crate) fn split_number(s: &str) -> Result<(f64, &str), String> {
     let s = s.trim();
     let end = s

@@ -146,6 +146,18 @@ fn unless_off(s: &str) -> Option<&str> {
 }
 
 macro_rules! off_or {
+    // `"off"` or the one value of `$on`, printed as that value.
+    ($t:ident, $off:ident, $on:ident) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $t::$off => f.write_str("off"),
+                    $t::$on(v) => write!(f, "{v}"),
+                }
+            }
+        }
+        off_or!($t, $t::$off);
+    };
     ($t:ty, $off:path) => {
         impl Default for $t {
             fn default() -> Self {
@@ -184,15 +196,7 @@ impl ScalarField for Channels {
     }
 }
 
-impl fmt::Display for Channels {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Channels::Off => f.write_str("off"),
-            Channels::On(n) => write!(f, "{n}"),
-        }
-    }
-}
-off_or!(Channels, Channels::Off);
+off_or!(Channels, Off, On);
 
 /// The XBZRLE page cache: `"off"` or its size (a power of two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,15 +222,7 @@ impl ScalarField for Xbzrle {
     }
 }
 
-impl fmt::Display for Xbzrle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Xbzrle::Off => f.write_str("off"),
-            Xbzrle::Cache(s) => write!(f, "{s}"),
-        }
-    }
-}
-off_or!(Xbzrle, Xbzrle::Off);
+off_or!(Xbzrle, Off, Cache);
 
 /// Auto-converge: `"off"`, `"on"` (QEMU's 20/10/99) or
 /// `"initial/increment/max"` throttle percentages, e.g. `"30/20/90"`.
@@ -473,12 +469,4 @@ impl ScalarField for DirtyLimit {
     }
 }
 
-impl fmt::Display for DirtyLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DirtyLimit::Off => f.write_str("off"),
-            DirtyLimit::Rate(r) => write!(f, "{r}"),
-        }
-    }
-}
-off_or!(DirtyLimit, DirtyLimit::Off);
+off_or!(DirtyLimit, Off, Rate);

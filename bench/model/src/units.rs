@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::scalar::{split_number, string_serde, OneValue, ScalarField};
+use crate::scalar::{split_number, string_serde, zero_or_unit, OneValue, ScalarField};
 
 /// A size in bytes (`"512MiB"`, `"1GiB"`, `"100MB"`, `"4096B"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,14 +91,7 @@ impl ScalarField for ByteRate {
         Size::parse_str(size).map(|b| ByteRate(b.0))
     }
     fn parse_int(i: i64) -> Result<Self, String> {
-        if i == 0 {
-            Ok(ByteRate(0))
-        } else {
-            Err(format!(
-                "bare number {i} has no unit: expected {}",
-                Self::EXPECTING
-            ))
-        }
+        zero_or_unit(i, ByteRate(0))
     }
 }
 
@@ -248,14 +241,7 @@ impl ScalarField for Percent {
         Ok(Percent(v))
     }
     fn parse_int(i: i64) -> Result<Self, String> {
-        if i == 0 {
-            Ok(Percent(0.0))
-        } else {
-            Err(format!(
-                "bare number {i} has no unit: expected {}",
-                Self::EXPECTING
-            ))
-        }
+        zero_or_unit(i, Percent(0.0))
     }
 }
 
@@ -274,16 +260,14 @@ pub struct Count(pub u32);
 impl ScalarField for Count {
     const EXPECTING: &'static str = "a positive whole number";
     fn parse_str(s: &str) -> Result<Self, String> {
-        s.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("`{s}` is not {}", Self::EXPECTING))
-            .and_then(|v| Self::parse_int(v as i64))
+        let n = u32::parse_str(s).map_err(|_| format!("`{s}` is not {}", Self::EXPECTING))?;
+        Self::parse_int(n.into())
     }
     fn parse_int(i: i64) -> Result<Self, String> {
-        if i <= 0 || i > u32::MAX as i64 {
-            return Err(format!("{i} is not {}", Self::EXPECTING));
+        match u32::parse_int(i) {
+            Ok(n) if n > 0 => Ok(Count(n)),
+            _ => Err(format!("{i} is not {}", Self::EXPECTING)),
         }
-        Ok(Count(i as u32))
     }
 }
 

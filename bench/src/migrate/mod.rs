@@ -7,6 +7,7 @@
 //! hypervisor command.
 #![allow(async_fn_in_trait)]
 
+pub mod env;
 pub mod guest;
 pub mod policy;
 pub mod record;
@@ -117,6 +118,30 @@ pub enum BackendError {
     /// A failure in migbench's words.
     #[error("{0}")]
     Failed(String),
+}
+
+/// A setting a backend lacks, refuses or would ignore, found before any run.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} = \"{value}\": {backend} {why}")]
+pub struct Unsupported {
+    /// Scenario field.
+    pub field: String,
+    /// Value as written.
+    pub value: String,
+    /// What the backend lacks or said.
+    pub why: String,
+    /// The backend and its version, e.g. "QEMU 7.2.22 (Debian ...)".
+    pub backend: String,
+}
+
+/// What a backend can do, asked once before any run of a matrix.
+pub trait Preflight {
+    /// `Ok(Err(..))` names the first setting of `runs` the backend would
+    /// refuse or ignore; `Err` when the backend could not be asked.
+    async fn check(
+        &self,
+        runs: &[migbench_model::RunParams],
+    ) -> anyhow::Result<Result<(), Unsupported>>;
 }
 
 /// A backend that can live-migrate one guest.

@@ -264,12 +264,7 @@ mod tests {
     use migbench_model::ProgressSample;
 
     fn params(text: &str) -> RunParams {
-        let sc = migbench_model::Scenario::parse(
-            std::path::Path::new("p.toml"),
-            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n{text}"),
-        )
-        .unwrap();
-        migbench_model::expand(&sc).remove(0)
+        migbench_model::matrix::sample_run(text)
     }
 
     fn sample(state: MigrationState, remaining: u64, passes: u64) -> Status {

@@ -292,12 +292,7 @@ mod tests {
     }
 
     fn policies(text: &str) -> Policies {
-        let sc = migbench_model::Scenario::parse(
-            std::path::Path::new("w.toml"),
-            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n{text}"),
-        )
-        .unwrap();
-        Policies::new(&migbench_model::expand(&sc)[0], 0.25)
+        Policies::new(&migbench_model::matrix::sample_run(text), 0.25)
     }
 
     async fn run(f: &mut Fake, timeout_ms: u64, pol: &mut Policies) -> Watch {

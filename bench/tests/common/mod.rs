@@ -56,24 +56,48 @@ pub fn run_scenario(name: &str, text: &str) -> (tempfile::TempDir, Vec<RunRecord
     let tmp = tempfile::tempdir().unwrap();
     let sc = write_scenario(tmp.path(), name, text);
     let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stdout}\n{stderr}");
+    shown(&out);
     let dir = results_dir(&tmp.path().join("results"), name);
     let recs = records(&dir);
     (tmp, recs, dir)
 }
 
+/// `migbench run` in the background, its stderr shown.
+pub fn spawn_run(scenario: &Path, results: &Path) -> std::process::Child {
+    run_cmd(scenario, results)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Write scenario `text` as `name` in a new temp dir and start `migbench
+/// run` on it: the temp dir (keep it), the results root and the process.
+pub fn start_run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, std::process::Child) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = write_scenario(tmp.path(), name, text);
+    let root = tmp.path().join("results");
+    let child = spawn_run(&sc, &root);
+    (tmp, root, child)
+}
+
+/// Print what a finished command wrote (shown when a test fails).
+pub fn shown(out: &std::process::Output) -> &std::process::Output {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    out
+}
+
+/// What a command printed on stdout.
+pub fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Nothing of a finished migbench process may remain.
 pub fn assert_nothing_left(pid: u32) {
-    let ns = String::from_utf8(
-        Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let ns = stdout_of("ip", &["netns", "list"]);
     let prefix = format!("migbench-{pid}-");
     assert!(!ns.contains(&prefix), "namespaces left: {ns}");
     let tmp_left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
@@ -82,14 +106,7 @@ pub fn assert_nothing_left(pid: u32) {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .collect();
     assert!(tmp_left.is_empty(), "temp dirs left: {tmp_left:?}");
-    let ps = String::from_utf8(
-        Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let ps = stdout_of("ps", &["-eo", "args"]);
     let qemus: Vec<&str> = ps
         .lines()
         .filter(|l| l.contains("qemu-system") && l.contains(&format!("/tmp/{prefix}")))

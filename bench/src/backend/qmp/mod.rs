@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod driver;
+pub mod lab;
 pub mod mirror;
 pub mod preflight;
 pub mod settings;

@@ -16,19 +16,18 @@ use super::client::{
     QueryMigrateParameters, QueryVersion,
 };
 use super::settings::{qmp_arguments, settings_knobs, Knob};
+use crate::migrate::{Preflight, Unsupported};
 
-/// A setting the installed QEMU lacks or refuses.
-#[derive(Debug, thiserror::Error)]
-#[error("{field} = \"{value}\": QEMU {qemu} {why}")]
-pub struct Unsupported {
-    /// Scenario field.
-    pub field: String,
-    /// Value as written.
-    pub value: String,
-    /// What QEMU lacks or said.
-    pub why: String,
-    /// QEMU version.
-    pub qemu: String,
+/// The QMP backend's preflight: a throw-away QEMU with its socket in `dir`.
+pub struct QmpPreflight<'a> {
+    /// A private directory for the QMP socket.
+    pub dir: &'a Path,
+}
+
+impl Preflight for QmpPreflight<'_> {
+    async fn check(&self, runs: &[RunParams]) -> anyhow::Result<Result<(), Unsupported>> {
+        check(runs, self.dir).await
+    }
 }
 
 /// Start a throw-away QEMU (`-M none`) with a QMP socket in `dir`.
@@ -70,7 +69,7 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
         field: k.field.to_string(),
         value: k.value.clone(),
         why,
-        qemu: qemu.clone(),
+        backend: format!("QEMU {qemu}"),
     };
     let mut seen = BTreeSet::new();
     let mut combos = BTreeSet::new();
@@ -143,7 +142,7 @@ pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), 
                     field: fields.join(" + "),
                     value: p.label(),
                     why: format!("refuses these together: {}", qmp_message(&e)),
-                    qemu: qemu.clone(),
+                    backend: format!("QEMU {qemu}"),
                 });
                 break 'runs;
             }

@@ -212,12 +212,11 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> MigrationSettings {
-        let sc = migbench_model::Scenario::parse(
-            std::path::Path::new("k.toml"),
-            &format!("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\n{text}"),
-        )
-        .unwrap();
-        migbench_model::expand(&sc).remove(0).migration()
+        migbench_model::matrix::sample_run(&format!(
+            "[migration]
+{text}"
+        ))
+        .migration()
     }
 
     #[test]
