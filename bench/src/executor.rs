@@ -150,3 +150,138 @@ impl<E: Environment> MigrationExecutor<E> {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use crate::migrate::env::LinkCounter;
+    use crate::migrate::{
+        BackendError, DiskCopy, MigrationDriver, MigrationSettings, Status, StoragePlan,
+    };
+
+    /// Nothing listens here: every agent request fails at once.
+    const NOBODY: &str = "127.0.0.1:9";
+
+    /// A driver that must never be reached.
+    struct Unused;
+
+    impl MigrationDriver for Unused {
+        async fn prepare(
+            &mut self,
+            _: &MigrationSettings,
+            _: StoragePlan,
+        ) -> Result<Option<DiskCopy>, BackendError> {
+            unreachable!("no migration without a workload")
+        }
+        async fn settings(&mut self) -> Result<serde_json::Value, BackendError> {
+            unreachable!()
+        }
+        async fn start(&mut self) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        async fn status(&mut self) -> Result<Status, BackendError> {
+            unreachable!()
+        }
+        async fn cancel(&mut self) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        async fn finish(&mut self, _: bool) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        async fn set_downtime_limit(&mut self, _: u64) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        async fn start_postcopy(&mut self) -> Result<(), BackendError> {
+            unreachable!()
+        }
+        async fn pause_guest(&mut self) -> Result<(), BackendError> {
+            unreachable!()
+        }
+    }
+
+    struct NoGuest;
+
+    impl Hosts for NoGuest {
+        type Driver<'a> = Unused;
+        fn agent(&self) -> migbench_probes::agent_client::AgentClient {
+            migbench_probes::agent_client::AgentClient::new(None, NOBODY.parse().unwrap())
+        }
+        fn probe_target(&self) -> (Option<String>, SocketAddr) {
+            (None, NOBODY.parse().unwrap())
+        }
+        fn link_counter(&self) -> LinkCounter {
+            Box::new(|| None)
+        }
+        fn driver(&mut self) -> Unused {
+            Unused
+        }
+    }
+
+    /// Counts boots and teardowns; can fail to boot.
+    #[derive(Default)]
+    struct Counting {
+        boots: AtomicU32,
+        teardowns: AtomicU32,
+        fail_boot: bool,
+    }
+
+    impl Environment for &Counting {
+        type Hosts = NoGuest;
+        async fn boot(&self, _: &RunParams, _: &Path, _: &Cancel) -> Result<NoGuest> {
+            self.boots.fetch_add(1, Ordering::SeqCst);
+            if self.fail_boot {
+                anyhow::bail!("the hosts could not be built");
+            }
+            Ok(NoGuest)
+        }
+        async fn teardown(&self, _: NoGuest) {
+            self.teardowns.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn execute(env: &Counting) -> RunRecord {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut exec = MigrationExecutor {
+            env,
+            accel: "tcg".into(),
+            rt: rt.handle().clone(),
+            cancel: Cancel::default(),
+            poll_interval: Duration::from_millis(100),
+            display: Display::new(),
+        };
+        let raw = tempfile::tempdir().unwrap();
+        exec.execute(&migbench_model::matrix::sample_run(""), raw.path())
+    }
+
+    #[test]
+    fn a_run_that_fails_after_boot_is_recorded_failed_and_its_hosts_torn_down() {
+        let env = Counting::default();
+        let rec = execute(&env);
+        assert_eq!(rec.outcome, Outcome::Failed);
+        assert!(
+            rec.error
+                .as_deref()
+                .unwrap()
+                .contains("starting the workload"),
+            "{:?}",
+            rec.error
+        );
+        assert_eq!(env.boots.load(Ordering::SeqCst), 1);
+        assert_eq!(env.teardowns.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_run_whose_hosts_cannot_be_built_is_recorded_failed_with_the_reason() {
+        let env = Counting {
+            fail_boot: true,
+            ..Counting::default()
+        };
+        let rec = execute(&env);
+        assert_eq!(rec.outcome, Outcome::Failed);
+        assert!(rec.error.unwrap().contains("could not be built"));
+        assert_eq!(env.teardowns.load(Ordering::SeqCst), 0);
+    }
+}

@@ -146,6 +146,24 @@ fn unless_off(s: &str) -> Option<&str> {
 }
 
 macro_rules! off_or {
+    // `"off"` or a `$inner` value that passes `$ok`, parsed and printed.
+    ($t:ident, $off:ident, $on:ident($inner:ty), $ok:expr, $expecting:literal) => {
+        impl ScalarField for $t {
+            const EXPECTING: &'static str = $expecting;
+            fn parse_str(s: &str) -> Result<Self, String> {
+                let Some(t) = unless_off(s) else {
+                    return Ok($t::$off);
+                };
+                let v = <$inner>::parse_str(t)?;
+                let ok: fn(&$inner) -> bool = $ok;
+                if !ok(&v) {
+                    return Err(format!("`{s}` is not {}", Self::EXPECTING));
+                }
+                Ok($t::$on(v))
+            }
+        }
+        off_or!($t, $off, $on);
+    };
     // `"off"` or the one value of `$on`, printed as that value.
     ($t:ident, $off:ident, $on:ident) => {
         impl fmt::Display for $t {
@@ -207,22 +225,13 @@ pub enum Xbzrle {
     Cache(Size),
 }
 
-impl ScalarField for Xbzrle {
-    const EXPECTING: &'static str =
-        "\"off\" or a cache size that is a power of two, at least 4KiB (e.g. \"32MiB\")";
-    fn parse_str(s: &str) -> Result<Self, String> {
-        let Some(t) = unless_off(s) else {
-            return Ok(Xbzrle::Off);
-        };
-        let size = Size::parse_str(t)?;
-        if size.0 < 4096 || !size.0.is_power_of_two() {
-            return Err(format!("`{s}` is not {}", Self::EXPECTING));
-        }
-        Ok(Xbzrle::Cache(size))
-    }
-}
-
-off_or!(Xbzrle, Off, Cache);
+off_or!(
+    Xbzrle,
+    Off,
+    Cache(Size),
+    |size| size.0 >= 4096 && size.0.is_power_of_two(),
+    "\"off\" or a cache size that is a power of two, at least 4KiB (e.g. \"32MiB\")"
+);
 
 /// Auto-converge: `"off"`, `"on"` (QEMU's 20/10/99) or
 /// `"initial/increment/max"` throttle percentages, e.g. `"30/20/90"`.
@@ -454,19 +463,10 @@ pub enum DirtyLimit {
     Rate(ByteRate),
 }
 
-impl ScalarField for DirtyLimit {
-    const EXPECTING: &'static str =
-        "\"off\" or a per-vCPU rate of at least 1MB/s (e.g. \"10MB/s\")";
-    fn parse_str(s: &str) -> Result<Self, String> {
-        let Some(t) = unless_off(s) else {
-            return Ok(DirtyLimit::Off);
-        };
-        let r = ByteRate::parse_str(t)?;
-        if r.0 < 1_000_000 {
-            return Err(format!("`{s}` is not {}", Self::EXPECTING));
-        }
-        Ok(DirtyLimit::Rate(r))
-    }
-}
-
-off_or!(DirtyLimit, Off, Rate);
+off_or!(
+    DirtyLimit,
+    Off,
+    Rate(ByteRate),
+    |r| r.0 >= 1_000_000,
+    "\"off\" or a per-vCPU rate of at least 1MB/s (e.g. \"10MB/s\")"
+);

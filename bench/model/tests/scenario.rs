@@ -30,6 +30,13 @@ fn lists_and_scalars_both_parse() {
     assert_eq!(sc.workload.dirty_rate.0[1], ByteRate(20_000_000));
 }
 
+/// `text` is refused at `line` naming `field`, with `needle` in the message.
+fn refused_at(text: &str, line: usize, field: &str, needle: &str) {
+    let (l, f, msg) = invalid(text);
+    assert_eq!((l, f.as_str()), (line, field));
+    assert!(msg.contains(needle), "{msg}");
+}
+
 fn invalid(text: &str) -> (usize, String, String) {
     match parse(text).unwrap_err() {
         ScenarioError::Invalid {
@@ -53,26 +60,32 @@ fn unknown_field_names_line_and_field() {
 
 #[test]
 fn bad_unit_names_line_and_field() {
-    let (line, field, msg) = invalid("[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n");
-    assert_eq!((line, field.as_str()), (4, "link.rate"));
-    assert!(msg.contains("unknown rate unit"), "{msg}");
+    refused_at(
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100furlongs\"\n",
+        4,
+        "link.rate",
+        "unknown rate unit",
+    );
 }
 
 #[test]
 fn negative_size_in_a_list_is_an_error() {
-    let (line, field, msg) =
-        invalid("[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n");
-    assert_eq!((line, field.as_str()), (2, "guest.ram"));
-    assert!(msg.contains("negative"), "{msg}");
+    refused_at(
+        "[guest]\nram = [\"256MiB\", \"-1MiB\"]\n[link]\nrate = \"1gbit\"\n",
+        2,
+        "guest.ram",
+        "negative",
+    );
 }
 
 #[test]
 fn impossible_values_are_located() {
-    let (line, field, msg) = invalid(
+    refused_at(
         "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[probe]\ninterval = \"1s\"\n",
+        6,
+        "probe.interval",
+        "0.1ms",
     );
-    assert_eq!((line, field.as_str()), (6, "probe.interval"));
-    assert!(msg.contains("0.1ms"), "{msg}");
 }
 
 #[test]
@@ -149,9 +162,12 @@ fn knobs_that_cannot_work_together_are_refused() {
 
 #[test]
 fn a_missing_required_field_names_its_table() {
-    let (line, field, msg) = invalid("[guest]\nvcpus = 2\n[link]\nrate = \"1gbit\"\n");
-    assert_eq!((line, field.as_str()), (1, "guest.ram"));
-    assert!(msg.contains("missing field `ram`"), "{msg}");
+    refused_at(
+        "[guest]\nvcpus = 2\n[link]\nrate = \"1gbit\"\n",
+        1,
+        "guest.ram",
+        "missing field `ram`",
+    );
 }
 
 #[test]
