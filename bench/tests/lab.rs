@@ -14,10 +14,7 @@ use migbench_model::{Integrity, Outcome};
 #[test]
 fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario(
-        "idle100",
-        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
-    );
+    let (_tmp, recs, dir) = run_scenario("idle100");
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -46,10 +43,7 @@ fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause(
 fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
     let _g = lab_lock();
     // 30 MB/s of dirtying over a 100 Mbit (12 MB/s) link with a 10 ms limit never converges.
-    let (_tmp, recs, dir) = run_scenario(
-        "stuck",
-        "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = \"30MB/s\"\nworking_set = \"64MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"15s\"\n",
-    );
+    let (_tmp, recs, dir) = run_scenario("stuck");
     let r = &recs[0];
     assert_eq!(r.outcome, Outcome::TimedOut, "{r:?}");
     assert_eq!(
@@ -353,10 +347,7 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
 {
     let _g = lab_lock();
     // 64 MiB of base data ("OS image") + 16 MiB written before migration.
-    let (_tmp, recs, _dir) = run_scenario(
-        "storage",
-        "[guest]\nram = \"256MiB\"\n[storage]\nmode = [\"shared\", \"block\", \"block-incremental\", \"shared-nbd\"]\ndisk_size = \"128MiB\"\nbase_data = \"64MiB\"\nlink_rate = \"1gbit\"\n[workload]\ndirty_rate = \"1MB/s\"\ndisk_fill = \"16MiB\"\ndisk_write_rate = \"1MB/s\"\ndisk_pattern = \"random\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n",
-    );
+    let (_tmp, recs, _dir) = run_scenario("storage");
     assert_eq!(recs.len(), 4);
     for r in &recs {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -372,20 +363,11 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
         nbd.disk_bytes, None,
         "storage served over NBD does not move either"
     );
-    let mib = 1048576.0;
     let disk = block
         .disk_bytes
         .expect("block migration records its disk bytes") as f64;
-    assert!(
-        disk >= 80.0 * mib,
-        "base + written data must cross the link: {:.1} MiB",
-        disk / mib
-    );
-    assert!(
-        disk < 128.0 * mib,
-        "unwritten (zero) regions are not sent: {:.1} MiB",
-        disk / mib
-    );
+    // Base + written data cross the link; unwritten (zero) regions do not.
+    assert_mib_within(disk, 80.0, 128.0, "block migration's disk bytes");
     let wire_s = disk * 8.0 / 100e6;
     let extra_s = (block.total_time_ms.unwrap() - shared.total_time_ms.unwrap()) / 1e3;
     assert!(
@@ -393,16 +375,8 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
         "block took only {extra_s:.2}s longer; its disk alone needs {wire_s:.2}s"
     );
     let overlay = inc.disk_bytes.expect("incremental records its disk bytes") as f64;
-    assert!(
-        overlay >= 16.0 * mib,
-        "the overlay's 16 MiB must move: {:.1} MiB",
-        overlay / mib
-    );
-    assert!(
-        overlay < 40.0 * mib,
-        "only the overlay moves, not the 64 MiB base: {:.1} MiB",
-        overlay / mib
-    );
+    // The overlay's 16 MiB move, not the 64 MiB base.
+    assert_mib_within(overlay, 16.0, 40.0, "incremental migration's disk bytes");
 }
 
 #[test]
@@ -453,4 +427,13 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
     assert_eq!(recs[1].disk_integrity, Integrity::Ok);
     assert_eq!(status.code(), Some(1), "a failed run makes migbench exit 1");
     assert_nothing_left(pid);
+}
+
+/// `bytes` lies in `[lo, hi)` MiB.
+fn assert_mib_within(bytes: f64, lo: f64, hi: f64, what: &str) {
+    let mib = bytes / 1048576.0;
+    assert!(
+        (lo..hi).contains(&mib),
+        "{what}: {mib:.1} MiB, expected {lo}–{hi} MiB"
+    );
 }

@@ -44,7 +44,7 @@ fn completed_intact(r: &RunRecord) {
 #[test]
 fn each_knob_reaches_qemu_and_shows_its_effect() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("knobs", include_str!("scenarios/knobs.toml"));
+    let (_tmp, recs, dir) = run_scenario("knobs");
     assert_eq!(recs.len(), 5);
     for r in &recs {
         completed_intact(r);
@@ -140,7 +140,7 @@ fn each_knob_reaches_qemu_and_shows_its_effect() {
 #[test]
 fn policies_finish_or_abort_a_guest_that_cannot_converge() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("policies", include_str!("scenarios/policies.toml"));
+    let (_tmp, recs, dir) = run_scenario("policies");
     assert_eq!(recs.len(), 8);
 
     // Completion timeout with abort: cancelled at 20 s, guest intact on the source.

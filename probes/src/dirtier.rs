@@ -7,12 +7,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use migbench_pure::tags::{page_word, PAGE};
 
 use crate::protocol::GuestSample;
+use crate::worker::{Pacer, Worker};
 
 const WORDS: usize = PAGE / 8;
 /// The filler of a page's compressible part ("migbench").
@@ -73,8 +73,7 @@ impl Memory {
 pub struct Dirtier {
     mem: Arc<Mutex<Memory>>,
     samples: Arc<Mutex<VecDeque<GuestSample>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl Dirtier {
@@ -99,25 +98,18 @@ impl Dirtier {
         }
         let mem = Arc::new(Mutex::new(mem));
         let samples = Arc::new(Mutex::new(VecDeque::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = (rate > 0).then(|| {
-            let (mem, samples, stop) = (mem.clone(), samples.clone(), stop.clone());
-            std::thread::spawn(move || run(mem, samples, stop, rate, origin))
-        });
+        let (m, s) = (mem.clone(), samples.clone());
+        let worker = Worker::spawn(rate > 0, move |stop| run(m, s, stop, rate, origin));
         Dirtier {
             mem,
             samples,
-            stop,
-            thread,
+            worker,
         }
     }
 
     /// Stop rewriting; the memory stays for [`Dirtier::verify`].
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.worker.stop();
     }
 
     /// Take the samples gathered so far.
@@ -138,12 +130,6 @@ impl Dirtier {
     }
 }
 
-impl Drop for Dirtier {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 fn run(
     mem: Arc<Mutex<Memory>>,
     samples: Arc<Mutex<VecDeque<GuestSample>>>,
@@ -151,14 +137,11 @@ fn run(
     rate: u64,
     origin: Instant,
 ) {
-    let per_tick = rate as f64 * TICK.as_secs_f64() / PAGE as f64;
-    let mut carry = 0.0;
+    let mut pace = Pacer::new(rate as f64 * TICK.as_secs_f64() / PAGE as f64);
     let mut next = 0usize;
     let mut tick_start = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        carry += per_tick;
-        let n = carry.floor() as usize;
-        carry -= n as f64;
+        let n = pace.due();
         {
             let mut m = mem.lock().unwrap();
             let pages = m.pages();

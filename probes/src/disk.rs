@@ -11,14 +11,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use migbench_pure::tags::{block_intact, render_block, BASE_GENERATION};
+
+use crate::worker::{Pacer, Worker};
 
 const ALIGN: usize = 4096;
 const TICK: Duration = Duration::from_millis(100);
@@ -98,8 +99,7 @@ impl State {
 /// A running (or stopped) disk workload.
 pub struct DiskWorkload {
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
     /// First error the writer hit, if any.
     error: Arc<Mutex<Option<String>>>,
 }
@@ -149,22 +149,18 @@ impl DiskWorkload {
             state.write(&mut buf, (base_blocks + i) % blocks)?;
         }
         let state = Arc::new(Mutex::new(state));
-        let stop = Arc::new(AtomicBool::new(false));
         let error = Arc::new(Mutex::new(None));
-        let thread = (req.rate > 0).then(|| {
-            let (state, stop, error) = (state.clone(), stop.clone(), error.clone());
+        let worker = {
+            let (state, error) = (state.clone(), error.clone());
             let per_tick = req.rate as f64 * TICK.as_secs_f64() / req.block_size as f64;
             let random = req.random;
-            std::thread::spawn(move || {
-                let mut carry = 0.0;
+            Worker::spawn(req.rate > 0, move |stop| {
+                let mut pace = Pacer::new(per_tick);
                 let mut next = (base_blocks + fill_blocks) % blocks;
                 let mut rng = 0x2545_f491_4f6c_dd1du64;
                 let mut tick = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
-                    carry += per_tick;
-                    let n = carry.floor() as usize;
-                    carry -= n as f64;
-                    for _ in 0..n {
+                    for _ in 0..pace.due() {
                         let index = if random {
                             rng ^= rng << 13;
                             rng ^= rng >> 7;
@@ -189,21 +185,17 @@ impl DiskWorkload {
                     }
                 }
             })
-        });
+        };
         Ok(DiskWorkload {
             state,
-            stop,
-            thread,
+            worker,
             error,
         })
     }
 
     /// Stop writing.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.worker.stop();
     }
 
     /// Read back every written block (O_DIRECT) and check it.
@@ -230,12 +222,6 @@ impl DiskWorkload {
             }
         }
         Ok(verdict)
-    }
-}
-
-impl Drop for DiskWorkload {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

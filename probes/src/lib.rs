@@ -9,3 +9,4 @@ pub mod disk;
 pub mod netns;
 pub mod prober;
 pub mod protocol;
+pub mod worker;

@@ -54,47 +54,41 @@ impl Prober {
         let stop = Arc::new(AtomicBool::new(false));
         let recv_stop = Arc::new(AtomicBool::new(false));
         let s_stop = stop.clone();
-        let sender = std::thread::Builder::new()
-            .name("prober-send".into())
-            .spawn(move || {
-                raise_priority();
-                let mut sent = Vec::with_capacity(1 << 16);
-                let start = Instant::now();
-                let mut seq = 0u64;
-                while !s_stop.load(Ordering::Relaxed) {
-                    let due = start + interval.mul_f64(seq as f64);
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                    let t = origin.elapsed().as_nanos() as u64;
-                    // A send error (e.g. no route for a moment) is a lost probe, not a stop.
-                    let _ = sock.send(&encode_probe(seq, t));
-                    sent.push(t);
-                    seq += 1;
+        let sender = realtime_thread("prober-send", move || {
+            let mut sent = Vec::with_capacity(1 << 16);
+            let start = Instant::now();
+            let mut seq = 0u64;
+            while !s_stop.load(Ordering::Relaxed) {
+                let due = start + interval.mul_f64(seq as f64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
                 }
-                sent
-            })?;
+                let t = origin.elapsed().as_nanos() as u64;
+                // A send error (e.g. no route for a moment) is a lost probe, not a stop.
+                let _ = sock.send(&encode_probe(seq, t));
+                sent.push(t);
+                seq += 1;
+            }
+            sent
+        })?;
         let r_stop = recv_stop.clone();
-        let receiver = std::thread::Builder::new()
-            .name("prober-recv".into())
-            .spawn(move || {
-                raise_priority();
-                let mut got = Vec::with_capacity(1 << 16);
-                let mut buf = [0u8; 64];
-                while !r_stop.load(Ordering::Relaxed) {
-                    if let Some((n, stamp)) = recv_stamped(&rsock, &mut buf, kernel_stamps) {
-                        let t = match stamp {
-                            Some(rt) => rt.saturating_sub(realtime_origin_ns),
-                            None => origin.elapsed().as_nanos() as u64,
-                        };
-                        if let Some((seq, _)) = decode_probe(&buf[..n]) {
-                            got.push((seq, t));
-                        }
+        let receiver = realtime_thread("prober-recv", move || {
+            let mut got = Vec::with_capacity(1 << 16);
+            let mut buf = [0u8; 64];
+            while !r_stop.load(Ordering::Relaxed) {
+                if let Some((n, stamp)) = recv_stamped(&rsock, &mut buf, kernel_stamps) {
+                    let t = match stamp {
+                        Some(rt) => rt.saturating_sub(realtime_origin_ns),
+                        None => origin.elapsed().as_nanos() as u64,
+                    };
+                    if let Some((seq, _)) = decode_probe(&buf[..n]) {
+                        got.push((seq, t));
                     }
                 }
-                got
-            })?;
+            }
+            got
+        })?;
         Ok(Prober {
             stop,
             sender: Some(sender),
@@ -105,19 +99,9 @@ impl Prober {
 
     /// Stop sending, wait `grace` for late replies, and return every probe.
     pub fn finish(mut self, grace: Duration) -> Vec<ProbeEvent> {
-        self.stop.store(true, Ordering::Relaxed);
-        let sent = self
-            .sender
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let sent = stop_and_join(&self.stop, &mut self.sender);
         std::thread::sleep(grace);
-        self.recv_stop.store(true, Ordering::Relaxed);
-        let got = self
-            .receiver
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let got = stop_and_join(&self.recv_stop, &mut self.receiver);
         merge(&sent, &got)
     }
 }
@@ -163,6 +147,28 @@ fn recv_stamped(
         }
     }
     Some((msg.bytes, stamp))
+}
+
+/// Raise `flag` and take what the thread returns (nothing if it panicked).
+fn stop_and_join<T: Default>(flag: &AtomicBool, thread: &mut Option<JoinHandle<T>>) -> T {
+    flag.store(true, Ordering::Relaxed);
+    thread
+        .take()
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// A named thread running `f` at raised priority (see [`raise_priority`]).
+fn realtime_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            raise_priority();
+            f()
+        })
 }
 
 /// Best effort: run this thread SCHED_FIFO so probes leave on time on a

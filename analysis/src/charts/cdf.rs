@@ -24,8 +24,8 @@ impl Chart for Cdf {
     where
         DB::ErrorType: 'static,
     {
-        let xs = self
-            .curves
+        let curves = &self.curves;
+        let xs = curves
             .iter()
             .flat_map(|c| c.1.iter().map(|p| p.0))
             .filter(|x| *x > 0.0);

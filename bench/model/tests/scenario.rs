@@ -140,24 +140,33 @@ fn a_bad_variant_key_names_the_variant_line_and_key() {
 #[test]
 fn knobs_that_cannot_work_together_are_refused() {
     let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
-    let (_, field, msg) = invalid(&format!(
-        "{base}[migration]\nmultifd_compression = \"zstd\"\n"
-    ));
-    assert_eq!(field, "migration.multifd_compression");
-    assert!(msg.contains("multifd_channels"), "{msg}");
-    let (_, field, _) = invalid(&format!(
-            "{base}[migration]\nmultifd_channels = 2\nmultifd_compression = \"zlib\"\nmultifd_compression_level = 12\n"
-        ));
-    assert_eq!(field, "migration.multifd_compression_level");
-    let (_, field, msg) = invalid(&format!(
-        "{base}[migration]\ntimeout = \"30s\"\n[policy]\ncompletion_timeout = \"30s\"\n"
-    ));
-    assert_eq!(field, "policy.completion_timeout");
-    assert!(msg.contains("never fires"), "{msg}");
-    let (_, field, _) = invalid(&format!(
-        "{base}[migration]\npostcopy = \"allowed\"\n[storage]\nmode = \"block\"\n"
-    ));
-    assert_eq!(field, "migration.postcopy");
+    let cases = [
+        (
+            "[migration]\nmultifd_compression = \"zstd\"\n",
+            "migration.multifd_compression",
+            "multifd_channels",
+        ),
+        (
+            "[migration]\nmultifd_channels = 2\nmultifd_compression = \"zlib\"\nmultifd_compression_level = 12\n",
+            "migration.multifd_compression_level",
+            "levels 1 – 9",
+        ),
+        (
+            "[migration]\ntimeout = \"30s\"\n[policy]\ncompletion_timeout = \"30s\"\n",
+            "policy.completion_timeout",
+            "never fires",
+        ),
+        (
+            "[migration]\npostcopy = \"allowed\"\n[storage]\nmode = \"block\"\n",
+            "migration.postcopy",
+            "post-copy",
+        ),
+    ];
+    for (text, field, needle) in cases {
+        let (_, f, msg) = invalid(&format!("{base}{text}"));
+        assert_eq!(f, field);
+        assert!(msg.contains(needle), "{msg}");
+    }
 }
 
 #[test]

@@ -63,14 +63,22 @@ pub struct Status {
     /// The counters, as recorded in `progress.jsonl` (`t_ms` is set by
     /// [`watch::watch`]; `status` holds the backend's own name of the state).
     pub progress: ProgressSample,
-    /// Backend total time, ms.
-    pub total_time_ms: Option<f64>,
-    /// Backend setup time, ms.
-    pub setup_time_ms: Option<f64>,
-    /// Backend-reported downtime, ms (once completed).
-    pub downtime_ms: Option<f64>,
+    /// The backend's own timing.
+    #[serde(flatten)]
+    pub times: BackendTimes,
     /// Error description when failed.
     pub error: Option<String>,
+}
+
+/// What the backend reports of its own timing, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BackendTimes {
+    /// From `migrate` to the end.
+    pub total_time_ms: Option<f64>,
+    /// Setting up before the first byte.
+    pub setup_time_ms: Option<f64>,
+    /// The guest paused for switchover (once completed).
+    pub downtime_ms: Option<f64>,
 }
 
 /// A pass or state event with its host arrival time.

@@ -263,8 +263,17 @@ mod tests {
     use migbench_model::units::Dur;
     use migbench_model::ProgressSample;
 
+    /// The policies of a 256 MiB guest's run with `text` appended.
+    fn policies(text: &str) -> Policies {
+        Policies::new(&params(text), 0.25)
+    }
+
     fn params(text: &str) -> RunParams {
         migbench_model::matrix::sample_run(text)
+    }
+
+    fn active(remaining: u64, passes: u64) -> Status {
+        sample(MigrationState::Active, remaining, passes)
     }
 
     fn sample(state: MigrationState, remaining: u64, passes: u64) -> Status {
@@ -301,10 +310,9 @@ mod tests {
 
     #[test]
     fn stepping_raises_the_limit_on_schedule_and_only_once_per_step() {
-        let p = params("[migration]\ndowntime_limit = \"1000ms\"\n[policy]\ndowntime_steps = 4\ndowntime_delay = \"1s\"\n");
-        let mut pol = Policies::new(&p, 0.25);
+        let mut pol = policies("[migration]\ndowntime_limit = \"1000ms\"\n[policy]\ndowntime_steps = 4\ndowntime_delay = \"1s\"\n");
         assert_eq!(pol.initial_downtime_ms(), 250);
-        let st = sample(MigrationState::Active, 100 << 20, 2);
+        let st = active(100 << 20, 2);
         assert!(pol.decide(Duration::from_millis(1900), &st).is_empty());
         let d = pol.decide(Duration::from_secs(2), &st);
         assert_eq!(d.len(), 1);
@@ -322,9 +330,9 @@ mod tests {
 
     #[test]
     fn completion_timeout_aborts_once() {
-        let p = params("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\n");
-        let mut pol = Policies::new(&p, 0.25);
-        let st = sample(MigrationState::Active, 1 << 20, 5);
+        let mut pol =
+            policies("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\n");
+        let st = active(1 << 20, 5);
         assert!(pol.decide(Duration::from_secs(9), &st).is_empty());
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d.len(), 1);
@@ -334,9 +342,8 @@ mod tests {
 
     #[test]
     fn force_complete_prefers_postcopy_when_allowed_else_pauses() {
-        let p = params("[migration]\ntimeout = \"60s\"\npostcopy = \"allowed\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
-        let mut pol = Policies::new(&p, 0.25);
-        let st = sample(MigrationState::Active, 1 << 20, 5);
+        let mut pol = policies("[migration]\ntimeout = \"60s\"\npostcopy = \"allowed\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
+        let st = active(1 << 20, 5);
         assert!(
             pol.decide(Duration::from_secs(5), &st).is_empty(),
             "allowed alone never switches"
@@ -344,8 +351,7 @@ mod tests {
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d[0].action, Action::StartPostcopy);
         assert!(pol.in_postcopy());
-        let p = params("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
-        let mut pol = Policies::new(&p, 0.25);
+        let mut pol = policies("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d[0].action, Action::PauseGuest);
         assert!(pol.decide(Duration::from_secs(20), &st).is_empty());
@@ -355,60 +361,29 @@ mod tests {
     fn scheduled_postcopy_switches_after_passes_or_time() {
         let mut p = params("[migration]\npostcopy = \"after 3 passes\"\n");
         let mut pol = Policies::new(&p, 0.25);
-        assert!(pol
-            .decide(
-                Duration::from_secs(5),
-                &sample(MigrationState::Active, 9, 2)
-            )
-            .is_empty());
-        let d = pol.decide(
-            Duration::from_secs(6),
-            &sample(MigrationState::Active, 9, 3),
-        );
+        assert!(pol.decide(Duration::from_secs(5), &active(9, 2)).is_empty());
+        let d = pol.decide(Duration::from_secs(6), &active(9, 3));
         assert_eq!(d[0].action, Action::StartPostcopy);
-        assert!(pol
-            .decide(
-                Duration::from_secs(7),
-                &sample(MigrationState::Active, 9, 4)
-            )
-            .is_empty());
+        assert!(pol.decide(Duration::from_secs(7), &active(9, 4)).is_empty());
         p.postcopy = Postcopy::AfterTime(Dur(Duration::from_secs(4)));
         let mut pol = Policies::new(&p, 0.25);
-        assert!(pol
-            .decide(
-                Duration::from_secs(3),
-                &sample(MigrationState::Active, 9, 9)
-            )
-            .is_empty());
-        assert_eq!(
-            pol.decide(
-                Duration::from_secs(4),
-                &sample(MigrationState::Active, 9, 9)
-            )
-            .len(),
-            1
-        );
+        assert!(pol.decide(Duration::from_secs(3), &active(9, 9)).is_empty());
+        assert_eq!(pol.decide(Duration::from_secs(4), &active(9, 9)).len(), 1);
     }
 
     #[test]
     fn no_progress_timeout_tracks_the_low_watermark() {
-        let p = params("[migration]\ntimeout = \"60s\"\n[policy]\nprogress_timeout = \"5s\"\n");
-        let mut pol = Policies::new(&p, 0.25);
+        let mut pol =
+            policies("[migration]\ntimeout = \"60s\"\n[policy]\nprogress_timeout = \"5s\"\n");
         let at = |s: u64| Duration::from_secs(s);
         // Shrinking: fine.
         for (t, r) in [(0, 100), (2, 80), (4, 60), (6, 40)] {
-            assert!(pol
-                .decide(at(t), &sample(MigrationState::Active, r << 20, 1))
-                .is_empty());
+            assert!(pol.decide(at(t), &active(r << 20, 1)).is_empty());
         }
         // Bouncing above the low of 40 MiB for 5 s: abort.
-        assert!(pol
-            .decide(at(8), &sample(MigrationState::Active, 50 << 20, 2))
-            .is_empty());
-        assert!(pol
-            .decide(at(10), &sample(MigrationState::Active, 45 << 20, 3))
-            .is_empty());
-        let d = pol.decide(at(11), &sample(MigrationState::Active, 42 << 20, 4));
+        assert!(pol.decide(at(8), &active(50 << 20, 2)).is_empty());
+        assert!(pol.decide(at(10), &active(45 << 20, 3)).is_empty());
+        let d = pol.decide(at(11), &active(42 << 20, 4));
         assert_eq!(d[0].action, Action::Abort);
         assert!(d[0].reason.contains("40 MiB"), "{}", d[0].reason);
     }
@@ -457,8 +432,8 @@ mod tests {
 
     #[test]
     fn nothing_happens_outside_the_active_state() {
-        let p = params("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"1s\"\n");
-        let mut pol = Policies::new(&p, 0.25);
+        let mut pol =
+            policies("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"1s\"\n");
         for s in [
             MigrationState::Setup,
             MigrationState::Device,

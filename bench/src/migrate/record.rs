@@ -34,17 +34,6 @@ pub struct Timeline {
     pub disk: Option<DiskPhase>,
 }
 
-/// The disk copy of a block migration.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct DiskPhase {
-    /// Copy start to in sync, ms.
-    pub time_ms: f64,
-    /// Bytes the copy job reported.
-    pub job_bytes: u64,
-    /// Bytes on the migration link during the copy.
-    pub wire_bytes: Option<u64>,
-}
-
 /// What the guest agent said after the migration: memory and disk.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
@@ -67,6 +56,17 @@ pub struct Measured<'a> {
     pub workload: &'a [WorkloadSample],
     /// The guest's verdict, if it was asked.
     pub verdict: Option<Verdict>,
+}
+
+/// The disk copy of a block migration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DiskPhase {
+    /// Copy start to in sync, ms.
+    pub time_ms: f64,
+    /// Bytes the copy job reported.
+    pub job_bytes: u64,
+    /// Bytes on the migration link during the copy.
+    pub wire_bytes: Option<u64>,
 }
 
 /// Mean rate (MB/s, 10^6) of samples ending in `[from, to)`.
@@ -134,12 +134,12 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
     }
     // The probe and workload windows of a run the guest answered after: a
     // switchover's, or what migbench tried before it gave up.
-    let window = match (&t.end, t.completed_ms) {
+    let window = match (&t.end, t.at.completed_ms) {
         _ if m.verdict.is_none() => None,
-        (End::Completed, Some(done)) => Some((t.started_ms, done, true)),
+        (End::Completed, Some(done)) => Some((t.at.started_ms, done, true)),
         (End::TimedOut | End::Aborted(_), _) => {
-            let end = m.samples.last().map(|s| s.t_ms).unwrap_or(t.started_ms);
-            Some((t.started_ms, end, false))
+            let end = m.samples.last().map(|s| s.t_ms).unwrap_or(t.at.started_ms);
+            Some((t.at.started_ms, end, false))
         }
         _ => None,
     };
@@ -164,8 +164,9 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
 fn migration_fields(rec: &mut RunRecord, timeline: &Timeline, samples: &[ProgressSample]) {
     let t = &timeline.watched;
     let last = &t.last.progress;
-    rec.qemu_total_time_ms = t.last.total_time_ms;
-    rec.qemu_setup_time_ms = t.last.setup_time_ms;
+    let times = t.last.times;
+    rec.qemu_total_time_ms = times.total_time_ms;
+    rec.qemu_setup_time_ms = times.setup_time_ms;
     // A cancelled migration's final status has no RAM counters: keep the
     // furthest the migration got.
     let furthest =
@@ -176,7 +177,8 @@ fn migration_fields(rec: &mut RunRecord, timeline: &Timeline, samples: &[Progres
     rec.zero_bytes = furthest(|s| s.zero_pages).map(|z| z * 4096);
     rec.multifd_bytes = furthest(|s| s.multifd_bytes).filter(|b| *b > 0);
     rec.normal_bytes = furthest(|s| s.normal_bytes);
-    rec.postcopy_requests = furthest(|s| s.postcopy_requests).filter(|_| t.postcopy_ms.is_some());
+    rec.postcopy_requests =
+        furthest(|s| s.postcopy_requests).filter(|_| t.at.postcopy_ms.is_some());
     rec.xbzrle = samples.iter().rev().find_map(|s| s.xbzrle).or(last.xbzrle);
     rec.max_throttle_pct = samples
         .iter()
@@ -184,17 +186,17 @@ fn migration_fields(rec: &mut RunRecord, timeline: &Timeline, samples: &[Progres
         .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
     rec.downtime_limit_final_ms = Some(t.downtime_limit_ms as f64);
     rec.interventions = t.interventions.clone();
-    match (&t.end, t.completed_ms) {
+    match (&t.end, t.at.completed_ms) {
         (End::Completed, Some(done)) => {
             rec.outcome = Outcome::Completed;
             rec.total_time_ms = Some(done - timeline.began_ms);
-            rec.downtime_qemu_ms = t.last.downtime_ms;
-            if let (Some(total), Some(setup)) = (t.last.total_time_ms, t.last.setup_time_ms) {
+            rec.downtime_qemu_ms = times.downtime_ms;
+            if let (Some(total), Some(setup)) = (times.total_time_ms, times.setup_time_ms) {
                 let flowing = (total - setup).max(1.0);
                 rec.throughput_mbps = Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);
             }
-            rec.postcopy_time_ms = t.postcopy_ms.map(|pc| (done - pc).max(0.0));
-            rec.paused_ms = t.paused_ms.map(|ps| (done - ps).max(0.0));
+            rec.postcopy_time_ms = t.at.postcopy_ms.map(|pc| (done - pc).max(0.0));
+            rec.paused_ms = t.at.paused_ms.map(|ps| (done - ps).max(0.0));
         }
         (End::Completed, None) => rec.outcome = Outcome::Completed,
         (End::Aborted(_), _) => rec.outcome = Outcome::Aborted,

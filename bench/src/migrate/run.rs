@@ -171,10 +171,12 @@ pub async fn migrate<D: MigrationDriver>(
     let w = watched?;
     let ms = |t: Instant| t.duration_since(ctx.origin).as_secs_f64() * 1e3;
     let end = w.watched.end.clone();
-    let paused = w.watched.paused_ms.is_some();
+    let paused = w.watched.at.paused_ms.is_some();
     out.timeline = Some(Timeline {
         started_at: ctx.started_at,
-        began_ms: copy.map(|c| ms(c.started)).unwrap_or(w.watched.started_ms),
+        began_ms: copy
+            .map(|c| ms(c.started))
+            .unwrap_or(w.watched.at.started_ms),
         watched: w.watched,
         // Bytes on the wire from `migrate` on (the disk phase was before).
         wire_bytes: (ctx.link_tx)()

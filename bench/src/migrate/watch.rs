@@ -40,20 +40,27 @@ pub enum End {
     Interrupted,
 }
 
-/// What the watch loop saw, times in ms since the run's clock origin
-/// (recorded in `timeline.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Watched {
+/// When things happened, ms since the run's clock origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
     /// `migrate` issued.
     pub started_ms: f64,
+    /// Seen complete.
+    pub completed_ms: Option<f64>,
+    /// Post-copy started.
+    pub postcopy_ms: Option<f64>,
+    /// A force-complete policy paused the guest.
+    pub paused_ms: Option<f64>,
+}
+
+/// What the watch loop saw (recorded in `timeline.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watched {
+    /// When things happened.
+    #[serde(flatten)]
+    pub at: Moments,
     /// How it ended.
     pub end: End,
-    /// When it was seen complete.
-    pub completed_ms: Option<f64>,
-    /// When post-copy was started.
-    pub postcopy_ms: Option<f64>,
-    /// When a force-complete policy paused the guest.
-    pub paused_ms: Option<f64>,
     /// The last status read (after completion or cancel).
     pub last: Status,
     /// What the policies did.
@@ -96,11 +103,13 @@ pub async fn watch<D: MigrationDriver>(
     d.start().await?;
     let mut samples = Vec::new();
     let mut w = Watched {
-        started_ms: since(started),
+        at: Moments {
+            started_ms: since(started),
+            completed_ms: None,
+            postcopy_ms: None,
+            paused_ms: None,
+        },
         end: End::Interrupted,
-        completed_ms: None,
-        postcopy_ms: None,
-        paused_ms: None,
         last: Status::default(),
         interventions: Vec::new(),
         forced: None,
@@ -120,13 +129,13 @@ pub async fn watch<D: MigrationDriver>(
                 // QEMU sets `completed` a moment before it fills in total-time
                 // and downtime: re-read until they appear.
                 let settle = Instant::now();
-                while w.last.total_time_ms.unwrap_or(0.0) <= 0.0
+                while w.last.times.total_time_ms.unwrap_or(0.0) <= 0.0
                     && settle.elapsed() < Duration::from_secs(2)
                 {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     w.last = d.status().await?;
                 }
-                w.completed_ms = Some(since(at));
+                w.at.completed_ms = Some(since(at));
                 break End::Completed;
             }
             MigrationState::Failed => {
@@ -159,11 +168,11 @@ pub async fn watch<D: MigrationDriver>(
                 }
                 Action::StartPostcopy => {
                     d.start_postcopy().await?;
-                    w.postcopy_ms = Some(since(t));
+                    w.at.postcopy_ms = Some(since(t));
                 }
                 Action::PauseGuest => {
                     d.pause_guest().await?;
-                    w.paused_ms = Some(since(t));
+                    w.at.paused_ms = Some(since(t));
                 }
                 Action::Abort => abort = Some(dec.reason.clone()),
             }
@@ -190,7 +199,7 @@ pub async fn watch<D: MigrationDriver>(
             }
             if w.last.state == MigrationState::Completed {
                 // It slipped through before the cancel landed.
-                w.completed_ms = Some(since(d.completed_at().unwrap_or_else(Instant::now)));
+                w.at.completed_ms = Some(since(d.completed_at().unwrap_or_else(Instant::now)));
                 break End::Completed;
             }
             break match abort.take() {
@@ -352,7 +361,7 @@ mod tests {
         let w = run(&mut f, 5000, &mut pol).await;
         assert!(w.watched.end == End::Completed);
         assert!(f.postcopy);
-        assert!(w.watched.postcopy_ms.is_some());
+        assert!(w.watched.at.postcopy_ms.is_some());
         assert_eq!(w.watched.interventions.len(), 1);
         assert_eq!(w.watched.interventions[0].state.passes, 2);
         assert!(w.samples.iter().any(|s| s.status == "PostcopyActive"));

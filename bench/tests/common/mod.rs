@@ -52,7 +52,13 @@ pub fn records(dir: &Path) -> Vec<RunRecord> {
         .collect()
 }
 
-pub fn run_scenario(name: &str, text: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
+/// Run `tests/scenarios/<name>.toml` to the end: its temp dir (keep it),
+/// records and results directory.
+pub fn run_scenario(name: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
+    let text = &std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/scenarios/{name}.toml")),
+    )
+    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let sc = write_scenario(tmp.path(), name, text);
     let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();

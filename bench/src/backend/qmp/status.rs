@@ -7,7 +7,7 @@ use serde_json::Value;
 use migbench_model::series::XbzrleStats;
 use migbench_model::ProgressSample;
 
-use crate::migrate::{MigrationState, Status};
+use crate::migrate::{BackendTimes, MigrationState, Status};
 
 /// QEMU's `MigrationStatus` name as a [`MigrationState`].
 pub fn state_named(name: &str) -> MigrationState {
@@ -58,9 +58,11 @@ pub fn parse_query_migrate(v: &Value) -> Status {
                 encoding_rate: f("/xbzrle-cache/encoding-rate").unwrap_or(0.0),
             }),
         },
-        total_time_ms: f("/total-time"),
-        setup_time_ms: f("/setup-time"),
-        downtime_ms: f("/downtime"),
+        times: BackendTimes {
+            total_time_ms: f("/total-time"),
+            setup_time_ms: f("/setup-time"),
+            downtime_ms: f("/downtime"),
+        },
         error: v
             .get("error-desc")
             .and_then(Value::as_str)
@@ -89,8 +91,8 @@ mod tests {
         assert!(s.state.finished());
         assert_eq!(s.progress.transferred, 97_000_000);
         assert_eq!(s.progress.passes, 3);
-        assert_eq!(s.downtime_ms, Some(155.0));
-        assert_eq!(s.total_time_ms, Some(8123.0));
+        assert_eq!(s.times.downtime_ms, Some(155.0));
+        assert_eq!(s.times.total_time_ms, Some(8123.0));
     }
 
     #[test]
