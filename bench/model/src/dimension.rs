@@ -5,8 +5,8 @@
 //! stands for on a chart axis; and [`times`], one dimension's product.
 
 use crate::settings::{
-    AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
-    DiskPattern, Postcopy, StorageMode, Xbzrle,
+    AutoConverge, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat, DiskPattern,
+    Postcopy, StorageMode, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -14,6 +14,8 @@ use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 pub trait Numeric {
     /// Size: MiB; byte rate: MB/s; bit rate: Mbit/s; duration: ms;
     /// percent: %; choices: their position in the list of choices.
+    /// (A bandwidth cap and announce timing have no number of their own:
+    /// their table lines give one with `value`.)
     fn number(&self) -> f64;
 }
 
@@ -51,7 +53,6 @@ numeric! {
         Postcopy::AfterTime(d) => 1000.0 + d.ms(),
     };
     DirtyLimit => |v| match v { DirtyLimit::Off => 0.0, DirtyLimit::Rate(r) => r.number() };
-    BandwidthCap => |v| match v { BandwidthCap::Unlimited => f64::INFINITY, BandwidthCap::Limit(r) => r.number() };
 }
 
 /// Generates, from the knob table, per section: the scenario struct of
