@@ -21,7 +21,7 @@ use migbench_probes::protocol::Request;
 use crate::control::{Cancel, Display};
 use crate::migrate::env::{Environment, Hosts};
 use crate::migrate::guest::{agent_request, spawn_sampler};
-use crate::migrate::record::{assemble, Measured};
+use crate::migrate::record::{assemble, count_probes, Measured};
 use crate::migrate::run::{migrate, Migrated, RunContext};
 use crate::recorder::{unix_now, write_json, write_jsonl};
 use crate::scheduler::Executor;
@@ -144,8 +144,7 @@ impl<E: Environment> MigrationExecutor<E> {
             };
             *rec = assemble(p, &self.accel, measured);
         } else {
-            rec.probes_sent = probes.len() as u64;
-            rec.probes_lost = probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
+            count_probes(rec, &probes);
         }
         outcome
     }

@@ -2,7 +2,7 @@
 //! matrix, host kernel, QEMU version, accelerator, guest image and git
 //! revision ([`build`]).
 
-use migbench_model::matrix::varying_dimensions;
+use migbench_model::matrix::varying;
 use migbench_model::{Manifest, RunParams, Scenario};
 use sha2::{Digest, Sha256};
 
@@ -62,7 +62,7 @@ pub fn build(
         scenario_text: text.to_string(),
         scenario_sha256: sha256_hex(text),
         matrix: matrix.to_vec(),
-        varying: varying_dimensions(sc),
+        varying: varying(matrix),
         host_kernel: field(|u| u.release()),
         host_name: field(|u| u.nodename()),
         qemu_version: qemu_version(),

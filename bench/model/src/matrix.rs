@@ -116,11 +116,6 @@ pub fn sample_run(extra: &str) -> RunParams {
     expand(&sc).remove(0)
 }
 
-/// [`varying`] over a scenario's whole matrix.
-pub fn varying_dimensions(sc: &Scenario) -> Vec<String> {
-    varying(&expand(sc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,10 +137,7 @@ mod tests {
             .map(|r| (r.ram, r.dirty_rate, r.link_rate, r.repetition))
             .collect();
         assert_eq!(distinct.len(), runs.len());
-        assert_eq!(
-            varying_dimensions(&sc),
-            vec!["ram", "dirty_rate", "link_rate"]
-        );
+        assert_eq!(varying(&runs), vec!["ram", "dirty_rate", "link_rate"]);
     }
 
     #[test]

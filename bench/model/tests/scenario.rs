@@ -113,7 +113,7 @@ fn variants_override_migration_and_policy_keys() {
     assert_eq!(runs[3].variant, "steps");
     assert_eq!(runs[3].downtime_steps, 4);
     assert_eq!(runs[0].postcopy, Postcopy::Off);
-    let varying = migbench_model::matrix::varying_dimensions(&sc);
+    let varying = migbench_model::matrix::varying(&runs);
     assert_eq!(
         varying,
         ["variant", "downtime_limit", "postcopy", "downtime_steps"]

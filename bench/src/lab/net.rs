@@ -229,10 +229,12 @@ impl LabNet {
         ))
     }
 
-    /// Bytes the source host has sent on the migration link (L2, from the
-    /// kernel's interface counters; read back with `ip -s -j`).
-    pub fn migration_tx_bytes(&self) -> Option<u64> {
-        tx_bytes(&self.src, "mig0")
+    /// A counter of the bytes the source host has sent on the migration
+    /// link (L2, from the kernel's interface counters; read back with
+    /// `ip -s -j`), owning what it needs so it outlives a borrow of `self`.
+    pub fn migration_tx_counter(&self) -> impl Fn() -> Option<u64> + Send + Sync + 'static {
+        let ns = self.src.clone();
+        move || tx_bytes(&ns, "mig0")
     }
 
     /// Kill everything still running in the namespaces and delete them.

@@ -123,9 +123,6 @@ pub enum BackendError {
     /// The backend's own error; its message says what failed.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
-    /// A failure in migbench's words.
-    #[error("{0}")]
-    Failed(String),
 }
 
 /// A setting a backend lacks, refuses or would ignore, found before any run.

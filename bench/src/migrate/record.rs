@@ -70,7 +70,7 @@ pub struct DiskPhase {
 }
 
 /// Mean rate (MB/s, 10^6) of samples ending in `[from, to)`.
-pub fn mean_rate_mbs(samples: &[WorkloadSample], from_ms: f64, to_ms: f64) -> Option<f64> {
+fn mean_rate_mbs(samples: &[WorkloadSample], from_ms: f64, to_ms: f64) -> Option<f64> {
     let (bytes, ms) = samples
         .iter()
         .filter(|s| s.t_ms >= from_ms && s.t_ms < to_ms)
@@ -78,8 +78,14 @@ pub fn mean_rate_mbs(samples: &[WorkloadSample], from_ms: f64, to_ms: f64) -> Op
     (ms > 0.0).then(|| bytes as f64 / (ms / 1e3) / 1e6)
 }
 
+/// Probes sent and lost (also for a run that never reached a migration).
+pub fn count_probes(rec: &mut RunRecord, probes: &[ProbeEvent]) {
+    rec.probes_sent = probes.len() as u64;
+    rec.probes_lost = probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
+}
+
 /// Fill the probe-derived fields for a migration window `[t0, t1]` (ms).
-pub fn derive_probe_metrics(
+fn derive_probe_metrics(
     rec: &mut RunRecord,
     probes: &[ProbeEvent],
     interval_ms: f64,
@@ -155,8 +161,7 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
             .filter(|(before, _)| *before > 0.0)
             .map(|(before, during)| (1.0 - during / before) * 100.0);
     }
-    rec.probes_sent = m.probes.len() as u64;
-    rec.probes_lost = m.probes.iter().filter(|e| e.recv_ms.is_none()).count() as u64;
+    count_probes(&mut rec, m.probes);
     rec
 }
 

@@ -62,7 +62,7 @@ pub struct Migrated {
 }
 
 /// The storage plan of a run: block modes copy the disk.
-pub fn storage_plan(p: &RunParams) -> StoragePlan {
+fn storage_plan(p: &RunParams) -> StoragePlan {
     match p.storage_mode {
         StorageMode::Block | StorageMode::BlockIncremental => StoragePlan::Copy {
             ready_timeout: p.timeout.0,

@@ -16,7 +16,7 @@ use super::{QmpDriver, QmpVm};
 use crate::control::Cancel;
 use crate::lab::boot::boot_source;
 use crate::lab::image::GuestImage;
-use crate::lab::net::{tx_bytes, LabNet, Shaping};
+use crate::lab::net::{LabNet, Shaping};
 use crate::lab::qemu::{QemuProcess, QemuSpec, Role};
 use crate::lab::rundir::RunDir;
 use crate::lab::storage::{prepare, serve_nbd};
@@ -128,8 +128,7 @@ impl Hosts for LabHosts {
     }
 
     fn link_counter(&self) -> LinkCounter {
-        let ns = self.net.src.clone();
-        Box::new(move || tx_bytes(&ns, "mig0"))
+        Box::new(self.net.migration_tx_counter())
     }
 
     fn driver(&mut self) -> QmpDriver<'_> {

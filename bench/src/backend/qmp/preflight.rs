@@ -49,7 +49,7 @@ async fn probe_qemu(dir: &Path) -> anyhow::Result<(tokio::process::Child, Qmp)> 
 /// run: capabilities and parameters must exist (query-migrate-capabilities,
 /// query-migrate-parameters), each knob must be accepted on its own, and
 /// each run's capabilities together.
-pub async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), Unsupported>> {
+async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), Unsupported>> {
     let (mut child, qmp) = probe_qemu(dir).await?;
     let version = qmp.execute(QueryVersion(json!({}))).await?;
     let qemu = qemu_version(&version);
