@@ -7,11 +7,12 @@ use anyhow::{bail, Context, Result};
 use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
-use migbench_model::{expand, Outcome, Scenario};
+use migbench_model::{expand, Outcome, RunParams, Scenario};
 
 use crate::backend::qmp::lab::QmpLab;
 use crate::executor::MigrationExecutor;
 use crate::lab::{accel, image, net, rundir};
+use crate::labs::LabExecutors;
 use crate::migrate::Preflight;
 use crate::recorder::Recorder;
 use crate::scheduler::{run_matrix, Cancel, Display};
@@ -46,6 +47,54 @@ fn preflight() -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// When runs go through libvirt: the daemon is installed, its QEMU user
+/// exists, and libvirt can express every setting.
+fn libvirt_preflight(
+    rt: &tokio::runtime::Runtime,
+    matrix: &[RunParams],
+    scenario: &Path,
+) -> Result<()> {
+    use migbench_model::settings::Backend;
+    if !matrix.iter().any(|p| p.backend == Backend::Libvirt) {
+        return Ok(());
+    }
+    let refuse = |why: String| -> anyhow::Error {
+        UsageError(format!(
+            "{}: backend.kind = \"libvirt\": {why}",
+            scenario.display()
+        ))
+        .into()
+    };
+    #[cfg(not(feature = "libvirt"))]
+    {
+        let _ = rt;
+        return Err(refuse(
+            "this migbench was built without the `libvirt` feature".into(),
+        ));
+    }
+    #[cfg(feature = "libvirt")]
+    {
+        use crate::backend::libvirt::preflight::LibvirtPreflight;
+        if crate::system::run("libvirtd", &["--version"]).is_err() {
+            return Err(refuse("libvirtd is missing: apt-get install libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system".into()));
+        }
+        // libvirtd resolves its compiled-in QEMU user before reading qemu.conf.
+        if nix::unistd::User::from_name("libvirt-qemu")
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(refuse(
+                "user libvirt-qemu is missing: apt-get install libvirt-daemon-system".into(),
+            ));
+        }
+        match rt.block_on(LibvirtPreflight.check(matrix))? {
+            Ok(()) => Ok(()),
+            Err(u) => Err(UsageError(format!("{}: {u}", scenario.display())).into()),
+        }
+    }
 }
 
 /// Build or find the guest image, with a spinner.
@@ -98,6 +147,7 @@ pub fn run(
         }
     }
     drop(probe_dir);
+    libvirt_preflight(rt, &matrix, scenario)?;
     let display = Display::new();
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;
@@ -121,14 +171,14 @@ pub fn run(
         accel: accel.clone(),
         tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
     };
-    let mut exec = MigrationExecutor {
+    let mut exec = LabExecutors::new(MigrationExecutor {
         env,
         accel,
         rt: rt.handle().clone(),
         cancel: cancel.clone(),
         poll_interval: sc.migration.poll_interval.0,
         display: display.clone(),
-    };
+    });
     let s = run_matrix(&matrix, &mut exec, &mut rec, cancel, &display)?;
     println!("{}", table::render(&s.records));
     println!("results: {}", s.dir.display());

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod control;
 pub mod executor;
 pub mod lab;
+pub mod labs;
 pub mod manifest;
 pub mod migrate;
 pub mod recorder;

@@ -5,8 +5,8 @@
 //! stands for on a chart axis; and [`times`], one dimension's product.
 
 use crate::settings::{
-    AutoConverge, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat, DiskPattern,
-    Postcopy, StorageMode, Xbzrle,
+    AutoConverge, Backend, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
+    DiskPattern, Postcopy, StorageMode, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -38,6 +38,7 @@ numeric! {
     Percent => |v| v.0;
     Count => |v| v.0 as f64;
     u32 => |v| *v as f64;
+    Backend => |v| *v as u8 as f64;
     StorageMode => |v| *v as u8 as f64;
     DiskFormat => |v| *v as u8 as f64;
     DiskPattern => |v| *v as u8 as f64;

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::dimension::dimensions;
 use crate::settings::{
-    Announce, AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, DirtyLimit,
-    DiskFormat, DiskPattern, Postcopy, StorageMode, Xbzrle,
+    Announce, AutoConverge, Backend, BandwidthCap, Channels, CompletionAction, Compression,
+    DirtyLimit, DiskFormat, DiskPattern, Postcopy, StorageMode, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -22,6 +22,13 @@ const fn ms(n: u64) -> Dur {
 }
 
 dimensions! {
+    /// What drives the migration.
+    [backend] BackendSpec => BackendSettings {
+        /// qmp (migbench drives QEMU) | libvirt (a libvirt daemon per host,
+        /// migration through libvirt's API); a list compares both.
+        kind => backend: Backend = Backend::Qmp, optional, "backend";
+    }
+
     /// The guest: its size.
     [guest] GuestSpec => GuestSettings {
         /// Guest RAM (QEMU `-m`).

@@ -70,6 +70,7 @@ impl RunParams {
 /// live table.
 pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     let mut runs = vec![RunParams::default()];
+    runs = sc.backend.expand(runs);
     runs = sc.guest.expand(runs);
     runs = sc.storage.expand(runs);
     runs = sc.workload.expand(runs);

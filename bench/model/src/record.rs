@@ -148,13 +148,21 @@ pub struct RunRecord {
     /// Host clock from the `migrate` command to the completed state being
     /// seen (includes up to one poll interval of detection delay).
     pub total_time_ms: Option<f64>,
-    /// QEMU's own `total-time`.
+    /// QEMU's own `total-time` (libvirt backend: the job's elapsed time).
     pub qemu_total_time_ms: Option<f64>,
-    /// QEMU's `setup-time`.
+    /// QEMU's `setup-time` (libvirt backend: libvirt's `setup_time`).
     pub qemu_setup_time_ms: Option<f64>,
     /// QEMU's reported `downtime` (vCPUs paused on the source until the
     /// migration stream ended). Does not include network re-convergence.
     pub downtime_qemu_ms: Option<f64>,
+    /// libvirt's downtime (libvirt backend): from libvirt seeing the
+    /// guest's vCPUs stop on the source to libvirt resuming it on the
+    /// destination, measured by libvirt across both hosts' clocks. libvirt
+    /// reports this in place of QEMU's own figure.
+    pub downtime_libvirt_ms: Option<f64>,
+    /// libvirt's `downtime_net`: its downtime less the clock difference it
+    /// measured between the hosts.
+    pub downtime_libvirt_net_ms: Option<f64>,
     /// The longest gap between probe replies around switchover, less half a
     /// probe interval (midpoint estimate): the outage a client saw.
     pub downtime_probe_ms: Option<f64>,
@@ -273,6 +281,8 @@ impl RunRecord {
             qemu_total_time_ms: None,
             qemu_setup_time_ms: None,
             downtime_qemu_ms: None,
+            downtime_libvirt_ms: None,
+            downtime_libvirt_net_ms: None,
             downtime_probe_ms: None,
             probes_lost: 0,
             probes_sent: 0,

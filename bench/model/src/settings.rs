@@ -73,6 +73,17 @@ macro_rules! choice {
 }
 
 choice!(
+    /// What drives the migration.
+    Backend {
+        /// migbench drives both QEMUs over QMP itself.
+        Qmp = "qmp",
+        /// libvirt drives them (what `virsh migrate --live`, virt-manager
+        /// and OpenStack Nova use), one libvirt daemon per host.
+        Libvirt = "libvirt",
+    }
+);
+
+choice!(
     /// Where the guest's disk lives and how it moves.
     StorageMode {
         /// No disk: RAM-only migration.

@@ -1,5 +1,5 @@
 //! Booting the lab's guest: the source QEMU in the `src` namespace, ready
-//! once migbench's agent answers.
+//! once migbench's agent answers ([`await_guest`], whoever started it).
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +24,11 @@ pub async fn boot_source(
     cancel: &Cancel,
 ) -> Result<(QemuProcess, AgentClient)> {
     let src = QemuProcess::start(spec, Role::Source, Some(&net.src), run_dir, raw).await?;
+    Ok((src, await_guest(net, raw, cancel).await?))
+}
+
+/// Wait until the guest booting on the source answers on its agent.
+pub async fn await_guest(net: &LabNet, raw: &Path, cancel: &Cancel) -> Result<AgentClient> {
     let agent = AgentClient::new(Some(net.client.clone()), net.guest_control());
     wait_for_agent(&agent, BOOT_TIMEOUT, cancel)
         .await
@@ -33,5 +38,5 @@ pub async fn boot_source(
                 raw.join("guest-src.log").display()
             )
         })?;
-    Ok((src, agent))
+    Ok(agent)
 }

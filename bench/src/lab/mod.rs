@@ -5,7 +5,9 @@
 pub mod accel;
 pub mod boot;
 pub mod image;
+pub mod libvirtd;
 pub mod net;
 pub mod qemu;
 pub mod rundir;
+pub mod site;
 pub mod storage;

@@ -77,8 +77,12 @@ pub struct BackendTimes {
     pub total_time_ms: Option<f64>,
     /// Setting up before the first byte.
     pub setup_time_ms: Option<f64>,
-    /// The guest paused for switchover (once completed).
+    /// QEMU's downtime: the guest paused for switchover (once completed).
     pub downtime_ms: Option<f64>,
+    /// libvirt's downtime (see `RunRecord::downtime_libvirt_ms`).
+    pub libvirt_downtime_ms: Option<f64>,
+    /// libvirt's `downtime_net`.
+    pub libvirt_downtime_net_ms: Option<f64>,
 }
 
 /// A pass or state event with its host arrival time.

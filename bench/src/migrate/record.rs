@@ -196,6 +196,8 @@ fn migration_fields(rec: &mut RunRecord, timeline: &Timeline, samples: &[Progres
             rec.outcome = Outcome::Completed;
             rec.total_time_ms = Some(done - timeline.began_ms);
             rec.downtime_qemu_ms = times.downtime_ms;
+            rec.downtime_libvirt_ms = times.libvirt_downtime_ms;
+            rec.downtime_libvirt_net_ms = times.libvirt_downtime_net_ms;
             if let (Some(total), Some(setup)) = (times.total_time_ms, times.setup_time_ms) {
                 let flowing = (total - setup).max(1.0);
                 rec.throughput_mbps = Some(last.transferred as f64 * 8.0 / (flowing / 1e3) / 1e6);

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::knobs::{
-    GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, StorageSpec, WorkloadSpec,
+    BackendSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, StorageSpec,
+    WorkloadSpec,
 };
 use crate::units::Count;
 
@@ -93,6 +94,8 @@ pub struct Scenario {
     pub description: String,
     /// How many times each combination runs.
     pub repetitions: Count,
+    /// What drives the migration.
+    pub backend: BackendSpec,
     /// The guest.
     pub guest: GuestSpec,
     /// The in-guest workload.
@@ -123,6 +126,7 @@ impl Default for Scenario {
             name: String::new(),
             description: String::new(),
             repetitions: Count(1),
+            backend: BackendSpec::default(),
             guest: GuestSpec::default(),
             workload: WorkloadSpec::default(),
             link: LinkSpec::default(),

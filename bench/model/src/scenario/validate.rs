@@ -8,7 +8,8 @@ use crate::settings::{Channels, CompletionAction, Compression, DiskFormat, Postc
 impl Scenario {
     /// Check values that parse but make no sense, alone or together.
     pub(crate) fn validate(&self) -> Result<(), Problem> {
-        let sections: [(&str, Option<&'static str>); 7] = [
+        let sections: [(&str, Option<&'static str>); 8] = [
+            ("backend", self.backend.missing()),
             ("guest", self.guest.missing()),
             ("workload", self.workload.missing()),
             ("link", self.link.missing()),

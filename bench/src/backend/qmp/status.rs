@@ -62,6 +62,7 @@ pub fn parse_query_migrate(v: &Value) -> Status {
             total_time_ms: f("/total-time"),
             setup_time_ms: f("/setup-time"),
             downtime_ms: f("/downtime"),
+            ..BackendTimes::default()
         },
         error: v
             .get("error-desc")

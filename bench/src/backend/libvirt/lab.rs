@@ -1,0 +1,204 @@
+//! The libvirt backend in the local lab: [`LibvirtLab`] builds the same
+//! [`Site`] as the QMP lab (namespaces, shaped link, disks), starts a
+//! libvirt daemon in each hypervisor namespace ([`Libvirtd`]), creates
+//! the guest as a transient domain on the source and waits for its agent;
+//! [`LibvirtHosts`] hands the executor a [`LibvirtDriver`] over both
+//! daemons. Teardown destroys the domains, keeps libvirt's QEMU logs with
+//! the run's results, stops the daemons and removes the site.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use migbench_model::settings::StorageMode;
+use migbench_model::RunParams;
+use migbench_probes::agent_client::AgentClient;
+use virt::connect::Connect;
+
+use super::domain::{domain_xml, new_uuid, tcg_pad_emulator, DOMAIN};
+use super::settings::Endpoints;
+use super::{Ends, LibvirtDriver};
+use crate::control::Cancel;
+use crate::lab::boot::await_guest;
+use crate::lab::image::GuestImage;
+use crate::lab::libvirtd::Libvirtd;
+use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
+use crate::lab::qemu::Role;
+use crate::lab::site::Site;
+use crate::migrate::env::{Environment, Hosts, LinkCounter};
+
+/// The local lab, guests run and migrated by libvirt daemons.
+pub struct LibvirtLab {
+    /// Guest image.
+    pub image: GuestImage,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// Pad guest RAM under TCG (through [`tcg_pad_emulator`]).
+    pub tcg_dirty_workaround: bool,
+}
+
+/// One run's lab with its two daemons.
+pub struct LibvirtHosts {
+    ends: Ends,
+    agent: AgentClient,
+    daemons: Vec<Libvirtd>,
+    raw: PathBuf,
+    site: Site,
+}
+
+/// Start the daemons of `site`'s hosts, stopping the first if the second fails.
+async fn start_daemons(site: &Site) -> Result<(Libvirtd, Libvirtd)> {
+    let dir = site.run_dir.path();
+    let src = Libvirtd::start(&site.net.src, "src", dir).await?;
+    match Libvirtd::start(&site.net.dst, "dst", dir).await {
+        Ok(dst) => Ok((src, dst)),
+        Err(e) => {
+            src.stop().await;
+            Err(e.into())
+        }
+    }
+}
+
+fn open(d: &Libvirtd) -> Result<Connect> {
+    Connect::open(Some(&d.uri())).with_context(|| {
+        format!(
+            "connecting to the {} libvirt daemon; see {}",
+            d.name,
+            d.log.display()
+        )
+    })
+}
+
+impl LibvirtLab {
+    /// The daemons' connections and the guest, created on the source.
+    async fn guest(
+        &self,
+        site: &Site,
+        daemons: &[Libvirtd],
+        raw: &Path,
+        cancel: &Cancel,
+    ) -> Result<(Ends, AgentClient)> {
+        let emulator = if self.tcg_dirty_workaround && self.accel == "tcg" {
+            Some(tcg_pad_emulator().context("writing the TCG RAM padding wrapper")?)
+        } else {
+            None
+        };
+        let uuid = new_uuid();
+        let xml = |role| domain_xml(&site.spec, role, &uuid, raw, emulator.as_deref());
+        let (src_xml, dst_xml) = (xml(Role::Source), xml(Role::Destination));
+        let _ = std::fs::write(raw.join("domain-src.xml"), &src_xml);
+        let ends =
+            Ends {
+                src_uri: daemons[0].uri(),
+                dst_uri: daemons[1].uri(),
+                src: open(&daemons[0])?,
+                dst: open(&daemons[1])?,
+                domain: DOMAIN.to_string(),
+                to: Endpoints {
+                    address: DST_MIG_IP.to_string(),
+                    port: MIGRATION_PORT,
+                    disks_port: MIGRATION_PORT + 1,
+                },
+                dest_xml: Some(dst_xml),
+                shared_disk: site.spec.disks.as_ref().is_some_and(|d| {
+                    matches!(d.mode, StorageMode::Shared | StorageMode::SharedNbd)
+                }),
+            };
+        ends.src.create_domain_xml(&src_xml, 0).with_context(|| {
+            format!(
+                "libvirt could not start the guest; see {}",
+                daemons[0].qemu_log(DOMAIN).display()
+            )
+        })?;
+        let agent = await_guest(&site.net, raw, cancel).await?;
+        Ok((ends, agent))
+    }
+}
+
+impl Environment for LibvirtLab {
+    type Hosts = LibvirtHosts;
+
+    async fn boot(&self, p: &RunParams, raw: &Path, cancel: &Cancel) -> Result<LibvirtHosts> {
+        // Errors are returned and recorded, not printed by libvirt itself.
+        virt::error::clear_error_callback();
+        let site = Site::build(p, &self.image, &self.accel, self.tcg_dirty_workaround, raw).await?;
+        let (src, dst) = match start_daemons(&site).await {
+            Ok(d) => d,
+            Err(e) => {
+                site.teardown();
+                return Err(e);
+            }
+        };
+        let daemons = vec![src, dst];
+        match self.guest(&site, &daemons, raw, cancel).await {
+            Ok((ends, agent)) => Ok(LibvirtHosts {
+                ends,
+                agent,
+                daemons,
+                raw: raw.to_path_buf(),
+                site,
+            }),
+            Err(e) => {
+                keep_logs(&daemons, raw);
+                for d in daemons {
+                    d.stop().await;
+                }
+                site.teardown();
+                Err(e)
+            }
+        }
+    }
+
+    async fn teardown(&self, hosts: LibvirtHosts) {
+        let LibvirtHosts {
+            ends,
+            daemons,
+            raw,
+            site,
+            ..
+        } = hosts;
+        for conn in [&ends.src, &ends.dst] {
+            if let Ok(d) = conn.lookup_domain_by_name(&ends.domain) {
+                let _ = d.destroy();
+            }
+        }
+        drop(ends);
+        keep_logs(&daemons, &raw);
+        for d in daemons {
+            d.stop().await;
+        }
+        site.teardown();
+    }
+}
+
+/// Copy libvirt's logs of the guest's QEMUs and of the daemons to the
+/// run's results (`qemu-src.log`, `libvirtd-src.log`, ...).
+fn keep_logs(daemons: &[Libvirtd], raw: &Path) {
+    for d in daemons {
+        let _ = std::fs::copy(d.qemu_log(DOMAIN), raw.join(format!("qemu-{}.log", d.name)));
+        let _ = std::fs::copy(&d.log, raw.join(format!("libvirtd-{}.log", d.name)));
+    }
+}
+
+impl Hosts for LibvirtHosts {
+    type Driver<'a> = LibvirtDriver<'a>;
+
+    fn agent(&self) -> AgentClient {
+        self.agent.clone()
+    }
+
+    fn probe_target(&self) -> (Option<String>, SocketAddr) {
+        (
+            Some(self.site.net.client.clone()),
+            self.site.net.guest_echo(),
+        )
+    }
+
+    fn link_counter(&self) -> LinkCounter {
+        Box::new(self.site.net.migration_tx_counter())
+    }
+
+    fn driver(&mut self) -> LibvirtDriver<'_> {
+        LibvirtDriver::new(&self.ends)
+    }
+}

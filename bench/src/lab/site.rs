@@ -1,0 +1,89 @@
+//! [`Site`]: what a run's lab is before any hypervisor starts, whatever
+//! the backend: the namespaces and shaped link, the private directory, the
+//! disks (and a storage host serving them for shared-nbd), and the
+//! [`QemuSpec`] of the guest. Fields drop in order: storage host,
+//! network, private directory.
+
+use std::path::Path;
+
+use anyhow::Result;
+use migbench_model::settings::StorageMode;
+use migbench_model::RunParams;
+
+use crate::lab::image::GuestImage;
+use crate::lab::net::{LabNet, Shaping};
+use crate::lab::qemu::QemuSpec;
+use crate::lab::rundir::RunDir;
+use crate::lab::storage::{prepare, serve_nbd};
+
+/// One run's lab without its hypervisors.
+pub struct Site {
+    /// How to start the guest.
+    pub spec: QemuSpec,
+    /// The storage host's server (shared-nbd).
+    pub storage: Option<tokio::process::Child>,
+    /// The namespaces.
+    pub net: LabNet,
+    /// Private directory (sockets, pid files, disks).
+    pub run_dir: RunDir,
+}
+
+impl Site {
+    /// Build the network, directory and disks of run `p` (logs go to `raw`).
+    pub async fn build(
+        p: &RunParams,
+        image: &GuestImage,
+        accel: &str,
+        tcg_dirty_workaround: bool,
+        raw: &Path,
+    ) -> Result<Site> {
+        let shaping = Shaping {
+            rate: p.link_rate,
+            delay: p.link_delay,
+            jitter: p.link_jitter,
+            loss: p.link_loss,
+        };
+        let mut net = LabNet::create(&shaping)?;
+        let run_dir = RunDir::create("run")?;
+        let block = p.disk_block_size.0.max(4096);
+        let disks = prepare(
+            run_dir.path(),
+            p.storage_mode,
+            p.disk_format,
+            p.disk_size,
+            p.base_data,
+            block,
+        )?;
+        // shared-nbd: a storage host on its own link serves the image.
+        let mut storage = None;
+        if let (Some(d), StorageMode::SharedNbd) = (&disks, p.storage_mode) {
+            net.add_storage_host(p.storage_link_rate)?;
+            let ns = net.storage.clone().expect("storage host just added");
+            storage = Some(serve_nbd(d, &ns, &net.src, run_dir.path(), raw).await?);
+        }
+        let spec = QemuSpec {
+            image: image.clone(),
+            ram_mib: p.ram.mib(),
+            tcg_dirty_workaround,
+            vcpus: p.vcpus.0,
+            accel: accel.to_string(),
+            disks,
+        };
+        Ok(Site {
+            spec,
+            storage,
+            net,
+            run_dir,
+        })
+    }
+
+    /// Stop the storage host and remove the namespaces (killing what
+    /// still runs in them) and the private directory.
+    pub fn teardown(self) {
+        let Site {
+            storage, mut net, ..
+        } = self;
+        drop(storage);
+        net.teardown();
+    }
+}

@@ -1,0 +1,63 @@
+//! The local lab's executor for a whole matrix: each run goes to the
+//! environment of its `[backend] kind` (the QMP lab or the libvirt lab),
+//! so one matrix can compare both on identical conditions.
+
+use std::path::Path;
+
+use migbench_model::settings::Backend;
+use migbench_model::{RunParams, RunRecord};
+
+use crate::backend::qmp::lab::QmpLab;
+use crate::executor::MigrationExecutor;
+use crate::scheduler::Executor;
+
+/// One executor per backend.
+pub struct LabExecutors {
+    /// Runs over QMP.
+    pub qmp: MigrationExecutor<QmpLab>,
+    /// Runs through libvirt.
+    #[cfg(feature = "libvirt")]
+    pub libvirt: MigrationExecutor<crate::backend::libvirt::lab::LibvirtLab>,
+}
+
+impl LabExecutors {
+    /// Both labs on the same image, accelerator and controls as `qmp`.
+    pub fn new(qmp: MigrationExecutor<QmpLab>) -> Self {
+        #[cfg(feature = "libvirt")]
+        let libvirt = MigrationExecutor {
+            env: crate::backend::libvirt::lab::LibvirtLab {
+                image: qmp.env.image.clone(),
+                accel: qmp.env.accel.clone(),
+                tcg_dirty_workaround: qmp.env.tcg_dirty_workaround,
+            },
+            accel: qmp.accel.clone(),
+            rt: qmp.rt.clone(),
+            cancel: qmp.cancel.clone(),
+            poll_interval: qmp.poll_interval,
+            display: qmp.display.clone(),
+        };
+        LabExecutors {
+            qmp,
+            #[cfg(feature = "libvirt")]
+            libvirt,
+        }
+    }
+}
+
+impl Executor for LabExecutors {
+    fn execute(&mut self, p: &RunParams, raw: &Path) -> RunRecord {
+        match p.backend {
+            Backend::Qmp => self.qmp.execute(p, raw),
+            #[cfg(feature = "libvirt")]
+            Backend::Libvirt => self.libvirt.execute(p, raw),
+            #[cfg(not(feature = "libvirt"))]
+            Backend::Libvirt => {
+                let now = crate::recorder::unix_now();
+                let mut rec = RunRecord::pending(p, now, &self.qmp.accel);
+                rec.outcome = migbench_model::Outcome::Failed;
+                rec.error = Some("migbench was built without the `libvirt` feature".into());
+                rec
+            }
+        }
+    }
+}
