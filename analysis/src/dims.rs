@@ -31,6 +31,8 @@ pub const METRICS: &[Metric] = metrics! {
     "total_time_s" => "total migration time (s)", |r| r.total_time_ms.map(|t| t / 1e3);
     "downtime_qemu_ms" => "QEMU-reported downtime (ms)", |r| r.downtime_qemu_ms;
     "downtime_probe_ms" => "probe-measured downtime (ms)", |r| r.downtime_probe_ms;
+    "downtime_libvirt_ms" => "libvirt-reported downtime (ms)", |r| r.downtime_libvirt_ms;
+    "downtime_libvirt_net_ms" => "libvirt downtime without clock offset (ms)", |r| r.downtime_libvirt_net_ms;
     "throughput_mbps" => "throughput (Mbit/s)", |r| r.throughput_mbps;
     "link_utilisation" => "link utilisation (throughput / link rate)",
         |r| r.throughput_mbps.map(|t| t / r.link_rate_mbps);

@@ -80,7 +80,7 @@ impl<E: Environment> MigrationExecutor<E> {
         let cancel = &self.cancel;
         let origin = Instant::now();
         let started_at = rec.started_at;
-        let agent = hosts.agent();
+        let guest = hosts.guest();
         let fill_timeout =
             Duration::from_secs(30 + p.working_set.mib() / 4 + p.disk_fill.mib() / 2);
         let disk = (p.storage_mode != StorageMode::None).then(|| DiskRequest {
@@ -97,14 +97,19 @@ impl<E: Environment> MigrationExecutor<E> {
             compressible: p.compressibility.0 / 100.0,
             disk,
         };
-        agent_request(&agent, start, fill_timeout)
-            .await
-            .context("starting the workload")?;
-        let (probe_ns, echo) = hosts.probe_target();
-        let prober = Prober::start(probe_ns.as_deref(), echo, p.probe_interval.0, origin)
+        // A guest without migbench's agent (ICMP only) runs no workload.
+        if let Some(agent) = guest.agent() {
+            agent_request(agent, start, fill_timeout)
+                .await
+                .context("starting the workload")?;
+        }
+        let (probe_ns, target) = hosts.probe_target();
+        let prober = Prober::start(probe_ns.as_deref(), target, p.probe_interval.0, origin)
             .context("starting the prober")?;
         let stop_sampler = Arc::new(AtomicBool::new(false));
-        let sampler = spawn_sampler(agent.clone(), origin, stop_sampler.clone());
+        let sampler = guest
+            .agent()
+            .map(|a| spawn_sampler(a.clone(), origin, stop_sampler.clone()));
         let link_tx = hosts.link_counter();
         let ctx = RunContext {
             params: p,
@@ -114,13 +119,16 @@ impl<E: Environment> MigrationExecutor<E> {
             poll: self.poll_interval,
             cancel,
             display: &self.display,
-            agent: &agent,
+            guest: &guest,
             link_tx: &*link_tx,
         };
         let mut out = Migrated::default();
         let outcome = migrate(&ctx, &mut hosts.driver(), &mut out).await;
         stop_sampler.store(true, Ordering::Relaxed);
-        let workload = sampler.await.unwrap_or_default();
+        let workload = match sampler {
+            Some(s) => s.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
         let probes =
             tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
         let write = || -> std::io::Result<()> {
@@ -157,9 +165,11 @@ mod tests {
 
     use super::*;
     use crate::migrate::env::LinkCounter;
+    use crate::migrate::guest::GuestLink;
     use crate::migrate::{
         BackendError, DiskCopy, MigrationDriver, MigrationSettings, Status, StoragePlan,
     };
+    use migbench_probes::prober::ProbeTarget;
 
     /// Nothing listens here: every agent request fails at once.
     const NOBODY: &str = "127.0.0.1:9";
@@ -205,11 +215,17 @@ mod tests {
 
     impl Hosts for NoGuest {
         type Driver<'a> = Unused;
-        fn agent(&self) -> migbench_probes::agent_client::AgentClient {
-            migbench_probes::agent_client::AgentClient::new(None, NOBODY.parse().unwrap())
+        fn guest(&self) -> GuestLink {
+            GuestLink::Agent(migbench_probes::agent_client::AgentClient::new(
+                None,
+                NOBODY.parse().unwrap(),
+            ))
         }
-        fn probe_target(&self) -> (Option<String>, SocketAddr) {
-            (None, NOBODY.parse().unwrap())
+        fn probe_target(&self) -> (Option<String>, ProbeTarget) {
+            (
+                None,
+                ProbeTarget::Udp(NOBODY.parse::<SocketAddr>().unwrap()),
+            )
         }
         fn link_counter(&self) -> LinkCounter {
             Box::new(|| None)

@@ -6,6 +6,7 @@
 pub mod agent_client;
 pub mod dirtier;
 pub mod disk;
+pub mod icmp;
 pub mod netns;
 pub mod prober;
 pub mod protocol;

@@ -1,12 +1,14 @@
-//! The host-side prober: sends a numbered UDP probe to the guest's echo port
-//! every interval from a socket in the client namespace, and records every
-//! probe's send time and reply time against a shared clock origin.
+//! The host-side prober: sends a numbered probe to the guest every interval
+//! from a socket in the client namespace — UDP to the agent's echo port, or
+//! an ICMP echo request the guest's kernel answers ([`ProbeTarget`]) — and
+//! records every probe's send time and reply time against a shared clock
+//! origin.
 //!
 //! Exports [`Prober`] (start, then [`Prober::finish`] for the events).
 
 use std::io::IoSliceMut;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,8 +16,54 @@ use std::time::{Duration, Instant};
 
 use migbench_model::ProbeEvent;
 
+use crate::icmp;
 use crate::netns::in_netns;
 use crate::protocol::{decode_probe, encode_probe};
+
+/// What the prober sends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// The agent's UDP echo (answered in the guest's user space).
+    Udp(SocketAddr),
+    /// ICMP echo (answered by the guest's kernel; any guest).
+    Icmp(Ipv4Addr),
+}
+
+impl From<SocketAddr> for ProbeTarget {
+    fn from(a: SocketAddr) -> Self {
+        ProbeTarget::Udp(a)
+    }
+}
+
+impl ProbeTarget {
+    /// A connected socket for this target.
+    fn socket(self) -> std::io::Result<OwnedFd> {
+        match self {
+            ProbeTarget::Udp(a) => {
+                let s = UdpSocket::bind(("0.0.0.0", 0))?;
+                s.connect(a)?;
+                Ok(s.into())
+            }
+            ProbeTarget::Icmp(ip) => icmp::socket(ip),
+        }
+    }
+
+    /// The packet of probe `seq` sent at `t` ns (`id`: this prober's ICMP id).
+    fn packet(self, id: u16, seq: u64, t: u64) -> Vec<u8> {
+        match self {
+            ProbeTarget::Udp(_) => encode_probe(seq, t).to_vec(),
+            ProbeTarget::Icmp(_) => icmp::echo_request(id, seq, t).to_vec(),
+        }
+    }
+
+    /// The probe a received packet answers, if it is one of ours.
+    fn reply(self, id: u16, b: &[u8]) -> Option<(u64, u64)> {
+        match self {
+            ProbeTarget::Udp(_) => decode_probe(b),
+            ProbeTarget::Icmp(_) => icmp::decode_reply(b, id),
+        }
+    }
+}
 
 /// A running prober.
 pub struct Prober {
@@ -30,16 +78,16 @@ impl Prober {
     /// All times are measured from `origin`.
     pub fn start(
         netns: Option<&str>,
-        target: SocketAddr,
+        target: impl Into<ProbeTarget>,
         interval: Duration,
         origin: Instant,
     ) -> std::io::Result<Prober> {
-        let sock = in_netns(netns, || {
-            let s = UdpSocket::bind(("0.0.0.0", 0))?;
-            s.connect(target)?;
-            Ok(s)
-        })?;
+        let target = target.into();
+        let sock = UdpSocket::from(in_netns(netns, || target.socket())?);
+        // (A raw ICMP socket in a UdpSocket only for its timeout and
+        // send/recv calls, which are plain send(2)/recv(2).)
         sock.set_read_timeout(Some(Duration::from_millis(20)))?;
+        let id = (std::process::id() as u16) ^ (origin.elapsed().as_nanos() as u16);
         // Kernel receive timestamps: a busy host (TCG QEMU on two cores)
         // may wake the receiver late, which must not lengthen the outage.
         let kernel_stamps = nix::sys::socket::setsockopt(
@@ -66,7 +114,7 @@ impl Prober {
                 }
                 let t = origin.elapsed().as_nanos() as u64;
                 // A send error (e.g. no route for a moment) is a lost probe, not a stop.
-                let _ = sock.send(&encode_probe(seq, t));
+                let _ = sock.send(&target.packet(id, seq, t));
                 sent.push(t);
                 seq += 1;
             }
@@ -75,14 +123,14 @@ impl Prober {
         let r_stop = recv_stop.clone();
         let receiver = realtime_thread("prober-recv", move || {
             let mut got = Vec::with_capacity(1 << 16);
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; 128];
             while !r_stop.load(Ordering::Relaxed) {
                 if let Some((n, stamp)) = recv_stamped(&rsock, &mut buf, kernel_stamps) {
                     let t = match stamp {
                         Some(rt) => rt.saturating_sub(realtime_origin_ns),
                         None => origin.elapsed().as_nanos() as u64,
                     };
-                    if let Some((seq, _)) = decode_probe(&buf[..n]) {
+                    if let Some((seq, _)) = target.reply(id, &buf[..n]) {
                         got.push((seq, t));
                     }
                 }
@@ -244,6 +292,25 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
         assert!(ev.len() >= 20, "{}", ev.len());
+        assert!(ev.iter().all(|e| e.recv_ms.is_some_and(|r| r >= e.sent_ms)));
+    }
+
+    #[test]
+    fn icmp_prober_against_loopback_sees_every_reply_and_not_its_own_requests() {
+        let target = ProbeTarget::Icmp(Ipv4Addr::LOCALHOST);
+        let p = match Prober::start(None, target, Duration::from_millis(2), Instant::now()) {
+            Ok(p) => p,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("skipped: raw ICMP sockets need root ({e})");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let ev = p.finish(Duration::from_millis(50));
+        assert!(ev.len() >= 20, "{}", ev.len());
+        // On loopback the socket also sees each request; only replies count,
+        // once each, never before their request left.
         assert!(ev.iter().all(|e| e.recv_ms.is_some_and(|r| r >= e.sent_ms)));
     }
 }

@@ -10,6 +10,7 @@ pub struct MarkdownExporter;
 pub const HEADLINE: &[(&str, &str)] = &[
     ("total_time_s", "total s"),
     ("downtime_qemu_ms", "QEMU downtime ms"),
+    ("downtime_libvirt_ms", "libvirt downtime ms"),
     ("downtime_probe_ms", "probe downtime ms"),
     ("throughput_mbps", "Mbit/s"),
     ("link_utilisation", "link util"),
@@ -17,15 +18,26 @@ pub const HEADLINE: &[(&str, &str)] = &[
     ("passes", "passes"),
 ];
 
+/// The [`HEADLINE`] metrics some group has a value for (libvirt's
+/// downtime is left out of QMP-only results).
+pub fn headline(s: &Summary) -> Vec<(&'static str, &'static str)> {
+    HEADLINE
+        .iter()
+        .copied()
+        .filter(|(m, _)| s.rows.iter().any(|r| r.metrics.contains_key(*m)))
+        .collect()
+}
+
 impl Exporter for MarkdownExporter {
     fn extension(&self) -> &'static str {
         "md"
     }
 
     fn render(&self, s: &Summary) -> String {
+        let shown = headline(s);
         let mut head: Vec<String> = s.varying.clone();
         head.extend(["runs".into(), "ok/failed/timed out or aborted".into()]);
-        head.extend(HEADLINE.iter().map(|(_, t)| t.to_string()));
+        head.extend(shown.iter().map(|(_, t)| t.to_string()));
         let mut out = format!(
             "| {} |\n|{}|\n",
             head.join(" | "),
@@ -40,7 +52,7 @@ impl Exporter for MarkdownExporter {
                 r.failed,
                 r.timed_out + r.aborted
             ));
-            for (m, _) in HEADLINE {
+            for (m, _) in &shown {
                 row.push(match r.metrics.get(*m) {
                     Some(e) if e.n > 1 => {
                         format!("{} [{}, {}]", num(e.median), num(e.ci_lo), num(e.ci_hi))

@@ -61,22 +61,35 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             },
             dir,
         )?);
+        // Each source of a downtime figure that has one: QEMU's own (QMP),
+        // libvirt's two (libvirt backend), the probe's.
+        let sources = [
+            ("downtime_qemu_ms", "QEMU-reported"),
+            ("downtime_libvirt_ms", "libvirt-reported"),
+            ("downtime_libvirt_net_ms", "libvirt, without clock offset"),
+            ("downtime_probe_ms", "probe-measured (client view)"),
+        ];
+        let series: Vec<Series> = sources
+            .iter()
+            .map(|(m, name)| Series {
+                name: (*name).into(),
+                values: metric_of(rows, m),
+            })
+            .filter(|s| s.values.iter().any(Option::is_some) || s.name.starts_with("QEMU"))
+            .collect();
+        let reported = series
+            .iter()
+            .take(series.len() - 1)
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ");
         out.push(render(
             &Bars {
                 name: "downtime".into(),
-                title: format!("Downtime per {groups}: QEMU-reported vs probe-measured"),
+                title: format!("Downtime per {groups}: {reported} vs probe-measured"),
                 y_axis: "downtime (ms)".into(),
                 categories: cats.clone(),
-                series: vec![
-                    Series {
-                        name: "QEMU-reported".into(),
-                        values: metric_of(rows, "downtime_qemu_ms"),
-                    },
-                    Series {
-                        name: "probe-measured (client view)".into(),
-                        values: metric_of(rows, "downtime_probe_ms"),
-                    },
-                ],
+                series,
                 marker: None,
             },
             dir,

@@ -11,7 +11,7 @@ pub(super) fn endings_table(runs: &[RunRef]) -> String {
         v.map(|x| format!("{x:.digits$}"))
             .unwrap_or_else(|| "–".into())
     };
-    let mut h = String::from("<table><thead><tr><th>run</th><th>settings</th><th>outcome</th><th>detail</th><th>finished by</th><th>interventions</th><th>total s</th><th>downtime QEMU / probe ms</th><th>workload slowdown %</th><th>max throttle %</th><th>post-copy s</th></tr></thead><tbody>");
+    let mut h = String::from("<table><thead><tr><th>run</th><th>settings</th><th>outcome</th><th>detail</th><th>finished by</th><th>interventions</th><th>total s</th><th>downtime QEMU / libvirt / probe ms</th><th>workload slowdown %</th><th>max throttle %</th><th>post-copy s</th></tr></thead><tbody>");
     for r in runs {
         let rec = r.rec;
         let interventions = rec
@@ -22,7 +22,7 @@ pub(super) fn endings_table(runs: &[RunRef]) -> String {
             .join("<br>");
         let _ = write!(
             h,
-            "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&rec.run_id),
             esc(&rec.params.label()),
             rec.outcome,
@@ -31,6 +31,7 @@ pub(super) fn endings_table(runs: &[RunRef]) -> String {
             if interventions.is_empty() { "–".into() } else { interventions },
             f(rec.total_time_ms.map(|t| t / 1e3), 1),
             f(rec.downtime_qemu_ms, 0),
+            f(rec.downtime_libvirt_ms, 0),
             f(rec.downtime_probe_ms, 0),
             f(rec.workload_slowdown_pct, 0),
             f(rec.max_throttle_pct, 0),
@@ -43,13 +44,13 @@ pub(super) fn endings_table(runs: &[RunRef]) -> String {
 
 /// Summary table as HTML.
 pub(super) fn html_table(s: &Summary) -> String {
-    use crate::export::markdown::HEADLINE;
+    let shown = crate::export::markdown::headline(s);
     let mut h = String::from("<table><thead><tr>");
     for v in &s.varying {
         let _ = write!(h, "<th>{}</th>", esc(v));
     }
     h.push_str("<th>runs</th><th>completed</th><th>failed</th><th>timed out / aborted</th>");
-    for (_, t) in HEADLINE {
+    for (_, t) in &shown {
         let _ = write!(h, "<th>{}</th>", esc(t));
     }
     h.push_str("<th>probes lost %</th><th>RTT p99 ms</th></tr></thead><tbody>");
@@ -66,7 +67,7 @@ pub(super) fn html_table(s: &Summary) -> String {
             r.failed,
             r.timed_out + r.aborted
         );
-        for (m, _) in HEADLINE {
+        for (m, _) in &shown {
             let cell = match r.metrics.get(*m) {
                 Some(e) if e.n > 1 => format!(
                     "{} <small>[{}, {}]</small>",

@@ -16,6 +16,10 @@ impl RunParams {
 
     /// A one-line description of the dimensions, e.g. for progress bars.
     pub fn label(&self) -> String {
+        let backend = match self.backend {
+            crate::settings::Backend::Qmp => String::new(),
+            b => format!("{b} "),
+        };
         let storage = match self.storage_mode {
             StorageMode::None => String::new(),
             m => format!(" storage={m}"),
@@ -26,7 +30,7 @@ impl RunParams {
             format!("{} ", self.variant)
         };
         format!(
-            "{variant}ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
+            "{backend}{variant}ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
             self.ram,
             self.dirty_rate,
             self.link_rate,

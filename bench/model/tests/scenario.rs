@@ -199,3 +199,50 @@ fn every_dimension_is_a_run_parameter_with_a_label() {
     assert_eq!(old.index, 3);
     assert_eq!(old.downtime_limit.to_string(), "300ms");
 }
+
+const HOSTS: &str = r#"
+[guest]
+ram = "256MiB"
+[link]
+rate = "1gbit"
+[hosts]
+src = "qemu+ssh://root@hv-a/system"
+dst = "qemu+ssh://root@hv-b/system"
+migration_address = "10.0.0.2"
+domain = "web-1"
+guest_address = "10.0.1.5"
+"#;
+
+#[test]
+fn real_hosts_default_to_libvirt() {
+    use migbench_model::scenario::hosts::HostProbe;
+    use migbench_model::settings::Backend;
+    let sc = parse(HOSTS).unwrap();
+    assert_eq!(sc.backend.kind.0, vec![Backend::Libvirt]);
+    let h = sc.hosts.unwrap();
+    assert_eq!((h.domain.as_str(), h.probe), ("web-1", HostProbe::Udp));
+}
+
+#[test]
+fn real_hosts_refuse_what_they_cannot_do() {
+    let with = |extra: &str| format!("{HOSTS}{extra}");
+    // Two runs go back and forth: the way back needs the source's address.
+    let two = HOSTS.replace("[guest]", "repetitions = 2\n[guest]");
+    let (_, field, msg) = invalid(&two);
+    assert_eq!(field, "hosts.return_address");
+    assert!(msg.contains("back and forth"), "{msg}");
+    let (_, field, _) = invalid(&format!("[backend]\nkind = \"qmp\"\n{HOSTS}"));
+    assert_eq!(field, "backend.kind");
+    let (_, field, msg) = invalid(
+        &with("probe = \"icmp\"\n").replace("[link]", "[workload]\ndirty_rate = \"5MB/s\"\n[link]"),
+    );
+    assert_eq!(field, "workload.dirty_rate");
+    assert!(msg.contains("agent"), "{msg}");
+    let (_, field, msg) = invalid(&HOSTS.replace("qemu+ssh://root@hv-b/system", "hv-b"));
+    assert_eq!(field, "hosts.dst");
+    assert!(msg.contains("not a libvirt URI"), "{msg}");
+    let (_, field, _) = invalid(&HOSTS.replace("10.0.1.5", "guest.example"));
+    assert_eq!(field, "hosts.guest_address");
+    let (_, field, _) = invalid(&with("colour = \"red\"\n"));
+    assert_eq!(field, "hosts.colour");
+}

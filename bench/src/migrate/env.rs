@@ -1,16 +1,16 @@
 //! Where a migration runs, as the generic executor sees it: an
 //! [`Environment`] builds the hosts for a run and boots the guest on the
-//! source; the [`Hosts`] it returns give the guest's agent, where to probe
+//! source; the [`Hosts`] it returns give the way to the guest, where to probe
 //! it from, the migration link's byte counter and the driver that moves
 //! the guest. The local lab over QMP is one (`crate::backend::qmp::lab`).
 #![allow(async_fn_in_trait)]
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use migbench_model::RunParams;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::prober::ProbeTarget;
 
+use super::guest::GuestLink;
 use super::MigrationDriver;
 use crate::control::Cancel;
 
@@ -24,11 +24,11 @@ pub trait Hosts {
     type Driver<'a>: MigrationDriver
     where
         Self: 'a;
-    /// The guest's agent.
-    fn agent(&self) -> AgentClient;
-    /// Where the prober runs (a network namespace, if any) and the guest's
-    /// echo address.
-    fn probe_target(&self) -> (Option<String>, SocketAddr);
+    /// How the guest is reached (its agent, or only ICMP echo).
+    fn guest(&self) -> GuestLink;
+    /// Where the prober runs (a network namespace, if any) and what it
+    /// probes.
+    fn probe_target(&self) -> (Option<String>, ProbeTarget);
     /// The migration link's sent-bytes counter.
     fn link_counter(&self) -> LinkCounter;
     /// The driver, borrowing the hosts for one migration.

@@ -1,6 +1,7 @@
-//! Talking to migbench's guest agent, whatever backend moves the guest:
-//! one request off the async runtime ([`agent_request`]), waiting for it
-//! to answer ([`wait_for_agent`]), sampling its workload ([`spawn_sampler`])
+//! Talking to the guest, whatever backend moves it: how migbench reaches
+//! it ([`GuestLink`]: migbench's agent, or only ICMP echo), one agent
+//! request off the async runtime ([`agent_request`]), waiting for it to
+//! answer ([`wait_for_agent`]), sampling its workload ([`spawn_sampler`])
 //! and cancellable sleeps ([`sleep_or_cancel`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,59 @@ use migbench_probes::agent_client::AgentClient;
 use migbench_probes::protocol::{Request, Response};
 
 use crate::control::Cancel;
+
+/// How migbench reaches the guest.
+#[derive(Debug, Clone)]
+pub enum GuestLink {
+    /// Through migbench's agent: workloads, samples, integrity checks.
+    Agent(AgentClient),
+    /// Only by ICMP echo (any guest on real hosts): idle, not checked.
+    Icmp {
+        /// Namespace to ping from.
+        netns: Option<String>,
+        /// The guest's address.
+        ip: std::net::Ipv4Addr,
+    },
+}
+
+impl GuestLink {
+    /// The agent, when the guest runs one.
+    pub fn agent(&self) -> Option<&AgentClient> {
+        match self {
+            GuestLink::Agent(a) => Some(a),
+            GuestLink::Icmp { .. } => None,
+        }
+    }
+
+    /// Wait until the guest answers (its agent, or an ICMP echo).
+    pub async fn wait(&self, timeout: Duration, cancel: &Cancel) -> Result<()> {
+        match self {
+            GuestLink::Agent(a) => wait_for_agent(a, timeout, cancel).await,
+            GuestLink::Icmp { netns, ip } => {
+                let (netns, ip) = (netns.clone(), *ip);
+                let start = Instant::now();
+                while start.elapsed() < timeout {
+                    let ns = netns.clone();
+                    let step = Duration::from_secs(1);
+                    let ok = tokio::task::spawn_blocking(move || {
+                        migbench_probes::icmp::answers(ns.as_deref(), ip, step)
+                    })
+                    .await??;
+                    if ok {
+                        return Ok(());
+                    }
+                    if cancel.is_cancelled() {
+                        bail!("interrupted");
+                    }
+                }
+                bail!(
+                    "guest {ip} did not answer ICMP echo within {}s",
+                    timeout.as_secs()
+                )
+            }
+        }
+    }
+}
 
 /// Sleep `d`, returning early with an error if interrupted.
 pub async fn sleep_or_cancel(d: Duration, cancel: &Cancel) -> Result<()> {

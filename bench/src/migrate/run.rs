@@ -12,10 +12,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use migbench_model::settings::StorageMode;
 use migbench_model::{Integrity, ProgressSample, RunParams};
-use migbench_probes::agent_client::AgentClient;
 use migbench_probes::protocol::{Request, Response};
 
-use super::guest::{agent_request, sleep_or_cancel, wait_for_agent};
+use super::guest::{agent_request, sleep_or_cancel, GuestLink};
 use super::policy::Policies;
 use super::record::{DiskPhase, Timeline, Verdict};
 use super::watch::{watch, End, WatchConfig};
@@ -44,8 +43,8 @@ pub struct RunContext<'a> {
     pub cancel: &'a Cancel,
     /// Progress display.
     pub display: &'a Display,
-    /// The guest's agent.
-    pub agent: &'a AgentClient,
+    /// How the guest is reached.
+    pub guest: &'a GuestLink,
     /// Bytes sent so far on the migration link, if the environment can tell.
     pub link_tx: &'a (dyn Fn() -> Option<u64> + Sync),
 }
@@ -128,7 +127,9 @@ pub async fn migrate<D: MigrationDriver>(
             // E.g. the destination died during the disk copy: say whether
             // the guest kept running on the source.
             bar.finish_and_clear();
-            let alive = wait_for_agent(ctx.agent, Duration::from_secs(10), cancel)
+            let alive = ctx
+                .guest
+                .wait(Duration::from_secs(10), cancel)
                 .await
                 .is_ok();
             let state = if alive {
@@ -208,10 +209,17 @@ pub async fn migrate<D: MigrationDriver>(
 /// completion, the source otherwise); then its memory and disk are checked.
 async fn verify(ctx: &RunContext<'_>, completed: bool) -> Result<Verdict> {
     let side = if completed { "destination" } else { "source" };
-    let agent = ctx.agent;
-    wait_for_agent(agent, Duration::from_secs(10), ctx.cancel)
+    ctx.guest
+        .wait(Duration::from_secs(10), ctx.cancel)
         .await
         .with_context(|| format!("guest not answering on the {side} after the migration"))?;
+    let Some(agent) = ctx.guest.agent() else {
+        // Answers, but without migbench's agent nothing can be checked.
+        return Ok(Verdict {
+            memory: Integrity::NotChecked,
+            disk: Integrity::NotChecked,
+        });
+    };
     let _ = agent_request(agent, Request::Stop, Duration::from_secs(10)).await;
     match agent_request(agent, Request::Verify, Duration::from_secs(60)).await? {
         Response::Verified {

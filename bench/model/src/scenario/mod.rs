@@ -8,6 +8,7 @@
 //! allowed ([`ScenarioError`]); positions come from the TOML parser's
 //! spans ([`spans`]).
 
+pub mod hosts;
 mod spans;
 mod validate;
 mod variants;
@@ -118,6 +119,8 @@ pub struct Scenario {
     pub storage: StorageSpec,
     /// Lab-wide settings.
     pub lab: LabSpec,
+    /// Real hosts instead of the lab.
+    pub hosts: Option<hosts::HostsSpec>,
 }
 
 impl Default for Scenario {
@@ -137,6 +140,7 @@ impl Default for Scenario {
             probe: ProbeSpec::default(),
             storage: StorageSpec::default(),
             lab: LabSpec::default(),
+            hosts: None,
         }
     }
 }
@@ -233,6 +237,10 @@ impl Scenario {
             invalid(offset, p.field, p.message)
         };
         sc.variants = variants::resolve(&sc, text).map_err(located)?;
+        // Real hosts are reached through libvirt: the default backend there.
+        if sc.hosts.is_some() && doc.get("backend").is_none() {
+            sc.backend.kind.0 = vec![crate::settings::Backend::Libvirt];
+        }
         if sc.name.is_empty() {
             sc.name = path
                 .file_stem()

@@ -2,8 +2,11 @@
 //! each failure is a [`Problem`] naming the field (and the `[[variant]]`
 //! that wrote it).
 
+use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
-use crate::settings::{Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode};
+use crate::settings::{
+    Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
+};
 
 impl Scenario {
     /// Check values that parse but make no sense, alone or together.
@@ -25,6 +28,7 @@ impl Scenario {
             ));
         }
         self.check().map_err(|(f, m)| Problem::new(f, m))?;
+        self.check_hosts().map_err(|(f, m)| Problem::new(f, m))?;
         for (i, v) in self.variants.iter().enumerate() {
             v.validate(&self.storage).map_err(|(field, m)| {
                 // The variant's own key if it wrote one, else the base table's.
@@ -46,6 +50,42 @@ impl Scenario {
                     },
                 }
             })?;
+        }
+        Ok(())
+    }
+
+    /// With `[hosts]`: what real hosts can do; returns (field, message).
+    fn check_hosts(&self) -> Result<(), (&'static str, String)> {
+        let Some(h) = &self.hosts else {
+            return Ok(());
+        };
+        h.check(crate::matrix::expand(self).len())?;
+        if self.backend.kind.0.contains(&Backend::Qmp) {
+            return Err((
+                "backend.kind",
+                "real hosts are reached through libvirt: kind = \"libvirt\"".into(),
+            ));
+        }
+        if self.storage.mode.0.contains(&StorageMode::SharedNbd) {
+            return Err((
+                "storage.mode",
+                "shared-nbd is the lab's storage host; on real hosts the storage is yours: none, shared, block or block-incremental".into(),
+            ));
+        }
+        if self.needs_netem() {
+            return Err((
+                "link.delay",
+                "the link between real hosts is your network: migbench does not shape it (delay, jitter and loss must be 0)".into(),
+            ));
+        }
+        let agent_work = self.workload.dirty_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
+        if h.probe == HostProbe::Icmp && agent_work {
+            return Err((
+                "workload.dirty_rate",
+                "a workload needs migbench's agent in the guest: use hosts.probe = \"udp\", or an idle workload".into(),
+            ));
         }
         Ok(())
     }

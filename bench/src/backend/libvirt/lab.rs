@@ -6,7 +6,6 @@
 //! daemons. Teardown destroys the domains, keeps libvirt's QEMU logs with
 //! the run's results, stops the daemons and removes the site.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -26,6 +25,8 @@ use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
 use crate::lab::qemu::Role;
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
+use crate::migrate::guest::GuestLink;
+use migbench_probes::prober::ProbeTarget;
 
 /// The local lab, guests run and migrated by libvirt daemons.
 pub struct LibvirtLab {
@@ -183,15 +184,13 @@ fn keep_logs(daemons: &[Libvirtd], raw: &Path) {
 impl Hosts for LibvirtHosts {
     type Driver<'a> = LibvirtDriver<'a>;
 
-    fn agent(&self) -> AgentClient {
-        self.agent.clone()
+    fn guest(&self) -> GuestLink {
+        GuestLink::Agent(self.agent.clone())
     }
 
-    fn probe_target(&self) -> (Option<String>, SocketAddr) {
-        (
-            Some(self.site.net.client.clone()),
-            self.site.net.guest_echo(),
-        )
+    fn probe_target(&self) -> (Option<String>, ProbeTarget) {
+        let echo = self.site.net.guest_echo();
+        (Some(self.site.net.client.clone()), ProbeTarget::Udp(echo))
     }
 
     fn link_counter(&self) -> LinkCounter {

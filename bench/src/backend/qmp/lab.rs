@@ -3,7 +3,6 @@
 //! incoming destination, both QEMUs driven over QMP; [`LabHosts`] hands the executor the agent,
 //! the probe target, the link counter and a [`QmpDriver`].
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Result;
@@ -17,6 +16,8 @@ use crate::lab::image::GuestImage;
 use crate::lab::qemu::{QemuProcess, Role};
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
+use crate::migrate::guest::GuestLink;
+use migbench_probes::prober::ProbeTarget;
 
 /// The local lab, guests driven over QMP.
 pub struct QmpLab {
@@ -72,15 +73,13 @@ impl Environment for QmpLab {
 impl Hosts for LabHosts {
     type Driver<'a> = QmpDriver<'a>;
 
-    fn agent(&self) -> AgentClient {
-        self.agent.clone()
+    fn guest(&self) -> GuestLink {
+        GuestLink::Agent(self.agent.clone())
     }
 
-    fn probe_target(&self) -> (Option<String>, SocketAddr) {
-        (
-            Some(self.site.net.client.clone()),
-            self.site.net.guest_echo(),
-        )
+    fn probe_target(&self) -> (Option<String>, ProbeTarget) {
+        let echo = self.site.net.guest_echo();
+        (Some(self.site.net.client.clone()), ProbeTarget::Udp(echo))
     }
 
     fn link_counter(&self) -> LinkCounter {
