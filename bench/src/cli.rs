@@ -44,6 +44,22 @@ pub enum Cmd {
     Calibrate(CalibrateArgs),
     /// Remove namespaces, QEMU processes and temp dirs left by killed runs.
     Cleanup,
+    /// Start two lab hypervisor hosts, each with its own libvirt daemon,
+    /// and a running guest on the first; print the `[hosts]` table that
+    /// reaches them and keep them until interrupted. A stand-in for real
+    /// hosts: try a real-hosts scenario (run migbench inside the printed
+    /// client namespace, where the guest's network is) without hypervisors.
+    LabHosts {
+        /// Guest RAM.
+        #[arg(long, default_value = "256MiB")]
+        ram: String,
+        /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).
+        #[arg(long)]
+        agent: Option<PathBuf>,
+        /// Directory for the guest's and daemons' logs.
+        #[arg(long, default_value = "lab-hosts")]
+        logs: PathBuf,
+    },
     /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
     /// results directories: runs `migbench-analyze report` (see its --help).
     #[command(disable_help_flag = true)]

@@ -131,6 +131,15 @@ pub fn run(
         println!("estimated duration: {:.1} min", total / 60.0);
         return Ok(0);
     }
+    if sc.hosts.is_some() {
+        #[cfg(feature = "libvirt")]
+        return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results);
+        #[cfg(not(feature = "libvirt"))]
+        bail!(UsageError(format!(
+            "{}: [hosts] needs migbench built with the `libvirt` feature",
+            scenario.display()
+        )));
+    }
     preflight()?;
     if sc.needs_netem() {
         net::check_netem().map_err(|e| UsageError(format!("{}: {e}", scenario.display())))?;
@@ -179,7 +188,19 @@ pub fn run(
         poll_interval: sc.migration.poll_interval.0,
         display: display.clone(),
     });
-    let s = run_matrix(&matrix, &mut exec, &mut rec, cancel, &display)?;
+    finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
+}
+
+/// Run the matrix, print the table; the exit code (130 interrupted, 1 a
+/// run failed, else 0).
+fn finish_matrix(
+    matrix: &[RunParams],
+    exec: &mut dyn crate::scheduler::Executor,
+    rec: &mut Recorder,
+    cancel: &Cancel,
+    display: &Display,
+) -> Result<i32> {
+    let s = run_matrix(matrix, exec, rec, cancel, display)?;
     println!("{}", table::render(&s.records));
     println!("results: {}", s.dir.display());
     if s.interrupted {
@@ -195,6 +216,102 @@ pub fn run(
     } else {
         0
     })
+}
+
+/// `migbench run` on real hosts (`[hosts]`): preflight the hosts, then
+/// migrate the user's guest back and forth.
+#[cfg(feature = "libvirt")]
+fn run_on_hosts(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    (sc, scenario, text): (&Scenario, &Path, &str),
+    matrix: &[RunParams],
+    results: &Path,
+) -> Result<i32> {
+    use crate::backend::libvirt::remote::{RemoteHosts, RemotePreflight};
+    let hosts = RemoteHosts {
+        spec: sc.hosts.clone().expect("called with [hosts]"),
+        netns: None,
+    };
+    let pre = RemotePreflight { hosts: &hosts };
+    let refuse = |e: anyhow::Error| -> anyhow::Error {
+        UsageError(format!("{}: {e:#}", scenario.display())).into()
+    };
+    let versions = rt.block_on(pre.hosts()).map_err(refuse)?;
+    if let Err(u) = rt.block_on(pre.check(matrix))? {
+        return Err(refuse(u.into()));
+    }
+    let display = Display::new();
+    display.line(&format!("hosts: {versions}"));
+    let m = manifest::build(
+        sc,
+        &scenario.display().to_string(),
+        text,
+        matrix,
+        "remote",
+        "none (existing domain)",
+    );
+    let mut rec = Recorder::create(results, &m)
+        .with_context(|| format!("creating a results directory under {}", results.display()))?;
+    display.line(&format!("results: {}", rec.dir().display()));
+    let mut exec = MigrationExecutor {
+        env: hosts,
+        accel: "remote".into(),
+        rt: rt.handle().clone(),
+        cancel: cancel.clone(),
+        poll_interval: sc.migration.poll_interval.0,
+        display: display.clone(),
+    };
+    finish_matrix(matrix, &mut exec, &mut rec, cancel, &display)
+}
+
+/// `migbench lab-hosts`: two libvirt hosts in the lab with a running guest,
+/// until interrupted.
+pub fn lab_hosts(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    ram: &str,
+    agent: Option<PathBuf>,
+    logs: &Path,
+) -> Result<i32> {
+    #[cfg(not(feature = "libvirt"))]
+    {
+        let _ = (rt, cancel, ram, agent, logs);
+        bail!(UsageError(
+            "lab-hosts needs migbench built with the `libvirt` feature".into()
+        ));
+    }
+    #[cfg(feature = "libvirt")]
+    {
+        use crate::backend::libvirt::lab::LibvirtLab;
+        use crate::migrate::env::Environment;
+        let ram = migbench_model::units::Size::parse_str(ram)
+            .map_err(|e| UsageError(format!("--ram: {e}")))?;
+        preflight()?;
+        let display = Display::new();
+        sweep(&display);
+        let img = guest_image(agent.as_deref(), &display)?;
+        let accel = rt.block_on(accel::resolve(Accel::Auto, &img));
+        let env = LibvirtLab {
+            image: img,
+            accel,
+            tcg_dirty_workaround: true,
+        };
+        let p = RunParams {
+            ram,
+            backend: migbench_model::settings::Backend::Libvirt,
+            ..RunParams::default()
+        };
+        std::fs::create_dir_all(logs)?;
+        let hosts = rt.block_on(env.boot(&p, logs, cancel))?;
+        println!("{}", hosts.describe());
+        println!("ready (Ctrl-C stops the hosts and removes them)");
+        while !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        rt.block_on(env.teardown(hosts));
+        Ok(0)
+    }
 }
 
 /// `migbench image`.

@@ -17,7 +17,7 @@ use virt::error::Error;
 use virt::sys;
 
 use super::calls::{abort_job, max_downtime, start_post_copy};
-use super::settings::{call_json, migrate_call, Endpoints, MigrateCall};
+use super::settings::{call_json, migrate_call, DiskMove, Endpoints, MigrateCall};
 use super::stats::status_of;
 use crate::migrate::{
     BackendError, DiskCopy, DriverEvent, MigrationDriver, MigrationSettings, MigrationState,
@@ -47,8 +47,8 @@ pub struct Ends {
     /// The destination's domain XML, when it differs (its own disk image
     /// and serial log in the lab).
     pub dest_xml: Option<String>,
-    /// The disk is on storage both hosts open.
-    pub shared_disk: bool,
+    /// How the disks move.
+    pub disks: DiskMove,
 }
 
 /// How the migration call ended, and when it returned.
@@ -172,7 +172,7 @@ impl MigrationDriver for LibvirtDriver<'_> {
         self.call = Some(migrate_call(
             settings,
             storage,
-            self.ends.shared_disk,
+            &self.ends.disks,
             &self.ends.to,
             self.ends.dest_xml.clone(),
         ));

@@ -14,14 +14,14 @@ use migbench_model::RunParams;
 use migbench_probes::agent_client::AgentClient;
 use virt::connect::Connect;
 
-use super::domain::{domain_xml, new_uuid, tcg_pad_emulator, DOMAIN};
-use super::settings::Endpoints;
+use super::domain::{domain_xml, new_uuid, tcg_pad_emulator, DISK_TARGET, DOMAIN};
+use super::settings::{DiskMove, Endpoints};
 use super::{Ends, LibvirtDriver};
 use crate::control::Cancel;
 use crate::lab::boot::await_guest;
 use crate::lab::image::GuestImage;
 use crate::lab::libvirtd::Libvirtd;
-use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
+use crate::lab::net::{DST_MIG_IP, GUEST_IP, MIGRATION_PORT, SRC_MIG_IP};
 use crate::lab::qemu::Role;
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
@@ -88,23 +88,25 @@ impl LibvirtLab {
         let xml = |role| domain_xml(&site.spec, role, &uuid, raw, emulator.as_deref());
         let (src_xml, dst_xml) = (xml(Role::Source), xml(Role::Destination));
         let _ = std::fs::write(raw.join("domain-src.xml"), &src_xml);
-        let ends =
-            Ends {
-                src_uri: daemons[0].uri(),
-                dst_uri: daemons[1].uri(),
-                src: open(&daemons[0])?,
-                dst: open(&daemons[1])?,
-                domain: DOMAIN.to_string(),
-                to: Endpoints {
-                    address: DST_MIG_IP.to_string(),
-                    port: MIGRATION_PORT,
-                    disks_port: MIGRATION_PORT + 1,
-                },
-                dest_xml: Some(dst_xml),
-                shared_disk: site.spec.disks.as_ref().is_some_and(|d| {
+        let ends = Ends {
+            src_uri: daemons[0].uri(),
+            dst_uri: daemons[1].uri(),
+            src: open(&daemons[0])?,
+            dst: open(&daemons[1])?,
+            domain: DOMAIN.to_string(),
+            to: Endpoints {
+                address: DST_MIG_IP.to_string(),
+                port: Some(MIGRATION_PORT),
+                disks_port: Some(MIGRATION_PORT + 1),
+            },
+            dest_xml: Some(dst_xml),
+            disks: DiskMove {
+                shared: site.spec.disks.as_ref().is_some_and(|d| {
                     matches!(d.mode, StorageMode::Shared | StorageMode::SharedNbd)
                 }),
-            };
+                targets: vec![DISK_TARGET.to_string()],
+            },
+        };
         ends.src.create_domain_xml(&src_xml, 0).with_context(|| {
             format!(
                 "libvirt could not start the guest; see {}",
@@ -169,6 +171,22 @@ impl Environment for LibvirtLab {
             d.stop().await;
         }
         site.teardown();
+    }
+}
+
+impl LibvirtHosts {
+    /// The `[hosts]` table that reaches these hosts as if they were real
+    /// ones, and where to run migbench for the probe to reach the guest.
+    pub fn describe(&self) -> String {
+        let net = &self.site.net;
+        format!(
+            "# run migbench inside the client namespace: ip netns exec {client} migbench run SCENARIO\n\
+             [hosts]\nsrc = \"{src}\"\ndst = \"{dst}\"\nmigration_address = \"{DST_MIG_IP}\"\n\
+             return_address = \"{SRC_MIG_IP}\"\ndomain = \"{DOMAIN}\"\nguest_address = \"{GUEST_IP}\"",
+            client = net.client,
+            src = self.ends.src_uri,
+            dst = self.ends.dst_uri,
+        )
     }
 }
 

@@ -24,30 +24,55 @@ pub struct MigrateCall {
 }
 
 /// Where the migration streams go: the destination's address on the
-/// migration link and the ports for RAM and, when copying, the disk.
+/// migration link and the ports for RAM and, when copying, the disk
+/// (libvirt picks free ones when not given).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// Destination address on the migration link.
     pub address: String,
     /// RAM stream port.
-    pub port: u16,
+    pub port: Option<u16>,
     /// Disk (NBD) port.
-    pub disks_port: u16,
+    pub disks_port: Option<u16>,
 }
 
-/// The migration call for `s` with storage plan `storage`. `shared`: the
-/// disk is on storage both hosts open (libvirt cannot see that for a local
-/// file, so the lab says it is safe).
+impl Endpoints {
+    /// `tcp://address[:port]` (IPv6 in brackets).
+    fn uri(&self, port: Option<u16>) -> String {
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        match port {
+            Some(p) => format!("tcp://{host}:{p}"),
+            None => format!("tcp://{host}"),
+        }
+    }
+}
+
+/// How the guest's disks move, as libvirt is told.
+#[derive(Debug, Clone, Default)]
+pub struct DiskMove {
+    /// The disk is on storage both hosts open (libvirt cannot see that for
+    /// a local file, so the lab says it is safe).
+    pub shared: bool,
+    /// Disk targets to copy with a block storage plan (empty: libvirt
+    /// copies every writable disk that is not shared).
+    pub targets: Vec<String>,
+}
+
+/// The migration call for `s` with storage plan `storage`.
 pub fn migrate_call(
     s: &MigrationSettings,
     storage: StoragePlan,
-    shared_disk: bool,
+    disks: &DiskMove,
     to: &Endpoints,
     dest_xml: Option<String>,
 ) -> MigrateCall {
     let mut flags = sys::VIR_MIGRATE_LIVE | sys::VIR_MIGRATE_ABORT_ON_ERROR;
     let mut p = MigrateParameters {
-        uri: Some(format!("tcp://{}:{}", to.address, to.port)),
+        uri: Some(to.uri(to.port)),
         listen_address: Some(to.address.clone()),
         dest_xml,
         ..Default::default()
@@ -90,7 +115,7 @@ pub fn migrate_call(
         flags |= sys::VIR_MIGRATE_POSTCOPY;
     }
     match storage {
-        StoragePlan::Shared if shared_disk => flags |= sys::VIR_MIGRATE_UNSAFE,
+        StoragePlan::Shared if disks.shared => flags |= sys::VIR_MIGRATE_UNSAFE,
         StoragePlan::Shared => {}
         StoragePlan::Copy { top_only, .. } => {
             flags |= if top_only {
@@ -98,8 +123,8 @@ pub fn migrate_call(
             } else {
                 sys::VIR_MIGRATE_NON_SHARED_DISK
             };
-            p.migrate_disks = vec![super::domain::DISK_TARGET.to_string()];
-            p.disks_uri = Some(format!("tcp://{}:{}", to.address, to.disks_port));
+            p.migrate_disks = disks.targets.clone();
+            p.disks_uri = Some(to.uri(to.disks_port));
         }
     }
     MigrateCall { params: p, flags }
@@ -218,15 +243,15 @@ mod tests {
     fn to() -> Endpoints {
         Endpoints {
             address: "198.18.0.2".into(),
-            port: 4444,
-            disks_port: 4445,
+            port: Some(4444),
+            disks_port: Some(4445),
         }
     }
 
     #[test]
     fn a_plain_run_is_live_on_the_migration_link() {
         let s = sample_run("").migration();
-        let c = migrate_call(&s, StoragePlan::Shared, false, &to(), None);
+        let c = migrate_call(&s, StoragePlan::Shared, &DiskMove::default(), &to(), None);
         assert_eq!(
             c.flags,
             sys::VIR_MIGRATE_LIVE | sys::VIR_MIGRATE_ABORT_ON_ERROR
@@ -238,6 +263,19 @@ mod tests {
         assert_eq!(j["flags"], serde_json::json!(["live", "abort-on-error"]));
         assert_eq!(j["params"]["migrate_uri"], "tcp://198.18.0.2:4444");
         assert!(j["params"].get("bandwidth_mib_s").is_none());
+        let anywhere = Endpoints {
+            address: "fd00::2".into(),
+            port: None,
+            disks_port: None,
+        };
+        let c = migrate_call(
+            &s,
+            StoragePlan::Shared,
+            &DiskMove::default(),
+            &anywhere,
+            None,
+        );
+        assert_eq!(c.params.uri.as_deref(), Some("tcp://[fd00::2]"));
     }
 
     #[test]
@@ -247,7 +285,11 @@ mod tests {
              multifd_compression_level = 3\nauto_converge = \"20/10/99\"\npostcopy = \"allowed\"\n",
         )
         .migration();
-        let c = migrate_call(&s, StoragePlan::Shared, true, &to(), None);
+        let shared = DiskMove {
+            shared: true,
+            targets: Vec::new(),
+        };
+        let c = migrate_call(&s, StoragePlan::Shared, &shared, &to(), None);
         for f in [
             sys::VIR_MIGRATE_PARALLEL,
             sys::VIR_MIGRATE_COMPRESSED,
@@ -272,7 +314,11 @@ mod tests {
             ready_timeout: Duration::from_secs(1),
             top_only: true,
         };
-        let c = migrate_call(&s, plan, false, &to(), None);
+        let vda = DiskMove {
+            shared: false,
+            targets: vec!["vda".into()],
+        };
+        let c = migrate_call(&s, plan, &vda, &to(), None);
         assert_ne!(c.flags & sys::VIR_MIGRATE_NON_SHARED_INC, 0);
         assert_eq!(c.flags & sys::VIR_MIGRATE_NON_SHARED_DISK, 0);
         assert_eq!(c.params.migrate_disks, vec!["vda".to_string()]);

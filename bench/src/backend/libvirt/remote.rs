@@ -1,0 +1,225 @@
+//! Real hypervisor hosts reached by libvirt URIs (`[hosts]`): the guest the
+//! user already runs is migrated from whichever host runs it to the other
+//! (so repetitions ping-pong and the guest stays), probed from where
+//! migbench runs. Nothing is started or removed on the hosts; the link is
+//! the user's network. [`RemotePreflight`] checks everything it can before
+//! any run: both URIs answer, versions, the domain runs on exactly one
+//! host, the guest answers the probe, libvirt can express the settings.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use migbench_model::scenario::hosts::{HostProbe, HostsSpec};
+use migbench_model::RunParams;
+use migbench_probes::agent_client::AgentClient;
+use migbench_probes::prober::ProbeTarget;
+use migbench_probes::protocol::{CONTROL_PORT, ECHO_PORT};
+use virt::connect::Connect;
+
+use super::preflight::LibvirtPreflight;
+use super::settings::{DiskMove, Endpoints};
+use super::{Ends, LibvirtDriver};
+use crate::control::Cancel;
+use crate::migrate::env::{Environment, Hosts, LinkCounter};
+use crate::migrate::guest::GuestLink;
+use crate::migrate::{Preflight, Unsupported};
+
+/// Real hosts.
+pub struct RemoteHosts {
+    /// The scenario's `[hosts]`.
+    pub spec: HostsSpec,
+    /// Namespace the probe runs in (`None`: where migbench runs).
+    pub netns: Option<String>,
+}
+
+/// One run on real hosts: the connections, oriented from where the guest runs.
+pub struct Remote {
+    ends: Ends,
+    guest: GuestLink,
+    probe: (Option<String>, ProbeTarget),
+}
+
+fn connect(field: &str, uri: &str) -> Result<Connect> {
+    Connect::open(Some(uri))
+        .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {}", e.message()))
+}
+
+/// libvirt's and the hypervisor's version on a connection, e.g.
+/// "libvirt 9.0.0, QEMU 7.2.22".
+fn versions(c: &Connect) -> Result<String> {
+    let v = |n: u32| format!("{}.{}.{}", n / 1_000_000, n / 1000 % 1000, n % 1000);
+    Ok(format!(
+        "libvirt {}, QEMU {}",
+        v(c.lib_version()?),
+        v(c.hyp_version()?)
+    ))
+}
+
+/// Whether `domain` runs on `c`.
+fn runs_on(c: &Connect, domain: &str) -> bool {
+    c.lookup_domain_by_name(domain)
+        .and_then(|d| d.is_active())
+        .unwrap_or(false)
+}
+
+impl RemoteHosts {
+    fn guest_ip(&self) -> Ipv4Addr {
+        self.spec
+            .guest_address
+            .parse()
+            .expect("checked when the scenario was read")
+    }
+
+    /// How the guest is reached and probed.
+    fn guest(&self) -> (GuestLink, (Option<String>, ProbeTarget)) {
+        let ip = self.guest_ip();
+        match self.spec.probe {
+            HostProbe::Udp => (
+                GuestLink::Agent(AgentClient::new(
+                    self.netns.clone(),
+                    SocketAddr::V4(SocketAddrV4::new(ip, CONTROL_PORT)),
+                )),
+                (
+                    self.netns.clone(),
+                    ProbeTarget::Udp(SocketAddr::V4(SocketAddrV4::new(ip, ECHO_PORT))),
+                ),
+            ),
+            HostProbe::Icmp => (
+                GuestLink::Icmp {
+                    netns: self.netns.clone(),
+                    ip,
+                },
+                (self.netns.clone(), ProbeTarget::Icmp(ip)),
+            ),
+        }
+    }
+
+    /// Connections oriented from the host that runs the guest to the other.
+    fn orient(&self) -> Result<Ends> {
+        let h = &self.spec;
+        let a = connect("hosts.src", &h.src)?;
+        let b = connect("hosts.dst", &h.dst)?;
+        let (on_a, on_b) = (runs_on(&a, &h.domain), runs_on(&b, &h.domain));
+        let (src_uri, dst_uri, src, dst, address) = match (on_a, on_b) {
+            (true, false) => (&h.src, &h.dst, a, b, h.migration_address.clone()),
+            (false, true) => {
+                let back = h.return_address.clone().ok_or_else(|| {
+                    anyhow!("hosts.domain = \"{}\" runs on hosts.dst; migrating it back needs hosts.return_address", h.domain)
+                })?;
+                (&h.dst, &h.src, b, a, back)
+            }
+            (false, false) => bail!(
+                "hosts.domain = \"{}\": not running on {} nor on {}",
+                h.domain,
+                h.src,
+                h.dst
+            ),
+            (true, true) => bail!(
+                "hosts.domain = \"{}\": running on both hosts; migbench cannot tell which one is the guest",
+                h.domain
+            ),
+        };
+        Ok(Ends {
+            src_uri: src_uri.clone(),
+            dst_uri: dst_uri.clone(),
+            src,
+            dst,
+            domain: h.domain.clone(),
+            to: Endpoints {
+                address,
+                port: None,
+                disks_port: None,
+            },
+            dest_xml: None,
+            disks: DiskMove::default(),
+        })
+    }
+}
+
+impl Environment for RemoteHosts {
+    type Hosts = Remote;
+
+    async fn boot(&self, _: &RunParams, _: &Path, cancel: &Cancel) -> Result<Remote> {
+        virt::error::clear_error_callback();
+        let ends = self.orient()?;
+        let (guest, probe) = self.guest();
+        guest
+            .wait(Duration::from_secs(10), cancel)
+            .await
+            .with_context(|| {
+                format!(
+                    "guest {} is not answering before the run",
+                    self.spec.guest_address
+                )
+            })?;
+        Ok(Remote { ends, guest, probe })
+    }
+
+    /// The guest stays where the migration left it.
+    async fn teardown(&self, _: Remote) {}
+}
+
+impl Hosts for Remote {
+    type Driver<'a> = LibvirtDriver<'a>;
+
+    fn guest(&self) -> GuestLink {
+        self.guest.clone()
+    }
+
+    fn probe_target(&self) -> (Option<String>, ProbeTarget) {
+        self.probe.clone()
+    }
+
+    /// The link is the user's: migbench cannot count its bytes.
+    fn link_counter(&self) -> LinkCounter {
+        Box::new(|| None)
+    }
+
+    fn driver(&mut self) -> LibvirtDriver<'_> {
+        LibvirtDriver::new(&self.ends)
+    }
+}
+
+/// Checks real hosts before any run.
+pub struct RemotePreflight<'a> {
+    /// The hosts.
+    pub hosts: &'a RemoteHosts,
+}
+
+impl RemotePreflight<'_> {
+    /// Both hosts' versions ("src: ..., dst: ..."), or the first problem:
+    /// a URI that does not answer, a domain not running on exactly one
+    /// host, a guest that does not answer the probe.
+    pub async fn hosts(&self) -> Result<String> {
+        virt::error::clear_error_callback();
+        let h = &self.hosts.spec;
+        let a = connect("hosts.src", &h.src)?;
+        let b = connect("hosts.dst", &h.dst)?;
+        let found = format!("src: {}; dst: {}", versions(&a)?, versions(&b)?);
+        drop((a, b));
+        self.hosts.orient()?;
+        let (guest, _) = self.hosts.guest();
+        let how = match h.probe {
+            HostProbe::Udp => "migbench's agent (probe = \"udp\")",
+            HostProbe::Icmp => "ICMP echo (probe = \"icmp\")",
+        };
+        guest
+            .wait(Duration::from_secs(5), &Cancel::default())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "hosts.guest_address = \"{}\": the guest does not answer {how} from here",
+                    h.guest_address
+                )
+            })?;
+        Ok(found)
+    }
+}
+
+impl Preflight for RemotePreflight<'_> {
+    async fn check(&self, runs: &[RunParams]) -> Result<Result<(), Unsupported>> {
+        LibvirtPreflight.check(runs).await
+    }
+}
