@@ -237,12 +237,29 @@ fn run_on_hosts(
     let refuse = |e: anyhow::Error| -> anyhow::Error {
         UsageError(format!("{}: {e:#}", scenario.display())).into()
     };
-    let versions = rt.block_on(pre.hosts()).map_err(refuse)?;
+    let found = rt.block_on(pre.hosts()).map_err(refuse)?;
+    // The existing domain's size is its own: record that, not a default.
+    let matrix: Vec<RunParams> = matrix
+        .iter()
+        .map(|p| RunParams {
+            ram: found.ram,
+            vcpus: migbench_model::units::Count(found.vcpus.into()),
+            ..p.clone()
+        })
+        .collect();
+    let matrix = &matrix[..];
     if let Err(u) = rt.block_on(pre.check(matrix))? {
         return Err(refuse(u.into()));
     }
     let display = Display::new();
-    display.line(&format!("hosts: {versions}"));
+    display.line(&format!("hosts: {}", found.versions));
+    display.line(&format!(
+        "domain {}: {} RAM, {} vCPUs",
+        hosts.spec.domain, found.ram, found.vcpus
+    ));
+    for line in &found.reach {
+        display.line(line);
+    }
     let m = manifest::build(
         sc,
         &scenario.display().to_string(),

@@ -201,8 +201,6 @@ fn every_dimension_is_a_run_parameter_with_a_label() {
 }
 
 const HOSTS: &str = r#"
-[guest]
-ram = "256MiB"
 [link]
 rate = "1gbit"
 [hosts]
@@ -227,7 +225,7 @@ fn real_hosts_default_to_libvirt() {
 fn real_hosts_refuse_what_they_cannot_do() {
     let with = |extra: &str| format!("{HOSTS}{extra}");
     // Two runs go back and forth: the way back needs the source's address.
-    let two = HOSTS.replace("[guest]", "repetitions = 2\n[guest]");
+    let two = format!("repetitions = 2\n{HOSTS}");
     let (_, field, msg) = invalid(&two);
     assert_eq!(field, "hosts.return_address");
     assert!(msg.contains("back and forth"), "{msg}");
@@ -245,4 +243,8 @@ fn real_hosts_refuse_what_they_cannot_do() {
     assert_eq!(field, "hosts.guest_address");
     let (_, field, _) = invalid(&with("colour = \"red\"\n"));
     assert_eq!(field, "hosts.colour");
+    // The existing domain's size is read from libvirt, not written.
+    let (_, field, msg) = invalid(&format!("[guest]\nram = \"1GiB\"\n{HOSTS}"));
+    assert_eq!(field, "guest");
+    assert!(msg.contains("remove [guest]"), "{msg}");
 }

@@ -21,7 +21,7 @@ pub use crate::knobs::{
     BackendSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, StorageSpec,
     WorkloadSpec,
 };
-use crate::units::Count;
+use crate::units::{Count, Size};
 
 /// Which accelerator QEMU uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -240,6 +240,18 @@ impl Scenario {
         // Real hosts are reached through libvirt: the default backend there.
         if sc.hosts.is_some() && doc.get("backend").is_none() {
             sc.backend.kind.0 = vec![crate::settings::Backend::Libvirt];
+        }
+        // An existing domain's size is its own (migbench reads it from libvirt).
+        if sc.hosts.is_some() && doc.get("guest").is_some() {
+            return Err(located(Problem {
+                field: "guest".into(),
+                variant: None,
+                message: "[guest] sizes migbench's own guest; with [hosts] the domain's RAM and vCPUs are read from libvirt: remove [guest]".into(),
+            }));
+        }
+        if sc.hosts.is_some() {
+            // A stand-in until the run reads the domain's size.
+            sc.guest.ram.0 = vec![Size(256 << 20)];
         }
         if sc.name.is_empty() {
             sc.name = path

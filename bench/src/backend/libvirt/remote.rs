@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use migbench_model::scenario::hosts::{HostProbe, HostsSpec};
+use migbench_model::units::Size;
 use migbench_model::RunParams;
 use migbench_probes::agent_client::AgentClient;
 use migbench_probes::prober::ProbeTarget;
@@ -19,6 +20,7 @@ use migbench_probes::protocol::{CONTROL_PORT, ECHO_PORT};
 use virt::connect::Connect;
 
 use super::preflight::LibvirtPreflight;
+use super::reach::Reach;
 use super::settings::{DiskMove, Endpoints};
 use super::{Ends, LibvirtDriver};
 use crate::control::Cancel;
@@ -188,18 +190,63 @@ pub struct RemotePreflight<'a> {
     pub hosts: &'a RemoteHosts,
 }
 
+/// What the preflight found on the hosts.
+#[derive(Debug, Clone)]
+pub struct HostsFound {
+    /// "src: libvirt 9.0.0, QEMU 7.2.22; dst: ..."
+    pub versions: String,
+    /// One line per migration direction: reached, or not checked and why.
+    pub reach: Vec<String>,
+    /// The domain's RAM (its maximum, from libvirt).
+    pub ram: Size,
+    /// The domain's vCPUs.
+    pub vcpus: u32,
+}
+
 impl RemotePreflight<'_> {
-    /// Both hosts' versions ("src: ..., dst: ..."), or the first problem:
-    /// a URI that does not answer, a domain not running on exactly one
-    /// host, a guest that does not answer the probe.
-    pub async fn hosts(&self) -> Result<String> {
+    /// What the hosts are, or the first problem: a URI that does not
+    /// answer, a domain not running on exactly one host, a migration
+    /// address the sending host does not reach, a guest that does not
+    /// answer the probe.
+    pub async fn hosts(&self) -> Result<HostsFound> {
         virt::error::clear_error_callback();
         let h = &self.hosts.spec;
         let a = connect("hosts.src", &h.src)?;
         let b = connect("hosts.dst", &h.dst)?;
-        let found = format!("src: {}; dst: {}", versions(&a)?, versions(&b)?);
+        let versions = format!("src: {}; dst: {}", versions(&a)?, versions(&b)?);
         drop((a, b));
-        self.hosts.orient()?;
+        let ends = self.hosts.orient()?;
+        let info = ends
+            .src
+            .lookup_domain_by_name(&h.domain)
+            .and_then(|d| d.info())
+            .map_err(|e| anyhow!("hosts.domain = \"{}\": {}", h.domain, e.message()))?;
+        drop(ends);
+        let mut reach = Vec::new();
+        for (from, field, to) in [
+            (
+                "hosts.src",
+                "hosts.migration_address",
+                Some(&h.migration_address),
+            ),
+            (
+                "hosts.dst",
+                "hosts.return_address",
+                h.return_address.as_ref(),
+            ),
+        ] {
+            let Some(to) = to else { continue };
+            let uri = if from == "hosts.src" { &h.src } else { &h.dst };
+            match super::reach::reach(uri, to) {
+                Ok(Reach::Reached(how)) => {
+                    reach.push(format!("{from} reaches {field} {to} ({how})"))
+                }
+                Ok(Reach::NotChecked(why)) => {
+                    reach.push(format!("{from} -> {field} {to}: not checked ({why})"))
+                }
+                Err(e) => bail!("{field} = \"{to}\": not reachable from {from} = \"{uri}\": {e}"),
+            }
+        }
         let (guest, _) = self.hosts.guest();
         let how = match h.probe {
             HostProbe::Udp => "migbench's agent (probe = \"udp\")",
@@ -214,7 +261,12 @@ impl RemotePreflight<'_> {
                     h.guest_address
                 )
             })?;
-        Ok(found)
+        Ok(HostsFound {
+            versions,
+            reach,
+            ram: Size(info.max_mem << 10),
+            vcpus: info.nr_virt_cpu,
+        })
     }
 }
 
