@@ -243,7 +243,7 @@ fn run_on_hosts(
         .iter()
         .map(|p| RunParams {
             ram: found.ram,
-            vcpus: migbench_model::units::Count(found.vcpus.into()),
+            vcpus: migbench_model::units::Count(found.vcpus),
             ..p.clone()
         })
         .collect();

@@ -118,4 +118,9 @@ pub fn assert_nothing_left(pid: u32) {
         .filter(|l| l.contains("qemu-system") && l.contains(&format!("/tmp/{prefix}")))
         .collect();
     assert!(qemus.is_empty(), "QEMU processes left: {qemus:?}");
+    let daemons: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.starts_with("libvirtd") && l.contains(&format!("/tmp/{prefix}")))
+        .collect();
+    assert!(daemons.is_empty(), "libvirt daemons left: {daemons:?}");
 }

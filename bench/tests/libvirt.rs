@@ -1,0 +1,399 @@
+//! Real lab tests of the libvirt backend and of real hosts: libvirt daemons
+//! in the lab's host namespaces, migrations through libvirt's API, and
+//! `[hosts]` scenarios pointed at the lab's daemons as if they were remote
+//! hypervisors (`migbench lab-hosts`). They need root, QEMU, libvirt and the
+//! guest agent (`.ci/run` provides them) and run one at a time.
+#![cfg(feature = "libvirt")]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use migbench_model::{Integrity, Outcome, RunRecord};
+
+/// libvirt's downtime (stop to resume) is inside what the client sees.
+fn probe_sees_libvirts_downtime(r: &RunRecord) {
+    let (l, p) = (
+        r.downtime_libvirt_ms.expect("libvirt reports its downtime"),
+        r.downtime_probe_ms.unwrap(),
+    );
+    assert!(l > 0.0, "{r:?}");
+    assert!(p >= l - 1.0, "probe downtime {p} below libvirt's {l}");
+    let net = r
+        .downtime_libvirt_net_ms
+        .expect("and without the clock offset");
+    assert!(net <= l + 1.0 && net > 0.0, "downtime_net {net} vs {l}");
+}
+
+#[test]
+fn both_backends_complete_the_same_run_and_the_report_compares_them() {
+    let _g = lab_lock();
+    let (tmp, recs, dir) = run_scenario("backends");
+    assert_eq!(recs.len(), 2);
+    let (qmp, lv) = (&recs[0], &recs[1]);
+    for r in [qmp, lv] {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+    }
+    assert_eq!(qmp.params.backend.to_string(), "qmp");
+    assert_eq!(lv.params.backend.to_string(), "libvirt");
+    // QMP: QEMU's own downtime; libvirt: libvirt's (it replaces QEMU's).
+    assert!(qmp.downtime_qemu_ms.is_some() && qmp.downtime_libvirt_ms.is_none());
+    probe_sees_libvirts_downtime(lv);
+    let run = dir.join("runs/run-0001");
+    for f in [
+        "qemu-src.log",
+        "libvirtd-src.log",
+        "libvirtd-dst.log",
+        "domain-src.xml",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let reports = tmp.path().join("reports");
+    let out = migbench()
+        .arg("report")
+        .arg(&dir)
+        .arg("--reports")
+        .arg(&reports)
+        .args(["--name", "b"])
+        .output()
+        .unwrap();
+    assert!(shown(&out).status.success());
+    let md = std::fs::read_to_string(reports.join("b/summary.md")).unwrap();
+    let header = md.lines().next().unwrap();
+    assert!(header.starts_with("| backend |"), "{header}");
+    assert!(header.contains("libvirt downtime ms"), "{header}");
+    assert!(
+        md.contains("\n| qmp |") && md.contains("\n| libvirt |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
+    let _g = lab_lock();
+    let (_tmp, recs, dir) = run_scenario("libvirt-storage");
+    assert_eq!(recs.len(), 2);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
+        assert_eq!(
+            (r.integrity, r.disk_integrity),
+            (Integrity::Ok, Integrity::Ok)
+        );
+        let call =
+            std::fs::read_to_string(dir.join(format!("runs/run-{i:04}/migration-settings.json")))
+                .unwrap();
+        let flag = ["copy-storage-all", "copy-storage-inc"][i];
+        assert!(call.contains(flag), "run {i} without {flag}: {call}");
+    }
+}
+
+/// `migbench lab-hosts`: two libvirt hosts with a running guest.
+struct LabHosts {
+    child: Option<Child>,
+    /// The client namespace, where the guest's network is.
+    ns: String,
+    /// The `[hosts]` table it printed.
+    table: String,
+    tmp: tempfile::TempDir,
+}
+
+impl LabHosts {
+    fn start() -> LabHosts {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = migbench()
+            .arg("lab-hosts")
+            .arg("--logs")
+            .arg(tmp.path().join("logs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut ns, mut table) = (String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(cmd) = line.strip_prefix("# run migbench inside the client namespace: ") {
+                ns = cmd.split_whitespace().nth(3).unwrap().to_string();
+            } else if line.starts_with("ready") {
+                break;
+            } else {
+                table.push_str(&line);
+                table.push('\n');
+            }
+        }
+        assert!(
+            table.contains("[hosts]"),
+            "lab-hosts did not start: {table}"
+        );
+        // Keep draining its stdout so it never blocks.
+        std::thread::spawn(move || lines.for_each(drop));
+        LabHosts {
+            child: Some(child),
+            ns,
+            table,
+            tmp,
+        }
+    }
+
+    /// A value of the printed table.
+    fn get(&self, key: &str) -> String {
+        self.table
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+            .unwrap()
+            .trim_end_matches('"')
+            .to_string()
+    }
+
+    /// `migbench run` of `[hosts]` + `extra` (+ a declared 1 Gbit link)
+    /// inside the client namespace.
+    fn run(&self, name: &str, hosts: &str, extra: &str) -> (Output, PathBuf) {
+        let sc = self.scenario(name, &format!("{hosts}{extra}"));
+        let root = self.tmp.path().join("results");
+        let out = self.run_cmd(&sc, &root).output().unwrap();
+        shown(&out);
+        (out, root)
+    }
+
+    fn scenario(&self, name: &str, text: &str) -> PathBuf {
+        let link = if text.contains("[link]") {
+            ""
+        } else {
+            "[link]\nrate = \"1gbit\"\n"
+        };
+        write_scenario(self.tmp.path(), name, &format!("{text}{link}"))
+    }
+
+    fn run_cmd(&self, sc: &Path, root: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_migbench")])
+            .args(["run", sc.to_str().unwrap(), "--results"])
+            .arg(root);
+        c
+    }
+
+    /// The host URIs the domain is running on.
+    fn running_on(&self) -> Vec<String> {
+        ["src", "dst"]
+            .iter()
+            .map(|h| self.get(h))
+            .filter(|uri| {
+                stdout_of("virsh", &["-c", uri, "list", "--name"])
+                    .lines()
+                    .any(|l| l.trim() == "migbench-guest")
+            })
+            .collect()
+    }
+
+    /// Stop it (SIGTERM) and check it took everything with it.
+    fn stop(mut self) {
+        let child = self.child.take().unwrap();
+        let pid = child.id();
+        let st = terminate(child);
+        assert!(st.success(), "lab-hosts: {st:?}");
+        assert_nothing_left(pid);
+    }
+}
+
+/// A failing test stops the hosts too.
+impl Drop for LabHosts {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
+
+/// SIGTERM, then wait.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap()
+}
+
+/// A refused run: exit 2, `what` in the message, no results written.
+fn refused(out: &Output, root: &Path, name: &str, what: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for w in what {
+        assert!(err.contains(w), "`{w}` not in: {err}");
+    }
+    assert!(!root.join(name).exists(), "a refused run wrote results");
+}
+
+/// QEMU processes of the lab's guest domain.
+fn guest_qemus() -> Vec<u32> {
+    stdout_of("pgrep", &["-f", "qemu-system.*guest=migbench-guest"])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
+    let _g = lab_lock();
+    let lab = LabHosts::start();
+    let src = lab.get("src");
+    let hosts = lab.table.clone();
+    assert_eq!(lab.running_on(), vec![src.clone()]);
+
+    // Two repetitions with the agent's UDP probe and a dirtying guest:
+    // there and back again.
+    let (out, root) = lab.run(
+        "udp",
+        &hosts.replace("[hosts]", "repetitions = 2\n[hosts]"),
+        "probe = \"udp\"\n[workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n[link]\nrate = \"1gbit\"\n",
+    );
+    assert!(out.status.success());
+    let dir = results_dir(&root, "udp");
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 2);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        assert_eq!(r.accel, "remote");
+        assert_eq!(r.params.ram.to_string(), "256MiB", "the domain's own size");
+        probe_sees_libvirts_downtime(r);
+        let call =
+            std::fs::read_to_string(dir.join(format!("runs/run-{i:04}/migration-settings.json")))
+                .unwrap();
+        let to = lab.get(["migration_address", "return_address"][i]);
+        assert!(call.contains(&format!("tcp://{to}")), "run {i}: {call}");
+    }
+    assert_eq!(lab.running_on(), vec![src.clone()], "back where it started");
+
+    // ICMP: any guest, answered by its kernel; no agent, no integrity check.
+    let (out, root) = lab.run(
+        "icmp",
+        &hosts.replace("[hosts]", "repetitions = 2\n[hosts]"),
+        "probe = \"icmp\"\n",
+    );
+    assert!(out.status.success());
+    for r in records(&results_dir(&root, "icmp")) {
+        assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
+        assert_eq!(r.integrity, Integrity::NotChecked);
+        probe_sees_libvirts_downtime(&r);
+    }
+
+    // Refused before anything starts.
+    let (out, root) = lab.run(
+        "nodomain",
+        &hosts.replace("domain = \"migbench-guest\"", "domain = \"no-such-guest\""),
+        "",
+    );
+    refused(
+        &out,
+        &root,
+        "nodomain",
+        &["hosts.domain", "no-such-guest", "not running"],
+    );
+    let dead = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
+    let (out, root) = lab.run("nouri", &hosts.replace(&lab.get("dst"), dead), "");
+    refused(&out, &root, "nouri", &["hosts.dst", "cannot connect"]);
+    let (out, root) = lab.run(
+        "noroute",
+        &hosts.replace(&lab.get("migration_address"), "198.18.0.99"),
+        "",
+    );
+    refused(
+        &out,
+        &root,
+        "noroute",
+        &["hosts.migration_address", "not reachable from hosts.src"],
+    );
+
+    // A migration libvirt aborts (its destination QEMU killed mid-way):
+    // failed with libvirt's message, the guest answering on the source.
+    let before = guest_qemus();
+    let sc = lab.scenario(
+        "aborted",
+        &format!("{hosts}[migration]\nmax_bandwidth = \"4MiB/s\"\n"),
+    );
+    let root = lab.tmp.path().join("results");
+    let mut child = lab
+        .run_cmd(&sc, &root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let dst_qemu = loop {
+        if let Some(p) = guest_qemus().into_iter().find(|p| !before.contains(p)) {
+            break p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no destination QEMU"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dst_qemu as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(1), "a failed run exits 1");
+    let r = &records(&results_dir(&root, "aborted"))[0];
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    let err = r.error.as_deref().unwrap();
+    assert!(!err.contains("not answering"), "{err}");
+    assert_eq!(r.integrity, Integrity::Ok, "verified on the source: {err}");
+    assert_eq!(lab.running_on(), vec![src.clone()]);
+
+    // A dead destination daemon.
+    let dst_sock = lab.get("dst");
+    let pidfile = Path::new(dst_sock.split("socket=").nth(1).unwrap())
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("libvirtd.pid");
+    let daemon: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (out, root) = lab.run("deaddst", &hosts, "");
+    refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);
+    lab.stop();
+}
+
+#[test]
+fn a_setting_libvirt_cannot_express_is_refused_before_any_run_naming_field_value_and_version() {
+    let _g = lab_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = write_scenario(
+        tmp.path(),
+        "throttle",
+        "[backend]\nkind = [\"qmp\", \"libvirt\"]\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[migration]\nauto_converge = \"20/10/50\"\n",
+    );
+    let root = tmp.path().join("results");
+    let out = run_cmd(&sc, &root).output().unwrap();
+    refused(
+        &out,
+        &root,
+        "throttle",
+        &["migration.auto_converge = \"20/10/50\"", "libvirt 9.", "/99"],
+    );
+}
