@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use migbench_model::record::{Action, OutcomeDetail};
 use migbench_model::{Integrity, Outcome, RunRecord};
 
 /// libvirt's downtime (stop to resume) is inside what the client sees.
@@ -93,6 +94,93 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
         let flag = ["copy-storage-all", "copy-storage-inc"][i];
         assert!(call.contains(flag), "run {i} without {flag}: {call}");
     }
+}
+
+#[test]
+fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
+    let _g = lab_lock();
+    let (_tmp, recs, dir) = run_scenario("libvirt-policies");
+    assert_eq!(recs.len(), 5);
+    let intact = |r: &RunRecord| {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        )
+    };
+
+    // Completion timeout: virDomainAbortJob at 12 s, the guest intact on the source.
+    let ab = by_variant(&recs, "abort");
+    assert_eq!(ab.outcome, Outcome::Aborted, "{ab:?}");
+    assert_eq!(ab.integrity, Integrity::Ok);
+    let i = &ab.interventions[0];
+    assert_eq!(i.action, Action::Abort);
+    assert!(
+        (12_000.0..14_000.0).contains(&i.t_ms),
+        "aborted at {} ms",
+        i.t_ms
+    );
+    assert!(i.state.remaining > 0);
+
+    // No progress: measured from the first RAM counted, not from libvirt's
+    // preparation of the destination (when "remaining" reads 0).
+    let np = by_variant(&recs, "no-progress");
+    assert_eq!(np.outcome, Outcome::Aborted, "{np:?}");
+    let why = np.finished_by.as_deref().unwrap();
+    assert!(
+        why.contains("no progress") && !why.contains("above 0 MiB"),
+        "{why}"
+    );
+    assert!(np.interventions[0].state.passes >= 2, "{np:?}");
+    assert_eq!(np.integrity, Integrity::Ok);
+
+    // Nova's downtime steps through virDomainMigrateSetMaxDowntime.
+    let st = by_variant(&recs, "stepping");
+    intact(st);
+    assert_eq!(st.outcome_detail, Some(OutcomeDetail::Stepped));
+    for (n, i) in st.interventions.iter().enumerate() {
+        let step = (n + 1) as f64;
+        assert_eq!(i.action, Action::SetDowntimeLimit);
+        assert_eq!(i.value, Some(2000.0 + 1500.0 * step));
+        assert!(i.t_ms >= 2000.0 * step, "step {step} at {} ms", i.t_ms);
+    }
+    let limit = st.downtime_limit_final_ms.unwrap();
+    let d = st.downtime_libvirt_ms.unwrap();
+    assert!(
+        d > 300.0 && d <= limit * 1.2,
+        "downtime {d} ms, limit {limit}"
+    );
+
+    // Post-copy after pass 2 (VIR_MIGRATE_POSTCOPY + start post-copy).
+    let pc = by_variant(&recs, "postcopy");
+    intact(pc);
+    assert_eq!(pc.outcome_detail, Some(OutcomeDetail::Postcopy));
+    assert_eq!(pc.interventions[0].action, Action::StartPostcopy);
+    assert!(pc.interventions[0].state.passes >= 2);
+    assert!(pc.postcopy_time_ms.unwrap() > 0.0);
+    let call = std::fs::read_to_string(
+        dir.join("runs")
+            .join(&pc.run_id)
+            .join("migration-settings.json"),
+    )
+    .unwrap();
+    assert!(call.contains("\"postcopy\""), "{call}");
+
+    // Force-complete without post-copy: the guest paused; libvirt's
+    // downtime is that pause (to the destination's resume) and the client
+    // sees all of it. `paused_ms` runs on to the call's return (Finish and
+    // Confirm), so it is the longer one.
+    let fz = by_variant(&recs, "force-pause");
+    intact(fz);
+    assert_eq!(fz.outcome_detail, Some(OutcomeDetail::Forced));
+    assert_eq!(fz.interventions[0].action, Action::PauseGuest);
+    let (paused, lv) = (fz.paused_ms.unwrap(), fz.downtime_libvirt_ms.unwrap());
+    assert!(lv > 1000.0, "libvirt downtime {lv} ms");
+    assert!(
+        paused >= lv * 0.9,
+        "paused {paused} ms, libvirt's downtime {lv} ms"
+    );
+    probe_sees_libvirts_downtime(fz);
 }
 
 /// `migbench lab-hosts`: two libvirt hosts with a running guest.
@@ -394,6 +482,10 @@ fn a_setting_libvirt_cannot_express_is_refused_before_any_run_naming_field_value
         &out,
         &root,
         "throttle",
-        &["migration.auto_converge = \"20/10/50\"", "libvirt 9.", "/99"],
+        &[
+            "migration.auto_converge = \"20/10/50\"",
+            "libvirt 9.",
+            "/99",
+        ],
     );
 }

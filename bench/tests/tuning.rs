@@ -13,12 +13,6 @@ use migbench_model::record::{Action, OutcomeDetail};
 use migbench_model::{Integrity, Outcome, RunRecord};
 use serde_json::Value;
 
-fn by_variant<'a>(recs: &'a [RunRecord], name: &str) -> &'a RunRecord {
-    recs.iter()
-        .find(|r| r.params.variant == name)
-        .unwrap_or_else(|| panic!("no run of variant {name}"))
-}
-
 /// What the run's QEMUs reported holding after migbench set them up.
 fn settings(dir: &Path, r: &RunRecord) -> Value {
     let p = dir

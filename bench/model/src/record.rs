@@ -250,7 +250,9 @@ pub struct RunRecord {
     #[serde(default)]
     pub xbzrle: Option<XbzrleStats>,
     /// Time the guest was paused by a force-complete policy before the
-    /// migration completed, ms.
+    /// migration completed, ms (through libvirt: to the migration call's
+    /// return, after the destination resumed; `downtime_libvirt_ms` is
+    /// the pause itself).
     #[serde(default)]
     pub paused_ms: Option<f64>,
     /// Workload slowdown while migrating: 1 − rate during / rate before, %.

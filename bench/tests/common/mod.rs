@@ -124,3 +124,10 @@ pub fn assert_nothing_left(pid: u32) {
         .collect();
     assert!(daemons.is_empty(), "libvirt daemons left: {daemons:?}");
 }
+
+/// The run of `[[variant]]` `name`.
+pub fn by_variant<'a>(recs: &'a [RunRecord], name: &str) -> &'a RunRecord {
+    recs.iter()
+        .find(|r| r.params.variant == name)
+        .unwrap_or_else(|| panic!("no run of variant {name}"))
+}

@@ -34,7 +34,13 @@ fn state_name(s: MigrationState) -> String {
 
 /// One job-statistics reading as a [`Status`].
 pub fn status_of(j: &JobStats, postcopy: bool) -> Status {
-    let state = state_of(j.r#type, postcopy);
+    let state = match state_of(j.r#type, postcopy) {
+        // The job runs from Begin, but RAM is counted only once QEMU's
+        // migration is under way: before, libvirt is still preparing the
+        // destination (QMP's `setup`). Policies act on copying only.
+        MigrationState::Active if j.mem_total.unwrap_or(0) == 0 => MigrationState::Setup,
+        s => s,
+    };
     let u = |v: Option<u64>| v.unwrap_or(0);
     let page = j.mem_page_size.unwrap_or(4096).max(1);
     let ms = |v: Option<u64>| v.map(|x| x as f64);
@@ -110,6 +116,18 @@ mod tests {
             state_of(sys::VIR_DOMAIN_JOB_FAILED as i32, false),
             MigrationState::Failed
         );
+    }
+
+    #[test]
+    fn a_job_that_counts_no_ram_yet_is_still_setting_up() {
+        // libvirt's job exists while it prepares the destination; the
+        // no-progress policy must not take its zero "remaining" as a low.
+        let mut j = stats(sys::VIR_DOMAIN_JOB_UNBOUNDED);
+        assert_eq!(status_of(&j, false).state, MigrationState::Active);
+        (j.mem_total, j.mem_remaining, j.mem_processed) = (None, None, None);
+        assert_eq!(status_of(&j, false).state, MigrationState::Setup);
+        j.mem_total = Some(0);
+        assert_eq!(status_of(&j, false).state, MigrationState::Setup);
     }
 
     #[test]
