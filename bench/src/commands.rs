@@ -133,7 +133,7 @@ pub fn run(
     }
     if sc.hosts.is_some() {
         #[cfg(feature = "libvirt")]
-        return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results);
+        return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results, agent);
         #[cfg(not(feature = "libvirt"))]
         bail!(UsageError(format!(
             "{}: [hosts] needs migbench built with the `libvirt` feature",
@@ -227,59 +227,99 @@ fn run_on_hosts(
     (sc, scenario, text): (&Scenario, &Path, &str),
     matrix: &[RunParams],
     results: &Path,
+    agent: Option<PathBuf>,
 ) -> Result<i32> {
+    use crate::backend::libvirt::provision;
     use crate::backend::libvirt::remote::{RemoteHosts, RemotePreflight};
-    let hosts = RemoteHosts {
-        spec: sc.hosts.clone().expect("called with [hosts]"),
-        netns: None,
-    };
-    let pre = RemotePreflight { hosts: &hosts };
+    let spec = sc.hosts.clone().expect("called with [hosts]");
     let refuse = |e: anyhow::Error| -> anyhow::Error {
         UsageError(format!("{}: {e:#}", scenario.display())).into()
     };
-    let found = rt.block_on(pre.hosts()).map_err(refuse)?;
-    // The existing domain's size is its own: record that, not a default.
-    let matrix: Vec<RunParams> = matrix
-        .iter()
-        .map(|p| RunParams {
-            ram: found.ram,
-            vcpus: migbench_model::units::Count(found.vcpus),
-            ..p.clone()
-        })
-        .collect();
-    let matrix = &matrix[..];
-    if let Err(u) = rt.block_on(pre.check(matrix))? {
-        return Err(refuse(u.into()));
-    }
     let display = Display::new();
-    display.line(&format!("hosts: {}", found.versions));
-    display.line(&format!(
-        "domain {}: {} RAM, {} vCPUs",
-        hosts.spec.domain, found.ram, found.vcpus
-    ));
-    for line in &found.reach {
-        display.line(line);
-    }
-    let m = manifest::build(
-        sc,
-        &scenario.display().to_string(),
-        text,
-        matrix,
-        "remote",
-        "none (existing domain)",
-    );
-    let mut rec = Recorder::create(results, &m)
-        .with_context(|| format!("creating a results directory under {}", results.display()))?;
-    display.line(&format!("results: {}", rec.dir().display()));
-    let mut exec = MigrationExecutor {
-        env: hosts,
-        accel: "remote".into(),
-        rt: rt.handle().clone(),
-        cancel: cancel.clone(),
-        poll_interval: sc.migration.poll_interval.0,
-        display: display.clone(),
+    // migbench's own guest: checked, then booted for the whole matrix.
+    let (own, accel) = match &spec.provision {
+        None => (None, "remote".to_string()),
+        Some(_) => {
+            provision::check(&spec).map_err(refuse)?;
+            let img = guest_image(agent.as_deref(), &display)?;
+            let accel = provision::accel_for(&spec, sc.lab.accel).map_err(refuse)?;
+            let p = &matrix[0];
+            display.line(&format!(
+                "provisioning {} ({}, {} vCPUs, {accel}) on {}",
+                spec.domain, p.ram, p.vcpus, spec.src
+            ));
+            let guest = rt
+                .block_on(provision::provision(
+                    &spec,
+                    &img,
+                    (p.ram, p.vcpus.0),
+                    &accel,
+                    sc.lab.tcg_dirty_workaround,
+                    cancel,
+                ))
+                .map_err(refuse)?;
+            (Some(guest), accel)
+        }
     };
-    finish_matrix(matrix, &mut exec, &mut rec, cancel, &display)
+    let hosts = RemoteHosts { spec, netns: None };
+    let provisioned = own.is_some();
+    let shown = display.clone();
+    let measured = (move || {
+        let display = shown;
+        let pre = RemotePreflight { hosts: &hosts };
+        let found = rt.block_on(pre.hosts()).map_err(refuse)?;
+        // The domain's size as libvirt has it, not a default.
+        let matrix: Vec<RunParams> = matrix
+            .iter()
+            .map(|p| RunParams {
+                ram: found.ram,
+                vcpus: migbench_model::units::Count(found.vcpus),
+                ..p.clone()
+            })
+            .collect();
+        if let Err(u) = rt.block_on(pre.check(&matrix))? {
+            return Err(refuse(u.into()));
+        }
+        display.line(&format!("hosts: {}", found.versions));
+        display.line(&format!(
+            "domain {}: {} RAM, {} vCPUs",
+            hosts.spec.domain, found.ram, found.vcpus
+        ));
+        for line in &found.reach {
+            display.line(line);
+        }
+        let image = if provisioned {
+            "migbench guest (provisioned)"
+        } else {
+            "none (existing domain)"
+        };
+        let m = manifest::build(
+            sc,
+            &scenario.display().to_string(),
+            text,
+            &matrix,
+            &accel,
+            image,
+        );
+        let mut rec = Recorder::create(results, &m)
+            .with_context(|| format!("creating a results directory under {}", results.display()))?;
+        display.line(&format!("results: {}", rec.dir().display()));
+        let mut exec = MigrationExecutor {
+            env: hosts,
+            accel: accel.clone(),
+            rt: rt.handle().clone(),
+            cancel: cancel.clone(),
+            poll_interval: sc.migration.poll_interval.0,
+            display: display.clone(),
+        };
+        finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
+    })();
+    if let Some(guest) = own {
+        for w in guest.remove() {
+            display.line(&format!("warning: {w}"));
+        }
+    }
+    measured
 }
 
 /// `migbench lab-hosts`: two libvirt hosts in the lab with a running guest,
@@ -321,6 +361,10 @@ pub fn lab_hosts(
         };
         std::fs::create_dir_all(logs)?;
         let hosts = rt.block_on(env.boot(&p, logs, cancel))?;
+        if let Err(e) = hosts.add_image_pools() {
+            rt.block_on(env.teardown(hosts));
+            return Err(e);
+        }
         println!("{}", hosts.describe());
         println!("ready (Ctrl-C stops the hosts and removes them)");
         while !cancel.is_cancelled() {

@@ -444,6 +444,54 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
     assert_eq!(r.integrity, Integrity::Ok, "verified on the source: {err}");
     assert_eq!(lab.running_on(), vec![src.clone()]);
 
+    // migbench's own guest beside the existing one: its image uploaded to
+    // both hosts' pools, booted, migrated there and back, then removed.
+    let own = hosts
+        .replace("domain = \"migbench-guest\"", "domain = \"migbench-own\"")
+        .replace(&lab.get("guest_address"), "198.18.1.11")
+        .replace(
+            "[hosts]",
+            "repetitions = 2\n[guest]\nram = \"128MiB\"\n[lab]\naccel = \"tcg\"\n[hosts]",
+        );
+    let (out, root) = lab.run(
+        "own",
+        &own,
+        "[hosts.provision]\nbridge = \"br0\"\n[workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n",
+    );
+    assert!(out.status.success());
+    let recs = records(&results_dir(&root, "own"));
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        assert_eq!(
+            (r.params.ram.to_string(), r.accel.as_str()),
+            ("128MiB".into(), "tcg")
+        );
+        probe_sees_libvirts_downtime(r);
+    }
+    for h in ["src", "dst"] {
+        let uri = lab.get(h);
+        let domains = stdout_of("virsh", &["-c", &uri, "list", "--all", "--name"]);
+        assert!(!domains.contains("migbench-own"), "{h}: {domains}");
+        let vols = stdout_of("virsh", &["-c", &uri, "vol-list", "default"]);
+        assert!(!vols.contains("migbench-"), "{h}: {vols}");
+    }
+    assert_eq!(
+        lab.running_on(),
+        vec![src.clone()],
+        "the existing guest untouched"
+    );
+    let (out, root) = lab.run(
+        "clash",
+        &own.replace("migbench-own", "migbench-guest"),
+        "[hosts.provision]\nbridge = \"br0\"\n",
+    );
+    refused(&out, &root, "clash", &["hosts.domain", "already exists"]);
+
     // A dead destination daemon.
     let dst_sock = lab.get("dst");
     let pidfile = Path::new(dst_sock.split("socket=").nth(1).unwrap())

@@ -248,3 +248,33 @@ fn real_hosts_refuse_what_they_cannot_do() {
     assert_eq!(field, "guest");
     assert!(msg.contains("remove [guest]"), "{msg}");
 }
+
+#[test]
+fn real_hosts_can_run_migbenchs_own_guest() {
+    let own = HOSTS.replace("domain = \"web-1\"\n", "")
+        + "[hosts.provision]\nbridge = \"br0\"\n[guest]\nram = \"512MiB\"\n";
+    let sc = parse(&own).unwrap();
+    let h = sc.hosts.as_ref().unwrap();
+    assert_eq!(h.domain, "migbench-guest");
+    let p = h.provision.as_ref().unwrap();
+    assert_eq!(
+        (p.pool.as_str(), p.prefix, p.gateway.as_deref()),
+        ("default", 24, None)
+    );
+    assert_eq!(sc.guest.ram.0[0].to_string(), "512MiB");
+    // One guest for the matrix, diskless, on a named bridge.
+    let (_, field, _) = invalid(&own.replace("\"512MiB\"", "[\"256MiB\", \"512MiB\"]"));
+    assert_eq!(field, "guest.ram");
+    let (_, field, msg) = invalid(&format!("{own}[storage]\nmode = \"block\"\n"));
+    assert_eq!(field, "storage.mode");
+    assert!(msg.contains("diskless"), "{msg}");
+    let (_, field, _) = invalid(&own.replace("bridge = \"br0\"", "bridge = \"br0\"\nprefix = 40"));
+    assert_eq!(field, "hosts.provision.prefix");
+    let (_, field, _) =
+        invalid(&own.replace("bridge = \"br0\"", "bridge = \"br0\"\ngateway = \"gw\""));
+    assert_eq!(field, "hosts.provision.gateway");
+    // Neither a domain nor provision: which guest?
+    let (_, field, msg) = invalid(&HOSTS.replace("domain = \"web-1\"\n", ""));
+    assert_eq!(field, "hosts.domain");
+    assert!(msg.contains("[hosts.provision]"), "{msg}");
+}

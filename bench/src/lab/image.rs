@@ -35,12 +35,15 @@ mount -t devtmpfs dev /dev
 for m in $(cat /lib/modules/order); do
   insmod /lib/modules/$m.ko || echo "migbench-init: insmod $m failed"
 done
-ip=198.18.1.10/24
-for a in $(cat /proc/cmdline); do case "$a" in mb.ip=*) ip="${a#mb.ip=}";; esac; done
+ip=198.18.1.10/24; gw=
+for a in $(cat /proc/cmdline); do
+  case "$a" in mb.ip=*) ip="${a#mb.ip=}";; mb.gw=*) gw="${a#mb.gw=}";; esac
+done
 ip link set lo up
 ip link set eth0 up
 ip addr add "$ip" dev eth0
-echo "migbench-init: eth0 $ip"
+[ -n "$gw" ] && ip route add default via "$gw"
+echo "migbench-init: eth0 $ip${gw:+ via $gw}"
 while true; do
   /sbin/migbench-agent
   echo "migbench-init: agent exited $?, restarting"

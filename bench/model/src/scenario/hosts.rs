@@ -32,14 +32,50 @@ pub struct HostsSpec {
     /// (needed with more than one run).
     #[serde(default)]
     pub return_address: Option<String>,
-    /// The running guest (libvirt domain name) to measure.
+    /// The running guest (libvirt domain) to measure; with `provision`,
+    /// the name migbench gives its own guest (default "migbench-guest").
+    #[serde(default)]
     pub domain: String,
     /// Where the probe, running where migbench runs, reaches the guest.
     pub guest_address: String,
     /// udp (needs migbench's agent in the guest) | icmp (any guest).
     #[serde(default)]
     pub probe: HostProbe,
+    /// `[hosts.provision]`: migbench boots its own guest image on the
+    /// hosts instead of measuring an existing domain.
+    #[serde(default)]
+    pub provision: Option<ProvisionSpec>,
 }
+
+/// How migbench provisions its own guest on real hosts: its kernel and
+/// initramfs uploaded to a libvirt storage pool on both hosts, the guest
+/// on a host bridge at `guest_address`; all removed after the matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionSpec {
+    /// The bridge on both hosts that reaches the guest LAN (e.g. "br0").
+    pub bridge: String,
+    /// libvirt storage pool on both hosts, at the same path on each.
+    #[serde(default = "default_pool")]
+    pub pool: String,
+    /// Prefix length of `guest_address` on that LAN.
+    #[serde(default = "default_prefix")]
+    pub prefix: u8,
+    /// Default gateway for the guest (when migbench runs on another subnet).
+    #[serde(default)]
+    pub gateway: Option<String>,
+}
+
+fn default_pool() -> String {
+    "default".into()
+}
+
+fn default_prefix() -> u8 {
+    24
+}
+
+/// The name of migbench's own guest on real hosts unless `domain` says.
+pub const PROVISIONED_DOMAIN: &str = "migbench-guest";
 
 impl HostsSpec {
     /// The checks of `[hosts]` against the runs it would make: (field, message).
@@ -83,10 +119,31 @@ impl HostsSpec {
                 format!("{runs} runs migrate the guest back and forth: give the source host's address on the migration network"),
             ));
         }
-        if self.domain.trim().is_empty() {
+        if let Some(p) = &self.provision {
+            if p.bridge.trim().is_empty() {
+                return Err((
+                    "hosts.provision.bridge",
+                    "name the bridge on both hosts that reaches the guest LAN".into(),
+                ));
+            }
+            if !(1..=32).contains(&p.prefix) {
+                return Err((
+                    "hosts.provision.prefix",
+                    format!("{} is not an IPv4 prefix length (1–32)", p.prefix),
+                ));
+            }
+            if let Some(g) = &p.gateway {
+                if g.parse::<std::net::Ipv4Addr>().is_err() {
+                    return Err((
+                        "hosts.provision.gateway",
+                        format!("`{g}` is not an IPv4 address"),
+                    ));
+                }
+            }
+        } else if self.domain.trim().is_empty() {
             return Err((
                 "hosts.domain",
-                "name the running guest (libvirt domain) to measure".into(),
+                "name the running guest (libvirt domain) to measure, or add [hosts.provision] to let migbench boot its own".into(),
             ));
         }
         Ok(())

@@ -241,17 +241,21 @@ impl Scenario {
         if sc.hosts.is_some() && doc.get("backend").is_none() {
             sc.backend.kind.0 = vec![crate::settings::Backend::Libvirt];
         }
-        // An existing domain's size is its own (migbench reads it from libvirt).
-        if sc.hosts.is_some() && doc.get("guest").is_some() {
-            return Err(located(Problem {
-                field: "guest".into(),
-                variant: None,
-                message: "[guest] sizes migbench's own guest; with [hosts] the domain's RAM and vCPUs are read from libvirt: remove [guest]".into(),
-            }));
-        }
-        if sc.hosts.is_some() {
-            // A stand-in until the run reads the domain's size.
-            sc.guest.ram.0 = vec![Size(256 << 20)];
+        match sc.hosts.as_mut() {
+            // An existing domain's size is its own (migbench reads it from libvirt).
+            Some(h) if h.provision.is_none() => {
+                if doc.get("guest").is_some() {
+                    return Err(located(Problem {
+                        field: "guest".into(),
+                        variant: None,
+                        message: "[guest] sizes migbench's own guest; the existing domain's RAM and vCPUs are read from libvirt: remove [guest] (or add [hosts.provision])".into(),
+                    }));
+                }
+                // A stand-in until the run reads the domain's size.
+                sc.guest.ram.0 = vec![Size(256 << 20)];
+            }
+            Some(h) if h.domain.is_empty() => h.domain = hosts::PROVISIONED_DOMAIN.into(),
+            _ => {}
         }
         if sc.name.is_empty() {
             sc.name = path

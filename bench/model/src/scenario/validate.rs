@@ -59,6 +59,26 @@ impl Scenario {
         let Some(h) = &self.hosts else {
             return Ok(());
         };
+        if h.provision.is_some() {
+            // One guest is booted for the whole matrix.
+            for (field, n) in [
+                ("guest.ram", self.guest.ram.0.len()),
+                ("guest.vcpus", self.guest.vcpus.0.len()),
+            ] {
+                if n > 1 {
+                    return Err((
+                        field,
+                        "migbench provisions one guest for the matrix on real hosts: give one value".into(),
+                    ));
+                }
+            }
+            if self.storage.mode.0.iter().any(|m| *m != StorageMode::None) {
+                return Err((
+                    "storage.mode",
+                    "migbench's own guest on real hosts is diskless: mode = \"none\" (measure a guest with disks through hosts.domain)".into(),
+                ));
+            }
+        }
         h.check(crate::matrix::expand(self).len())?;
         if self.backend.kind.0.contains(&Backend::Qmp) {
             return Err((

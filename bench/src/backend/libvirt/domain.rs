@@ -53,8 +53,88 @@ pub fn new_uuid() -> String {
     )
 }
 
-/// The domain XML of one side. `emulator`: the QEMU binary libvirt starts
-/// (see [`tcg_pad_emulator`]).
+/// A direct-kernel-boot domain of migbench's image; [`DomainXml::render`]
+/// writes its XML. Shared by the lab's guest and the guest migbench
+/// provisions on real hosts.
+pub struct DomainXml<'a> {
+    /// Domain name.
+    pub name: &'a str,
+    /// Domain UUID (both sides of a migration carry the same one).
+    pub uuid: &'a str,
+    /// "kvm" or "tcg".
+    pub accel: &'a str,
+    /// Guest RAM, KiB.
+    pub ram_kib: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Kernel and initramfs paths on the host.
+    pub kernel: &'a str,
+    /// See `kernel`.
+    pub initrd: &'a str,
+    /// The guest's address (`mb.ip=`, CIDR) and optional gateway (`mb.gw=`).
+    pub ip: String,
+    /// See `ip`.
+    pub gateway: Option<&'a str>,
+    /// The QEMU binary libvirt starts (see [`tcg_pad_emulator`]).
+    pub emulator: Option<&'a Path>,
+    /// The devices beyond the defaults, as XML.
+    pub devices: String,
+}
+
+impl DomainXml<'_> {
+    /// The XML.
+    pub fn render(&self) -> String {
+        let kind = if self.accel == "kvm" { "kvm" } else { "qemu" };
+        let gw = self
+            .gateway
+            .map(|g| format!(" mb.gw={g}"))
+            .unwrap_or_default();
+        let mut x = String::new();
+        let _ = write!(
+            x,
+            "<domain type='{kind}'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  \
+             <memory unit='KiB'>{kib}</memory>\n  <vcpu>{vcpus}</vcpu>\n  \
+             <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
+             <kernel>{kernel}</kernel>\n    <initrd>{initrd}</initrd>\n    \
+             <cmdline>console=ttyS0 quiet panic=-1 mb.ip={ip}{gw}</cmdline>\n  \
+             </os>\n  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  \
+             <on_crash>destroy</on_crash>\n  <devices>\n",
+            name = xml(self.name),
+            uuid = xml(self.uuid),
+            kib = self.ram_kib,
+            vcpus = self.vcpus,
+            kernel = xml(self.kernel),
+            initrd = xml(self.initrd),
+            ip = xml(&self.ip),
+            gw = xml(&gw),
+        );
+        if let Some(e) = self.emulator {
+            let _ = writeln!(
+                x,
+                "    <emulator>{}</emulator>",
+                xml(&e.display().to_string())
+            );
+        }
+        x += &self.devices;
+        x += "    <memballoon model='none'/>\n  </devices>\n</domain>\n";
+        x
+    }
+}
+
+/// A guest MAC address from a domain UUID (QEMU's 52:54:00 prefix).
+pub fn mac_of(uuid: &str) -> String {
+    let hex: Vec<char> = uuid.chars().filter(char::is_ascii_hexdigit).collect();
+    let b = |i: usize| hex.get(i..i + 2).map(|c| c.iter().collect::<String>());
+    format!(
+        "52:54:00:{}:{}:{}",
+        b(26).unwrap_or_else(|| "6d".into()),
+        b(28).unwrap_or_else(|| "62".into()),
+        b(30).unwrap_or_else(|| "02".into())
+    )
+}
+
+/// The lab guest's domain XML of one side. `emulator`: the QEMU binary
+/// libvirt starts (see [`tcg_pad_emulator`]).
 pub fn domain_xml(
     spec: &QemuSpec,
     role: Role,
@@ -62,43 +142,19 @@ pub fn domain_xml(
     log_dir: &Path,
     emulator: Option<&Path>,
 ) -> String {
-    let kind = if spec.accel == "kvm" { "kvm" } else { "qemu" };
     let serial = log_dir.join(format!("guest-{}.log", role.name()));
-    let mut x = String::new();
-    let _ = write!(
-        x,
-        "<domain type='{kind}'>\n  <name>{DOMAIN}</name>\n  <uuid>{uuid}</uuid>\n  \
-         <memory unit='KiB'>{kib}</memory>\n  <vcpu>{vcpus}</vcpu>\n  \
-         <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
-         <kernel>{kernel}</kernel>\n    <initrd>{initrd}</initrd>\n    \
-         <cmdline>console=ttyS0 quiet panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}</cmdline>\n  \
-         </os>\n  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  \
-         <on_crash>destroy</on_crash>\n  <devices>\n",
-        kib = spec.ram_mib * 1024,
-        vcpus = spec.vcpus,
-        kernel = xml(&spec.image.kernel.display().to_string()),
-        initrd = xml(&spec.image.initrd.display().to_string()),
-    );
-    if let Some(e) = emulator {
-        let _ = writeln!(
-            x,
-            "    <emulator>{}</emulator>",
-            xml(&e.display().to_string())
-        );
-    }
     // The tap exists in the host's namespace already (the lab built it).
-    let _ = write!(
-        x,
+    let mut devices = format!(
         "    <interface type='ethernet'>\n      <target dev='tap0' managed='no'/>\n      \
          <mac address='{GUEST_MAC}'/>\n      <model type='virtio'/>\n    </interface>\n    \
          <serial type='file'>\n      <source path='{}'/>\n      <target port='0'/>\n    \
-         </serial>\n    <memballoon model='none'/>\n",
+         </serial>\n",
         xml(&serial.display().to_string())
     );
     if let Some(d) = &spec.disks {
         if d.mode == StorageMode::SharedNbd {
             let _ = write!(
-                x,
+                devices,
                 "    <disk type='network' device='disk'>\n      <driver name='qemu' type='raw' cache='none'/>\n      \
                  <source protocol='nbd' name='disk0'>\n        <host name='{STORAGE_IP}' port='{STORAGE_NBD_PORT}'/>\n      \
                  </source>\n      <target dev='{DISK_TARGET}' bus='virtio'/>\n    </disk>\n"
@@ -106,7 +162,7 @@ pub fn domain_xml(
         } else {
             let img = d.image(role == Role::Source).display().to_string();
             let _ = write!(
-                x,
+                devices,
                 "    <disk type='file' device='disk'>\n      <driver name='qemu' type='{}' cache='none'/>\n      \
                  <source file='{}'/>\n      <target dev='{DISK_TARGET}' bus='virtio'/>\n    </disk>\n",
                 d.format,
@@ -114,8 +170,32 @@ pub fn domain_xml(
             );
         }
     }
-    x += "  </devices>\n</domain>\n";
-    x
+    DomainXml {
+        name: DOMAIN,
+        uuid,
+        accel: &spec.accel,
+        ram_kib: spec.ram_mib * 1024,
+        vcpus: spec.vcpus,
+        kernel: &spec.image.kernel.display().to_string(),
+        initrd: &spec.image.initrd.display().to_string(),
+        ip: format!("{GUEST_IP}/{GUEST_PREFIX}"),
+        gateway: None,
+        emulator,
+        devices,
+    }
+    .render()
+}
+
+/// A domain on a bridge of the host (libvirt makes the tap), its serial
+/// console a pty (`virsh console`): migbench's guest on real hosts.
+pub fn bridged_devices(bridge: &str, mac: &str) -> String {
+    format!(
+        "    <interface type='bridge'>\n      <source bridge='{}'/>\n      \
+         <mac address='{}'/>\n      <model type='virtio'/>\n    </interface>\n    \
+         <serial type='pty'>\n      <target port='0'/>\n    </serial>\n",
+        xml(bridge),
+        xml(mac)
+    )
 }
 
 /// The QEMU 7.2 TCG lost-dirty-page workaround through libvirt: libvirt
@@ -227,5 +307,31 @@ mod tests {
         )));
         assert!(x.contains("/a&amp;b/guest-src.log"));
         assert!(x.contains("<emulator>/e</emulator>"));
+    }
+
+    #[test]
+    fn a_bridged_guest_has_its_own_mac_and_gateway() {
+        let u = "5470354d-3c50-424d-999e-dd14402b3ed5";
+        assert_eq!(mac_of(u), "52:54:00:2b:3e:d5");
+        let x = DomainXml {
+            name: "mb-own",
+            uuid: u,
+            accel: "kvm",
+            ram_kib: 131072,
+            vcpus: 1,
+            kernel: "/p/k",
+            initrd: "/p/i",
+            ip: "10.0.1.50/24".into(),
+            gateway: Some("10.0.1.1"),
+            emulator: None,
+            devices: bridged_devices("br0", &mac_of(u)),
+        }
+        .render();
+        assert!(x.contains("<domain type='kvm'>") && x.contains("<name>mb-own</name>"));
+        assert!(
+            x.contains("mb.ip=10.0.1.50/24 mb.gw=10.0.1.1</cmdline>"),
+            "{x}"
+        );
+        assert!(x.contains("<source bridge='br0'/>") && x.contains("52:54:00:2b:3e:d5"));
     }
 }

@@ -181,14 +181,38 @@ impl LibvirtHosts {
         let net = &self.site.net;
         format!(
             "# run migbench inside the client namespace: ip netns exec {client} migbench run SCENARIO\n\
+             # to let migbench boot its own guest beside this one instead: domain = \"migbench-own\",\n\
+             # guest_address = \"{own_ip}\", [hosts.provision] bridge = \"br0\" (pool \"{IMAGE_POOL}\" is ready),\n\
+             # [guest] ram = \"128MiB\", [lab] accel = \"tcg\"\n\
              [hosts]\nsrc = \"{src}\"\ndst = \"{dst}\"\nmigration_address = \"{DST_MIG_IP}\"\n\
              return_address = \"{SRC_MIG_IP}\"\ndomain = \"{DOMAIN}\"\nguest_address = \"{GUEST_IP}\"",
             client = net.client,
+            own_ip = PROVISION_IP,
             src = self.ends.src_uri,
             dst = self.ends.dst_uri,
         )
     }
+
+    /// A storage pool on both hosts as `[hosts.provision]` expects of real
+    /// hosts: a directory at the same path, `/var/lib/libvirt/images`,
+    /// which each daemon's own mount namespace keeps apart.
+    pub fn add_image_pools(&self) -> Result<()> {
+        let xml = format!(
+            "<pool type='dir'><name>{IMAGE_POOL}</name>\
+             <target><path>/var/lib/libvirt/images</path></target></pool>"
+        );
+        for (name, c) in [("src", &self.ends.src), ("dst", &self.ends.dst)] {
+            c.create_storage_pool_xml(&xml, virt::sys::VIR_STORAGE_POOL_CREATE_WITH_BUILD)
+                .map_err(|e| anyhow::anyhow!("storage pool on {name}: {}", e.message()))?;
+        }
+        Ok(())
+    }
 }
+
+/// The lab hosts' storage pool for a provisioned guest's image.
+pub const IMAGE_POOL: &str = "default";
+/// A second guest address on the lab's guest LAN (for a provisioned guest).
+pub const PROVISION_IP: &str = "198.18.1.11";
 
 /// Copy libvirt's logs of the guest's QEMUs and of the daemons to the
 /// run's results (`qemu-src.log`, `libvirtd-src.log`, ...).

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod driver;
 pub mod lab;
 pub mod preflight;
+pub mod provision;
 pub mod reach;
 pub mod remote;
 pub mod settings;
