@@ -256,17 +256,7 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
             "{r:?}"
         );
     }
-    let reports = tmp.path().join("reports");
-    let out = migbench()
-        .arg("report")
-        .arg(&dir)
-        .arg("--reports")
-        .arg(&reports)
-        .args(["--name", "q"])
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
-    let rep = reports.join("q");
+    let rep = report(&dir, &tmp.path().join("reports"), "q");
     // Link rate and dirty rate vary; downtime limit does not.
     for chart in [
         "total-time",

@@ -57,17 +57,8 @@ fn both_backends_complete_the_same_run_and_the_report_compares_them() {
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
-    let reports = tmp.path().join("reports");
-    let out = migbench()
-        .arg("report")
-        .arg(&dir)
-        .arg("--reports")
-        .arg(&reports)
-        .args(["--name", "b"])
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
-    let md = std::fs::read_to_string(reports.join("b/summary.md")).unwrap();
+    let rep = report(&dir, &tmp.path().join("reports"), "b");
+    let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
     let header = md.lines().next().unwrap();
     assert!(header.starts_with("| backend |"), "{header}");
     assert!(header.contains("libvirt downtime ms"), "{header}");
@@ -88,9 +79,7 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
             (r.integrity, r.disk_integrity),
             (Integrity::Ok, Integrity::Ok)
         );
-        let call =
-            std::fs::read_to_string(dir.join(format!("runs/run-{i:04}/migration-settings.json")))
-                .unwrap();
+        let call = run_file(&dir, &r.run_id, "migration-settings.json");
         let flag = ["copy-storage-all", "copy-storage-inc"][i];
         assert!(call.contains(flag), "run {i} without {flag}: {call}");
     }
@@ -158,12 +147,7 @@ fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
     assert_eq!(pc.interventions[0].action, Action::StartPostcopy);
     assert!(pc.interventions[0].state.passes >= 2);
     assert!(pc.postcopy_time_ms.unwrap() > 0.0);
-    let call = std::fs::read_to_string(
-        dir.join("runs")
-            .join(&pc.run_id)
-            .join("migration-settings.json"),
-    )
-    .unwrap();
+    let call = run_file(&dir, &pc.run_id, "migration-settings.json");
     assert!(call.contains("\"postcopy\""), "{call}");
 
     // Force-complete without post-copy: the guest paused; libvirt's
@@ -356,9 +340,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         assert_eq!(r.accel, "remote");
         assert_eq!(r.params.ram.to_string(), "256MiB", "the domain's own size");
         probe_sees_libvirts_downtime(r);
-        let call =
-            std::fs::read_to_string(dir.join(format!("runs/run-{i:04}/migration-settings.json")))
-                .unwrap();
+        let call = run_file(&dir, &r.run_id, "migration-settings.json");
         let to = lab.get(["migration_address", "return_address"][i]);
         assert!(call.contains(&format!("tcp://{to}")), "run {i}: {call}");
     }

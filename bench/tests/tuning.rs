@@ -15,11 +15,7 @@ use serde_json::Value;
 
 /// What the run's QEMUs reported holding after migbench set them up.
 fn settings(dir: &Path, r: &RunRecord) -> Value {
-    let p = dir
-        .join("runs")
-        .join(&r.run_id)
-        .join("migration-settings.json");
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    serde_json::from_str(&run_file(dir, &r.run_id, "migration-settings.json")).unwrap()
 }
 
 fn has_cap(s: &Value, side: &str, cap: &str) -> bool {
@@ -198,8 +194,7 @@ fn policies_finish_or_abort_a_guest_that_cannot_converge() {
     assert!(pc.downtime_qemu_ms.unwrap() < 1000.0);
     let s = settings(&dir, pc);
     assert!(has_cap(&s, "source", "postcopy-ram") && has_cap(&s, "destination", "postcopy-ram"));
-    let events =
-        std::fs::read_to_string(dir.join("runs").join(&pc.run_id).join("events.jsonl")).unwrap();
+    let events = run_file(&dir, &pc.run_id, "events.jsonl");
     assert!(events.contains("postcopy-active"), "{events}");
     assert!(events.contains("\"pass\":2"), "{events}");
 

@@ -131,3 +131,22 @@ pub fn by_variant<'a>(recs: &'a [RunRecord], name: &str) -> &'a RunRecord {
         .find(|r| r.params.variant == name)
         .unwrap_or_else(|| panic!("no run of variant {name}"))
 }
+
+/// `migbench report DIR --reports ROOT --name NAME` (must succeed): the report's directory.
+pub fn report(dir: &Path, reports: &Path, name: &str) -> PathBuf {
+    let out = migbench()
+        .arg("report")
+        .arg(dir)
+        .arg("--reports")
+        .arg(reports)
+        .args(["--name", name])
+        .output()
+        .unwrap();
+    assert!(shown(&out).status.success());
+    reports.join(name)
+}
+
+/// A raw file of run `run_id` in results directory `dir`.
+pub fn run_file(dir: &Path, run_id: &str, file: &str) -> String {
+    std::fs::read_to_string(dir.join("runs").join(run_id).join(file)).unwrap()
+}
