@@ -82,7 +82,21 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
         let call = run_file(&dir, &r.run_id, "migration-settings.json");
         let flag = ["copy-storage-all", "copy-storage-inc"][i];
         assert!(call.contains(flag), "run {i} without {flag}: {call}");
+        assert!(r.disk_time_ms.unwrap() > 0.0, "{r:?}");
     }
+    // libvirt's mirror runs inside its call; its bytes are broken out.
+    let mib = |r: &RunRecord| r.disk_bytes.expect("disk bytes through libvirt") as f64 / 1048576.0;
+    let (all, inc) = (mib(&recs[0]), mib(&recs[1]));
+    eprintln!("libvirt disk phase: copy-storage-all {all:.1} MiB, -inc {inc:.1} MiB");
+    // 32 MiB base + 8 MiB written cross for -all; -inc moves the overlay only.
+    assert!(
+        (36.0..128.0).contains(&all),
+        "copy-storage-all moved {all:.1} MiB"
+    );
+    assert!(
+        inc >= 8.0 && inc < all - 16.0,
+        "copy-storage-inc moved {inc:.1} MiB"
+    );
 }
 
 #[test]

@@ -68,6 +68,19 @@ pub struct Status {
     pub times: BackendTimes,
     /// Error description when failed.
     pub error: Option<String>,
+    /// A disk copy the backend runs inside the migration itself (libvirt's
+    /// copy-storage-all/-inc); `None` when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskProgress>,
+}
+
+/// Progress of a disk copy inside the migration, bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiskProgress {
+    /// Copied so far.
+    pub processed: u64,
+    /// To copy (grows while the guest writes).
+    pub total: u64,
 }
 
 /// What the backend reports of its own timing, ms.

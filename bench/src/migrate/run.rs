@@ -18,7 +18,7 @@ use super::guest::{agent_request, sleep_or_cancel, GuestLink};
 use super::policy::Policies;
 use super::record::{DiskPhase, Timeline, Verdict};
 use super::watch::{watch, End, WatchConfig};
-use super::{MigrationDriver, Status, StoragePlan};
+use super::{DiskCopy, MigrationDriver, Status, StoragePlan};
 use crate::control::{Cancel, Display};
 use crate::recorder::write_jsonl;
 
@@ -101,6 +101,40 @@ fn show(bar: &ProgressBar, st: &Status) {
     ));
 }
 
+/// A disk copy the backend runs inside the migration call (libvirt's
+/// copy-storage), seen in its samples: copying from the first sample that
+/// counts disk bytes, in sync at the first that counts memory (or has
+/// copied all), with the link counter read then.
+#[derive(Default)]
+struct InCallCopy {
+    started: Option<Instant>,
+    ready: Option<(Instant, u64, Option<u64>)>,
+}
+
+impl InCallCopy {
+    fn observe(&mut self, st: &Status, link_tx: &dyn Fn() -> Option<u64>) {
+        let Some(d) = st.disk else { return };
+        let now = Instant::now();
+        self.started.get_or_insert(now);
+        if self.ready.is_none() && (st.progress.total > 0 || d.processed >= d.total) {
+            self.ready = Some((now, d.processed, link_tx()));
+        }
+    }
+
+    /// The copy and the link counter when it was in sync.
+    fn copy(&self) -> Option<(DiskCopy, Option<u64>)> {
+        let (ready, bytes, tx) = self.ready?;
+        Some((
+            DiskCopy {
+                started: self.started?,
+                ready,
+                bytes,
+            },
+            tx,
+        ))
+    }
+}
+
 /// Migrate and verify; `out` keeps what was measured even on error.
 pub async fn migrate<D: MigrationDriver>(
     ctx: &RunContext<'_>,
@@ -160,12 +194,16 @@ pub async fn migrate<D: MigrationDriver>(
         poll: ctx.poll,
         timeout: p.timeout.0,
     };
+    let mut in_call = InCallCopy::default();
     let watched = watch(
         driver,
         cfg,
         &mut policies,
         || cancel.is_cancelled(),
-        |st| show(&bar, st),
+        |st| {
+            show(&bar, st);
+            in_call.observe(st, ctx.link_tx);
+        },
     )
     .await;
     bar.finish_and_clear();
@@ -173,11 +211,18 @@ pub async fn migrate<D: MigrationDriver>(
     let ms = |t: Instant| t.duration_since(ctx.origin).as_secs_f64() * 1e3;
     let end = w.watched.end.clone();
     let paused = w.watched.at.paused_ms.is_some();
+    let began_ms = copy
+        .map(|c| ms(c.started))
+        .unwrap_or(w.watched.at.started_ms);
+    // A copy inside the migration call: its link bytes are those up to
+    // the moment it was in sync.
+    let (copy, disk_wire) = match (copy, in_call.copy()) {
+        (None, Some((c, tx))) => (Some(c), tx.zip(tx_before).map(|(b, a)| b.saturating_sub(a))),
+        _ => (copy, disk_wire),
+    };
     out.timeline = Some(Timeline {
         started_at: ctx.started_at,
-        began_ms: copy
-            .map(|c| ms(c.started))
-            .unwrap_or(w.watched.at.started_ms),
+        began_ms,
         watched: w.watched,
         // Bytes on the wire from `migrate` on (the disk phase was before).
         wire_bytes: (ctx.link_tx)()
@@ -237,5 +282,43 @@ async fn verify(ctx: &RunContext<'_>, completed: bool) -> Result<Verdict> {
             },
         }),
         other => Err(anyhow!("unexpected verify reply {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::DiskProgress;
+
+    fn status(disk: Option<(u64, u64)>, mem_total: u64) -> Status {
+        Status {
+            progress: ProgressSample {
+                total: mem_total,
+                ..Default::default()
+            },
+            disk: disk.map(|(processed, total)| DiskProgress { processed, total }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_copy_inside_the_call_is_in_sync_when_memory_starts_moving() {
+        let mut c = InCallCopy::default();
+        let tx = std::cell::Cell::new(0u64);
+        let counter = || Some(tx.get());
+        c.observe(&status(None, 0), &counter);
+        assert!(c.copy().is_none(), "no disk: no copy");
+        for (sent, copied) in [(10, 10), (60, 60)] {
+            tx.set(sent);
+            c.observe(&status(Some((copied, 100)), 0), &counter);
+        }
+        assert!(c.copy().is_none(), "still copying");
+        tx.set(105);
+        c.observe(&status(Some((100, 104)), 5), &counter);
+        tx.set(500);
+        c.observe(&status(Some((104, 104)), 5), &counter);
+        let (copy, at_sync) = c.copy().unwrap();
+        assert_eq!((copy.bytes, at_sync), (100, Some(105)));
+        assert!(copy.ready >= copy.started);
     }
 }

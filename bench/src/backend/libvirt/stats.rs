@@ -7,7 +7,7 @@ use migbench_model::ProgressSample;
 use virt::domain::JobStats;
 use virt::sys;
 
-use crate::migrate::{BackendTimes, MigrationState, Status};
+use crate::migrate::{BackendTimes, DiskProgress, MigrationState, Status};
 
 /// The job's state; `postcopy`: the domain runs in post-copy mode.
 pub fn state_of(job_type: i32, postcopy: bool) -> MigrationState {
@@ -80,6 +80,11 @@ pub fn status_of(j: &JobStats, postcopy: bool) -> Status {
             libvirt_downtime_net_ms: ms(j.downtime_net),
         },
         error: j.error_message.clone(),
+        // libvirt mirrors block-migrated disks before it moves memory.
+        disk: j.disk_total.filter(|&t| t > 0).map(|total| DiskProgress {
+            processed: u(j.disk_processed),
+            total,
+        }),
     }
 }
 
@@ -128,6 +133,22 @@ mod tests {
         assert_eq!(status_of(&j, false).state, MigrationState::Setup);
         j.mem_total = Some(0);
         assert_eq!(status_of(&j, false).state, MigrationState::Setup);
+    }
+
+    #[test]
+    fn a_disk_mirror_inside_the_migration_is_reported() {
+        let mut j = stats(sys::VIR_DOMAIN_JOB_UNBOUNDED);
+        assert_eq!(status_of(&j, false).disk, None);
+        (j.mem_total, j.disk_total, j.disk_processed) = (Some(0), Some(96 << 20), Some(40 << 20));
+        let s = status_of(&j, false);
+        assert_eq!(s.state, MigrationState::Setup, "memory not moving yet");
+        assert_eq!(
+            s.disk,
+            Some(DiskProgress {
+                processed: 40 << 20,
+                total: 96 << 20
+            })
+        );
     }
 
     #[test]

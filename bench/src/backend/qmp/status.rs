@@ -68,6 +68,8 @@ pub fn parse_query_migrate(v: &Value) -> Status {
             .get("error-desc")
             .and_then(Value::as_str)
             .map(str::to_string),
+        // QMP's disk copy runs before `migrate` (migbench's own mirror).
+        disk: None,
     }
 }
 
