@@ -23,6 +23,7 @@ use virt::stream::Stream;
 
 use super::domain::{bridged_devices, mac_of, new_uuid, tcg_pad_emulator, DomainXml};
 use super::reach::HostShell;
+use super::remote::connect;
 use crate::control::Cancel;
 use crate::lab::image::GuestImage;
 use crate::migrate::guest::wait_for_agent;
@@ -30,11 +31,6 @@ use crate::migrate::guest::wait_for_agent;
 /// The two hosts' fields, in order.
 fn hosts(spec: &HostsSpec) -> [(&'static str, &str); 2] {
     [("hosts.src", &spec.src), ("hosts.dst", &spec.dst)]
-}
-
-fn connect(field: &str, uri: &str) -> Result<Connect> {
-    Connect::open(Some(uri))
-        .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {}", e.message()))
 }
 
 fn provision_of(spec: &HostsSpec) -> &ProvisionSpec {

@@ -43,7 +43,8 @@ pub struct Remote {
     probe: (Option<String>, ProbeTarget),
 }
 
-fn connect(field: &str, uri: &str) -> Result<Connect> {
+/// A connection to `uri`, its error naming the scenario field.
+pub(super) fn connect(field: &str, uri: &str) -> Result<Connect> {
     Connect::open(Some(uri))
         .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {}", e.message()))
 }
