@@ -137,11 +137,7 @@ fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
     };
     // Boot (~3 s), fill, baseline (2 s), then migration; interrupt well inside it.
     std::thread::sleep(Duration::from_secs(12));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    signal(pid as i32, nix::sys::signal::Signal::SIGINT);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -392,11 +388,7 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
         .trim()
         .parse()
         .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(dst_pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(dst_pid, nix::sys::signal::Signal::SIGKILL);
     let status = child.wait().unwrap();
     let dir = results_dir(&root, "mirrorfail");
     let recs = records(&dir);

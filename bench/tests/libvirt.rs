@@ -300,11 +300,7 @@ impl Drop for LabHosts {
 
 /// SIGTERM, then wait.
 fn terminate(mut child: Child) -> std::process::ExitStatus {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
     child.wait().unwrap()
 }
 
@@ -426,11 +422,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         std::thread::sleep(Duration::from_millis(100));
     };
     std::thread::sleep(Duration::from_secs(3));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(dst_qemu as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(dst_qemu as i32, nix::sys::signal::Signal::SIGKILL);
     let st = child.wait().unwrap();
     assert_eq!(st.code(), Some(1), "a failed run exits 1");
     let r = &records(&results_dir(&root, "aborted"))[0];
@@ -500,11 +492,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         .trim()
         .parse()
         .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(daemon, nix::sys::signal::Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(300));
     let (out, root) = lab.run("deaddst", &hosts, "");
     refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);

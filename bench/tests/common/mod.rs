@@ -150,3 +150,8 @@ pub fn report(dir: &Path, reports: &Path, name: &str) -> PathBuf {
 pub fn run_file(dir: &Path, run_id: &str, file: &str) -> String {
     std::fs::read_to_string(dir.join("runs").join(run_id).join(file)).unwrap()
 }
+
+/// Send `sig` to process `pid` (it must exist).
+pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+}
