@@ -98,6 +98,11 @@ pub struct CalibrateArgs {
     /// How many times each pause is repeated.
     #[arg(long, default_value_t = 3)]
     pub repeat: u32,
+    /// Services watched beside the UDP probe: udp (the probe alone), icmp,
+    /// tcp-stream, tcp-rr, joined with + or all. With TCP services the
+    /// pauses are 3 s apart, so each pause's retransmissions settle.
+    #[arg(long, default_value = "all")]
+    pub service: String,
     /// Accelerator: auto, kvm or tcg.
     #[arg(long, default_value = "auto")]
     pub accel: String,

@@ -187,6 +187,7 @@ pub fn run(
         cancel: cancel.clone(),
         poll_interval: sc.migration.poll_interval.0,
         display: display.clone(),
+        buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
     });
     finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
 }
@@ -311,6 +312,7 @@ fn run_on_hosts(
             cancel: cancel.clone(),
             poll_interval: sc.migration.poll_interval.0,
             display: display.clone(),
+            buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
         };
         finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
     })();
@@ -401,10 +403,16 @@ pub fn calibrate_cmd(
         pauses,
         interval,
         repeat,
+        service,
         accel: accel_s,
         agent,
         json,
     } = args;
+    let services =
+        <migbench_model::settings::Services as migbench_model::scalar::ScalarField>::parse_str(
+            &service,
+        )
+        .map_err(|e| UsageError(format!("--service {service}: {e}")))?;
     let (pauses, interval, accel_s) = (&pauses, &interval, accel_s.as_str());
     let interval = parse_dur("--interval", interval)?;
     if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
@@ -428,12 +436,16 @@ pub fn calibrate_cmd(
     let img = guest_image(agent.as_deref(), &display)?;
     let accel = rt.block_on(accel::resolve(accel_choice, &img));
     let probes_out = json.as_ref().map(|j| j.with_extension("probes.csv"));
+    let plan = calibrate::Plan {
+        interval,
+        pauses,
+        repeat,
+        services,
+    };
     let rows = rt.block_on(calibrate::calibrate(
         &img,
         &accel,
-        interval,
-        &pauses,
-        repeat,
+        &plan,
         cancel,
         probes_out.as_deref(),
     ))?;

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use migbench_model::settings::{DiskPattern, StorageMode};
 use migbench_model::{Outcome, RunParams, RunRecord};
 use migbench_probes::disk::DiskRequest;
-use migbench_probes::prober::Prober;
+use migbench_probes::prober::{ProbeTarget, Prober};
 use migbench_probes::protocol::Request;
 
 use crate::control::{Cancel, Display};
@@ -23,6 +23,7 @@ use crate::migrate::env::{Environment, Hosts};
 use crate::migrate::guest::{agent_request, spawn_sampler};
 use crate::migrate::record::{assemble, count_probes, Measured};
 use crate::migrate::run::{migrate, Migrated, RunContext};
+use crate::migrate::services::ServiceClients;
 use crate::recorder::{unix_now, write_json, write_jsonl};
 use crate::scheduler::Executor;
 
@@ -40,6 +41,8 @@ pub struct MigrationExecutor<E> {
     pub poll_interval: Duration,
     /// Progress display.
     pub display: Display,
+    /// Playout buffers the stream service is evaluated with (`[service] buffer`).
+    pub buffers: Vec<Duration>,
 }
 
 impl<E: Environment> Executor for MigrationExecutor<E> {
@@ -104,6 +107,17 @@ impl<E: Environment> MigrationExecutor<E> {
                 .context("starting the workload")?;
         }
         let (probe_ns, target) = hosts.probe_target();
+        let guest_ip = match target {
+            ProbeTarget::Udp(a) => match a.ip() {
+                std::net::IpAddr::V4(ip) => ip,
+                std::net::IpAddr::V6(_) => anyhow::bail!("the guest has no IPv4 address"),
+            },
+            ProbeTarget::Icmp(ip) => ip,
+            ProbeTarget::TcpRr { .. } => anyhow::bail!("the probe cannot be a TCP service"),
+        };
+        let services =
+            ServiceClients::start(p, &self.buffers, probe_ns.clone(), guest_ip, origin, cancel)
+                .await?;
         let prober = Prober::start(probe_ns.as_deref(), target, p.probe_interval.0, origin)
             .context("starting the prober")?;
         let stop_sampler = Arc::new(AtomicBool::new(false));
@@ -129,13 +143,21 @@ impl<E: Environment> MigrationExecutor<E> {
             Some(s) => s.await.unwrap_or_default(),
             None => Vec::new(),
         };
-        let probes =
-            tokio::task::spawn_blocking(move || prober.finish(Duration::from_millis(300))).await?;
+        let grace = Duration::from_millis(300);
+        let (probes, services) = tokio::task::spawn_blocking(move || {
+            std::thread::scope(|sc| {
+                let s = sc.spawn(move || services.finish(grace));
+                let probes = prober.finish(grace);
+                (probes, s.join().unwrap_or_default())
+            })
+        })
+        .await?;
         let write = || -> std::io::Result<()> {
             let f = std::io::BufWriter::new(std::fs::File::create(raw.join("probes.csv"))?);
             migbench_model::record::write_probes_csv(f, &probes)?;
             write_jsonl(&raw.join("workload.jsonl"), &workload)?;
             write_jsonl(&raw.join("progress.jsonl"), &out.samples)?;
+            services.write(raw)?;
             match &out.timeline {
                 Some(t) => write_json(&raw.join("timeline.json"), t),
                 None => Ok(()),
@@ -149,6 +171,8 @@ impl<E: Environment> MigrationExecutor<E> {
                 probes: &probes,
                 workload: &workload,
                 verdict: out.verdict,
+                services: &services,
+                buffers: &self.buffers,
             };
             *rec = assemble(p, &self.accel, measured);
         } else {
@@ -169,7 +193,6 @@ mod tests {
     use crate::migrate::{
         BackendError, DiskCopy, MigrationDriver, MigrationSettings, Status, StoragePlan,
     };
-    use migbench_probes::prober::ProbeTarget;
 
     /// Nothing listens here: every agent request fails at once.
     const NOBODY: &str = "127.0.0.1:9";
@@ -266,6 +289,7 @@ mod tests {
             cancel: Cancel::default(),
             poll_interval: Duration::from_millis(100),
             display: Display::new(),
+            buffers: Vec::new(),
         };
         let raw = tempfile::tempdir().unwrap();
         exec.execute(&migbench_model::matrix::sample_run(""), raw.path())

@@ -35,6 +35,7 @@ impl LabExecutors {
             cancel: qmp.cancel.clone(),
             poll_interval: qmp.poll_interval,
             display: qmp.display.clone(),
+            buffers: qmp.buffers.clone(),
         };
         LabExecutors {
             qmp,

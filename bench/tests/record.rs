@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use migbench::migrate::record::{assemble, Measured, Timeline, Verdict};
+use migbench::migrate::services::ServiceSeries;
 use migbench_model::{ProgressSample, RunRecord, WorkloadSample};
 use serde_json::Value;
 
@@ -70,6 +71,7 @@ fn every_recorded_run_is_rebuilt_from_its_raw_series() {
             &std::fs::read_to_string(raw.join("probes.csv")).unwrap(),
         )
         .unwrap();
+        let services = ServiceSeries::read(&raw).unwrap();
         let measured = Measured {
             timeline: &timeline,
             samples: &samples,
@@ -79,6 +81,8 @@ fn every_recorded_run_is_rebuilt_from_its_raw_series() {
                 memory: want.integrity,
                 disk: want.disk_integrity,
             }),
+            services: &services,
+            buffers: &[],
         };
         let got = assemble(&want.params, &want.accel, measured);
         let (got_v, want_v) = (

@@ -10,4 +10,7 @@ pub mod icmp;
 pub mod netns;
 pub mod prober;
 pub mod protocol;
+pub mod serve;
+pub mod stream_client;
+pub mod tcpinfo;
 pub mod worker;

@@ -1,13 +1,14 @@
 //! The host-side prober: sends a numbered probe to the guest every interval
-//! from a socket in the client namespace — UDP to the agent's echo port, or
-//! an ICMP echo request the guest's kernel answers ([`ProbeTarget`]) — and
+//! from a socket in the client namespace — UDP to the agent's echo port,
+//! an ICMP echo request the guest's kernel answers, or a request on a TCP
+//! connection the agent answers ([`ProbeTarget`]) — and
 //! records every probe's send time and reply time against a shared clock
 //! origin.
 //!
 //! Exports [`Prober`] (start, then [`Prober::finish`] for the events).
 
-use std::io::IoSliceMut;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{IoSliceMut, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use migbench_model::ProbeEvent;
 
 use crate::icmp;
 use crate::netns::in_netns;
-use crate::protocol::{decode_probe, encode_probe};
+use crate::protocol::{decode_probe, encode_probe, PROBE_LEN};
+use crate::tcpinfo::{retransmits, Retransmits};
 
 /// What the prober sends to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,14 @@ pub enum ProbeTarget {
     Udp(SocketAddr),
     /// ICMP echo (answered by the guest's kernel; any guest).
     Icmp(Ipv4Addr),
+    /// Requests of `size` bytes over one TCP connection to the agent's
+    /// echo ([`crate::serve::serve_rr`]), each answered with itself.
+    TcpRr {
+        /// The agent's request/response port.
+        addr: SocketAddr,
+        /// Bytes per request and per response.
+        size: u32,
+    },
 }
 
 impl From<SocketAddr> for ProbeTarget {
@@ -45,6 +55,21 @@ impl ProbeTarget {
                 Ok(s.into())
             }
             ProbeTarget::Icmp(ip) => icmp::socket(ip),
+            ProbeTarget::TcpRr { addr, size } => {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                s.set_nodelay(true)?;
+                s.write_all(&size.to_le_bytes())?;
+                Ok(s.into())
+            }
+        }
+    }
+
+    /// Bytes per reply on a stream transport (replies are cut from the
+    /// byte stream); `None` for datagrams.
+    fn frame(self) -> Option<usize> {
+        match self {
+            ProbeTarget::TcpRr { size, .. } => Some(size as usize),
+            _ => None,
         }
     }
 
@@ -53,6 +78,11 @@ impl ProbeTarget {
         match self {
             ProbeTarget::Udp(_) => encode_probe(seq, t).to_vec(),
             ProbeTarget::Icmp(_) => icmp::echo_request(id, seq, t).to_vec(),
+            ProbeTarget::TcpRr { size, .. } => {
+                let mut b = vec![0u8; size as usize];
+                b[..PROBE_LEN].copy_from_slice(&encode_probe(seq, t));
+                b
+            }
         }
     }
 
@@ -61,16 +91,32 @@ impl ProbeTarget {
         match self {
             ProbeTarget::Udp(_) => decode_probe(b),
             ProbeTarget::Icmp(_) => icmp::decode_reply(b, id),
+            ProbeTarget::TcpRr { .. } => decode_probe(b.get(..PROBE_LEN)?),
         }
     }
 }
 
+/// Replies (sequence, arrival ns) and why a connection ended, if it did.
+type Replies = (Vec<(u64, u64)>, Option<String>);
+
 /// A running prober.
 pub struct Prober {
     stop: Arc<AtomicBool>,
-    sender: Option<JoinHandle<Vec<u64>>>,
-    receiver: Option<JoinHandle<Vec<(u64, u64)>>>,
+    sender: Option<JoinHandle<(Vec<u64>, Option<Retransmits>)>>,
+    receiver: Option<JoinHandle<Replies>>,
     recv_stop: Arc<AtomicBool>,
+}
+
+/// Everything a prober saw.
+#[derive(Debug, Default)]
+pub struct Probed {
+    /// Every probe, answered or not.
+    pub events: Vec<ProbeEvent>,
+    /// TCP transports: the socket's retransmits at the end and the
+    /// highest RTO backoff seen (sampled at every send).
+    pub retransmits: Option<Retransmits>,
+    /// TCP transports: why the connection ended early, if it did.
+    pub error: Option<String>,
 }
 
 impl Prober {
@@ -104,6 +150,7 @@ impl Prober {
         let s_stop = stop.clone();
         let sender = realtime_thread("prober-send", move || {
             let mut sent = Vec::with_capacity(1 << 16);
+            let mut tcp = target.frame().map(|_| Retransmits::default());
             let start = Instant::now();
             let mut seq = 0u64;
             while !s_stop.load(Ordering::Relaxed) {
@@ -112,30 +159,65 @@ impl Prober {
                 if due > now {
                     std::thread::sleep(due - now);
                 }
-                let t = origin.elapsed().as_nanos() as u64;
+                // A request held up behind a stalled connection waits from
+                // when it was due (no coordinated omission); datagrams
+                // never wait.
+                let t = match tcp {
+                    Some(_) => due.saturating_duration_since(origin).as_nanos() as u64,
+                    None => origin.elapsed().as_nanos() as u64,
+                };
                 // A send error (e.g. no route for a moment) is a lost probe, not a stop.
                 let _ = sock.send(&target.packet(id, seq, t));
+                if let (Some(seen), Some(now)) = (tcp.as_mut(), retransmits(&sock)) {
+                    *seen = Retransmits {
+                        total: now.total,
+                        backoff: seen.backoff.max(now.backoff),
+                    };
+                }
                 sent.push(t);
                 seq += 1;
             }
-            sent
+            (sent, tcp)
         })?;
         let r_stop = recv_stop.clone();
         let receiver = realtime_thread("prober-recv", move || {
             let mut got = Vec::with_capacity(1 << 16);
-            let mut buf = [0u8; 128];
+            let mut buf = vec![0u8; 64 << 10];
+            let mut pending = Vec::new();
             while !r_stop.load(Ordering::Relaxed) {
-                if let Some((n, stamp)) = recv_stamped(&rsock, &mut buf, kernel_stamps) {
-                    let t = match stamp {
-                        Some(rt) => rt.saturating_sub(realtime_origin_ns),
-                        None => origin.elapsed().as_nanos() as u64,
-                    };
-                    if let Some((seq, _)) = target.reply(id, &buf[..n]) {
-                        got.push((seq, t));
+                let (n, stamp) = match recv_stamped(&rsock, &mut buf, kernel_stamps) {
+                    Ok((0, _)) if target.frame().is_some() => {
+                        return (got, Some("the guest closed the connection".into()))
+                    }
+                    Ok(r) => r,
+                    Err(e) if target.frame().is_some() && !only_waiting(e) => {
+                        return (got, Some(format!("the connection failed: {e}")))
+                    }
+                    Err(_) => continue,
+                };
+                let t = match stamp {
+                    Some(rt) => rt.saturating_sub(realtime_origin_ns),
+                    None => origin.elapsed().as_nanos() as u64,
+                };
+                match target.frame() {
+                    None => {
+                        if let Some((seq, _)) = target.reply(id, &buf[..n]) {
+                            got.push((seq, t));
+                        }
+                    }
+                    Some(size) => {
+                        pending.extend_from_slice(&buf[..n]);
+                        let whole = pending.len() / size * size;
+                        for f in pending[..whole].chunks_exact(size) {
+                            if let Some((seq, _)) = target.reply(id, f) {
+                                got.push((seq, t));
+                            }
+                        }
+                        pending.drain(..whole);
                     }
                 }
             }
-            got
+            (got, None)
         })?;
         Ok(Prober {
             stop,
@@ -146,11 +228,20 @@ impl Prober {
     }
 
     /// Stop sending, wait `grace` for late replies, and return every probe.
-    pub fn finish(mut self, grace: Duration) -> Vec<ProbeEvent> {
-        let sent = stop_and_join(&self.stop, &mut self.sender);
+    pub fn finish(self, grace: Duration) -> Vec<ProbeEvent> {
+        self.finish_all(grace).events
+    }
+
+    /// As [`Prober::finish`], with the TCP transport's counters and error.
+    pub fn finish_all(mut self, grace: Duration) -> Probed {
+        let (sent, retransmits) = stop_and_join(&self.stop, &mut self.sender);
         std::thread::sleep(grace);
-        let got = stop_and_join(&self.recv_stop, &mut self.receiver);
-        merge(&sent, &got)
+        let (got, error) = stop_and_join(&self.recv_stop, &mut self.receiver);
+        Probed {
+            events: merge(&sent, &got),
+            retransmits,
+            error,
+        }
     }
 }
 
@@ -162,22 +253,24 @@ impl Drop for Prober {
 }
 
 /// CLOCK_REALTIME in ns.
-fn realtime_ns() -> u64 {
+pub(crate) fn realtime_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
 
-/// Receive one datagram with its kernel timestamp (realtime ns), if any.
-fn recv_stamped(
-    sock: &UdpSocket,
+/// Receive one datagram (or what a stream socket has) with its kernel
+/// timestamp (realtime ns), if any. `Ok((0, _))` when a stream socket's
+/// peer closed; `Err(EAGAIN)` when the read timeout passed.
+pub(crate) fn recv_stamped(
+    sock: &impl AsRawFd,
     buf: &mut [u8],
     want_stamp: bool,
-) -> Option<(usize, Option<u64>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+) -> nix::Result<(usize, Option<u64>)> {
+    use nix::sys::socket::{recv, recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
     if !want_stamp {
-        return sock.recv(buf).ok().map(|n| (n, None));
+        return recv(sock.as_raw_fd(), buf, MsgFlags::empty()).map(|n| (n, None));
     }
     let mut iov = [IoSliceMut::new(buf)];
     let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
@@ -186,19 +279,26 @@ fn recv_stamped(
         &mut iov,
         Some(&mut cmsg),
         MsgFlags::empty(),
-    )
-    .ok()?;
+    )?;
     let mut stamp = None;
-    for c in msg.cmsgs().ok()? {
+    for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmTimestampns(ts) = c {
             stamp = Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64);
         }
     }
-    Some((msg.bytes, stamp))
+    Ok((msg.bytes, stamp))
+}
+
+/// Whether a receive error only means "nothing yet" (timeout, signal).
+pub(crate) fn only_waiting(e: nix::Error) -> bool {
+    matches!(e, nix::Error::EAGAIN | nix::Error::EINTR)
 }
 
 /// Raise `flag` and take what the thread returns (nothing if it panicked).
-fn stop_and_join<T: Default>(flag: &AtomicBool, thread: &mut Option<JoinHandle<T>>) -> T {
+pub(crate) fn stop_and_join<T: Default>(
+    flag: &AtomicBool,
+    thread: &mut Option<JoinHandle<T>>,
+) -> T {
     flag.store(true, Ordering::Relaxed);
     thread
         .take()
@@ -207,7 +307,7 @@ fn stop_and_join<T: Default>(flag: &AtomicBool, thread: &mut Option<JoinHandle<T
 }
 
 /// A named thread running `f` at raised priority (see [`raise_priority`]).
-fn realtime_thread<T: Send + 'static>(
+pub(crate) fn realtime_thread<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<T>> {
@@ -293,6 +393,39 @@ mod tests {
         h.join().unwrap();
         assert!(ev.len() >= 20, "{}", ev.len());
         assert!(ev.iter().all(|e| e.recv_ms.is_some_and(|r| r >= e.sent_ms)));
+    }
+
+    #[test]
+    fn request_response_over_tcp_answers_every_request_and_reports_counters() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || crate::serve::serve_rr(l.accept().unwrap().0));
+        let target = ProbeTarget::TcpRr { addr, size: 1024 };
+        let p = Prober::start(None, target, Duration::from_millis(5), Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let r = p.finish_all(Duration::from_millis(50));
+        assert!(r.events.len() >= 20, "{}", r.events.len());
+        assert!(r
+            .events
+            .iter()
+            .all(|e| e.recv_ms.is_some_and(|t| t >= e.sent_ms)));
+        assert_eq!(r.retransmits.map(|t| t.total), Some(0));
+        assert!(r.error.is_none(), "{:?}", r.error);
+        drop(server);
+    }
+
+    #[test]
+    fn a_closed_request_connection_ends_with_an_error_not_a_spin() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        // Accept, then close at once.
+        std::thread::spawn(move || drop(l.accept().unwrap()));
+        let target = ProbeTarget::TcpRr { addr, size: 64 };
+        let p = Prober::start(None, target, Duration::from_millis(5), Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let r = p.finish_all(Duration::from_millis(20));
+        assert!(r.error.is_some());
+        assert!(r.events.iter().all(|e| e.recv_ms.is_none()));
     }
 
     #[test]

@@ -10,6 +10,81 @@ pub const ECHO_PORT: u16 = 7;
 pub const CONTROL_PORT: u16 = 7100;
 /// Size of one probe packet.
 pub const PROBE_LEN: usize = 16;
+/// TCP port of the agent's constant-bitrate stream (service `tcp-stream`).
+pub const STREAM_PORT: u16 = 7101;
+/// TCP port of the agent's request/response echo (service `tcp-rr`).
+pub const RR_PORT: u16 = 7102;
+/// Bytes at the head of each stream chunk ([`ChunkHeader`]).
+pub const CHUNK_HEADER_LEN: usize = 21;
+
+/// What a stream client asks for when it connects: bits per second and
+/// the chunk size (12 bytes, little endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHello {
+    /// Bitrate, bit/s.
+    pub bitrate: u64,
+    /// Chunk size, bytes (at least [`CHUNK_HEADER_LEN`]).
+    pub chunk: u32,
+}
+
+impl StreamHello {
+    /// The wire form.
+    pub fn encode(self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&self.bitrate.to_le_bytes());
+        b[8..].copy_from_slice(&self.chunk.to_le_bytes());
+        b
+    }
+
+    /// Parse; `None` when the request is one the server refuses (a rate
+    /// of 0, above 1 Gbit/s, or chunks outside header size – 1 MiB).
+    pub fn decode(b: &[u8; 12]) -> Option<StreamHello> {
+        let h = StreamHello {
+            bitrate: u64::from_le_bytes(b[..8].try_into().ok()?),
+            chunk: u32::from_le_bytes(b[8..].try_into().ok()?),
+        };
+        let ok = (1..=1_000_000_000).contains(&h.bitrate)
+            && (CHUNK_HEADER_LEN as u32..=1 << 20).contains(&h.chunk);
+        ok.then_some(h)
+    }
+}
+
+/// The head of one stream chunk: its number, when the guest sent it and
+/// what the guest's TCP had retransmitted by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkHeader {
+    /// Sequence number from 0.
+    pub seq: u64,
+    /// Guest monotonic ns since the agent started.
+    pub sent_ns: u64,
+    /// The sending socket's `tcpi_total_retrans`.
+    pub retrans: u32,
+    /// The sending socket's `tcpi_backoff`.
+    pub backoff: u8,
+}
+
+impl ChunkHeader {
+    /// The wire form.
+    pub fn encode(self) -> [u8; CHUNK_HEADER_LEN] {
+        let mut b = [0u8; CHUNK_HEADER_LEN];
+        b[..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..16].copy_from_slice(&self.sent_ns.to_le_bytes());
+        b[16..20].copy_from_slice(&self.retrans.to_le_bytes());
+        b[20] = self.backoff;
+        b
+    }
+
+    /// Parse the head of a chunk.
+    pub fn decode(b: &[u8]) -> Option<ChunkHeader> {
+        let b = b.get(..CHUNK_HEADER_LEN)?;
+        Some(ChunkHeader {
+            seq: u64::from_le_bytes(b[..8].try_into().ok()?),
+            sent_ns: u64::from_le_bytes(b[8..16].try_into().ok()?),
+            retrans: u32::from_le_bytes(b[16..20].try_into().ok()?),
+            backoff: b[20],
+        })
+    }
+}
 
 /// Encode a probe: sequence number and send time (ns since the prober's origin).
 pub fn encode_probe(seq: u64, sent_ns: u64) -> [u8; PROBE_LEN] {
@@ -117,6 +192,27 @@ mod tests {
         let b = encode_probe(42, 123_456_789);
         assert_eq!(decode_probe(&b), Some((42, 123_456_789)));
         assert_eq!(decode_probe(&b[..10]), None);
+    }
+
+    #[test]
+    fn stream_hello_and_chunk_headers_round_trip_and_bad_hellos_are_refused() {
+        let h = StreamHello {
+            bitrate: 5_000_000,
+            chunk: 6250,
+        };
+        assert_eq!(StreamHello::decode(&h.encode()), Some(h));
+        let zero = StreamHello { bitrate: 0, ..h };
+        assert_eq!(StreamHello::decode(&zero.encode()), None);
+        let tiny = StreamHello { chunk: 8, ..h };
+        assert_eq!(StreamHello::decode(&tiny.encode()), None);
+        let c = ChunkHeader {
+            seq: 7,
+            sent_ns: 1 << 40,
+            retrans: 3,
+            backoff: 2,
+        };
+        assert_eq!(ChunkHeader::decode(&c.encode()), Some(c));
+        assert_eq!(ChunkHeader::decode(&c.encode()[..20]), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::settings::{
     AutoConverge, Backend, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
-    DiskPattern, Postcopy, StorageMode, Xbzrle,
+    DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -39,6 +39,7 @@ numeric! {
     Count => |v| v.0 as f64;
     u32 => |v| *v as f64;
     Backend => |v| *v as u8 as f64;
+    Services => |v| v.bits() as f64;
     StorageMode => |v| *v as u8 as f64;
     DiskFormat => |v| *v as u8 as f64;
     DiskPattern => |v| *v as u8 as f64;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::dimension::dimensions;
 use crate::settings::{
     Announce, AutoConverge, Backend, BandwidthCap, Channels, CompletionAction, Compression,
-    DirtyLimit, DiskFormat, DiskPattern, Postcopy, StorageMode, Xbzrle,
+    DirtyLimit, DiskFormat, DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -96,6 +96,27 @@ dimensions! {
     [probe] ProbeSpec => ProbeSettings {
         /// Interval between UDP probes (0.1 ms – 100 ms).
         interval => probe_interval: Dur = ms(1), optional, "probe interval (ms)";
+    }
+
+    /// What a client of the guest's services sees (beside the UDP probe,
+    /// which always runs).
+    [service] ServiceSpec => ServiceSettings {
+        /// Services run during the migration: "udp" (the probe alone),
+        /// "icmp", "tcp-stream", "tcp-rr", joined with + or "all".
+        kind => services: Services = Services::default(), optional, "services";
+        /// Bitrate of the TCP stream the guest serves.
+        stream_rate => stream_rate: BitRate = BitRate(5_000_000), optional,
+            "stream bitrate (Mbit/s)";
+        /// Requests per second on the request/response connection.
+        rr_rate => rr_rate: Count = Count(200), optional, "requests per second";
+        /// Size of each request and of each response.
+        rr_size => rr_size: Size = Size(1024), optional, "request size (KiB)" * 1024.0;
+        /// A request answered later than this counts as over the deadline.
+        rr_deadline => rr_deadline: Dur = ms(1000), optional, "request deadline (ms)";
+        @ /// Playout buffers the stream is played out with: every buffer is
+        /// applied to the same received stream (the playout is a function
+        /// of arrival times), so one run answers them all.
+        buffer: Vec<Dur> = vec![ms(0), ms(1000), ms(3000)];
     }
 
     /// Migration settings and limits.

@@ -19,4 +19,4 @@ pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS};
 pub use matrix::{expand, RunParams};
 pub use record::{Integrity, Manifest, Outcome, RunRecord};
 pub use scenario::{Scenario, ScenarioError};
-pub use series::{ProbeEvent, ProgressSample, WorkloadSample};
+pub use series::{ProbeEvent, ProgressSample, StreamChunk, WorkloadSample};

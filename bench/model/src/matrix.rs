@@ -80,6 +80,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs = sc.workload.expand(runs);
     runs = sc.link.expand(runs);
     runs = sc.probe.expand(runs);
+    runs = sc.service.expand(runs);
     let runs: Vec<RunParams> = runs
         .into_iter()
         .flat_map(|r| {

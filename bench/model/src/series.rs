@@ -1,6 +1,8 @@
 //! The raw per-run series a run leaves beside its record: progress
 //! samples (`progress.jsonl`), migration events (`events.jsonl`), probe
-//! events (`probes.csv`) and workload samples (`workload.jsonl`). Other
+//! events (`probes.csv`, and `service/icmp.csv`, `service/rr.csv` in the
+//! same format), stream chunks (`service/stream.csv`) and workload samples
+//! (`workload.jsonl`). Other
 //! tools parse these: change them with care.
 
 use serde::{Deserialize, Serialize};
@@ -168,4 +170,68 @@ mod tests {
         assert_eq!(read_probes_csv(&text).unwrap(), ev);
         assert!(read_probes_csv("a,b\n").is_err());
     }
+}
+
+/// One chunk of the guest's TCP stream as the client received it
+/// (`service/stream.csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StreamChunk {
+    /// Sequence number the guest gave it.
+    pub seq: u64,
+    /// Its length, bytes.
+    pub bytes: u64,
+    /// When the guest sent it, guest monotonic ms.
+    pub sent_guest_ms: f64,
+    /// When its last byte arrived, host ms since the run's origin.
+    pub recv_ms: f64,
+    /// The guest socket's `tcpi_total_retrans` when it was sent.
+    pub retrans: u32,
+    /// The guest socket's `tcpi_backoff` when it was sent.
+    pub backoff: u8,
+}
+
+const STREAM_CSV_HEADER: &str = "seq,bytes,sent_guest_ms,recv_ms,retrans,backoff";
+
+/// Write stream chunks as CSV.
+pub fn write_stream_csv<W: std::io::Write>(
+    mut w: W,
+    chunks: &[StreamChunk],
+) -> std::io::Result<()> {
+    writeln!(w, "{STREAM_CSV_HEADER}")?;
+    for c in chunks {
+        writeln!(
+            w,
+            "{},{},{:.3},{:.3},{},{}",
+            c.seq, c.bytes, c.sent_guest_ms, c.recv_ms, c.retrans, c.backoff
+        )?;
+    }
+    w.flush()
+}
+
+/// Read what [`write_stream_csv`] wrote.
+pub fn read_stream_csv(text: &str) -> Result<Vec<StreamChunk>, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(STREAM_CSV_HEADER) {
+        return Err(format!(
+            "not a stream CSV: expected header `{STREAM_CSV_HEADER}`"
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(i, l)| {
+            let bad = || format!("line {}: `{l}` is not {STREAM_CSV_HEADER}", i + 2);
+            let f: Vec<&str> = l.split(',').collect();
+            if f.len() != 6 {
+                return Err(bad());
+            }
+            Ok(StreamChunk {
+                seq: f[0].parse().map_err(|_| bad())?,
+                bytes: f[1].parse().map_err(|_| bad())?,
+                sent_guest_ms: f[2].parse().map_err(|_| bad())?,
+                recv_ms: f[3].parse().map_err(|_| bad())?,
+                retrans: f[4].parse().map_err(|_| bad())?,
+                backoff: f[5].parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
 }

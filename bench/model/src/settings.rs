@@ -481,3 +481,94 @@ off_or!(
     |r| r.0 >= 1_000_000,
     "\"off\" or a per-vCPU rate of at least 1MB/s (e.g. \"10MB/s\")"
 );
+
+/// The services a client uses during the migration (`[service] kind`),
+/// beside migbench's UDP echo probe, which always runs: written as one
+/// name, names joined with `+` (`"icmp+tcp-rr"`) or `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Services(u8);
+
+impl Services {
+    /// Kernel-level ICMP echo from the client namespace.
+    pub const ICMP: Services = Services(1);
+    /// A constant-bitrate TCP stream from the guest, played out with a buffer.
+    pub const TCP_STREAM: Services = Services(2);
+    /// Requests and responses over one persistent TCP connection.
+    pub const TCP_RR: Services = Services(4);
+    const NAMES: [(Services, &'static str); 3] = [
+        (Services::ICMP, "icmp"),
+        (Services::TCP_STREAM, "tcp-stream"),
+        (Services::TCP_RR, "tcp-rr"),
+    ];
+
+    /// Whether every service of `s` runs.
+    pub fn has(self, s: Services) -> bool {
+        self.0 & s.0 == s.0
+    }
+
+    /// Whether a service needs migbench's agent in the guest.
+    pub fn needs_agent(self) -> bool {
+        self.0 & (Services::TCP_STREAM.0 | Services::TCP_RR.0) != 0
+    }
+
+    /// The set as a number (for chart axes).
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl ScalarField for Services {
+    const EXPECTING: &'static str = "\"udp\" (the probe alone), \"icmp\", \"tcp-stream\", \"tcp-rr\", several joined with + (\"icmp+tcp-rr\") or \"all\"";
+    fn parse_str(s: &str) -> Result<Self, String> {
+        let mut set = Services(0);
+        for part in s.split('+').map(str::trim) {
+            match part {
+                "udp" => {}
+                "all" => set.0 |= 7,
+                _ => match Self::NAMES.iter().find(|(_, n)| *n == part) {
+                    Some((v, _)) => set.0 |= v.0,
+                    None => {
+                        return Err(format!(
+                            "`{part}` is not a service: expected {}",
+                            Self::EXPECTING
+                        ))
+                    }
+                },
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl fmt::Display for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("udp")?;
+        for (v, n) in Self::NAMES {
+            if self.has(v) {
+                write!(f, "+{n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+string_serde!(Services);
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+
+    #[test]
+    fn services_parse_as_sets_and_print_back() {
+        let s = Services::parse_str("tcp-rr + icmp").unwrap();
+        assert!(s.has(Services::ICMP) && s.has(Services::TCP_RR));
+        assert!(!s.has(Services::TCP_STREAM));
+        assert_eq!(s.to_string(), "udp+icmp+tcp-rr");
+        assert_eq!(Services::parse_str("udp").unwrap(), Services::default());
+        assert_eq!(
+            Services::parse_str("all").unwrap().to_string(),
+            "udp+icmp+tcp-stream+tcp-rr"
+        );
+        let e = Services::parse_str("icmp+video").unwrap_err();
+        assert!(e.contains("`video`") && e.contains("tcp-stream"), "{e}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod guest;
 pub mod policy;
 pub mod record;
 pub mod run;
+pub mod services;
 pub mod watch;
 
 use std::time::{Duration, Instant};

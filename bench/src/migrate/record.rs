@@ -14,6 +14,7 @@ use migbench_pure::outage::{
 };
 
 use super::policy::classify;
+use super::services::{summarise, ServiceSeries};
 use super::watch::{End, Watched};
 
 /// What the migration did, times in ms since the run's clock origin: the
@@ -56,6 +57,10 @@ pub struct Measured<'a> {
     pub workload: &'a [WorkloadSample],
     /// The guest's verdict, if it was asked.
     pub verdict: Option<Verdict>,
+    /// What the service clients saw.
+    pub services: &'a ServiceSeries,
+    /// The playout buffers the stream is evaluated with.
+    pub buffers: &'a [std::time::Duration],
 }
 
 /// The disk copy of a block migration.
@@ -161,6 +166,7 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
             .filter(|(before, _)| *before > 0.0)
             .map(|(before, during)| (1.0 - during / before) * 100.0);
     }
+    summarise(&mut rec, p, m.buffers, m.services, window);
     count_probes(&mut rec, m.probes);
     rec
 }

@@ -1,5 +1,6 @@
-//! migbench-agent: runs inside the guest. Echoes UDP probes, runs the memory
-//! dirtier on request and answers the JSON-lines control protocol.
+//! migbench-agent: runs inside the guest. Echoes UDP probes, serves the TCP
+//! stream and request/response services, runs the memory dirtier on
+//! request and answers the JSON-lines control protocol.
 //! Statically linked so the initramfs needs nothing but busybox beside it.
 
 use std::io::{BufRead, BufReader, Write};
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use migbench_probes::dirtier::Dirtier;
 use migbench_probes::disk::DiskWorkload;
-use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT};
+use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT, RR_PORT, STREAM_PORT};
 
 fn main() {
     let origin = Instant::now();
@@ -21,8 +22,11 @@ fn main() {
             }
         }
     });
+    migbench_probes::serve::start(origin).expect("bind the service ports");
     let listener = TcpListener::bind(("0.0.0.0", CONTROL_PORT)).expect("bind control port");
-    println!("migbench-agent ready: echo udp/{ECHO_PORT}, control tcp/{CONTROL_PORT}");
+    println!(
+        "migbench-agent ready: echo udp/{ECHO_PORT}, control tcp/{CONTROL_PORT}, stream tcp/{STREAM_PORT}, request/response tcp/{RR_PORT}"
+    );
     let mut work = Work::default();
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::knobs::{
-    BackendSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, StorageSpec,
-    WorkloadSpec,
+    BackendSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, ServiceSpec,
+    StorageSpec, WorkloadSpec,
 };
 use crate::units::{Count, Size};
 
@@ -115,6 +115,8 @@ pub struct Scenario {
     pub variants: Vec<Variant>,
     /// The probe.
     pub probe: ProbeSpec,
+    /// The services a client uses during the migration.
+    pub service: ServiceSpec,
     /// The guest's disk.
     pub storage: StorageSpec,
     /// Lab-wide settings.
@@ -138,6 +140,7 @@ impl Default for Scenario {
             variant_text: Vec::new(),
             variants: Vec::new(),
             probe: ProbeSpec::default(),
+            service: ServiceSpec::default(),
             storage: StorageSpec::default(),
             lab: LabSpec::default(),
             hosts: None,

@@ -11,7 +11,7 @@ use crate::settings::{
 impl Scenario {
     /// Check values that parse but make no sense, alone or together.
     pub(crate) fn validate(&self) -> Result<(), Problem> {
-        let sections: [(&str, Option<&'static str>); 8] = [
+        let sections: [(&str, Option<&'static str>); 9] = [
             ("backend", self.backend.missing()),
             ("guest", self.guest.missing()),
             ("workload", self.workload.missing()),
@@ -20,6 +20,7 @@ impl Scenario {
             ("policy", self.policy.missing()),
             ("probe", self.probe.missing()),
             ("storage", self.storage.missing()),
+            ("service", self.service.missing()),
         ];
         if let Some((table, Some(key))) = sections.iter().find(|(_, m)| m.is_some()) {
             return Err(Problem::new(
@@ -101,11 +102,73 @@ impl Scenario {
         let agent_work = self.workload.dirty_rate.0.iter().any(|r| r.0 > 0)
             || self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
             || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
+        if h.probe == HostProbe::Icmp && self.service.kind.0.iter().any(|s| s.needs_agent()) {
+            return Err((
+                "service.kind",
+                "the TCP services are served by migbench's agent in the guest: use hosts.probe = \"udp\", or kind = \"icmp\"".into(),
+            ));
+        }
         if h.probe == HostProbe::Icmp && agent_work {
             return Err((
                 "workload.dirty_rate",
                 "a workload needs migbench's agent in the guest: use hosts.probe = \"udp\", or an idle workload".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[service]`: rates the link can carry, sizes a request can have.
+    fn check_service(&self) -> Result<(), (&'static str, String)> {
+        let sv = &self.service;
+        for r in &sv.stream_rate.0 {
+            if r.0 < 8_000 {
+                return Err(("service.stream_rate", format!("{r} is below 8kbit")));
+            }
+            // The stream shares the link with the migration: at most half of it.
+            if let Some(link) = self.link.rate.0.iter().find(|l| r.0 * 2 > l.0) {
+                return Err((
+                    "service.stream_rate",
+                    format!("{r} is more than half the {link} link it shares with the migration"),
+                ));
+            }
+        }
+        for r in &sv.rr_rate.0 {
+            if !(1..=10_000).contains(&r.0) {
+                return Err((
+                    "service.rr_rate",
+                    format!("{r} is outside 1 – 10000 requests/s"),
+                ));
+            }
+        }
+        for s in &sv.rr_size.0 {
+            if !(16..=(1 << 20)).contains(&s.0) {
+                return Err(("service.rr_size", format!("{s} is outside 16B – 1MiB")));
+            }
+            for r in &sv.rr_rate.0 {
+                for link in &self.link.rate.0 {
+                    if s.0 * 8 * u64::from(r.0) * 2 > link.0 {
+                        return Err((
+                            "service.rr_rate",
+                            format!("{r} requests/s of {s} is more than half the {link} link"),
+                        ));
+                    }
+                }
+            }
+        }
+        for d in &sv.rr_deadline.0 {
+            if d.0.is_zero() {
+                return Err(("service.rr_deadline", "must be longer than 0s".into()));
+            }
+        }
+        if sv.buffer.len() > 8 {
+            return Err(("service.buffer", "give at most 8 buffers".into()));
+        }
+        if let Some(b) = sv
+            .buffer
+            .iter()
+            .find(|b| b.0 > std::time::Duration::from_secs(60))
+        {
+            return Err(("service.buffer", format!("{b} is longer than 60s")));
         }
         Ok(())
     }
@@ -193,6 +256,7 @@ impl Scenario {
                 "a disk workload needs a disk: set storage.mode to shared or block".into(),
             ));
         }
+        self.check_service()?;
         for i in &self.probe.interval.0 {
             let us = i.0.as_micros();
             if !(100..=100_000).contains(&us) {

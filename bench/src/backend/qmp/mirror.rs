@@ -3,14 +3,18 @@
 //! until in sync ([`Mirror::start`]), the mirror is completed with the
 //! guest paused before switchover ([`Mirror::complete`]), and the export
 //! is removed after the migration ([`Mirror::release`]).
+//!
+//! The job is not auto-dismissed: a mirror that fails (its NBD target
+//! gone, a write error) stays listed as `concluded` with QEMU's reason,
+//! so the run's error says why instead of "job not found".
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::client::{
-    BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror,
-    MigrateSetCapabilities, NbdServerStart, NbdServerStop, QmpError, QueryBlockJobs,
+    BlockExportAdd, BlockExportDel, BlockJobCancel, BlockdevAdd, BlockdevMirror, JobDismiss,
+    MigrateSetCapabilities, NbdServerStart, NbdServerStop, QmpError, QueryJobs,
 };
 use super::vm::QmpVm;
 use crate::lab::net::DST_MIG_IP;
@@ -27,12 +31,19 @@ pub struct Mirror {
     pub copy: DiskCopy,
 }
 
-/// The block job `id` on `q`, if it exists.
+/// The job `id` on `q` (`query-jobs`: status, progress, error), if it exists.
 async fn job(q: &QmpVm, id: &str) -> Result<Option<Value>, QmpError> {
-    let jobs = q.qmp.execute(QueryBlockJobs(json!({}))).await?;
+    let jobs = q.qmp.execute(QueryJobs(json!({}))).await?;
     Ok(jobs
         .as_array()
-        .and_then(|a| a.iter().find(|j| j["device"] == id).cloned()))
+        .and_then(|a| a.iter().find(|j| j["id"] == id).cloned()))
+}
+
+/// A concluded job's failure, if it failed: QEMU's reason.
+fn job_error(j: &Value) -> Option<String> {
+    (j["status"] == "concluded")
+        .then(|| j["error"].as_str().map(String::from))
+        .flatten()
 }
 
 fn failed(command: &'static str, message: String) -> QmpError {
@@ -74,6 +85,7 @@ impl Mirror {
                 "device": "disk0",
                 "target": "mirror-target",
                 "sync": if top_only { "top" } else { "full" },
+                "auto-dismiss": false,
             })))
             .await?;
         loop {
@@ -83,11 +95,17 @@ impl Mirror {
                     "the mirror job disappeared before it was ready (destination gone?)".into(),
                 )
             })?;
-            if j["ready"] == true {
+            if let Some(why) = job_error(&j) {
+                return Err(failed(
+                    "blockdev-mirror",
+                    format!("the disk mirror failed: {why}"),
+                ));
+            }
+            if j["status"] == "ready" {
                 let copy = DiskCopy {
                     started,
                     ready: Instant::now(),
-                    bytes: j["offset"].as_u64().unwrap_or(0),
+                    bytes: j["current-progress"].as_u64().unwrap_or(0),
                 };
                 return Ok(Mirror { copy });
             }
@@ -106,18 +124,38 @@ impl Mirror {
     /// pivoting (a cancelled *ready* mirror finishes its copy first) — the
     /// order libvirt uses, so no disk write is lost.
     pub async fn complete(&self, src: &QmpVm) -> Result<(), QmpError> {
+        let gone = || {
+            let why = "the disk mirror job vanished before switchover".to_string();
+            failed("block-job-cancel", why)
+        };
+        let j = job(src, JOB).await?.ok_or_else(gone)?;
+        if let Some(why) = job_error(&j) {
+            let why = format!("the disk mirror failed before switchover: {why}");
+            return Err(failed("block-job-cancel", why));
+        }
         src.qmp
             .execute(BlockJobCancel(json!({ "device": JOB })))
             .await?;
         let start = Instant::now();
-        while job(src, JOB).await?.is_some() {
+        loop {
+            let j = job(src, JOB).await?.ok_or_else(gone)?;
+            if j["status"] == "concluded" {
+                let _ = src.qmp.execute(JobDismiss(json!({ "id": JOB }))).await;
+                return match job_error(&j) {
+                    // A cancelled ready mirror reports no error when its copy finished.
+                    None => Ok(()),
+                    Some(why) => Err(failed(
+                        "block-job-cancel",
+                        format!("the disk mirror failed while completing: {why}"),
+                    )),
+                };
+            }
             if start.elapsed() > Duration::from_secs(60) {
                 let why = "the disk mirror did not finish within 60s of switchover".into();
                 return Err(failed("block-job-cancel", why));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Ok(())
     }
 
     /// After completion: stop exporting the destination's disk.
