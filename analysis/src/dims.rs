@@ -49,6 +49,28 @@ pub const METRICS: &[Metric] = metrics! {
     "downtime_limit_final_ms" => "downtime limit at the end (ms)", |r| r.downtime_limit_final_ms;
     "compression_ratio" => "compression ratio (bytes QEMU transferred / bytes on the wire)",
         compression_ratio;
+    "switchover_probe_ms" => "UDP probe outage at switchover (ms)", |r| r.switchover_probe_ms;
+    "downtime_icmp_ms" => "ICMP echo outage at switchover: the network (ms)", |r| r.downtime_icmp_ms;
+    "app_resume_ms" => "UDP − ICMP outage at switchover: the agent resuming in user space (ms)",
+        |r| Some(r.switchover_probe_ms? - r.downtime_icmp_ms?);
+    "stall_stream_ms" => "TCP stream: gap between chunks at switchover (ms)",
+        |r| r.stream.as_ref()?.switchover_gap_ms;
+    "stall_rr_ms" => "TCP requests: gap between responses at switchover (ms)",
+        |r| r.rr.as_ref()?.switchover_gap_ms;
+    "stream_stall_ms" => "stream viewer with the smallest buffer: total stall (ms)",
+        |r| r.stream.as_ref()?.tightest().map(|p| p.stall_ms);
+    "stream_stalls" => "stream viewer with the smallest buffer: stalls",
+        |r| r.stream.as_ref()?.tightest().map(|p| f64::from(p.stalls));
+    "stream_retransmits" => "TCP stream: segments the guest retransmitted",
+        |r| r.stream.as_ref().map(|s| s.retransmits as f64);
+    "rr_p99_during_ms" => "requests sent while migrating: p99 latency (ms)",
+        |r| r.rr.as_ref()?.during.map(|l| l.p99);
+    "rr_max_during_ms" => "requests sent while migrating: slowest (ms)",
+        |r| r.rr.as_ref()?.during.map(|l| l.max);
+    "rr_over_deadline" => "requests over the deadline or unanswered",
+        |r| r.rr.as_ref().map(|x| x.over_deadline as f64);
+    "rr_retransmits" => "requests: segments the client retransmitted",
+        |r| r.rr.as_ref().map(|x| x.retransmits as f64);
     "bound_s" => "physical bound on total time (s)", bound_s;
     "time_over_bound" => "total time / physical bound", |r| Some(r.total_time_ms? / 1e3 / bound_s(r)?);
 };

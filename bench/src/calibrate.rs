@@ -210,7 +210,7 @@ fn pause_seen(seen: &ServiceSeries, interval_ms: f64, s: f64, c: f64) -> PauseSe
         let bitrate = near
             .first()
             .map_or(1.0, |k| k.bytes as f64 * 8.0 / CHUNK_INTERVAL.as_secs_f64());
-        stream_summary(&near, bitrate, &[0.0])
+        stream_summary(&near, bitrate, &[0.0], None)
     });
     PauseSeen {
         icmp_ms: seen

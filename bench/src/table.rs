@@ -1,6 +1,7 @@
 //! The end-of-run table: one row per run with the headline measures (and
-//! the disk's when runs have one, and how each ended when a scenario has
-//! variants or policies).
+//! the disk's when runs have one, what the services' clients saw when
+//! services ran, and how each ended when a scenario has variants or
+//! policies).
 
 use migbench_model::settings::StorageMode;
 use migbench_model::RunRecord;
@@ -10,7 +11,12 @@ fn opt(v: Option<f64>, prec: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn row(cells: &[String], disk: Option<&[String]>, how: Option<&[String]>) -> String {
+fn row(
+    cells: &[String],
+    disk: Option<&[String]>,
+    svc: Option<&[String]>,
+    how: Option<&[String]>,
+) -> String {
     let mut s = format!(
         "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
         cells[0],
@@ -30,6 +36,9 @@ fn row(cells: &[String], disk: Option<&[String]>, how: Option<&[String]>) -> Str
             " {:<17} {:>9} {:>8} {:<10}",
             d[0], d[1], d[2], d[3]
         ));
+    }
+    if let Some(v) = svc {
+        s.push_str(&format!(" {:>8} {:>8} {:>8} {:>8}", v[0], v[1], v[2], v[3]));
     }
     if let Some(h) = how {
         s.push_str(&format!(" {:<18} {:<9} {:>6}", h[0], h[1], h[2]));
@@ -62,16 +71,23 @@ pub fn render(records: &[RunRecord]) -> String {
     let policies = records
         .iter()
         .any(|r| !r.params.variant.is_empty() || !r.interventions.is_empty());
+    let services = records
+        .iter()
+        .any(|r| r.stream.is_some() || r.rr.is_some() || r.downtime_icmp_ms.is_some());
+    let shead = strs(&["icmp dt", "req gap", "strm gap", "stall"]);
+    let sunits = strs(&["ms", "ms", "ms", "ms"]);
     let phead = strs(&["variant", "detail", "slow"]);
     let punits = strs(&["", "", "down%"]);
     let mut out = row(
         &head,
         disks.then_some(&dhead[..]),
+        services.then_some(&shead[..]),
         policies.then_some(&phead[..]),
     );
     out.push_str(&row(
         &units,
         disks.then_some(&dunits[..]),
+        services.then_some(&sunits[..]),
         policies.then_some(&punits[..]),
     ));
     for r in records {
@@ -97,6 +113,18 @@ pub fn render(records: &[RunRecord]) -> String {
             opt(r.disk_time_ms.map(|t| t / 1e3), 2),
             r.disk_integrity.to_string(),
         ];
+        let svc = [
+            opt(r.downtime_icmp_ms, 1),
+            opt(r.stream.as_ref().map(|s| s.longest_gap_ms), 0),
+            opt(
+                r.stream
+                    .as_ref()
+                    .and_then(|s| s.tightest())
+                    .map(|p| p.stall_ms),
+                0,
+            ),
+            opt(r.rr.as_ref().and_then(|x| x.during).map(|l| l.max), 0),
+        ];
         let how = [
             r.params.variant.clone(),
             r.outcome_detail
@@ -107,6 +135,7 @@ pub fn render(records: &[RunRecord]) -> String {
         out.push_str(&row(
             &cells,
             disks.then_some(&disk[..]),
+            services.then_some(&svc[..]),
             policies.then_some(&how[..]),
         ));
     }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -190,46 +189,6 @@ fn a_bad_scenario_is_refused_with_file_line_field_and_exit_code_2() {
         assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
         assert!(err.contains(&format!("`{field}`")), "{err}");
     }
-}
-
-/// Render a page in headless Chromium; return the fraction of pixels that
-/// are not (near) white.
-fn screenshot_ink(page: &Path, png: &Path) -> f64 {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,2400",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs (apt-get install chromium)");
-    assert!(
-        png.is_file(),
-        "no screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let decoder = png::Decoder::new(std::fs::File::open(png).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let px = info.color_type.samples();
-    let data = &buf[..info.buffer_size()];
-    let inked = data
-        .chunks(px)
-        .filter(|p| p.iter().take(3).any(|&c| c < 200))
-        .count();
-    inked as f64 / (data.len() / px) as f64
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! One run's timeline: remaining RAM with pass boundaries and policy
 //! interventions; throughput and dirty rate (both Mbit/s); the workload's
-//! own progress rate and the auto-converge CPU throttle beneath. Probe
-//! outage windows are shaded in every panel.
+//! own progress rate and the auto-converge CPU throttle beneath; with
+//! services, what their clients saw (request latency, gaps between stream
+//! chunks). Probe outage windows are shaded in every panel.
 
 use anyhow::Result;
 use plotters::coord::types::RangedCoordf64;
@@ -28,6 +29,9 @@ pub struct Timeline {
     pub t0_ms: f64,
     /// Policy interventions: seconds since `migrate` and a short label.
     pub interventions: Vec<(f64, String)>,
+    /// Service series: a name and (run-clock ms, value ms) points; an
+    /// empty list draws no service panel.
+    pub service: Vec<(String, Vec<(f64, f64)>)>,
 }
 
 impl Timeline {
@@ -59,14 +63,20 @@ fn top_of(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
 impl Chart for Timeline {
     super::labelled!();
     fn size(&self) -> (u32, u32) {
-        (900, 720)
+        if self.service.is_empty() {
+            (900, 720)
+        } else {
+            (900, 940)
+        }
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
         let root = root.titled(&self.title, style::text(style::TITLE))?;
-        let panels = root.split_evenly((3, 1));
+        let with_service = !self.service.is_empty();
+        let panels = root.split_evenly((if with_service { 4 } else { 3 }, 1));
+        let time_axis = Some("time since migrate (s)");
         let last = self
             .progress
             .last()
@@ -198,7 +208,7 @@ impl Chart for Timeline {
             (x0, x1),
             top,
             y_desc,
-            Some("time since migrate (s)"),
+            if with_service { None } else { time_axis },
             &outages,
         )?;
         c.draw_series(LineSeries::new(wl, style::color(3).stroke_width(2)))?
@@ -210,6 +220,33 @@ impl Chart for Timeline {
                 .legend(style::line_key(style::color(5).stroke_width(2)));
         }
         style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
+
+        // Panel 4: what the services' clients saw, ms.
+        if with_service {
+            let series: Vec<(&String, Vec<(f64, f64)>)> = self
+                .service
+                .iter()
+                .map(|(n, pts)| (n, pts.iter().map(|(t, v)| (self.secs(*t), *v)).collect()))
+                .collect();
+            let top = series
+                .iter()
+                .flat_map(|(_, p)| p.iter().filter(|(x, _)| *x >= x0 && *x <= x1))
+                .map(|p| p.1)
+                .fold(1.0f64, f64::max)
+                * 1.1;
+            let mut c = panel(&panels[3], (x0, x1), top, "ms", time_axis, &outages)?;
+            for (i, (name, pts)) in series.into_iter().enumerate() {
+                let color = style::color(6 + i);
+                c.draw_series(
+                    pts.into_iter()
+                        .filter(|(x, _)| *x >= x0 && *x <= x1)
+                        .map(|p| Circle::new(p, 2, color.filled())),
+                )?
+                .label(name.as_str())
+                .legend(move |(x, y)| Circle::new((x + 6, y), 3, color.filled()));
+            }
+            style::legend(&mut c, SeriesLabelPosition::UpperRight)?;
+        }
         Ok(())
     }
 }

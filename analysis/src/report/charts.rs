@@ -62,12 +62,30 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             dir,
         )?);
         // Each source of a downtime figure that has one: QEMU's own (QMP),
-        // libvirt's two (libvirt backend), the probe's.
+        // libvirt's two (libvirt backend); then what clients saw: the
+        // network (ICMP, kernel echo), the application (UDP echo from the
+        // agent) and a TCP stream's longest gap.
+        // With services, every client figure is the switchover's (so the
+        // migration's setup stall is not compared with it).
+        let services = rows
+            .iter()
+            .any(|r| r.metrics.contains_key("downtime_icmp_ms"));
+        let probe = if services {
+            (
+                "switchover_probe_ms",
+                "UDP probe at switchover (application)",
+            )
+        } else {
+            ("downtime_probe_ms", "probe-measured (client view)")
+        };
         let sources = [
             ("downtime_qemu_ms", "QEMU-reported"),
             ("downtime_libvirt_ms", "libvirt-reported"),
             ("downtime_libvirt_net_ms", "libvirt, without clock offset"),
-            ("downtime_probe_ms", "probe-measured (client view)"),
+            ("downtime_icmp_ms", "ICMP echo at switchover (network)"),
+            probe,
+            ("stall_rr_ms", "TCP requests' stall"),
+            ("stall_stream_ms", "TCP stream's gap"),
         ];
         let series: Vec<Series> = sources
             .iter()
@@ -77,16 +95,23 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             })
             .filter(|s| s.values.iter().any(Option::is_some) || s.name.starts_with("QEMU"))
             .collect();
-        let reported = series
-            .iter()
-            .take(series.len() - 1)
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" / ");
+        let reported = |n: &str| n.contains("reported") || n.contains("offset");
+        let named = |client: bool| {
+            series
+                .iter()
+                .filter(|s| reported(&s.name) != client)
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
         out.push(render(
             &Bars {
                 name: "downtime".into(),
-                title: format!("Downtime per {groups}: {reported} vs probe-measured"),
+                title: format!(
+                    "Downtime per {groups}: {} vs what clients saw ({})",
+                    named(false),
+                    named(true)
+                ),
                 y_axis: "downtime (ms)".into(),
                 categories: cats.clone(),
                 series,
@@ -145,6 +170,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
     let runs = all_runs(sets);
     let vary = varying(&runs);
     let varies = |name: &str| summary.varying.iter().any(|v| v == name);
+    service_charts(&runs, &vary, rows, &cats, &groups, dir, &mut out)?;
     if varies("dirty_rate") {
         out.push(render(
             &lines_over(
@@ -304,6 +330,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     .iter()
                     .map(|i| (i.t_ms / 1e3, intervention_label(i)))
                     .collect(),
+                service: service_series(r),
             },
             dir,
         )?);
@@ -312,6 +339,123 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         out.push(render(&cdf, dir)?);
     }
     Ok(out)
+}
+
+/// Stall time per buffer and request latency per group, when a service ran.
+fn service_charts(
+    runs: &[RunRef],
+    vary: &[&crate::dims::Dim],
+    rows: &[SummaryRow],
+    cats: &[String],
+    groups: &str,
+    dir: &Path,
+    out: &mut Vec<Rendered>,
+) -> Result<()> {
+    let per = if groups.is_empty() {
+        "all runs".to_string()
+    } else {
+        format!("per {groups}")
+    };
+    let mut buffers: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.rec.stream.as_ref())
+        .flat_map(|s| s.playout.iter().map(|p| p.buffer_ms))
+        .collect();
+    buffers.sort_by(f64::total_cmp);
+    buffers.dedup();
+    if !buffers.is_empty() {
+        // Per buffer: the median total stall over the group's completed runs.
+        let series = buffers
+            .iter()
+            .map(|&b| Series {
+                name: format!("buffer {:.1} s", b / 1e3),
+                values: rows
+                    .iter()
+                    .map(|row| {
+                        let v: Vec<f64> = runs
+                            .iter()
+                            .filter(|r| {
+                                r.rec.outcome == Outcome::Completed
+                                    && group_key(r, vary) == row.group
+                            })
+                            .filter_map(|r| {
+                                let s = r.rec.stream.as_ref()?;
+                                s.playout
+                                    .iter()
+                                    .find(|p| p.buffer_ms == b)
+                                    .map(|p| p.stall_ms)
+                            })
+                            .collect();
+                        crate::stats::estimate(&v)
+                    })
+                    .collect(),
+            })
+            .collect();
+        out.push(render(
+            &Bars {
+                name: "stream-stall".into(),
+                title: format!(
+                    "What a viewer saw {per}: total stall of a TCP stream by playout buffer"
+                ),
+                y_axis: "stalled (ms)".into(),
+                categories: cats.to_vec(),
+                series,
+                marker: None,
+            },
+            dir,
+        )?);
+    }
+    if runs.iter().any(|r| r.rec.rr.is_some()) {
+        out.push(render(
+            &Bars {
+                name: "request-latency".into(),
+                title: format!("Requests sent while migrating {per}: p99 and slowest latency"),
+                y_axis: "latency (ms)".into(),
+                categories: cats.to_vec(),
+                series: vec![
+                    Series {
+                        name: "p99".into(),
+                        values: metric_of(rows, "rr_p99_during_ms"),
+                    },
+                    Series {
+                        name: "slowest".into(),
+                        values: metric_of(rows, "rr_max_during_ms"),
+                    },
+                ],
+                marker: None,
+            },
+            dir,
+        )?);
+    }
+    Ok(())
+}
+
+/// A run's service series for its timeline: each request's latency at
+/// its send time, and each stream chunk's gap since the previous one at
+/// its arrival (points above 20 ms only: the rest is the steady cadence).
+fn service_series(r: &RunRef) -> Vec<(String, Vec<(f64, f64)>)> {
+    let dir = r.set.run_dir(&r.rec.run_id).join("service");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let mut out = Vec::new();
+    if let Some(ev) = read("rr.csv").and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
+    {
+        let pts = ev
+            .iter()
+            .filter_map(|e| Some((e.sent_ms, e.recv_ms? - e.sent_ms)))
+            .collect();
+        out.push(("request latency".to_string(), pts));
+    }
+    if let Some(ch) =
+        read("stream.csv").and_then(|t| migbench_model::series::read_stream_csv(&t).ok())
+    {
+        let pts = ch
+            .windows(2)
+            .map(|w| (w[1].recv_ms, w[1].recv_ms - w[0].recv_ms))
+            .filter(|(_, gap)| *gap > migbench_pure::service::VISIBLE_STALL_MS)
+            .collect();
+        out.push(("stream chunk gap".to_string(), pts));
+    }
+    out
 }
 
 /// A few words for an intervention marker.

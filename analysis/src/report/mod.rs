@@ -17,7 +17,7 @@ use crate::stats::COMPARE_TEST;
 use crate::summary::Summary;
 
 pub use charts::charts;
-use html::{endings_table, html_table};
+use html::{endings_table, html_table, service_tables};
 
 /// Most per-run timelines drawn in one report.
 pub const MAX_TIMELINES: usize = 12;
@@ -100,6 +100,10 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
         COMPARE_TEST
     );
     let runs = all_runs(sets);
+    if let Some(t) = service_tables(&runs, &crate::frame::varying(&runs), summary) {
+        body.push_str("<h2>What the services' users saw</h2>");
+        body.push_str(&t);
+    }
     if runs.iter().any(|r| r.rec.outcome_detail.is_some()) {
         body.push_str("<h2>How each run ended</h2>");
         body.push_str(&endings_table(&runs));

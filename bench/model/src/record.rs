@@ -258,10 +258,17 @@ pub struct RunRecord {
     /// Workload slowdown while migrating: 1 − rate during / rate before, %.
     #[serde(default)]
     pub workload_slowdown_pct: Option<f64>,
-    /// The longest gap between ICMP echo replies around switchover (the
-    /// guest's kernel answering, service `icmp`), measured like
-    /// `downtime_probe_ms`: the network outage, where the UDP probe's
-    /// figure adds the agent's resumption in user space.
+    /// The switchover's gap between UDP probe replies: the last reply gap
+    /// (above the outage threshold) that began before the migration was
+    /// seen complete, less half a probe interval. Unlike
+    /// `downtime_probe_ms` (the longest gap of the whole migration) it
+    /// never picks the migration's setup stall.
+    #[serde(default)]
+    pub switchover_probe_ms: Option<f64>,
+    /// The switchover's gap between ICMP echo replies (service `icmp`),
+    /// measured as `switchover_probe_ms`: the guest's kernel answers, so
+    /// this is the network outage; the UDP figure adds the agent resuming
+    /// in user space.
     #[serde(default)]
     pub downtime_icmp_ms: Option<f64>,
     /// What a viewer of the guest's TCP stream saw (service `tcp-stream`).
@@ -283,6 +290,10 @@ pub struct StreamSummary {
     pub lost_bytes: u64,
     /// The longest time between two chunks arriving, ms.
     pub longest_gap_ms: f64,
+    /// The switchover's gap between chunks arriving (the last gap above
+    /// 20 ms that began before the migration was seen complete), ms.
+    #[serde(default)]
+    pub switchover_gap_ms: Option<f64>,
     /// The longest time between two chunks leaving the guest (its own
     /// clock, from the chunks' send stamps), ms.
     pub longest_send_gap_ms: f64,
@@ -336,6 +347,11 @@ pub struct RrSummary {
     pub failed: u64,
     /// Requests answered later than the deadline, or never.
     pub over_deadline: u64,
+    /// The switchover's gap between responses arriving (the last gap above
+    /// two request intervals that began before the migration was seen
+    /// complete), ms.
+    #[serde(default)]
+    pub switchover_gap_ms: Option<f64>,
     /// Segments the client's TCP retransmitted (`tcpi_total_retrans`).
     pub retransmits: u64,
     /// The highest RTO backoff of the client's socket (`tcpi_backoff`).
@@ -423,6 +439,7 @@ impl RunRecord {
             xbzrle: None,
             paused_ms: None,
             workload_slowdown_pct: None,
+            switchover_probe_ms: None,
             downtime_icmp_ms: None,
             stream: None,
             rr: None,

@@ -278,3 +278,34 @@ fn real_hosts_can_run_migbenchs_own_guest() {
     assert_eq!(field, "hosts.domain");
     assert!(msg.contains("[hosts.provision]"), "{msg}");
 }
+
+#[test]
+fn services_parse_and_bad_service_input_names_the_field() {
+    let sc = parse(&format!(
+        "{GOOD}[service]\nkind = [\"udp\", \"all\"]\nbuffer = [\"0s\", \"2s\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(sc.service.kind.0.len(), 2);
+    assert_eq!(sc.service.buffer.len(), 2);
+    let runs = migbench_model::expand(&sc);
+    assert_eq!(runs.len(), 2 * 2 * 2 * 2, "kind is a dimension");
+    let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n[service]\n";
+    refused_at(
+        &format!("{base}kind = \"icmp+video\"\n"),
+        6,
+        "service.kind",
+        "tcp-stream",
+    );
+    refused_at(
+        &format!("{base}stream_rate = \"80mbit\"\n"),
+        6,
+        "service.stream_rate",
+        "half the 100mbit link",
+    );
+    refused_at(
+        &format!("{base}buffer = [\"1s\", \"-1s\"]\n"),
+        6,
+        "service.buffer",
+        "negative",
+    );
+}

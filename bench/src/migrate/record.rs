@@ -10,7 +10,7 @@ use migbench_model::record::RttSummary;
 use migbench_model::WorkloadSample;
 use migbench_model::{Integrity, Outcome, ProbeEvent, ProgressSample, RunParams, RunRecord};
 use migbench_pure::outage::{
-    outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms,
+    outage_threshold_ms, outage_windows, rtt_percentiles, service_downtime_ms, switchover_outage_ms,
 };
 
 use super::policy::classify;
@@ -100,6 +100,7 @@ fn derive_probe_metrics(
     // Re-convergence happens after the backend says completed: look a second past it.
     let to = t1 + 1000.0;
     rec.downtime_probe_ms = service_downtime_ms(probes, interval_ms, t0, to);
+    rec.switchover_probe_ms = switchover_outage_ms(probes, interval_ms, t1);
     rec.outage_windows = outage_windows(probes, outage_threshold_ms(interval_ms))
         .iter()
         .filter(|w| w.end_ms >= t0 && w.start_ms <= to)

@@ -14,7 +14,7 @@ use migbench_probes::prober::{ProbeTarget, Probed, Prober};
 use migbench_probes::protocol::{RR_PORT, STREAM_PORT};
 use migbench_probes::stream_client::{Received, StreamClient};
 use migbench_probes::tcpinfo::Retransmits;
-use migbench_pure::outage::service_downtime_ms;
+use migbench_pure::outage::switchover_outage_ms;
 use migbench_pure::service::{rr_summary, stream_summary};
 
 use crate::control::Cancel;
@@ -208,27 +208,109 @@ pub fn summarise(
     s: &ServiceSeries,
     window: Option<(f64, f64, bool)>,
 ) {
-    let (t0, t1) = match window {
-        Some((t0, t1, _)) => (t0, t1),
-        None => (f64::INFINITY, f64::INFINITY),
-    };
-    if let (Some(e), Some((_, _, true))) = (&s.icmp, window) {
-        // As the UDP probe: re-convergence is looked for a second past the end.
-        rec.downtime_icmp_ms = service_downtime_ms(e, p.probe_interval.ms(), t0, t1 + 1000.0);
+    let (t0, t1, switched) = window.unwrap_or((f64::INFINITY, f64::INFINITY, false));
+    let completed = switched.then_some(t1);
+    if let (Some(e), Some(at)) = (&s.icmp, completed) {
+        rec.downtime_icmp_ms = switchover_outage_ms(e, p.probe_interval.ms(), at);
     }
     if let Some(st) = &s.stream {
         let buffers: Vec<f64> = buffers.iter().map(|b| b.as_secs_f64() * 1e3).collect();
-        let mut sum = stream_summary(&st.chunks, p.stream_rate.0 as f64, &buffers);
+        let mut sum = stream_summary(&st.chunks, p.stream_rate.0 as f64, &buffers, completed);
         sum.error = st.error.clone();
         rec.stream = Some(sum);
     }
     if let Some(r) = &s.rr {
-        let mut sum = rr_summary(&r.events, t0, t1, p.rr_deadline.ms());
+        let every = 1e3 / f64::from(p.rr_rate.0.max(1));
+        let mut sum = rr_summary(&r.events, (t0, t1, switched), every, p.rr_deadline.ms());
         if let Some(t) = r.retransmits {
             sum.retransmits = u64::from(t.total);
             sum.max_backoff = u32::from(t.backoff);
         }
         sum.error = r.error.clone();
         rec.rr = Some(sum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_that_cannot_start_fails_with_its_name_and_address() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let p = RunParams {
+            services: Services::TCP_STREAM,
+            ..RunParams::default()
+        };
+        // Nothing serves the stream port on this address.
+        let ip = Ipv4Addr::new(127, 0, 0, 9);
+        let err = rt
+            .block_on(ServiceClients::start(
+                &p,
+                &[],
+                None,
+                ip,
+                Instant::now(),
+                &Cancel::default(),
+            ))
+            .err()
+            .expect("no stream to connect to");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("tcp-stream") && msg.contains("127.0.0.9:7101"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn service_series_round_trip_through_their_raw_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = vec![ProbeEvent {
+            seq: 0,
+            sent_ms: 1.0,
+            recv_ms: Some(2.5),
+        }];
+        let s = ServiceSeries {
+            icmp: Some(ev.clone()),
+            stream: Some(Received {
+                chunks: vec![migbench_model::StreamChunk {
+                    seq: 0,
+                    bytes: 6250,
+                    sent_guest_ms: 3.0,
+                    recv_ms: 4.0,
+                    retrans: 1,
+                    backoff: 0,
+                }],
+                error: Some("the guest closed the stream".into()),
+            }),
+            rr: Some(Probed {
+                events: ev.clone(),
+                retransmits: Some(Retransmits {
+                    total: 7,
+                    backoff: 2,
+                }),
+                error: None,
+            }),
+        };
+        s.write(dir.path()).unwrap();
+        let back = ServiceSeries::read(dir.path()).unwrap();
+        assert_eq!(back.icmp, Some(ev.clone()));
+        let st = back.stream.unwrap();
+        assert_eq!(
+            (st.chunks.len(), st.error.as_deref()),
+            (1, Some("the guest closed the stream"))
+        );
+        let rr = back.rr.unwrap();
+        assert_eq!(
+            rr.retransmits,
+            Some(Retransmits {
+                total: 7,
+                backoff: 2
+            })
+        );
+        assert!(ServiceSeries::read(&dir.path().join("none"))
+            .unwrap()
+            .icmp
+            .is_none());
     }
 }

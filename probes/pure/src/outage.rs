@@ -74,6 +74,30 @@ pub fn service_downtime_ms(
         .map(|gap| (gap - interval_ms / 2.0).max(0.0))
 }
 
+/// The last gap between sorted arrival times `arrivals` longer than
+/// `threshold_ms` that began at or before `at_ms`: with `at_ms` the moment
+/// the hypervisor saw the migration complete, the switchover's outage
+/// (the guest pauses before that moment; a setup stall, earlier, is
+/// passed over).
+pub fn gap_before(arrivals: &[f64], threshold_ms: f64, at_ms: f64) -> Option<OutageWindow> {
+    arrivals
+        .windows(2)
+        .rev()
+        .find(|w| w[1] - w[0] > threshold_ms && w[0] <= at_ms)
+        .map(|w| OutageWindow {
+            start_ms: w[0],
+            end_ms: w[1],
+        })
+}
+
+/// The switchover's outage seen by probe `events` ([`gap_before`] the
+/// completion at `at_ms`), less half an interval as
+/// [`service_downtime_ms`]; `None` if no reply gap began before it.
+pub fn switchover_outage_ms(events: &[ProbeEvent], interval_ms: f64, at_ms: f64) -> Option<f64> {
+    gap_before(&arrivals(events), outage_threshold_ms(interval_ms), at_ms)
+        .map(|w| (w.gap_ms() - interval_ms / 2.0).max(0.0))
+}
+
 /// RTT percentiles (ms) of probes sent in `[from_ms, to_ms)`.
 pub fn rtt_percentiles(events: &[ProbeEvent], from_ms: f64, to_ms: f64) -> Option<Percentiles> {
     // Microsecond resolution, up to an hour, 3 significant digits.
@@ -124,6 +148,23 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn the_switchover_outage_is_the_last_gap_begun_before_completion_not_a_longer_earlier_one() {
+        // A 300 ms setup stall at 1 s, then a 150 ms switchover at 3 s
+        // completing (as the hypervisor sees it) 100 ms into the pause.
+        let mut ev = synth(5000, 1.0, 1000.0, 300.0);
+        let later = synth(5000, 1.0, 3000.0, 150.0);
+        for (e, l) in ev.iter_mut().zip(later) {
+            if e.sent_ms >= 2000.0 {
+                *e = l;
+            }
+        }
+        assert!(service_downtime_ms(&ev, 1.0, 10.0, 4000.0).unwrap() > 290.0);
+        let s = switchover_outage_ms(&ev, 1.0, 3100.0).unwrap();
+        assert!((s - 150.0).abs() < 1.0, "{s}");
+        assert_eq!(switchover_outage_ms(&ev, 1.0, 500.0), None);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 use migbench_model::record::{Latency, Playout, RrSummary, StreamSummary};
 use migbench_model::{ProbeEvent, StreamChunk};
 
+use crate::outage::gap_before;
+
 /// A stall shorter than one frame at 50 fps is not seen by a viewer.
 pub const VISIBLE_STALL_MS: f64 = 20.0;
 
@@ -63,13 +65,16 @@ pub fn playout(chunks: &[StreamChunk], bitrate_bps: f64, buffer_ms: f64) -> Play
     out
 }
 
-/// Summarise a received stream: gaps, losses, the sender's retransmits and
-/// backoff, and its playout with each buffer.
+/// Summarise a received stream: gaps (and the switchover's, when the
+/// migration was seen complete at `completed_ms`), losses, the sender's
+/// retransmits and backoff, and its playout with each buffer.
 pub fn stream_summary(
     chunks: &[StreamChunk],
     bitrate_bps: f64,
     buffers_ms: &[f64],
+    completed_ms: Option<f64>,
 ) -> StreamSummary {
+    let arrivals: Vec<f64> = chunks.iter().map(|c| c.recv_ms).collect();
     let max_gap = |f: fn(&StreamChunk) -> f64| {
         chunks
             .windows(2)
@@ -95,6 +100,9 @@ pub fn stream_summary(
         bytes: chunks.iter().map(|c| c.bytes).sum(),
         lost_bytes: missing * mean_chunk,
         longest_gap_ms: max_gap(|c| c.recv_ms),
+        switchover_gap_ms: completed_ms
+            .and_then(|at| gap_before(&arrivals, VISIBLE_STALL_MS, at))
+            .map(|w| w.gap_ms()),
         longest_send_gap_ms: max_gap(|c| c.sent_guest_ms),
         retransmits: retrans,
         max_backoff: chunks
@@ -135,10 +143,19 @@ fn latency(events: &[ProbeEvent], from_ms: f64, to_ms: f64) -> Option<Latency> {
 
 /// Summarise request/response events (`sent_ms` is when the request was
 /// due, so a request queued behind a stalled one counts its wait):
-/// latency before / during / after the migration `[from_ms, to_ms]`,
-/// failures and requests over `deadline_ms`.
-pub fn rr_summary(events: &[ProbeEvent], from_ms: f64, to_ms: f64, deadline_ms: f64) -> RrSummary {
+/// latency before / during / after the migration `[from_ms, to_ms]`
+/// (seen complete at `to_ms` when `switched`), the switchover's gap
+/// between responses, failures and requests over `deadline_ms`.
+pub fn rr_summary(
+    events: &[ProbeEvent],
+    (from_ms, to_ms, switched): (f64, f64, bool),
+    interval_ms: f64,
+    deadline_ms: f64,
+) -> RrSummary {
     let answered = events.iter().filter(|e| e.recv_ms.is_some()).count() as u64;
+    let mut arrivals: Vec<f64> = events.iter().filter_map(|e| e.recv_ms).collect();
+    arrivals.sort_by(f64::total_cmp);
+    let threshold = (2.0 * interval_ms).max(10.0);
     RrSummary {
         sent: events.len() as u64,
         answered,
@@ -147,6 +164,10 @@ pub fn rr_summary(events: &[ProbeEvent], from_ms: f64, to_ms: f64, deadline_ms: 
             .iter()
             .filter(|e| e.recv_ms.is_none_or(|r| r - e.sent_ms > deadline_ms))
             .count() as u64,
+        switchover_gap_ms: switched
+            .then(|| gap_before(&arrivals, threshold, to_ms))
+            .flatten()
+            .map(|w| w.gap_ms()),
         before: latency(events, f64::NEG_INFINITY, from_ms),
         during: latency(events, from_ms, to_ms),
         after: latency(events, to_ms, f64::INFINITY),
@@ -222,7 +243,8 @@ mod tests {
     fn stream_summary_finds_gaps_holes_retransmits_and_backoff() {
         let mut s = stream(10.0, 4000.0, 500.0);
         s.remove(700);
-        let sum = stream_summary(&s, 1e6, &[0.0, 1000.0]);
+        let sum = stream_summary(&s, 1e6, &[0.0, 1000.0], Some(4100.0));
+        assert_eq!(sum.switchover_gap_ms, Some(510.0));
         assert_eq!(sum.chunks, 999);
         assert_eq!(sum.lost_bytes, 1250);
         assert!((sum.longest_gap_ms - 510.0).abs() < 1e-6, "{sum:?}");
@@ -249,7 +271,7 @@ mod tests {
                 }
             })
             .collect();
-        let r = rr_summary(&ev, 500.0, 1000.0, 300.0);
+        let r = rr_summary(&ev, (500.0, 1000.0, true), 5.0, 300.0);
         assert_eq!((r.sent, r.answered, r.failed), (300, 299, 1));
         assert_eq!(r.over_deadline, 60 + 1);
         assert_eq!(r.before.unwrap().n, 100);

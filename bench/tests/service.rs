@@ -1,0 +1,144 @@
+//! Real lab tests of what a service sees: the guest's kernel (ICMP), the
+//! agent (UDP), a TCP stream and TCP requests during a real migration and
+//! during calibrated pauses, and the report that shows them.
+
+mod common;
+
+use common::*;
+use migbench_model::Outcome;
+
+#[test]
+fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_network_outage() {
+    let _g = lab_lock();
+    let (tmp, recs, dir) = run_scenario("service");
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
+    // All at switchover (the gap begun last before completion).
+    let icmp = r.downtime_icmp_ms.expect("an ICMP outage");
+    let udp = r.switchover_probe_ms.expect("a UDP outage");
+    let qemu = r.downtime_qemu_ms.unwrap();
+    // The kernel answers before the agent in user space does. Both are
+    // reply gaps at 1 ms probes: one interval of slack.
+    assert!(
+        icmp <= udp + 1.0,
+        "ICMP outage {icmp} ms > UDP outage {udp} ms"
+    );
+    assert!(
+        icmp >= qemu - 1.0,
+        "ICMP outage {icmp} below QEMU's downtime {qemu}"
+    );
+    let s = r.stream.as_ref().expect("a stream summary");
+    assert_eq!(s.lost_bytes, 0, "TCP lost bytes: {s:?}");
+    assert!(s.error.is_none(), "{s:?}");
+    // At 5 Mbit/s in 10 ms chunks for the whole run.
+    assert!(s.chunks > 500, "{s:?}");
+    // Nothing leaves a paused guest. (The stream can come back before the
+    // echo does: the guest on the destination sends before it answers.)
+    let gap = s.switchover_gap_ms.expect("a stream gap at switchover");
+    assert!(
+        gap >= qemu - 1.0,
+        "stream gap {gap} ms below QEMU's downtime {qemu} ms"
+    );
+    assert!(s.longest_gap_ms >= gap);
+    let tight = s.tightest().unwrap();
+    assert_eq!(tight.buffer_ms, 0.0);
+    assert!(tight.stalls >= 1 && tight.stall_ms > 0.0, "{s:?}");
+    let one_s = s.playout.iter().find(|p| p.buffer_ms == 1000.0).unwrap();
+    assert!(
+        one_s.stall_ms <= tight.stall_ms,
+        "a buffer cannot stall longer: {s:?}"
+    );
+    assert!((one_s.startup_ms - 1000.0).abs() < 100.0, "{one_s:?}");
+    let rr = r.rr.as_ref().expect("a request summary");
+    assert!(rr.error.is_none(), "{rr:?}");
+    assert_eq!(rr.answered + rr.failed, rr.sent);
+    // A request needs both directions, and TCP waits for its own timer.
+    let stall = rr.switchover_gap_ms.expect("a request stall at switchover");
+    assert!(
+        stall >= icmp - 1.0,
+        "request stall {stall} ms below the network outage {icmp} ms"
+    );
+    let during = rr.during.expect("requests during migration");
+    assert!(
+        during.max >= icmp - 10.0,
+        "slowest request {} ms, outage {icmp} ms",
+        during.max
+    );
+    assert!(rr.before.unwrap().p50 < 20.0, "{rr:?}");
+    for f in ["icmp.csv", "stream.csv", "rr.csv", "ends.json"] {
+        assert!(
+            dir.join("runs/run-0000/service").join(f).is_file(),
+            "{f} missing"
+        );
+    }
+    // The report: headline columns, the new charts and tables, rendered.
+    let rep = report(&dir, &tmp.path().join("reports"), "svc");
+    let csv = std::fs::read_to_string(rep.join("summary.csv")).unwrap();
+    for col in [
+        "downtime_icmp_ms_median",
+        "stall_tcp_ms_median",
+        "rr_p99_during_ms_median",
+    ] {
+        assert!(csv.lines().next().unwrap().contains(col), "{col} missing");
+    }
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    for needle in [
+        "What a viewer saw",
+        "What a request client saw",
+        "ICMP outage ms",
+        "TCP gap ms",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle:?}");
+    }
+    for chart in ["stream-stall", "request-latency"] {
+        let svg = rep.join(format!("{chart}.svg"));
+        let ink = screenshot_ink(&svg, &tmp.path().join(format!("{chart}.png")));
+        assert!(ink > 0.01, "{chart} looks blank ({ink:.4} inked)");
+    }
+}
+
+#[test]
+fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
+    let _g = lab_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("cal.json");
+    let out = migbench()
+        .args([
+            "calibrate",
+            "--pauses",
+            "200ms",
+            "--repeat",
+            "2",
+            "--service",
+            "all",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(shown(&out).status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("stream gap") && stdout.contains("rr max ms"),
+        "{stdout}"
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let pause = r["true_pause_ms"].as_f64().unwrap();
+        let seen = &r["services"];
+        let v = |k: &str| {
+            seen[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{k} missing: {r}"))
+        };
+        assert!((v("icmp_ms") - pause).abs() <= 10.0, "{r}");
+        // Nothing arrives while the guest is paused; TCP resends on resume.
+        assert!(v("stream_gap_ms") >= pause - 5.0, "{r}");
+        assert!(v("stream_gap_ms") <= pause + 300.0, "{r}");
+        assert!(v("stream_stall_ms") >= pause - 30.0, "{r}");
+        assert!(v("rr_max_ms") >= pause * 0.9, "{r}");
+    }
+}
