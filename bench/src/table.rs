@@ -115,7 +115,8 @@ pub fn render(records: &[RunRecord]) -> String {
         ];
         let svc = [
             opt(r.downtime_icmp_ms, 1),
-            opt(r.stream.as_ref().map(|s| s.longest_gap_ms), 0),
+            opt(r.rr.as_ref().and_then(|x| x.switchover_gap_ms), 0),
+            opt(r.stream.as_ref().and_then(|s| s.switchover_gap_ms), 0),
             opt(
                 r.stream
                     .as_ref()
@@ -123,7 +124,6 @@ pub fn render(records: &[RunRecord]) -> String {
                     .map(|p| p.stall_ms),
                 0,
             ),
-            opt(r.rr.as_ref().and_then(|x| x.during).map(|l| l.max), 0),
         ];
         let how = [
             r.params.variant.clone(),
@@ -140,4 +140,33 @@ pub fn render(records: &[RunRecord]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migbench_model::record::{RrSummary, StreamSummary};
+
+    #[test]
+    fn service_columns_show_the_switchover_figures_only_when_services_ran() {
+        let p = migbench_model::matrix::sample_run("");
+        let plain = RunRecord::pending(&p, 0.0, "tcg");
+        assert!(!render(std::slice::from_ref(&plain)).contains("icmp dt"));
+        let mut r = plain;
+        r.downtime_icmp_ms = Some(101.0);
+        r.rr = Some(RrSummary {
+            switchover_gap_ms: Some(222.0),
+            ..RrSummary::default()
+        });
+        r.stream = Some(StreamSummary {
+            longest_gap_ms: 999.0,
+            switchover_gap_ms: Some(333.0),
+            ..StreamSummary::default()
+        });
+        let t = render(&[r]);
+        assert!(t.contains("icmp dt") && t.contains("req gap"), "{t}");
+        let row = t.lines().nth(2).unwrap();
+        assert!(row.contains("101.0") && row.contains("222") && row.contains("333"), "{row}");
+        assert!(!row.contains("999"), "the longest gap is not the switchover's: {row}");
+    }
 }

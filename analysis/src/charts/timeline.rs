@@ -236,7 +236,7 @@ impl Chart for Timeline {
                 * 1.1;
             let mut c = panel(&panels[3], (x0, x1), top, "ms", time_axis, &outages)?;
             for (i, (name, pts)) in series.into_iter().enumerate() {
-                let color = style::color(6 + i);
+                let color = style::color(1 + 3 * i);
                 c.draw_series(
                     pts.into_iter()
                         .filter(|(x, _)| *x >= x0 && *x <= x1)

@@ -96,21 +96,18 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             .filter(|s| s.values.iter().any(Option::is_some) || s.name.starts_with("QEMU"))
             .collect();
         let reported = |n: &str| n.contains("reported") || n.contains("offset");
-        let named = |client: bool| {
-            series
-                .iter()
-                .filter(|s| reported(&s.name) != client)
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(" / ")
-        };
+        let mut by: Vec<&str> = series
+            .iter()
+            .filter(|s| reported(&s.name))
+            .map(|s| s.name.split(['-', ',']).next().unwrap_or(""))
+            .collect();
+        by.dedup();
         out.push(render(
             &Bars {
                 name: "downtime".into(),
                 title: format!(
-                    "Downtime per {groups}: {} vs what clients saw ({})",
-                    named(false),
-                    named(true)
+                    "Downtime per {groups}: as {} reported, and as clients saw it",
+                    by.join("/")
                 ),
                 y_axis: "downtime (ms)".into(),
                 categories: cats.clone(),
