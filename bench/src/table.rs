@@ -75,7 +75,7 @@ pub fn render(records: &[RunRecord]) -> String {
         .iter()
         .any(|r| r.stream.is_some() || r.rr.is_some() || r.downtime_icmp_ms.is_some());
     let shead = strs(&["icmp dt", "req gap", "strm gap", "stall"]);
-    let sunits = strs(&["ms", "ms", "ms", "ms"]);
+    let sunits = strs(&["ms", "ms", "ms", "n×ms"]);
     let phead = strs(&["variant", "detail", "slow"]);
     let punits = strs(&["", "", "down%"]);
     let mut out = row(
@@ -117,13 +117,12 @@ pub fn render(records: &[RunRecord]) -> String {
             opt(r.downtime_icmp_ms, 1),
             opt(r.rr.as_ref().and_then(|x| x.switchover_gap_ms), 0),
             opt(r.stream.as_ref().and_then(|s| s.switchover_gap_ms), 0),
-            opt(
-                r.stream
-                    .as_ref()
-                    .and_then(|s| s.tightest())
-                    .map(|p| p.stall_ms),
-                0,
-            ),
+            // What a viewer with the smallest buffer saw: stalls × total ms.
+            r.stream
+                .as_ref()
+                .and_then(|s| s.tightest())
+                .map(|p| format!("{}×{:.0}", p.stalls, p.stall_ms))
+                .unwrap_or_else(|| "-".into()),
         ];
         let how = [
             r.params.variant.clone(),
@@ -161,12 +160,24 @@ mod tests {
         r.stream = Some(StreamSummary {
             longest_gap_ms: 999.0,
             switchover_gap_ms: Some(333.0),
+            playout: vec![migbench_model::record::Playout {
+                stalls: 2,
+                stall_ms: 444.4,
+                ..Default::default()
+            }],
             ..StreamSummary::default()
         });
         let t = render(&[r]);
         assert!(t.contains("icmp dt") && t.contains("req gap"), "{t}");
         let row = t.lines().nth(2).unwrap();
-        assert!(row.contains("101.0") && row.contains("222") && row.contains("333"), "{row}");
-        assert!(!row.contains("999"), "the longest gap is not the switchover's: {row}");
+        assert!(
+            row.contains("101.0") && row.contains("222") && row.contains("333"),
+            "{row}"
+        );
+        assert!(row.contains("2×444"), "a viewer's stalls: {row}");
+        assert!(
+            !row.contains("999"),
+            "the longest gap is not the switchover's: {row}"
+        );
     }
 }
