@@ -32,6 +32,16 @@ pub enum Cmd {
         /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).
         #[arg(long)]
         agent: Option<PathBuf>,
+        /// Continue the interrupted or killed matrix in this results
+        /// directory (results/<scenario>/<timestamp>): finished runs are
+        /// kept and skipped, a half-finished run is redone. The scenario
+        /// file must be the one the directory was started with.
+        #[arg(long, value_name = "RESULTS_DIR", conflicts_with = "dry_run")]
+        resume: Option<PathBuf>,
+        /// Run even while another migbench run or calibrate measures on
+        /// this host (their timings will distort each other's).
+        #[arg(long)]
+        allow_concurrent: bool,
     },
     /// Build (or find in the cache) the guest image and print where it is.
     Image {
@@ -112,4 +122,8 @@ pub struct CalibrateArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Calibrate even while another migbench run or calibrate measures on
+    /// this host.
+    #[arg(long)]
+    pub allow_concurrent: bool,
 }

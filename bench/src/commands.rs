@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
-use migbench_model::{expand, Outcome, RunParams, Scenario};
+use migbench_model::{expand, Outcome, RunParams, RunRecord, Scenario};
 
 use crate::backend::qmp::lab::QmpLab;
 use crate::executor::MigrationExecutor;
@@ -116,10 +116,20 @@ pub fn run(
     dry_run: bool,
     results: &Path,
     agent: Option<PathBuf>,
+    (resume, allow_concurrent): (Option<&Path>, bool),
 ) -> Result<i32> {
     let sc = Scenario::load(scenario)?;
     let text = std::fs::read_to_string(scenario)?;
     let matrix = expand(&sc);
+    if let Some(dir) = resume {
+        same_scenario(dir, scenario, &text)?;
+        if sc.hosts.is_some() {
+            bail!(UsageError(format!(
+                "{}: --resume continues lab matrices; a [hosts] matrix starts afresh",
+                scenario.display()
+            )));
+        }
+    }
     if dry_run {
         println!("scenario {} ({} runs):", sc.name, matrix.len());
         let mut total = 0.0;
@@ -131,6 +141,7 @@ pub fn run(
         println!("estimated duration: {:.1} min", total / 60.0);
         return Ok(0);
     }
+    let _lock = host_lock(allow_concurrent)?;
     if sc.hosts.is_some() {
         #[cfg(feature = "libvirt")]
         return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results, agent);
@@ -172,8 +183,27 @@ pub fn run(
         &accel,
         &img.id,
     );
-    let mut rec = Recorder::create(results, &m)
-        .with_context(|| format!("creating a results directory under {}", results.display()))?;
+    let (mut rec, kept) = match resume {
+        None => {
+            let rec = Recorder::create(results, &m).with_context(|| {
+                format!("creating a results directory under {}", results.display())
+            })?;
+            (rec, Vec::new())
+        }
+        Some(dir) => {
+            let r = Recorder::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
+            for n in &r.notes {
+                display.line(&format!("resume: {n}"));
+            }
+            display.line(&format!(
+                "resume: {} of {} runs recorded, {} to run",
+                r.kept.len(),
+                matrix.len(),
+                matrix.len() - r.kept.len()
+            ));
+            (r.recorder, r.kept)
+        }
+    };
     display.line(&format!("results: {}", rec.dir().display()));
     let env = QmpLab {
         image: img,
@@ -189,30 +219,92 @@ pub fn run(
         display: display.clone(),
         buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
     });
-    finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
+    finish_matrix(&matrix, kept, &mut exec, &mut rec, cancel, &display)
+}
+
+/// The host lock, unless concurrent runs are allowed; refused (exit 2)
+/// while another measuring migbench holds it.
+fn host_lock(allow_concurrent: bool) -> Result<Option<crate::lock::HostLock>> {
+    if allow_concurrent {
+        return Ok(None);
+    }
+    match crate::lock::take(Path::new(crate::lock::LOCK_PATH))? {
+        Ok(l) => Ok(Some(l)),
+        Err(pid) => bail!(UsageError(format!(
+            "another migbench run or calibrate{} is measuring on this host: concurrent runs distort each other's timings; wait for it, or pass --allow-concurrent",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        ))),
+    }
+}
+
+/// Refuse to resume `dir` with a scenario other than the one it was
+/// started with, naming the first line that changed.
+fn same_scenario(dir: &Path, scenario: &Path, text: &str) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let m: migbench_model::Manifest = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--resume {}: {e} (not a results directory?)",
+                path.display()
+            ))
+        })
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| UsageError(format!("--resume {}: {e}", path.display())))
+        })?;
+    if m.scenario_sha256 == manifest::sha256_hex(text) {
+        return Ok(());
+    }
+    let (old, new): (Vec<&str>, Vec<&str>) =
+        (m.scenario_text.lines().collect(), text.lines().collect());
+    let n = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let line = |v: &[&str]| {
+        v.get(n)
+            .map(|l| format!("`{l}`"))
+            .unwrap_or_else(|| "(end of file)".into())
+    };
+    bail!(UsageError(format!(
+        "--resume {}: {} is not the scenario this matrix was started with ({}): line {}: was {}, now {}",
+        dir.display(),
+        scenario.display(),
+        m.scenario_path,
+        n + 1,
+        line(&old),
+        line(&new)
+    )))
 }
 
 /// Run the matrix, print the table; the exit code (130 interrupted, 1 a
 /// run failed, else 0).
 fn finish_matrix(
     matrix: &[RunParams],
+    kept: Vec<RunRecord>,
     exec: &mut dyn crate::scheduler::Executor,
     rec: &mut Recorder,
     cancel: &Cancel,
     display: &Display,
 ) -> Result<i32> {
-    let s = run_matrix(matrix, exec, rec, cancel, display)?;
-    println!("{}", table::render(&s.records));
+    let done = kept.iter().map(|r| r.run_id.clone()).collect();
+    let s = run_matrix(matrix, &done, exec, rec, cancel, display)?;
+    let resumed = !kept.is_empty();
+    let mut all = kept;
+    all.extend(s.records);
+    all.sort_by_key(|r| r.params.index);
+    if resumed {
+        rec.sort_runs()?;
+    }
+    println!("{}", table::render(&all));
     println!("results: {}", s.dir.display());
     if s.interrupted {
         eprintln!(
-            "interrupted: {} of {} runs recorded",
-            s.records.len(),
-            matrix.len()
+            "interrupted: {} of {} runs recorded; continue with --resume {}",
+            all.len(),
+            matrix.len(),
+            s.dir.display()
         );
         return Ok(130);
     }
-    Ok(if s.records.iter().any(|r| r.outcome == Outcome::Failed) {
+    Ok(if all.iter().any(|r| r.outcome == Outcome::Failed) {
         1
     } else {
         0
@@ -314,7 +406,7 @@ fn run_on_hosts(
             display: display.clone(),
             buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
         };
-        finish_matrix(&matrix, &mut exec, &mut rec, cancel, &display)
+        finish_matrix(&matrix, Vec::new(), &mut exec, &mut rec, cancel, &display)
     })();
     if let Some(guest) = own {
         for w in guest.remove() {
@@ -407,11 +499,9 @@ pub fn calibrate_cmd(
         accel: accel_s,
         agent,
         json,
+        allow_concurrent,
     } = args;
-    let services =
-        <migbench_model::settings::Services as migbench_model::scalar::ScalarField>::parse_str(
-            &service,
-        )
+    let services = migbench_model::settings::Services::parse_str(&service)
         .map_err(|e| UsageError(format!("--service {service}: {e}")))?;
     let (pauses, interval, accel_s) = (&pauses, &interval, accel_s.as_str());
     let interval = parse_dur("--interval", interval)?;
@@ -431,6 +521,7 @@ pub fn calibrate_cmd(
         ))),
     };
     preflight()?;
+    let _lock = host_lock(allow_concurrent)?;
     let display = Display::new();
     sweep(&display);
     let img = guest_image(agent.as_deref(), &display)?;

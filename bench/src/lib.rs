@@ -13,6 +13,7 @@ pub mod control;
 pub mod executor;
 pub mod lab;
 pub mod labs;
+pub mod lock;
 pub mod manifest;
 pub mod migrate;
 pub mod recorder;

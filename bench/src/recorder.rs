@@ -91,6 +91,108 @@ impl Recorder {
     }
 }
 
+/// What an earlier, unfinished results directory holds.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The recorder, appending to it.
+    pub recorder: Recorder,
+    /// The runs kept (finished before the stop), in matrix order.
+    pub kept: Vec<RunRecord>,
+    /// What was dropped and why (a partial last line, interrupted runs).
+    pub notes: Vec<String>,
+}
+
+impl Recorder {
+    /// Reopen results directory `dir` to continue its matrix: keep every
+    /// finished run, drop runs recorded `interrupted` (to be redone, their
+    /// raw data removed) and a partial last line (a run killed while being
+    /// written), and rewrite `runs.jsonl` with what is kept, atomically.
+    /// A corrupt line elsewhere is an error: the file is not migbench's to
+    /// repair.
+    pub fn resume(dir: &Path) -> std::io::Result<Resumed> {
+        let path = dir.join("runs.jsonl");
+        let text = fs::read_to_string(&path)?;
+        let lines: Vec<&str> = text.lines().collect();
+        let mut kept: Vec<RunRecord> = Vec::new();
+        let mut notes = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            match serde_json::from_str::<RunRecord>(line) {
+                Ok(r) if r.outcome == migbench_model::Outcome::Interrupted => {
+                    notes.push(format!("{} was interrupted: it runs again", r.run_id));
+                    let raw = dir.join("runs").join(&r.run_id);
+                    if raw.exists() {
+                        fs::remove_dir_all(raw)?;
+                    }
+                }
+                Ok(r) if kept.iter().any(|k| k.run_id == r.run_id) => {
+                    notes.push(format!(
+                        "{} was recorded twice: the first is kept",
+                        r.run_id
+                    ));
+                }
+                Ok(r) => kept.push(r),
+                Err(_) if last && !text.ends_with('\n') => {
+                    notes.push(format!(
+                        "runs.jsonl:{}: a partial line (a run killed while it was written) is dropped",
+                        i + 1
+                    ));
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}:{}: not a run record: {e}", path.display(), i + 1),
+                    ))
+                }
+            }
+        }
+        kept.sort_by_key(|r| r.params.index);
+        rewrite_jsonl(&path, &kept)?;
+        let runs = OpenOptions::new().append(true).open(&path)?;
+        Ok(Resumed {
+            recorder: Recorder {
+                dir: dir.to_owned(),
+                runs,
+            },
+            kept,
+            notes,
+        })
+    }
+
+    /// Rewrite `runs.jsonl` in matrix order (after a resumed matrix, so the
+    /// file reads as if it had run in one go), atomically.
+    pub fn sort_runs(&mut self) -> std::io::Result<()> {
+        let path = self.dir.join("runs.jsonl");
+        let mut recs: Vec<RunRecord> = fs::read_to_string(&path)?
+            .lines()
+            .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
+            .collect::<std::io::Result<_>>()?;
+        recs.sort_by_key(|r| r.params.index);
+        rewrite_jsonl(&path, &recs)?;
+        self.runs = OpenOptions::new().append(true).open(&path)?;
+        Ok(())
+    }
+}
+
+/// Replace `path` with `items` as JSON lines: write a temporary file
+/// beside it, fsync, rename over it (a crash leaves the old or the new
+/// file, never half of one).
+pub fn rewrite_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut f = File::create(&tmp)?;
+    for it in items {
+        let mut line = serde_json::to_string(it).map_err(std::io::Error::other)?;
+        line.push('\n');
+        f.write_all(line.as_bytes())?;
+    }
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Write a pretty JSON file.
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
@@ -110,6 +212,60 @@ pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(index: usize, outcome: migbench_model::Outcome) -> RunRecord {
+        let mut p = migbench_model::matrix::sample_run("");
+        p.index = index;
+        RunRecord {
+            outcome,
+            ..RunRecord::pending(&p, 0.0, "tcg")
+        }
+    }
+
+    #[test]
+    fn resuming_keeps_finished_runs_in_order_and_drops_interrupted_and_partial_ones() {
+        use migbench_model::Outcome::*;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fs::create_dir_all(dir.join("runs/run-0002")).unwrap();
+        let line = |r: &RunRecord| serde_json::to_string(r).unwrap();
+        let text = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            line(&rec(1, Failed)),
+            line(&rec(0, Completed)),
+            line(&rec(2, Interrupted)),
+            line(&rec(0, Completed)),
+            &line(&rec(3, Completed))[..40]
+        );
+        fs::write(dir.join("runs.jsonl"), text).unwrap();
+        let r = Recorder::resume(dir).unwrap();
+        let ids: Vec<usize> = r.kept.iter().map(|k| k.params.index).collect();
+        assert_eq!(ids, vec![0, 1], "{:?}", r.notes);
+        assert_eq!(r.notes.len(), 3, "{:?}", r.notes);
+        assert!(
+            !dir.join("runs/run-0002").exists(),
+            "the interrupted run's raw data goes"
+        );
+        let mut recorder = r.recorder;
+        recorder.append(&rec(3, Completed)).unwrap();
+        recorder.append(&rec(2, Completed)).unwrap();
+        recorder.sort_runs().unwrap();
+        let back: Vec<usize> = fs::read_to_string(dir.join("runs.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<RunRecord>(l).unwrap().params.index)
+            .collect();
+        assert_eq!(back, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_corrupt_line_before_the_end_is_refused_not_repaired() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = serde_json::to_string(&rec(0, migbench_model::Outcome::Completed)).unwrap();
+        fs::write(tmp.path().join("runs.jsonl"), format!("{{oops\n{good}\n")).unwrap();
+        let e = Recorder::resume(tmp.path()).unwrap_err();
+        assert!(e.to_string().contains("runs.jsonl:1"), "{e}");
+    }
 
     #[test]
     fn utc_stamp_matches_known_dates() {

@@ -28,9 +28,11 @@ pub struct Schedule {
     pub dir: PathBuf,
 }
 
-/// Run every element of `matrix` in order.
+/// Run every element of `matrix` in order, but those whose run id is in
+/// `done` (recorded before a resume).
 pub fn run_matrix(
     matrix: &[RunParams],
+    done: &std::collections::HashSet<String>,
     exec: &mut dyn Executor,
     rec: &mut Recorder,
     cancel: &Cancel,
@@ -45,8 +47,15 @@ pub fn run_matrix(
         .progress_chars("=> "),
     );
     bar.set_prefix("matrix");
+    let todo: Vec<&RunParams> = matrix
+        .iter()
+        .filter(|p| !done.contains(&p.run_id()))
+        .collect();
+    bar.set_position((matrix.len() - todo.len()) as u64);
+    // The ETA counts only runs of this session.
+    bar.reset_eta();
     let mut records = Vec::new();
-    for p in matrix {
+    for p in todo {
         if cancel.is_cancelled() {
             break;
         }
@@ -127,7 +136,16 @@ mod tests {
             cancel: cancel.clone(),
             seen: vec![],
         };
-        let s = run_matrix(&matrix, &mut mock, &mut rec, &cancel, &Display::new()).unwrap();
+        let none = std::collections::HashSet::new();
+        let s = run_matrix(
+            &matrix,
+            &none,
+            &mut mock,
+            &mut rec,
+            &cancel,
+            &Display::new(),
+        )
+        .unwrap();
         assert_eq!(mock.seen, vec![0, 1, 2]);
         assert!(s.interrupted);
         let text = std::fs::read_to_string(s.dir.join("runs.jsonl")).unwrap();
@@ -140,5 +158,27 @@ mod tests {
             vec![Outcome::Completed, Outcome::Failed, Outcome::Interrupted]
         );
         assert!(s.dir.join("manifest.json").is_file());
+        // Resumed: the recorded runs are skipped, the rest run.
+        let done: std::collections::HashSet<String> = ["run-0000", "run-0001"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cancel = Cancel::default();
+        let mut mock = Mock {
+            cancel: cancel.clone(),
+            seen: vec![],
+        };
+        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let s = run_matrix(
+            &matrix,
+            &done,
+            &mut mock,
+            &mut rec,
+            &cancel,
+            &Display::new(),
+        )
+        .unwrap();
+        assert_eq!(mock.seen, vec![2], "stops at the interruption");
+        assert_eq!(s.records.len(), 1);
     }
 }

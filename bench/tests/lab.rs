@@ -159,6 +159,96 @@ fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_killed_matrix_resumes_where_it_stopped_and_ends_as_if_run_in_one_go() {
+    let _g = lab_lock();
+    // Three quick runs at 1 Gbit; migbench is SIGKILLed during the second.
+    let text = "repetitions = 3\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n";
+    let (tmp, root, mut child) = start_run("resume", text);
+    let pid = child.id();
+    let start = Instant::now();
+    let dir = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "run 0 never finished"
+        );
+        if let Ok(mut d) = std::fs::read_dir(root.join("resume")) {
+            if let Some(Ok(e)) = d.next() {
+                if std::fs::read_to_string(e.path().join("runs.jsonl"))
+                    .is_ok_and(|s| s.lines().count() == 1)
+                {
+                    break e.path();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    signal(pid as i32, nix::sys::signal::Signal::SIGKILL);
+    child.wait().unwrap();
+    let scenario = tmp.path().join("resume.toml");
+    // A changed scenario is refused, naming the line, before anything runs.
+    let changed = tmp.path().join("changed.toml");
+    std::fs::write(&changed, text.replace("1gbit", "100mbit")).unwrap();
+    let out = run_cmd(&changed, &root)
+        .arg("--resume")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(shown(&out).status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 5") && err.contains("100mbit"), "{err}");
+    // The same scenario resumes: the killed run is swept and redone.
+    let out = run_cmd(&scenario, &root)
+        .arg("--resume")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(shown(&out).status.success());
+    let recs = records(&dir);
+    let ids: Vec<usize> = recs.iter().map(|r| r.params.index).collect();
+    assert_eq!(ids, vec![0, 1, 2], "each run once, in matrix order");
+    assert!(
+        recs.iter().all(|r| r.outcome == Outcome::Completed),
+        "{recs:?}"
+    );
+    assert!(dir.join("runs/run-0001/probes.csv").is_file());
+    assert_nothing_left(pid);
+}
+
+#[test]
+fn a_second_run_on_the_host_is_refused_with_the_first_ones_pid() {
+    let _g = lab_lock();
+    let (_tmp, root, mut first) = start_run(
+        "first",
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
+    );
+    // Wait until the first holds the lock (its results directory exists).
+    let start = Instant::now();
+    while !root.join("first").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the first run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tmp2 = tempfile::tempdir().unwrap();
+    let sc = write_scenario(
+        tmp2.path(),
+        "second",
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
+    );
+    let out = run_cmd(&sc, &tmp2.path().join("results")).output().unwrap();
+    assert_eq!(shown(&out).status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("pid {}", first.id())) && err.contains("--allow-concurrent"),
+        "{err}"
+    );
+    assert!(!tmp2.path().join("results").exists(), "nothing was started");
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
 fn a_bad_scenario_is_refused_with_file_line_field_and_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [

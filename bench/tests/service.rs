@@ -77,7 +77,8 @@ fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_netwo
     let csv = std::fs::read_to_string(rep.join("summary.csv")).unwrap();
     for col in [
         "downtime_icmp_ms_median",
-        "stall_tcp_ms_median",
+        "stall_rr_ms_median",
+        "stall_stream_ms_median",
         "rr_p99_during_ms_median",
     ] {
         assert!(csv.lines().next().unwrap().contains(col), "{col} missing");
@@ -87,7 +88,8 @@ fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_netwo
         "What a viewer saw",
         "What a request client saw",
         "ICMP outage ms",
-        "TCP gap ms",
+        "TCP request stall ms",
+        "TCP stream gap ms",
     ] {
         assert!(html.contains(needle), "report lacks {needle:?}");
     }

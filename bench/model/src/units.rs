@@ -32,14 +32,25 @@ const SIZE_UNITS: &[(&str, u64)] = &[
 
 impl ScalarField for Size {
     const EXPECTING: &'static str =
-        "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB (e.g. \"512MiB\")";
+        "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB (e.g. \"512MiB\" or \"1 GB\")";
     fn parse_str(s: &str) -> Result<Self, String> {
         let (v, unit) = split_number(s)?;
         let mult = SIZE_UNITS
             .iter()
             .find(|(u, _)| *u == unit)
             .map(|(_, m)| *m)
-            .ok_or_else(|| format!("unknown size unit `{unit}` in `{s}`"))?;
+            .ok_or_else(|| {
+                let names: Vec<&'static str> = SIZE_UNITS.iter().map(|(u, _)| *u).collect();
+                match suggest(unit, &names) {
+                    Some(close) => {
+                        format!("unknown size unit `{unit}` in `{s}`: did you mean `{v}{close}`?")
+                    }
+                    None => format!(
+                        "unknown size unit `{unit}` in `{s}`: expected {}",
+                        Self::EXPECTING
+                    ),
+                }
+            })?;
         Ok(Size((v * mult as f64).round() as u64))
     }
 }
@@ -109,31 +120,94 @@ string_serde!(ByteRate);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BitRate(pub u64);
 
-const BIT_UNITS: &[(&str, u64)] = &[
-    ("bit", 1),
-    ("kbit", 1_000),
-    ("mbit", 1_000_000),
-    ("gbit", 1_000_000_000),
-    ("tbit", 1_000_000_000_000),
-];
-
 impl ScalarField for BitRate {
-    const EXPECTING: &'static str =
-        "a link rate in tc notation: kbit, mbit, gbit (e.g. \"100mbit\")";
+    const EXPECTING: &'static str = "a link rate in bits per second: kbit, mbit, gbit (e.g. \"100mbit\"; \"100Mbps\", \"100 Mbit/s\" and \"1 GBit\" also work)";
     fn parse_str(s: &str) -> Result<Self, String> {
         let (v, unit) = split_number(s)?;
-        let lower = unit.to_ascii_lowercase();
-        let mult = BIT_UNITS
-            .iter()
-            .find(|(u, _)| *u == lower || format!("{u}ps") == lower)
-            .map(|(_, m)| *m)
-            .ok_or_else(|| format!("unknown rate unit `{unit}` in `{s}`"))?;
+        let mult = bit_unit(unit).map_err(|bytes| match (bytes, suggest(unit, BIT_SPELLINGS)) {
+            (Some(per), _) => format!(
+                "`{s}` is in bytes; a link rate is in bits: did you mean `{}`?",
+                BitRate((v * per as f64 * 8.0).round() as u64)
+            ),
+            (None, Some(close)) => {
+                format!("unknown rate unit `{unit}` in `{s}`: did you mean `{v}{close}`?")
+            }
+            (None, None) => format!(
+                "unknown rate unit `{unit}` in `{s}`: expected {}",
+                Self::EXPECTING
+            ),
+        })?;
         let bits = (v * mult as f64).round() as u64;
         if bits == 0 {
             return Err(format!("`{s}`: a link rate must be above zero"));
         }
         Ok(BitRate(bits))
     }
+}
+
+/// Spellings of link-rate units that suggestions are drawn from.
+const BIT_SPELLINGS: &[&str] = &[
+    "kbit", "mbit", "gbit", "tbit", "Mbps", "Gbps", "Mbit/s", "Gbit/s",
+];
+
+/// Bits per unit of a link-rate unit as people write it: `mbit` (tc),
+/// `Mbps`, `Mbit/s`, `MBit`, `mbps`, `Gb/s`... A lone `B` means bytes:
+/// `Err(Some(bytes per unit))`; anything else unknown is `Err(None)`.
+fn bit_unit(unit: &str) -> Result<u64, Option<u64>> {
+    let u: String = unit.chars().filter(|c| !c.is_whitespace()).collect();
+    let u = u
+        .strip_suffix("/s")
+        .or_else(|| u.strip_suffix("ps"))
+        .unwrap_or(&u);
+    let (prefix, rest) = match u.chars().next() {
+        Some(c) if "kKmMgGtT".contains(c) && u.len() > 1 => (Some(c), &u[1..]),
+        _ => (None, u),
+    };
+    let mult = match prefix.map(|c| c.to_ascii_lowercase()) {
+        None => 1,
+        Some('k') => 1_000,
+        Some('m') => 1_000_000,
+        Some('g') => 1_000_000_000,
+        _ => 1_000_000_000_000,
+    };
+    if rest.eq_ignore_ascii_case("bit") || rest == "b" {
+        Ok(mult)
+    } else if rest == "B" || rest.eq_ignore_ascii_case("byte") {
+        Err(Some(mult))
+    } else {
+        Err(None)
+    }
+}
+
+/// The closest of `spellings` to `unit` (edit distance at most 2).
+pub(crate) fn suggest(unit: &str, spellings: &[&'static str]) -> Option<&'static str> {
+    spellings
+        .iter()
+        .map(|s| {
+            (
+                edit_distance(&unit.to_ascii_lowercase(), &s.to_ascii_lowercase()),
+                *s,
+            )
+        })
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| s)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 impl BitRate {
@@ -308,6 +382,34 @@ mod tests {
         assert_eq!(ByteRate::parse_str("50MB/s").unwrap().0, 50_000_000);
         assert_eq!(ByteRate::parse_str("0").unwrap().0, 0);
         assert!(ByteRate::parse_str("50MB").is_err());
+    }
+
+    #[test]
+    fn rates_and_sizes_parse_as_users_write_them_and_refusals_suggest_a_spelling() {
+        for (text, bits) in [
+            ("100Mbps", 100_000_000),
+            ("1Gbps", 1_000_000_000),
+            ("100 Mbit/s", 100_000_000),
+            ("1 GBit", 1_000_000_000),
+            ("100mbps", 100_000_000),
+            ("10 Gb/s", 10_000_000_000),
+            ("500kbit", 500_000),
+        ] {
+            assert_eq!(BitRate::parse_str(text).unwrap().0, bits, "{text}");
+        }
+        assert_eq!(Size::parse_str("1 GB").unwrap().0, 1_000_000_000);
+        assert_eq!(Size::parse_str("1 GiB").unwrap().0, 1 << 30);
+        let bytes = BitRate::parse_str("100MB/s").unwrap_err();
+        assert!(
+            bytes.contains("bytes") && bytes.contains("`800mbit`"),
+            "{bytes}"
+        );
+        let typo = BitRate::parse_str("100mbti").unwrap_err();
+        assert!(typo.contains("did you mean `100mbit`"), "{typo}");
+        let far = BitRate::parse_str("100 furlongs").unwrap_err();
+        assert!(far.contains("kbit, mbit, gbit"), "{far}");
+        let size = Size::parse_str("512MIB").unwrap_err();
+        assert!(size.contains("did you mean `512MiB`"), "{size}");
     }
 
     #[test]
