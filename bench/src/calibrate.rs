@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use migbench_model::settings::Services;
 use migbench_model::units::{BitRate, Dur, Percent, Size};
 use migbench_model::{RunParams, StreamChunk};
@@ -17,7 +17,9 @@ use migbench_pure::outage::service_downtime_ms;
 use migbench_pure::service::stream_summary;
 use serde::Serialize;
 
-use crate::control::Cancel;
+use crate::commands::{guest_image, parse_dur, preflight, sweep, UsageError};
+use crate::control::{Cancel, Display};
+use crate::lab::accel;
 use crate::lab::boot::boot_source;
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
@@ -25,6 +27,8 @@ use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
 use crate::migrate::guest::sleep_or_cancel;
 use crate::migrate::services::{ServiceClients, ServiceSeries};
+use migbench_model::scalar::ScalarField;
+use migbench_model::scenario::Accel;
 
 /// One calibration pause and what the probe saw.
 #[derive(Debug, Clone, Serialize)]
@@ -274,4 +278,70 @@ pub fn render(rows: &[Calibration]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// `migbench calibrate`.
+pub fn command(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    args: crate::cli::CalibrateArgs,
+) -> Result<i32> {
+    let crate::cli::CalibrateArgs {
+        pauses,
+        interval,
+        repeat,
+        service,
+        accel: accel_s,
+        agent,
+        json,
+        allow_concurrent,
+    } = args;
+    let services = migbench_model::settings::Services::parse_str(&service)
+        .map_err(|e| UsageError(format!("--service {service}: {e}")))?;
+    let (pauses, interval, accel_s) = (&pauses, &interval, accel_s.as_str());
+    let interval = parse_dur("--interval", interval)?;
+    if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
+        bail!(UsageError("--interval must be within 0.1ms – 100ms".into()));
+    }
+    let pauses = pauses
+        .iter()
+        .map(|p| parse_dur("--pauses", p))
+        .collect::<Result<Vec<_>>>()?;
+    let accel_choice = match accel_s {
+        "auto" => Accel::Auto,
+        "kvm" => Accel::Kvm,
+        "tcg" => Accel::Tcg,
+        other => bail!(UsageError(format!(
+            "--accel {other}: expected auto, kvm or tcg"
+        ))),
+    };
+    preflight()?;
+    let _lock = crate::lock::for_measuring(allow_concurrent)?;
+    let display = Display::new();
+    sweep(&display);
+    let img = guest_image(agent.as_deref(), &display)?;
+    let accel = rt.block_on(accel::resolve(accel_choice, &img));
+    let probes_out = json.as_ref().map(|j| j.with_extension("probes.csv"));
+    let plan = Plan {
+        interval,
+        pauses,
+        repeat,
+        services,
+    };
+    let rows = rt.block_on(calibrate(
+        &img,
+        &accel,
+        &plan,
+        cancel,
+        probes_out.as_deref(),
+    ))?;
+    println!(
+        "probe interval {} ms, accelerator {accel}",
+        interval.as_secs_f64() * 1e3
+    );
+    print!("{}", render(&rows));
+    if let Some(path) = json {
+        crate::recorder::write_json(&path, &rows)?;
+    }
+    Ok(0)
 }

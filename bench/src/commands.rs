@@ -16,7 +16,7 @@ use crate::labs::LabExecutors;
 use crate::migrate::Preflight;
 use crate::recorder::Recorder;
 use crate::scheduler::{run_matrix, Cancel, Display};
-use crate::{calibrate, manifest, table};
+use crate::{manifest, table};
 
 /// Bad input from the user (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub fn sweep(display: &Display) {
 }
 
 /// Checks before anything real runs.
-fn preflight() -> Result<()> {
+pub(crate) fn preflight() -> Result<()> {
     net::check_privileges().map_err(UsageError)?;
     if crate::system::run("qemu-system-x86_64", &["--version"]).is_err() {
         bail!(UsageError(
@@ -122,7 +122,7 @@ pub fn run(
     let text = std::fs::read_to_string(scenario)?;
     let matrix = expand(&sc);
     if let Some(dir) = resume {
-        same_scenario(dir, scenario, &text)?;
+        manifest::same_scenario(dir, scenario, &text)?;
         if sc.hosts.is_some() {
             bail!(UsageError(format!(
                 "{}: --resume continues lab matrices; a [hosts] matrix starts afresh",
@@ -141,7 +141,7 @@ pub fn run(
         println!("estimated duration: {:.1} min", total / 60.0);
         return Ok(0);
     }
-    let _lock = host_lock(allow_concurrent)?;
+    let _lock = crate::lock::for_measuring(allow_concurrent)?;
     if sc.hosts.is_some() {
         #[cfg(feature = "libvirt")]
         return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results, agent);
@@ -183,27 +183,7 @@ pub fn run(
         &accel,
         &img.id,
     );
-    let (mut rec, kept) = match resume {
-        None => {
-            let rec = Recorder::create(results, &m).with_context(|| {
-                format!("creating a results directory under {}", results.display())
-            })?;
-            (rec, Vec::new())
-        }
-        Some(dir) => {
-            let r = Recorder::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
-            for n in &r.notes {
-                display.line(&format!("resume: {n}"));
-            }
-            display.line(&format!(
-                "resume: {} of {} runs recorded, {} to run",
-                r.kept.len(),
-                matrix.len(),
-                matrix.len() - r.kept.len()
-            ));
-            (r.recorder, r.kept)
-        }
-    };
+    let (mut rec, kept) = open_results(results, &m, resume, &display)?;
     display.line(&format!("results: {}", rec.dir().display()));
     let env = QmpLab {
         image: img,
@@ -222,56 +202,30 @@ pub fn run(
     finish_matrix(&matrix, kept, &mut exec, &mut rec, cancel, &display)
 }
 
-/// The host lock, unless concurrent runs are allowed; refused (exit 2)
-/// while another measuring migbench holds it.
-fn host_lock(allow_concurrent: bool) -> Result<Option<crate::lock::HostLock>> {
-    if allow_concurrent {
-        return Ok(None);
-    }
-    match crate::lock::take(Path::new(crate::lock::LOCK_PATH))? {
-        Ok(l) => Ok(Some(l)),
-        Err(pid) => bail!(UsageError(format!(
-            "another migbench run or calibrate{} is measuring on this host: concurrent runs distort each other's timings; wait for it, or pass --allow-concurrent",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
-        ))),
-    }
-}
-
-/// Refuse to resume `dir` with a scenario other than the one it was
-/// started with, naming the first line that changed.
-fn same_scenario(dir: &Path, scenario: &Path, text: &str) -> Result<()> {
-    let path = dir.join("manifest.json");
-    let m: migbench_model::Manifest = std::fs::read_to_string(&path)
-        .map_err(|e| {
-            UsageError(format!(
-                "--resume {}: {e} (not a results directory?)",
-                path.display()
-            ))
-        })
-        .and_then(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| UsageError(format!("--resume {}: {e}", path.display())))
-        })?;
-    if m.scenario_sha256 == manifest::sha256_hex(text) {
-        return Ok(());
-    }
-    let (old, new): (Vec<&str>, Vec<&str>) =
-        (m.scenario_text.lines().collect(), text.lines().collect());
-    let n = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let line = |v: &[&str]| {
-        v.get(n)
-            .map(|l| format!("`{l}`"))
-            .unwrap_or_else(|| "(end of file)".into())
+/// A new results directory under `results`, or the one being resumed
+/// with the runs it keeps (what it dropped shown on `display`).
+fn open_results(
+    results: &Path,
+    m: &migbench_model::Manifest,
+    resume: Option<&Path>,
+    display: &Display,
+) -> Result<(Recorder, Vec<RunRecord>)> {
+    let Some(dir) = resume else {
+        let rec = Recorder::create(results, m)
+            .with_context(|| format!("creating a results directory under {}", results.display()))?;
+        return Ok((rec, Vec::new()));
     };
-    bail!(UsageError(format!(
-        "--resume {}: {} is not the scenario this matrix was started with ({}): line {}: was {}, now {}",
-        dir.display(),
-        scenario.display(),
-        m.scenario_path,
-        n + 1,
-        line(&old),
-        line(&new)
-    )))
+    let r = Recorder::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
+    for n in &r.notes {
+        display.line(&format!("resume: {n}"));
+    }
+    let total = m.matrix.len();
+    display.line(&format!(
+        "resume: {} of {total} runs recorded, {} to run",
+        r.kept.len(),
+        total - r.kept.len()
+    ));
+    Ok((r.recorder, r.kept))
 }
 
 /// Run the matrix, print the table; the exit code (130 interrupted, 1 a
@@ -479,76 +433,10 @@ pub fn image_cmd(agent: Option<PathBuf>) -> Result<i32> {
     Ok(0)
 }
 
-fn parse_dur(what: &str, s: &str) -> Result<Duration> {
+pub(crate) fn parse_dur(what: &str, s: &str) -> Result<Duration> {
     Dur::parse_str(s)
         .map(|d| d.0)
         .map_err(|e| UsageError(format!("{what}: {e}")).into())
-}
-
-/// `migbench calibrate`.
-pub fn calibrate_cmd(
-    rt: &tokio::runtime::Runtime,
-    cancel: &Cancel,
-    args: crate::cli::CalibrateArgs,
-) -> Result<i32> {
-    let crate::cli::CalibrateArgs {
-        pauses,
-        interval,
-        repeat,
-        service,
-        accel: accel_s,
-        agent,
-        json,
-        allow_concurrent,
-    } = args;
-    let services = migbench_model::settings::Services::parse_str(&service)
-        .map_err(|e| UsageError(format!("--service {service}: {e}")))?;
-    let (pauses, interval, accel_s) = (&pauses, &interval, accel_s.as_str());
-    let interval = parse_dur("--interval", interval)?;
-    if !(Duration::from_micros(100)..=Duration::from_millis(100)).contains(&interval) {
-        bail!(UsageError("--interval must be within 0.1ms – 100ms".into()));
-    }
-    let pauses = pauses
-        .iter()
-        .map(|p| parse_dur("--pauses", p))
-        .collect::<Result<Vec<_>>>()?;
-    let accel_choice = match accel_s {
-        "auto" => Accel::Auto,
-        "kvm" => Accel::Kvm,
-        "tcg" => Accel::Tcg,
-        other => bail!(UsageError(format!(
-            "--accel {other}: expected auto, kvm or tcg"
-        ))),
-    };
-    preflight()?;
-    let _lock = host_lock(allow_concurrent)?;
-    let display = Display::new();
-    sweep(&display);
-    let img = guest_image(agent.as_deref(), &display)?;
-    let accel = rt.block_on(accel::resolve(accel_choice, &img));
-    let probes_out = json.as_ref().map(|j| j.with_extension("probes.csv"));
-    let plan = calibrate::Plan {
-        interval,
-        pauses,
-        repeat,
-        services,
-    };
-    let rows = rt.block_on(calibrate::calibrate(
-        &img,
-        &accel,
-        &plan,
-        cancel,
-        probes_out.as_deref(),
-    ))?;
-    println!(
-        "probe interval {} ms, accelerator {accel}",
-        interval.as_secs_f64() * 1e3
-    );
-    print!("{}", calibrate::render(&rows));
-    if let Some(path) = json {
-        crate::recorder::write_json(&path, &rows)?;
-    }
-    Ok(0)
 }
 
 /// Run `migbench-analyze <sub> <args>` in place of this process. The

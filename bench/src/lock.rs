@@ -10,6 +10,8 @@ use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::commands::UsageError;
+
 /// The lock file.
 pub const LOCK_PATH: &str = "/run/lock/migbench.lock";
 
@@ -42,6 +44,21 @@ pub fn take(path: &Path) -> std::io::Result<Result<HostLock, Option<u32>>> {
             Ok(Err(pid.trim().parse().ok()))
         }
         Err((_, e)) => Err(e.into()),
+    }
+}
+
+/// The host lock, unless concurrent runs are allowed; refused (exit 2)
+/// while another measuring migbench holds it.
+pub fn for_measuring(allow_concurrent: bool) -> anyhow::Result<Option<HostLock>> {
+    if allow_concurrent {
+        return Ok(None);
+    }
+    match take(Path::new(LOCK_PATH))? {
+        Ok(l) => Ok(Some(l)),
+        Err(pid) => anyhow::bail!(UsageError(format!(
+            "another migbench run or calibrate{} is measuring on this host: concurrent runs distort each other's timings; wait for it, or pass --allow-concurrent",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        ))),
     }
 }
 

@@ -55,7 +55,7 @@ fn main() {
             (resume.as_deref(), allow_concurrent),
         ),
         Cmd::Image { agent } => commands::image_cmd(agent),
-        Cmd::Calibrate(args) => commands::calibrate_cmd(&rt, &cancel, args),
+        Cmd::Calibrate(args) => migbench::calibrate::command(&rt, &cancel, args),
         Cmd::Report { args } => commands::analyze("report", &args),
         Cmd::Compare { args } => commands::analyze("compare", &args),
         Cmd::Summary { args } => commands::analyze("summary", &args),

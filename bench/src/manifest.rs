@@ -1,11 +1,15 @@
 //! Provenance for a results directory: the scenario as given, the expanded
 //! matrix, host kernel, QEMU version, accelerator, guest image and git
-//! revision ([`build`]).
+//! revision ([`build`]); and the check that a results directory is being
+//! resumed with the scenario it was started with ([`same_scenario`]).
+
+use std::path::Path;
 
 use migbench_model::matrix::varying;
 use migbench_model::{Manifest, RunParams, Scenario};
 use sha2::{Digest, Sha256};
 
+use crate::commands::UsageError;
 use crate::recorder::unix_now;
 use crate::system::first_line;
 
@@ -73,4 +77,41 @@ pub fn build(
         migbench_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: unix_now(),
     }
+}
+
+/// Refuse to resume `dir` with a scenario other than the one it was
+/// started with, naming the first line that changed.
+pub fn same_scenario(dir: &Path, scenario: &Path, text: &str) -> anyhow::Result<()> {
+    let path = dir.join("manifest.json");
+    let m: migbench_model::Manifest = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--resume {}: {e} (not a results directory?)",
+                path.display()
+            ))
+        })
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| UsageError(format!("--resume {}: {e}", path.display())))
+        })?;
+    if m.scenario_sha256 == sha256_hex(text) {
+        return Ok(());
+    }
+    let (old, new): (Vec<&str>, Vec<&str>) =
+        (m.scenario_text.lines().collect(), text.lines().collect());
+    let n = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let line = |v: &[&str]| {
+        v.get(n)
+            .map(|l| format!("`{l}`"))
+            .unwrap_or_else(|| "(end of file)".into())
+    };
+    anyhow::bail!(UsageError(format!(
+        "--resume {}: {} is not the scenario this matrix was started with ({}): line {}: was {}, now {}",
+        dir.display(),
+        scenario.display(),
+        m.scenario_path,
+        n + 1,
+        line(&old),
+        line(&new)
+    )))
 }

@@ -9,15 +9,13 @@ use anyhow::Result;
 use migbench_model::Outcome;
 
 use crate::charts::bars::{Bars, Series};
-use crate::charts::cdf::Cdf;
-use crate::charts::convergence::{Cell, Convergence};
 use crate::charts::lines::{Line, Lines};
 use crate::charts::timeline::Timeline;
 use crate::charts::{render, Rendered};
 use crate::dims::dim;
-use crate::frame::{all_runs, group_key, probe_rtts, varying, RunRef};
+use crate::frame::{all_runs, group_key, varying, RunRef};
 use crate::load::{load_progress, load_workload, ResultsSet};
-use crate::stats::{ecdf, Estimate};
+use crate::stats::Estimate;
 use crate::summary::{Summary, SummaryRow};
 
 use super::MAX_TIMELINES;
@@ -29,7 +27,7 @@ fn short_label(row: &SummaryRow) -> String {
     row.dims.values().cloned().collect::<Vec<_>>().join(" · ")
 }
 
-fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
+pub(super) fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
     rows.iter().map(|r| r.metrics.get(m).copied()).collect()
 }
 
@@ -167,7 +165,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
     let runs = all_runs(sets);
     let vary = varying(&runs);
     let varies = |name: &str| summary.varying.iter().any(|v| v == name);
-    service_charts(&runs, &vary, rows, &cats, &groups, dir, &mut out)?;
+    super::service::charts(&runs, &vary, rows, &cats, &groups, dir, &mut out)?;
     if varies("dirty_rate") {
         out.push(render(
             &lines_over(
@@ -273,7 +271,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         )?);
     }
     if varies("dirty_rate") || varies("link_rate") || varies("max_bandwidth") {
-        out.push(render(&convergence(&runs), dir)?);
+        out.push(render(&super::pooled::convergence(&runs), dir)?);
     }
     // Per-run timelines: the first repetition of each group.
     let mut seen = std::collections::HashSet::new();
@@ -327,132 +325,15 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     .iter()
                     .map(|i| (i.t_ms / 1e3, intervention_label(i)))
                     .collect(),
-                service: service_series(r),
+                service: super::service::timeline_series(r),
             },
             dir,
         )?);
     }
-    if let Some(cdf) = rtt_cdf(&runs)? {
+    if let Some(cdf) = super::pooled::rtt_cdf(&runs)? {
         out.push(render(&cdf, dir)?);
     }
     Ok(out)
-}
-
-/// Stall time per buffer and request latency per group, when a service ran.
-fn service_charts(
-    runs: &[RunRef],
-    vary: &[&crate::dims::Dim],
-    rows: &[SummaryRow],
-    cats: &[String],
-    groups: &str,
-    dir: &Path,
-    out: &mut Vec<Rendered>,
-) -> Result<()> {
-    let per = if groups.is_empty() {
-        "all runs".to_string()
-    } else {
-        format!("per {groups}")
-    };
-    let mut buffers: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.rec.stream.as_ref())
-        .flat_map(|s| s.playout.iter().map(|p| p.buffer_ms))
-        .collect();
-    buffers.sort_by(f64::total_cmp);
-    buffers.dedup();
-    if !buffers.is_empty() {
-        // Per buffer: the median total stall over the group's completed runs.
-        let series = buffers
-            .iter()
-            .map(|&b| Series {
-                name: format!("buffer {:.1} s", b / 1e3),
-                values: rows
-                    .iter()
-                    .map(|row| {
-                        let v: Vec<f64> = runs
-                            .iter()
-                            .filter(|r| {
-                                r.rec.outcome == Outcome::Completed
-                                    && group_key(r, vary) == row.group
-                            })
-                            .filter_map(|r| {
-                                let s = r.rec.stream.as_ref()?;
-                                s.playout
-                                    .iter()
-                                    .find(|p| p.buffer_ms == b)
-                                    .map(|p| p.stall_ms)
-                            })
-                            .collect();
-                        crate::stats::estimate(&v)
-                    })
-                    .collect(),
-            })
-            .collect();
-        out.push(render(
-            &Bars {
-                name: "stream-stall".into(),
-                title: format!(
-                    "What a viewer saw {per}: total stall of a TCP stream by playout buffer"
-                ),
-                y_axis: "stalled (ms)".into(),
-                categories: cats.to_vec(),
-                series,
-                marker: None,
-            },
-            dir,
-        )?);
-    }
-    if runs.iter().any(|r| r.rec.rr.is_some()) {
-        out.push(render(
-            &Bars {
-                name: "request-latency".into(),
-                title: format!("Requests sent while migrating {per}: p99 and slowest latency"),
-                y_axis: "latency (ms)".into(),
-                categories: cats.to_vec(),
-                series: vec![
-                    Series {
-                        name: "p99".into(),
-                        values: metric_of(rows, "rr_p99_during_ms"),
-                    },
-                    Series {
-                        name: "slowest".into(),
-                        values: metric_of(rows, "rr_max_during_ms"),
-                    },
-                ],
-                marker: None,
-            },
-            dir,
-        )?);
-    }
-    Ok(())
-}
-
-/// A run's service series for its timeline: each request's latency at
-/// its send time, and each stream chunk's gap since the previous one at
-/// its arrival (points above 20 ms only: the rest is the steady cadence).
-fn service_series(r: &RunRef) -> Vec<(String, Vec<(f64, f64)>)> {
-    let dir = r.set.run_dir(&r.rec.run_id).join("service");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-    let mut out = Vec::new();
-    if let Some(ev) = read("rr.csv").and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
-    {
-        let pts = ev
-            .iter()
-            .filter_map(|e| Some((e.sent_ms, e.recv_ms? - e.sent_ms)))
-            .collect();
-        out.push(("request latency".to_string(), pts));
-    }
-    if let Some(ch) =
-        read("stream.csv").and_then(|t| migbench_model::series::read_stream_csv(&t).ok())
-    {
-        let pts = ch
-            .windows(2)
-            .map(|w| (w[1].recv_ms, w[1].recv_ms - w[0].recv_ms))
-            .filter(|(_, gap)| *gap > migbench_pure::service::VISIBLE_STALL_MS)
-            .collect();
-        out.push(("stream chunk gap".to_string(), pts));
-    }
-    out
 }
 
 /// A few words for an intervention marker.
@@ -530,100 +411,4 @@ fn lines_over(
         y_axis: y_axis.into(),
         lines,
     }
-}
-
-/// Dirty rate × bandwidth, pooling every other dimension.
-fn convergence(runs: &[RunRef]) -> Convergence {
-    let mut xs: Vec<(f64, String)> = runs
-        .iter()
-        .map(|r| {
-            (
-                r.rec.params.dirty_rate.0 as f64,
-                r.rec.params.dirty_rate.to_string(),
-            )
-        })
-        .collect();
-    let bw_label = |r: &RunRef| match r.rec.params.max_bandwidth {
-        migbench_model::settings::BandwidthCap::Unlimited => {
-            format!("link {}", r.rec.params.link_rate)
-        }
-        cap => format!("cap {cap} / link {}", r.rec.params.link_rate),
-    };
-    let mut ys: Vec<(f64, String)> = runs
-        .iter()
-        .map(|r| (r.rec.params.bandwidth_mbs(), bw_label(r)))
-        .collect();
-    for v in [&mut xs, &mut ys] {
-        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        v.dedup_by(|a, b| a.1 == b.1);
-    }
-    let mut cells: BTreeMap<(usize, usize), (usize, usize, Vec<f64>)> = BTreeMap::new();
-    for r in runs {
-        let x = xs
-            .iter()
-            .position(|v| v.1 == r.rec.params.dirty_rate.to_string())
-            .unwrap_or(0);
-        let y = ys.iter().position(|v| v.1 == bw_label(r)).unwrap_or(0);
-        let c = cells.entry((x, y)).or_default();
-        c.1 += 1;
-        if r.rec.outcome == Outcome::Completed {
-            c.0 += 1;
-            if let Some(t) = r.rec.total_time_ms {
-                c.2.push(t / 1e3);
-            }
-        }
-    }
-    Convergence {
-        name: "convergence".into(),
-        title: "Convergence map: outcome and median total time".into(),
-        xs: xs.into_iter().map(|v| v.1).collect(),
-        ys: ys.into_iter().map(|v| v.1).collect(),
-        cells: cells
-            .into_iter()
-            .map(|((x, y), (completed, n, t))| Cell {
-                x,
-                y,
-                completed,
-                n,
-                total_s: crate::stats::median(&t),
-            })
-            .collect(),
-    }
-}
-
-/// Probe RTT CDF per phase, pooled over completed runs.
-fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
-    let mut phases: [Vec<f64>; 3] = Default::default();
-    for r in runs.iter().filter(|r| r.rec.outcome == Outcome::Completed) {
-        let progress = load_progress(r.set, &r.rec.run_id);
-        let (Some(first), Some(last)) = (progress.first(), progress.last()) else {
-            continue;
-        };
-        let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
-        // One scan per run, split by send time into the three phases.
-        for (sent, rtt) in probe_rtts(&path)? {
-            let phase = if sent < first.t_ms {
-                0
-            } else if sent < last.t_ms {
-                1
-            } else {
-                2
-            };
-            phases[phase].push(rtt);
-        }
-    }
-    if phases.iter().all(Vec::is_empty) {
-        return Ok(None);
-    }
-    let names = ["before migration", "during migration", "after migration"];
-    Ok(Some(Cdf {
-        name: "rtt-cdf".into(),
-        title: "Probe RTT before / during / after migration (completed runs)".into(),
-        curves: names
-            .iter()
-            .zip(phases.iter())
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| (format!("{n} (n={})", v.len()), ecdf(v, 400)))
-            .collect(),
-    }))
 }

@@ -1,10 +1,13 @@
-//! Report assembly: which charts apply to the data ([`charts`]), the
-//! self-contained `index.html` (SVG inline, no scripts, no external fonts;
-//! tables in [`html`]), and the summary files. [`report_path`] owns the
+//! Report assembly: which charts apply to the data ([`charts`]; charts
+//! pooling runs across groups in `pooled`, the services' in `service`),
+//! the self-contained `index.html` (SVG inline, no scripts, no external
+//! fonts; tables in [`html`]), and the summary files. [`report_path`] owns the
 //! on-disk layout.
 
 mod charts;
 mod html;
+mod pooled;
+mod service;
 
 use anyhow::{Context, Result};
 use std::fmt::Write as _;

@@ -2,7 +2,8 @@
 //! the knob table ([`knobs`], expanded by [`dimension`]), scenario files
 //! ([`scenario`]), quantities ([`units`]) apart from migration settings
 //! ([`settings`]), the run matrix ([`matrix`]) and on-disk records
-//! ([`record`], [`series`]). No I/O beyond reading a scenario file, so both
+//! ([`record`], [`series`]), and what the services' clients saw
+//! ([`service`]). No I/O beyond reading a scenario file, so both
 //! sides depend on it without pulling in the other.
 
 pub mod dimension;
@@ -12,6 +13,7 @@ pub mod record;
 pub mod scalar;
 pub mod scenario;
 pub mod series;
+pub mod service;
 pub mod settings;
 pub mod units;
 

@@ -10,6 +10,7 @@ pub use crate::series::{
     read_probes_csv, write_probes_csv, MigrationEvent, ProbeEvent, ProgressSample, WorkloadSample,
     XbzrleStats,
 };
+pub use crate::service::{Latency, Playout, RrSummary, StreamSummary};
 
 /// The `runs.jsonl` format written now. Records without the field are
 /// version 1 (written before it existed; read the same way).
@@ -277,109 +278,6 @@ pub struct RunRecord {
     /// What a request/response client saw (service `tcp-rr`).
     #[serde(default)]
     pub rr: Option<RrSummary>,
-}
-
-/// The TCP stream a viewer received from the guest, and how it played out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StreamSummary {
-    /// Chunks received.
-    pub chunks: u64,
-    /// Bytes received.
-    pub bytes: u64,
-    /// Bytes missing from the sequence (TCP: must be 0).
-    pub lost_bytes: u64,
-    /// The longest time between two chunks arriving, ms.
-    pub longest_gap_ms: f64,
-    /// The switchover's gap between chunks arriving (the last gap above
-    /// 20 ms that began before the migration was seen complete), ms.
-    #[serde(default)]
-    pub switchover_gap_ms: Option<f64>,
-    /// The longest time between two chunks leaving the guest (its own
-    /// clock, from the chunks' send stamps), ms.
-    pub longest_send_gap_ms: f64,
-    /// Segments the guest's TCP retransmitted during the stream
-    /// (`TCP_INFO` `tcpi_total_retrans` of the sending socket).
-    pub retransmits: u64,
-    /// The highest RTO backoff the guest's socket reached (`tcpi_backoff`:
-    /// the retransmission timer doubled this many times).
-    pub max_backoff: u32,
-    /// The stream played out with each of the scenario's buffers.
-    pub playout: Vec<Playout>,
-    /// The connection broke (reset or closed early); the stream is cut there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl StreamSummary {
-    /// The playout with the smallest buffer, if any.
-    pub fn tightest(&self) -> Option<&Playout> {
-        self.playout
-            .iter()
-            .min_by(|a, b| a.buffer_ms.total_cmp(&b.buffer_ms))
-    }
-}
-
-/// A viewer with a playout buffer: starts once `buffer_ms` of media is
-/// buffered and, when the buffer runs dry, stalls until it holds
-/// `buffer_ms` again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Playout {
-    /// The buffer, ms of media.
-    pub buffer_ms: f64,
-    /// Time from the first byte to playback starting, ms.
-    pub startup_ms: f64,
-    /// Stalls (rebuffering events) of at least one frame at 50 fps (20 ms).
-    pub stalls: u32,
-    /// Total time stalled, ms.
-    pub stall_ms: f64,
-    /// The longest stall, ms.
-    pub longest_stall_ms: f64,
-}
-
-/// Requests over one persistent TCP connection: how many, how late.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RrSummary {
-    /// Requests sent.
-    pub sent: u64,
-    /// Requests answered.
-    pub answered: u64,
-    /// Requests never answered (the connection failed or the run ended).
-    pub failed: u64,
-    /// Requests answered later than the deadline, or never.
-    pub over_deadline: u64,
-    /// The switchover's gap between responses arriving (the last gap above
-    /// two request intervals that began before the migration was seen
-    /// complete), ms.
-    #[serde(default)]
-    pub switchover_gap_ms: Option<f64>,
-    /// Segments the client's TCP retransmitted (`tcpi_total_retrans`).
-    pub retransmits: u64,
-    /// The highest RTO backoff of the client's socket (`tcpi_backoff`).
-    pub max_backoff: u32,
-    /// Latency of requests sent before the migration, ms.
-    pub before: Option<Latency>,
-    /// Latency of requests sent while migrating.
-    pub during: Option<Latency>,
-    /// Latency of requests sent after it.
-    pub after: Option<Latency>,
-    /// Why the connection broke, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Request latency percentiles, ms (from an hdrhistogram).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Requests answered.
-    pub n: u64,
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Slowest.
-    pub max: f64,
 }
 
 fn version_one() -> u32 {
