@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use migbench_model::Outcome;
 
 use crate::charts::bars::{Bars, Series};
 use crate::charts::lines::{Line, Lines};
 use crate::charts::timeline::Timeline;
 use crate::charts::{render, Rendered};
 use crate::dims::dim;
-use crate::frame::{all_runs, group_key, varying, RunRef};
+use crate::frame::{all_runs, group_key, varying};
 use crate::load::{load_progress, load_workload, ResultsSet};
 use crate::stats::Estimate;
 use crate::summary::{Summary, SummaryRow};
