@@ -72,27 +72,16 @@ fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
 #[test]
 fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
     let _g = lab_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let json = tmp.path().join("cal.json");
-    let out = migbench()
-        .args([
-            "calibrate",
-            "--pauses",
-            "200ms",
-            "--repeat",
-            "3",
-            "--interval",
-            "1ms",
-            "--service",
-            "udp",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, rows) = calibrate_json(&[
+        "--pauses",
+        "200ms",
+        "--repeat",
+        "3",
+        "--interval",
+        "1ms",
+        "--service",
+        "udp",
+    ]);
     assert_eq!(rows.len(), 3);
     // The median of the repeats must be within ±3 ms; a single repeat on
     // this shared 2-core host may catch a scheduling hiccup (CI once saw
@@ -121,22 +110,7 @@ fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
     let pid = child.id();
     let start = Instant::now();
     // Wait for run 0's record; run 1 starts right after it.
-    let dir = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "run 0 never finished"
-        );
-        if let Ok(mut d) = std::fs::read_dir(root.join("intr")) {
-            if let Some(Ok(e)) = d.next() {
-                if std::fs::read_to_string(e.path().join("runs.jsonl"))
-                    .is_ok_and(|s| s.lines().count() == 1)
-                {
-                    break e.path();
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let dir = first_run_recorded(&root, "intr");
     // Boot (~3 s), fill, baseline (2 s), then migration; interrupt well inside it.
     std::thread::sleep(Duration::from_secs(12));
     signal(pid as i32, nix::sys::signal::Signal::SIGINT);
@@ -165,23 +139,7 @@ fn a_killed_matrix_resumes_where_it_stopped_and_ends_as_if_run_in_one_go() {
     let text = "repetitions = 3\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n";
     let (tmp, root, mut child) = start_run("resume", text);
     let pid = child.id();
-    let start = Instant::now();
-    let dir = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "run 0 never finished"
-        );
-        if let Ok(mut d) = std::fs::read_dir(root.join("resume")) {
-            if let Some(Ok(e)) = d.next() {
-                if std::fs::read_to_string(e.path().join("runs.jsonl"))
-                    .is_ok_and(|s| s.lines().count() == 1)
-                {
-                    break e.path();
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let dir = first_run_recorded(&root, "resume");
     std::thread::sleep(Duration::from_secs(4));
     signal(pid as i32, nix::sys::signal::Signal::SIGKILL);
     child.wait().unwrap();

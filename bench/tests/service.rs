@@ -103,30 +103,12 @@ fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_netwo
 #[test]
 fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
     let _g = lab_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let json = tmp.path().join("cal.json");
-    let out = migbench()
-        .args([
-            "calibrate",
-            "--pauses",
-            "200ms",
-            "--repeat",
-            "2",
-            "--service",
-            "all",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, rows) =
+        calibrate_json(&["--pauses", "200ms", "--repeat", "2", "--service", "all"]);
     assert!(
         stdout.contains("stream gap") && stdout.contains("rr max ms"),
         "{stdout}"
     );
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(rows.len(), 2);
     for r in &rows {
         let pause = r["true_pause_ms"].as_f64().unwrap();

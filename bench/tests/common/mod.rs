@@ -195,3 +195,42 @@ pub fn screenshot_ink(page: &Path, png: &Path) -> f64 {
         .count();
     inked as f64 / (data.len() / px) as f64
 }
+
+/// `migbench calibrate ARGS --json FILE` (must succeed): its stdout and the
+/// rows of its JSON.
+pub fn calibrate_json(args: &[&str]) -> (String, Vec<serde_json::Value>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("cal.json");
+    let out = migbench()
+        .arg("calibrate")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(shown(&out).status.success());
+    let rows = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), rows)
+}
+
+/// Wait (up to 180 s) until the one results directory under
+/// `root/<name>/` has its first run recorded; that directory.
+pub fn first_run_recorded(root: &Path, name: &str) -> PathBuf {
+    let start = std::time::Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "run 0 never finished"
+        );
+        if let Ok(mut d) = std::fs::read_dir(root.join(name)) {
+            if let Some(Ok(e)) = d.next() {
+                if std::fs::read_to_string(e.path().join("runs.jsonl"))
+                    .is_ok_and(|s| s.lines().count() == 1)
+                {
+                    return e.path();
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
