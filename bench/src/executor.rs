@@ -20,6 +20,7 @@ use migbench_probes::protocol::Request;
 
 use crate::control::{Cancel, Display};
 use crate::migrate::env::{Environment, Hosts};
+use crate::migrate::fault::FaultTarget;
 use crate::migrate::guest::{agent_request, spawn_sampler};
 use crate::migrate::record::{assemble, count_probes, Measured};
 use crate::migrate::run::{migrate, Migrated, RunContext};
@@ -66,8 +67,13 @@ impl<E: Environment> Executor for MigrationExecutor<E> {
 impl<E: Environment> MigrationExecutor<E> {
     async fn run(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord) -> Result<()> {
         let mut hosts = self.env.boot(p, raw, &self.cancel).await?;
-        let result = self.migrate(p, raw, rec, &mut hosts).await;
+        let faults = p.fault.is_some().then(|| hosts.fault_target()).flatten();
+        let result = self.migrate(p, raw, rec, &mut hosts, faults.clone()).await;
         self.env.teardown(hosts).await;
+        // After a fault, prove the teardown left nothing behind.
+        if let (Some(t), Some(f)) = (faults, rec.fault.as_mut()) {
+            f.leftovers = Some(t.leftovers());
+        }
         result
     }
 
@@ -79,6 +85,7 @@ impl<E: Environment> MigrationExecutor<E> {
         raw: &Path,
         rec: &mut RunRecord,
         hosts: &mut E::Hosts,
+        faults: Option<Arc<dyn FaultTarget>>,
     ) -> Result<()> {
         let cancel = &self.cancel;
         let origin = Instant::now();
@@ -135,6 +142,7 @@ impl<E: Environment> MigrationExecutor<E> {
             display: &self.display,
             guest: &guest,
             link_tx: &*link_tx,
+            faults,
         };
         let mut out = Migrated::default();
         let outcome = migrate(&ctx, &mut hosts.driver(), &mut out).await;

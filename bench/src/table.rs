@@ -1,7 +1,7 @@
 //! The end-of-run table: one row per run with the headline measures (and
 //! the disk's when runs have one, what the services' clients saw when
-//! services ran, and how each ended when a scenario has variants or
-//! policies).
+//! services ran, how each ended when a scenario has variants or
+//! policies, and where the guest ended when faults were injected).
 
 use migbench_model::settings::StorageMode;
 use migbench_model::RunRecord;
@@ -16,6 +16,7 @@ fn row(
     disk: Option<&[String]>,
     svc: Option<&[String]>,
     how: Option<&[String]>,
+    fault: Option<&[String]>,
 ) -> String {
     let mut s = format!(
         "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
@@ -42,6 +43,9 @@ fn row(
     }
     if let Some(h) = how {
         s.push_str(&format!(" {:<18} {:<9} {:>6}", h[0], h[1], h[2]));
+    }
+    if let Some(f) = fault {
+        s.push_str(&format!(" {:<36} {:<11} {:<7}", f[0], f[1], f[2]));
     }
     s.trim_end().to_string() + "\n"
 }
@@ -78,17 +82,22 @@ pub fn render(records: &[RunRecord]) -> String {
     let sunits = strs(&["ms", "ms", "ms", "n×ms"]);
     let phead = strs(&["variant", "detail", "slow"]);
     let punits = strs(&["", "", "down%"]);
+    let faults = records.iter().any(|r| r.params.fault.is_some());
+    let fhead = strs(&["fault", "guest", "answers"]);
+    let funits = strs(&["", "ended on", ""]);
     let mut out = row(
         &head,
         disks.then_some(&dhead[..]),
         services.then_some(&shead[..]),
         policies.then_some(&phead[..]),
+        faults.then_some(&fhead[..]),
     );
     out.push_str(&row(
         &units,
         disks.then_some(&dunits[..]),
         services.then_some(&sunits[..]),
         policies.then_some(&punits[..]),
+        faults.then_some(&funits[..]),
     ));
     for r in records {
         let util = r.throughput_mbps.map(|t| 100.0 * t / r.link_rate_mbps);
@@ -131,11 +140,23 @@ pub fn render(records: &[RunRecord]) -> String {
                 .unwrap_or_else(|| "-".into()),
             opt(r.workload_slowdown_pct, 0),
         ];
+        let fault = [
+            r.params.fault.to_string(),
+            r.fault
+                .as_ref()
+                .map(|f| f.guest.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.fault
+                .as_ref()
+                .map(|f| if f.answers { "yes" } else { "no" }.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ];
         out.push_str(&row(
             &cells,
             disks.then_some(&disk[..]),
             services.then_some(&svc[..]),
             policies.then_some(&how[..]),
+            faults.then_some(&fault[..]),
         ));
     }
     out
@@ -178,6 +199,39 @@ mod tests {
         assert!(
             !row.contains("999"),
             "the longest gap is not the switchover's: {row}"
+        );
+    }
+
+    #[test]
+    fn fault_columns_say_where_the_guest_ended() {
+        let p = migbench_model::matrix::sample_run("[fault]\ninject = \"dst-kill at 3s\"\n");
+        let mut r = RunRecord::pending(&p, 0.0, "tcg");
+        assert!(!render(&[RunRecord::pending(
+            &migbench_model::matrix::sample_run(""),
+            0.0,
+            "tcg"
+        )])
+        .contains("fault"));
+        r.fault = Some(migbench_model::fault::FaultRecord {
+            fault: p.fault,
+            struck: true,
+            struck_ms: Some(3000.0),
+            phase: Some("active".into()),
+            cleared_ms: None,
+            guest: migbench_model::fault::GuestLocation::Source,
+            answers: true,
+            to_end_ms: Some(90.0),
+            to_recovery_ms: None,
+            recover_attempts: 0,
+            probe_gap_ms: Some(0.0),
+            leftovers: Some(0),
+            errors: vec![],
+        });
+        let t = render(&[r]);
+        let row = t.lines().nth(2).unwrap();
+        assert!(
+            row.contains("dst-kill at 3s") && row.contains("source") && row.contains("yes"),
+            "{t}"
         );
     }
 }

@@ -141,6 +141,7 @@ fn run(
     let mut next = 0usize;
     let mut tick_start = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        crate::stall::wait();
         let n = pace.due();
         {
             let mut m = mem.lock().unwrap();

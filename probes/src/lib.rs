@@ -11,6 +11,7 @@ pub mod netns;
 pub mod prober;
 pub mod protocol;
 pub mod serve;
+pub mod stall;
 pub mod stream_client;
 pub mod tcpinfo;
 pub mod worker;

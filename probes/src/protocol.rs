@@ -129,6 +129,12 @@ pub enum Request {
     Samples,
     /// Check every page written so far.
     Verify,
+    /// Hang the echo and the memory workload for `ms` (the `agent-stall`
+    /// fault); answered at once.
+    Stall {
+        /// How long, ms.
+        ms: u64,
+    },
 }
 
 /// The agent's answer.

@@ -5,6 +5,7 @@
 //! on-disk layout.
 
 mod charts;
+mod faults;
 mod html;
 mod pooled;
 mod service;
@@ -20,6 +21,7 @@ use crate::stats::COMPARE_TEST;
 use crate::summary::Summary;
 
 pub use charts::charts;
+use faults::faults_table;
 use html::{endings_table, html_table, service_tables};
 
 /// Most per-run timelines drawn in one report.
@@ -105,6 +107,10 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
     let runs = all_runs(sets);
     if let Some(t) = service_tables(&runs, &crate::frame::varying(&runs), summary) {
         body.push_str("<h2>What the services' users saw</h2>");
+        body.push_str(&t);
+    }
+    if let Some(t) = faults_table(&runs) {
+        body.push_str("<h2>When things go wrong: injected faults</h2>");
         body.push_str(&t);
     }
     if runs.iter().any(|r| r.rec.outcome_detail.is_some()) {

@@ -4,6 +4,7 @@
 //! dimension and an analyzer `Dimension`; [`Numeric`], the number a value
 //! stands for on a chart axis; and [`times`], one dimension's product.
 
+use crate::fault::Fault;
 use crate::settings::{
     AutoConverge, Backend, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
     DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
@@ -40,6 +41,7 @@ numeric! {
     u32 => |v| *v as f64;
     Backend => |v| *v as u8 as f64;
     Services => |v| v.bits() as f64;
+    Fault => |v| v.kind as u8 as f64;
     StorageMode => |v| *v as u8 as f64;
     DiskFormat => |v| *v as u8 as f64;
     DiskPattern => |v| *v as u8 as f64;

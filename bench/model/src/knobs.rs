@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::dimension::dimensions;
+use crate::fault::Fault;
 use crate::settings::{
     Announce, AutoConverge, Backend, BandwidthCap, Channels, CompletionAction, Compression,
     DirtyLimit, DiskFormat, DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
@@ -117,6 +118,14 @@ dimensions! {
         /// applied to the same received stream (the playout is a function
         /// of arrival times), so one run answers them all.
         buffer: Vec<Dur> = vec![ms(0), ms(1000), ms(3000)];
+    }
+
+    /// A fault injected into the migration (in the QMP lab): a list
+    /// makes each its own runs, "none" the control.
+    [fault] FaultSpec => FaultSettings {
+        /// "none" or "KIND [to RATE] [for DURATION] [at WHEN]", e.g.
+        /// "link-down for 3s at pass 2" (see `migbench_model::fault`).
+        inject => fault: Fault = Fault::NONE, optional, "fault";
     }
 
     /// Migration settings and limits.

@@ -2,11 +2,12 @@
 //! the knob table ([`knobs`], expanded by [`dimension`]), scenario files
 //! ([`scenario`]), quantities ([`units`]) apart from migration settings
 //! ([`settings`]), the run matrix ([`matrix`]) and on-disk records
-//! ([`record`], [`series`]), and what the services' clients saw
+//! ([`record`], [`series`]), faults ([`fault`]) and what the services' clients saw
 //! ([`service`]). No I/O beyond reading a scenario file, so both
 //! sides depend on it without pulling in the other.
 
 pub mod dimension;
+pub mod fault;
 pub mod knobs;
 pub mod matrix;
 pub mod record;

@@ -3,6 +3,7 @@
 //! table, [`crate::knobs`]) with scalar values only.
 
 use crate::dimension::times;
+use crate::fault::FaultAt;
 pub use crate::knobs::RunParams;
 use crate::knobs::DIMENSIONS;
 use crate::scenario::Scenario;
@@ -81,6 +82,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs = sc.link.expand(runs);
     runs = sc.probe.expand(runs);
     runs = sc.service.expand(runs);
+    runs = sc.fault.expand(runs);
     let runs: Vec<RunParams> = runs
         .into_iter()
         .flat_map(|r| {
@@ -90,6 +92,11 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
                 v.policy.expand(v.migration.expand(vec![r]))
             })
         })
+        .collect();
+    // A fault at post-copy strikes only where post-copy runs.
+    let runs: Vec<RunParams> = runs
+        .into_iter()
+        .filter(|r| r.fault.at != FaultAt::Postcopy || !r.fault.is_some() || r.postcopy.enabled())
         .collect();
     let reps: Vec<u32> = (0..sc.repetitions.0).collect();
     let mut runs = times(runs, &reps, |r, v| r.repetition = v);

@@ -32,6 +32,9 @@ pub enum Outcome {
     /// A policy (completion or no-progress timeout) cancelled the
     /// migration; the guest keeps running on the source.
     Aborted,
+    /// A fault paused a post-copy migration and migbench recovered it
+    /// (`migrate-recover` + resume): it completed on the destination.
+    Recovered,
 }
 
 /// How a completed (or aborted) migration got there.
@@ -100,6 +103,7 @@ impl std::fmt::Display for Outcome {
             Outcome::TimedOut => "timed_out",
             Outcome::Interrupted => "interrupted",
             Outcome::Aborted => "aborted",
+            Outcome::Recovered => "recovered",
         })
     }
 }
@@ -278,6 +282,9 @@ pub struct RunRecord {
     /// What a request/response client saw (service `tcp-rr`).
     #[serde(default)]
     pub rr: Option<RrSummary>,
+    /// What an injected fault did (`[fault]`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::fault::FaultRecord>,
 }
 
 fn version_one() -> u32 {
@@ -341,6 +348,7 @@ impl RunRecord {
             downtime_icmp_ms: None,
             stream: None,
             rr: None,
+            fault: None,
         }
     }
 }

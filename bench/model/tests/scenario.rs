@@ -309,3 +309,57 @@ fn services_parse_and_bad_service_input_names_the_field() {
         "negative",
     );
 }
+
+#[test]
+fn faults_are_a_dimension_and_postcopy_faults_run_only_where_postcopy_does() {
+    let text = r#"
+[guest]
+ram = "256MiB"
+[link]
+rate = "100mbit"
+[fault]
+inject = ["none", "link-down for 2s at pass 2", "dst-kill at postcopy"]
+[[variant]]
+name = "precopy"
+[[variant]]
+name = "postcopy"
+migration.postcopy = "after 1 pass"
+"#;
+    let sc = parse(text).unwrap();
+    let runs = migbench_model::expand(&sc);
+    // 3 faults x 2 variants, less the post-copy fault in the pre-copy variant.
+    assert_eq!(runs.len(), 5);
+    assert!(runs
+        .iter()
+        .all(|r| r.fault.to_string() != "dst-kill at postcopy" || r.variant == "postcopy"));
+    assert!(runs.iter().enumerate().all(|(i, r)| r.index == i));
+}
+
+#[test]
+fn faults_that_cannot_strike_are_refused_naming_the_field() {
+    let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
+    refused_at(
+        &format!("{base}[fault]\ninject = \"dst-kill at postcopy\"\n"),
+        6,
+        "fault.inject",
+        "no run enables it",
+    );
+    refused_at(
+        &format!("{base}[fault]\ninject = \"storage-down\"\n"),
+        6,
+        "fault.inject",
+        "shared-nbd",
+    );
+    refused_at(
+        &format!("{base}[fault]\ninject = [\"none\", \"link-dowm\"]\n"),
+        6,
+        "fault.inject",
+        "the faults are none, link-down",
+    );
+    refused_at(
+        &format!("{base}[backend]\nkind = \"libvirt\"\n[fault]\ninject = \"dst-kill\"\n"),
+        8,
+        "fault.inject",
+        "qmp",
+    );
+}

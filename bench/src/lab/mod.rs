@@ -4,6 +4,7 @@
 
 pub mod accel;
 pub mod boot;
+pub mod faults;
 pub mod image;
 pub mod libvirtd;
 pub mod net;

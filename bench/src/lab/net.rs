@@ -264,26 +264,30 @@ fn ip(ns: &str, args: &[&str]) -> Result<String, CommandError> {
     run("ip", &full)
 }
 
-/// Shape `dev`'s egress: tbf at the link rate, with netem under it for
-/// delay/jitter/loss.
-fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
+/// The token bucket of `rate`: its `tc` arguments after `tbf`.
+fn tbf(rate: BitRate) -> [String; 6] {
     // The bucket must hold at least one timer tick of traffic; 2 ms of the
     // rate (min 16 KB) keeps 100mbit–10gbit accurate (a tbf at 100mbit
     // measured 95 Mbit/s of TCP payload on the project's machines).
-    let burst = ((s.rate.0 / 8) as f64 * 0.002).max(16_384.0) as u64;
-    let rate = s.rate.to_string();
-    let burst = burst.to_string();
+    let burst = ((rate.0 / 8) as f64 * 0.002).max(16_384.0) as u64;
+    [
+        "rate".into(),
+        rate.to_string(),
+        "burst".into(),
+        burst.to_string(),
+        "latency".into(),
+        "50ms".into(),
+    ]
+}
+
+/// Shape `dev`'s egress: tbf at the link rate, with netem under it for
+/// delay/jitter/loss.
+fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
+    let bucket = tbf(s.rate);
     let mut args = vec![
         "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "tbf",
     ];
-    args.extend([
-        "rate",
-        rate.as_str(),
-        "burst",
-        burst.as_str(),
-        "latency",
-        "50ms",
-    ]);
+    args.extend(bucket.iter().map(String::as_str));
     run("tc", &args)?;
     if s.needs_netem() {
         let (delay, jitter, loss) = (
@@ -298,6 +302,29 @@ fn shape(ns: &str, dev: &str, s: &Shaping) -> Result<(), LabError> {
         run("tc", &a).map_err(|e| LabError::NoNetem(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Change the rate of `dev`'s token bucket in place (a degraded link).
+pub fn reshape(ns: &str, dev: &str, rate: BitRate) -> Result<(), CommandError> {
+    let bucket = tbf(rate);
+    let mut args = vec![
+        "-n", ns, "qdisc", "change", "dev", dev, "root", "handle", "1:", "tbf",
+    ];
+    args.extend(bucket.iter().map(String::as_str));
+    run("tc", &args).map(|_| ())
+}
+
+/// Take `dev` in `ns` down or bring it up (a pulled cable; IPv4 addresses
+/// stay, routes come back with the link).
+pub fn set_link(ns: &str, dev: &str, up: bool) -> Result<(), CommandError> {
+    ip(ns, &["link", "set", dev, if up { "up" } else { "down" }]).map(|_| ())
+}
+
+/// Whether namespace `ns` exists.
+pub fn namespace_exists(ns: &str) -> bool {
+    run("ip", &["netns", "list"])
+        .map(|l| l.lines().any(|x| x.split_whitespace().next() == Some(ns)))
+        .unwrap_or(false)
 }
 
 /// Bytes interface `dev` in namespace `ns` has sent (kernel counter, L2).

@@ -241,6 +241,11 @@ impl QemuProcess {
         Ok(process)
     }
 
+    /// Its process id (while it has not been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stop QEMU (SIGTERM: it exits cleanly), then make sure it is gone.
     pub async fn shutdown(mut self) {
         if let Some(pid) = self.child.id() {

@@ -33,6 +33,10 @@ pub trait Hosts {
     fn link_counter(&self) -> LinkCounter;
     /// The driver, borrowing the hosts for one migration.
     fn driver(&mut self) -> Self::Driver<'_>;
+    /// What a fault can break here (`None`: no fault injection).
+    fn fault_target(&self) -> Option<std::sync::Arc<dyn super::fault::FaultTarget>> {
+        None
+    }
 }
 
 /// Builds and removes the hosts of each run.

@@ -8,6 +8,7 @@
 #![allow(async_fn_in_trait)]
 
 pub mod env;
+pub mod fault;
 pub mod guest;
 pub mod policy;
 pub mod record;
@@ -37,6 +38,11 @@ pub enum MigrationState {
     Device,
     /// Post-copy: running on the destination, pages still pulled.
     PostcopyActive,
+    /// Post-copy stopped moving pages (its connection broke or was paused):
+    /// it can be recovered over a new connection.
+    PostcopyPaused,
+    /// Post-copy reconnecting after a pause.
+    PostcopyRecover,
     /// Done: the guest runs on the destination.
     Completed,
     /// Failed: the guest keeps running on the source.
@@ -207,4 +213,31 @@ pub trait MigrationDriver {
     fn take_events(&mut self) -> Vec<DriverEvent> {
         Vec::new()
     }
+    /// Pause before switchover (so a fault can strike there); the watch
+    /// loop continues with [`MigrationDriver::switchover`].
+    async fn hold_at_switchover(&mut self) -> Result<(), BackendError> {
+        Err(unsupported("pausing before switchover"))
+    }
+    /// Post-copy stopped moving (a fault): pause it on both sides so it
+    /// can be recovered; `Ok(false)` when the destination does not run the
+    /// guest yet (nothing paused: pausing now would strand it).
+    async fn pause_postcopy(&mut self) -> Result<bool, BackendError> {
+        Err(unsupported("pausing post-copy"))
+    }
+    /// One attempt to resume a paused post-copy migration over a new
+    /// connection: `Ok(true)` when it runs again, `Ok(false)` when it
+    /// could not connect yet (try again), `Err` when it never will.
+    async fn recover_postcopy(&mut self) -> Result<bool, BackendError> {
+        Err(unsupported("post-copy recovery"))
+    }
+    /// Where the guest runs now that the migration has ended, if the
+    /// backend can tell.
+    async fn locate(&mut self) -> Option<migbench_model::fault::GuestLocation> {
+        None
+    }
+}
+
+/// What a backend cannot do.
+pub fn unsupported(what: &str) -> BackendError {
+    BackendError::Backend(format!("{what} is not supported by this backend").into())
 }

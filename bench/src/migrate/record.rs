@@ -33,6 +33,9 @@ pub struct Timeline {
     pub wire_bytes: Option<u64>,
     /// The disk copy before `migrate`.
     pub disk: Option<DiskPhase>,
+    /// What an injected fault did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<migbench_model::fault::FaultRecord>,
 }
 
 /// What the guest agent said after the migration: memory and disk.
@@ -169,7 +172,44 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
     }
     summarise(&mut rec, p, m.buffers, m.services, window);
     count_probes(&mut rec, m.probes);
+    if let Some(f) = &m.timeline.fault {
+        fault_fields(&mut rec, f, t, m.probes, p.probe_interval.ms());
+    }
     rec
+}
+
+/// A fault's part of the record: a completed migration that needed a
+/// post-copy recovery is `recovered`; the probe's longest gap that
+/// overlapped the fault (from the strike to its lifting, or to the
+/// migration's end) says what a client felt of it.
+fn fault_fields(
+    rec: &mut RunRecord,
+    f: &migbench_model::fault::FaultRecord,
+    t: &Watched,
+    probes: &[ProbeEvent],
+    interval_ms: f64,
+) {
+    let mut f = f.clone();
+    if rec.outcome == Outcome::Completed && t.at.recovered_ms.is_some() {
+        rec.outcome = Outcome::Recovered;
+    }
+    if let Some(struck) = f.struck_ms {
+        let from = t.at.started_ms + struck;
+        let until = t.at.started_ms
+            + f.cleared_ms
+                .or(f.to_end_ms.map(|e| struck + e))
+                .unwrap_or(struck);
+        f.probe_gap_ms = outage_windows(probes, outage_threshold_ms(interval_ms))
+            .iter()
+            .filter(|w| w.end_ms >= from && w.start_ms <= until)
+            .map(|w| w.end_ms - w.start_ms)
+            .fold(0.0, f64::max)
+            .into();
+    }
+    if !f.errors.is_empty() && rec.error.is_none() {
+        rec.error = Some(format!("fault injection: {}", f.errors.join("; ")));
+    }
+    rec.fault = Some(f);
 }
 
 /// The fields from the migration's own counters and ending.

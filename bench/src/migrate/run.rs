@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use migbench_model::fault::{FaultAt, FaultRecord, GuestLocation};
 use migbench_model::settings::StorageMode;
 use migbench_model::{Integrity, ProgressSample, RunParams};
 use migbench_probes::protocol::{Request, Response};
 
+use super::fault::{FaultTarget, Injector, Strike};
 use super::guest::{agent_request, sleep_or_cancel, GuestLink};
 use super::policy::Policies;
 use super::record::{DiskPhase, Timeline, Verdict};
@@ -47,6 +49,8 @@ pub struct RunContext<'a> {
     pub guest: &'a GuestLink,
     /// Bytes sent so far on the migration link, if the environment can tell.
     pub link_tx: &'a (dyn Fn() -> Option<u64> + Sync),
+    /// What the environment lets a fault break (runs with `[fault]`).
+    pub faults: Option<std::sync::Arc<dyn FaultTarget>>,
 }
 
 /// What [`migrate`] produced, even when it failed part-way.
@@ -194,11 +198,27 @@ pub async fn migrate<D: MigrationDriver>(
         poll: ctx.poll,
         timeout: p.timeout.0,
     };
+    let mut injector = match (&ctx.faults, p.fault.is_some()) {
+        (Some(target), true) => Some(Injector::new(
+            p.fault,
+            target.clone(),
+            ctx.guest.agent().cloned(),
+        )),
+        (None, true) => bail!("this environment cannot inject faults"),
+        _ => None,
+    };
+    if p.fault.is_some() && p.fault.at == FaultAt::Switchover {
+        driver
+            .hold_at_switchover()
+            .await
+            .context("pausing before switchover for the fault")?;
+    }
     let mut in_call = InCallCopy::default();
     let watched = watch(
         driver,
         cfg,
         &mut policies,
+        injector.as_mut(),
         || cancel.is_cancelled(),
         |st| {
             show(&bar, st);
@@ -207,6 +227,9 @@ pub async fn migrate<D: MigrationDriver>(
     )
     .await;
     bar.finish_and_clear();
+    // Lift the fault before anything else: the link must carry a recovery
+    // and the guest be reachable for its verdict.
+    let strike = injector.map(Injector::finish);
     let w = watched?;
     let ms = |t: Instant| t.duration_since(ctx.origin).as_secs_f64() * 1e3;
     let end = w.watched.end.clone();
@@ -233,21 +256,83 @@ pub async fn migrate<D: MigrationDriver>(
             job_bytes: c.bytes,
             wire_bytes: disk_wire,
         }),
+        fault: None,
     });
     out.samples = w.samples;
     write_jsonl(&ctx.raw.join("events.jsonl"), &w.events).context("writing events")?;
     if end == End::Completed {
-        driver
+        let finished = driver
             .finish(paused)
             .await
-            .context("finishing the migration on the destination")?;
+            .context("finishing the migration on the destination");
+        if strike.is_none() {
+            finished?;
+        }
     }
     if end == End::Interrupted {
         bail!("interrupted during migration");
     }
     sleep_or_cancel(AFTERMATH, cancel).await?;
-    out.verdict = Some(verify(ctx, end == End::Completed).await?);
+    let Some(strike) = strike else {
+        out.verdict = Some(verify(ctx, end == End::Completed).await?);
+        return Ok(());
+    };
+    // After a fault: where the guest is, whether it answers there, and its
+    // integrity when it does.
+    let location = driver.locate().await;
+    let answers = ctx
+        .guest
+        .wait(Duration::from_secs(10), cancel)
+        .await
+        .is_ok();
+    if answers {
+        out.verdict = Some(verify(ctx, end == End::Completed).await?);
+    }
+    let timeline = out.timeline.as_mut().expect("set above");
+    timeline.fault = Some(fault_record(
+        p, ctx.origin, timeline, &strike, location, answers,
+    ));
     Ok(())
+}
+
+/// The record of a fault from its strike and the migration's timeline
+/// (times from `migrate`; the probe gap and leftovers come later).
+fn fault_record(
+    p: &RunParams,
+    origin: Instant,
+    t: &Timeline,
+    strike: &Strike,
+    location: Option<GuestLocation>,
+    answers: bool,
+) -> FaultRecord {
+    let w = &t.watched;
+    let rel = |at: Instant| at.duration_since(origin).as_secs_f64() * 1e3 - w.at.started_ms;
+    let struck_ms = strike.at.map(rel);
+    let end_ms =
+        w.at.completed_ms
+            .or(Some(w.last.progress.t_ms).filter(|t| *t > 0.0))
+            .map(|e| e - w.at.started_ms);
+    let guest = location.unwrap_or(match w.end {
+        End::Completed => GuestLocation::Destination,
+        _ => GuestLocation::Source,
+    });
+    FaultRecord {
+        fault: p.fault,
+        struck: strike.at.is_some(),
+        struck_ms,
+        phase: strike.phase.clone(),
+        cleared_ms: strike.cleared.map(rel),
+        guest,
+        answers,
+        to_end_ms: struck_ms.zip(end_ms).map(|(s, e)| (e - s).max(0.0)),
+        to_recovery_ms: struck_ms
+            .zip(w.at.recovered_ms)
+            .map(|(s, r)| (r - w.at.started_ms - s).max(0.0)),
+        recover_attempts: w.recover_attempts,
+        probe_gap_ms: None,
+        leftovers: None,
+        errors: strike.errors.clone(),
+    }
 }
 
 /// The guest must answer wherever it now runs (the destination after

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use migbench_model::record::{Action, Intervention, MigrationEvent};
 use migbench_model::ProgressSample;
 
+use super::fault::Injector;
 use super::policy::Policies;
 use super::{BackendError, MigrationDriver, MigrationState, Status};
 
@@ -51,6 +52,9 @@ pub struct Moments {
     pub postcopy_ms: Option<f64>,
     /// A force-complete policy paused the guest.
     pub paused_ms: Option<f64>,
+    /// A post-copy paused by a fault ran again after a recovery.
+    #[serde(default)]
+    pub recovered_ms: Option<f64>,
 }
 
 /// What the watch loop saw (recorded in `timeline.json`).
@@ -69,6 +73,9 @@ pub struct Watched {
     pub forced: Option<usize>,
     /// Downtime limit in force at the end, ms.
     pub downtime_limit_ms: u64,
+    /// Post-copy recovery attempts after a fault.
+    #[serde(default)]
+    pub recover_attempts: u32,
 }
 
 /// The result of [`watch`]: the summary and the series.
@@ -86,10 +93,17 @@ pub struct Watch {
 /// act on each sample (recording every intervention), call `on_sample` for
 /// progress bars, give up after `cfg.timeout` (cancel, then wait for the
 /// backend to confirm), stop early when `interrupted()` turns true.
+///
+/// With a fault (`faults`): strike it at its moment; once it has struck,
+/// a backend that stops answering ends the migration as failed (not the
+/// run), a post-copy that stops moving for [`STUCK`] is paused, and a
+/// paused post-copy is recovered, one attempt per second, until the
+/// timeout.
 pub async fn watch<D: MigrationDriver>(
     d: &mut D,
     cfg: WatchConfig,
     policies: &mut Policies,
+    mut faults: Option<&mut Injector>,
     interrupted: impl Fn() -> bool,
     mut on_sample: impl FnMut(&Status),
 ) -> Result<Watch, BackendError> {
@@ -108,21 +122,63 @@ pub async fn watch<D: MigrationDriver>(
             completed_ms: None,
             postcopy_ms: None,
             paused_ms: None,
+            recovered_ms: None,
         },
         end: End::Interrupted,
         last: Status::default(),
         interventions: Vec::new(),
         forced: None,
         downtime_limit_ms: policies.initial_downtime_ms(),
+        recover_attempts: 0,
     };
     let mut next = started;
     let mut abort: Option<String> = None;
-    w.end = loop {
-        let mut st = d.status().await?;
+    let mut struck = false;
+    let mut pc = PostcopyWatch::default();
+    // After a fault, a backend error ends the migration (failed), not the run.
+    macro_rules! after_fault {
+        ($l:lifetime, $e:expr, $what:literal) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) if struck => break $l End::Failed(format!("{} after the fault: {e}", $what)),
+                Err(e) => return Err(e),
+            }
+        };
+    }
+    w.end = 'watch: loop {
+        let mut st = after_fault!('watch, d.status().await, "the source stopped answering");
         st.progress.t_ms = since(Instant::now());
         samples.push(st.progress.clone());
         on_sample(&st);
+        if let Some(inj) = faults.as_deref_mut() {
+            struck |= inj.poll(started.elapsed(), &st);
+        }
         w.last = st;
+        if struck {
+            match pc.step(&w.last, Instant::now()) {
+                PostcopyStep::Wait => {}
+                PostcopyStep::Pause => {
+                    if !after_fault!('watch, d.pause_postcopy().await, "pausing the stuck post-copy failed")
+                    {
+                        pc.not_paused(Instant::now());
+                    }
+                }
+                PostcopyStep::Recover => {
+                    w.recover_attempts += 1;
+                    after_fault!('watch, d.recover_postcopy().await, "post-copy recovery failed");
+                }
+                PostcopyStep::Recovered => {
+                    w.at.recovered_ms.get_or_insert(since(Instant::now()));
+                }
+            }
+            if started.elapsed() >= timeout && pc.in_postcopy(&w.last) {
+                // Cancelling now would leave the guest split between the hosts.
+                break End::Failed(format!(
+                    "post-copy was not recovered within the timeout ({}); the guest's memory is split between the hosts",
+                    w.last.progress.status
+                ));
+            }
+        }
         match w.last.state {
             MigrationState::Completed => {
                 let at = d.completed_at().unwrap_or_else(Instant::now);
@@ -150,7 +206,7 @@ pub async fn watch<D: MigrationDriver>(
                 break End::Failed("migration cancelled by the hypervisor".into())
             }
             MigrationState::PreSwitchover => {
-                d.switchover().await?;
+                after_fault!('watch, d.switchover().await, "switchover failed");
                 continue;
             }
             _ => {}
@@ -163,15 +219,15 @@ pub async fn watch<D: MigrationDriver>(
             match dec.action {
                 Action::SetDowntimeLimit => {
                     let ms = dec.value.unwrap_or(0.0) as u64;
-                    d.set_downtime_limit(ms).await?;
+                    after_fault!('watch, d.set_downtime_limit(ms).await, "setting the downtime limit failed");
                     w.downtime_limit_ms = ms;
                 }
                 Action::StartPostcopy => {
-                    d.start_postcopy().await?;
+                    after_fault!('watch, d.start_postcopy().await, "starting post-copy failed");
                     w.at.postcopy_ms = Some(since(t));
                 }
                 Action::PauseGuest => {
-                    d.pause_guest().await?;
+                    after_fault!('watch, d.pause_guest().await, "pausing the guest failed");
                     w.at.paused_ms = Some(since(t));
                 }
                 Action::Abort => abort = Some(dec.reason.clone()),
@@ -186,11 +242,11 @@ pub async fn watch<D: MigrationDriver>(
         }
         let over_time = started.elapsed() >= timeout;
         if over_time || abort.is_some() || interrupted() {
-            d.cancel().await?;
+            after_fault!('watch, d.cancel().await, "cancelling failed");
             // Wait for the backend to settle so the guest is known to run on.
             let settle = Instant::now();
             while settle.elapsed() < Duration::from_secs(30) {
-                let st = d.status().await?;
+                let st = after_fault!('watch, d.status().await, "the source stopped answering");
                 if st.state.finished() {
                     w.last = st;
                     break;
@@ -230,6 +286,95 @@ pub async fn watch<D: MigrationDriver>(
         samples,
         events,
     })
+}
+
+/// A post-copy that moved no bytes this long after a fault is paused.
+pub const STUCK: Duration = Duration::from_secs(2);
+/// Time between post-copy recovery attempts.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// What to do about post-copy after a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostcopyStep {
+    /// Nothing now.
+    Wait,
+    /// It stopped moving: pause it so it can be recovered.
+    Pause,
+    /// It is paused: try to resume it.
+    Recover,
+    /// It runs again after a pause.
+    Recovered,
+}
+
+/// Post-copy after a fault, sample by sample: notices a stall, paces the
+/// recovery attempts, sees the recovery.
+#[derive(Debug, Default)]
+struct PostcopyWatch {
+    moved: Option<(u64, Instant)>,
+    pause_asked: bool,
+    last_attempt: Option<Instant>,
+    paused: bool,
+}
+
+impl PostcopyWatch {
+    fn in_postcopy(&self, st: &Status) -> bool {
+        matches!(
+            st.state,
+            MigrationState::PostcopyActive
+                | MigrationState::PostcopyPaused
+                | MigrationState::PostcopyRecover
+        )
+    }
+
+    /// The pause was not made (the destination was not in post-copy yet):
+    /// ask again after another [`STUCK`].
+    fn not_paused(&mut self, now: Instant) {
+        self.pause_asked = false;
+        if let Some((b, _)) = self.moved {
+            self.moved = Some((b, now));
+        }
+    }
+
+    fn step(&mut self, st: &Status, now: Instant) -> PostcopyStep {
+        match st.state {
+            MigrationState::PostcopyActive | MigrationState::Completed if self.paused => {
+                self.paused = false;
+                self.pause_asked = false;
+                self.moved = None;
+                PostcopyStep::Recovered
+            }
+            MigrationState::PostcopyActive => {
+                let bytes = st.progress.transferred;
+                let since = match self.moved {
+                    Some((b, t)) if b == bytes => t,
+                    _ => {
+                        self.moved = Some((bytes, now));
+                        now
+                    }
+                };
+                if !self.pause_asked && now.duration_since(since) >= STUCK {
+                    self.pause_asked = true;
+                    return PostcopyStep::Pause;
+                }
+                PostcopyStep::Wait
+            }
+            MigrationState::PostcopyPaused => {
+                self.paused = true;
+                match self.last_attempt {
+                    Some(t) if now.duration_since(t) < RETRY => PostcopyStep::Wait,
+                    _ => {
+                        self.last_attempt = Some(now);
+                        PostcopyStep::Recover
+                    }
+                }
+            }
+            MigrationState::PostcopyRecover => {
+                self.paused = true;
+                PostcopyStep::Wait
+            }
+            _ => PostcopyStep::Wait,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -310,7 +455,7 @@ mod tests {
             poll: Duration::from_millis(5),
             timeout: Duration::from_millis(timeout_ms),
         };
-        watch(f, cfg, pol, || false, |_| {}).await.unwrap()
+        watch(f, cfg, pol, None, || false, |_| {}).await.unwrap()
     }
 
     #[tokio::test]
@@ -365,5 +510,84 @@ mod tests {
         assert_eq!(w.watched.interventions.len(), 1);
         assert_eq!(w.watched.interventions[0].state.passes, 2);
         assert!(w.samples.iter().any(|s| s.status == "PostcopyActive"));
+    }
+
+    #[test]
+    fn a_stuck_postcopy_is_paused_once_then_recovered_at_a_paced_rate() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let st = |state, transferred| {
+            let mut s = Status {
+                state,
+                ..Status::default()
+            };
+            s.progress.transferred = transferred;
+            s
+        };
+        let mut pc = PostcopyWatch::default();
+        use MigrationState::*;
+        assert_eq!(pc.step(&st(PostcopyActive, 10), at(0)), PostcopyStep::Wait);
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(1500)),
+            PostcopyStep::Wait
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(3000)),
+            PostcopyStep::Wait,
+            "moved 1.5 s ago"
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(3600)),
+            PostcopyStep::Pause
+        );
+        pc.not_paused(at(3600));
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(4000)),
+            PostcopyStep::Wait,
+            "asks again later"
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(5600)),
+            PostcopyStep::Pause
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 20), at(5700)),
+            PostcopyStep::Wait,
+            "asked once"
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyPaused, 20), at(5800)),
+            PostcopyStep::Recover
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyPaused, 20), at(6300)),
+            PostcopyStep::Wait,
+            "paced"
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyPaused, 20), at(6800)),
+            PostcopyStep::Recover
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyRecover, 20), at(6900)),
+            PostcopyStep::Wait
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 30), at(7000)),
+            PostcopyStep::Recovered
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 40), at(7100)),
+            PostcopyStep::Wait
+        );
+        assert_eq!(
+            pc.step(&st(PostcopyActive, 40), at(9200)),
+            PostcopyStep::Pause,
+            "stuck again"
+        );
+        // A pre-copy migration is never paused, however still it stands.
+        let mut pre = PostcopyWatch::default();
+        assert_eq!(pre.step(&st(Active, 5), at(0)), PostcopyStep::Wait);
+        assert_eq!(pre.step(&st(Active, 5), at(9000)), PostcopyStep::Wait);
     }
 }

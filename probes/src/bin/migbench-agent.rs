@@ -18,6 +18,7 @@ fn main() {
         let mut buf = [0u8; 2048];
         loop {
             if let Ok((n, from)) = echo.recv_from(&mut buf) {
+                migbench_probes::stall::wait();
                 let _ = echo.send_to(&buf[..n], from);
             }
         }
@@ -93,6 +94,10 @@ fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
             if let Some(d) = work.disk.as_mut() {
                 d.stop();
             }
+            Response::Done
+        }
+        Request::Stall { ms } => {
+            migbench_probes::stall::stall_for(std::time::Duration::from_millis(ms));
             Response::Done
         }
         Request::Samples => Response::Samples {

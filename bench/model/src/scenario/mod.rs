@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::knobs::{
-    BackendSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, ServiceSpec,
+    BackendSpec, FaultSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, ServiceSpec,
     StorageSpec, WorkloadSpec,
 };
 use crate::units::{Count, Size};
@@ -117,6 +117,8 @@ pub struct Scenario {
     pub probe: ProbeSpec,
     /// The services a client uses during the migration.
     pub service: ServiceSpec,
+    /// Faults injected into the migration.
+    pub fault: FaultSpec,
     /// The guest's disk.
     pub storage: StorageSpec,
     /// Lab-wide settings.
@@ -141,6 +143,7 @@ impl Default for Scenario {
             variants: Vec::new(),
             probe: ProbeSpec::default(),
             service: ServiceSpec::default(),
+            fault: FaultSpec::default(),
             storage: StorageSpec::default(),
             lab: LabSpec::default(),
             hosts: None,

@@ -4,6 +4,7 @@
 
 use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
+use crate::fault::{Fault, FaultAt, FaultKind};
 use crate::settings::{
     Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
 };
@@ -113,6 +114,60 @@ impl Scenario {
                 "workload.dirty_rate",
                 "a workload needs migbench's agent in the guest: use hosts.probe = \"udp\", or an idle workload".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[fault]`: faults the lab can inject into the runs they apply to.
+    fn check_fault(&self) -> Result<(), (&'static str, String)> {
+        let faults: Vec<Fault> = self
+            .fault
+            .inject
+            .0
+            .iter()
+            .copied()
+            .filter(Fault::is_some)
+            .collect();
+        let Some(first) = faults.first() else {
+            return Ok(());
+        };
+        if self.hosts.is_some() {
+            return Err((
+                "fault.inject",
+                format!("`{first}`: faults are injected in migbench's lab; on real hosts the link and processes are yours: remove [fault] or [hosts]"),
+            ));
+        }
+        if self.backend.kind.0.contains(&Backend::Libvirt) {
+            return Err((
+                "fault.inject",
+                format!("`{first}`: fault injection runs with backend.kind = \"qmp\" (migbench drives QEMU and its recovery)"),
+            ));
+        }
+        if let Some(f) = faults.iter().find(|f| f.kind == FaultKind::StorageDown) {
+            if self
+                .storage
+                .mode
+                .0
+                .iter()
+                .any(|m| *m != StorageMode::SharedNbd)
+            {
+                return Err((
+                    "fault.inject",
+                    format!("`{f}` cuts the storage host's link: it needs storage.mode = \"shared-nbd\" in every run"),
+                ));
+            }
+        }
+        let postcopy = self
+            .variants
+            .iter()
+            .any(|v| v.migration.postcopy.0.iter().any(|p| p.enabled()));
+        if let Some(f) = faults.iter().find(|f| f.at == FaultAt::Postcopy) {
+            if !postcopy {
+                return Err((
+                    "fault.inject",
+                    format!("`{f}` strikes at post-copy, but no run enables it: set migration.postcopy (e.g. \"after 1 pass\") in a variant"),
+                ));
+            }
         }
         Ok(())
     }
@@ -257,6 +312,7 @@ impl Scenario {
             ));
         }
         self.check_service()?;
+        self.check_fault()?;
         for i in &self.probe.interval.0 {
             let us = i.0.as_micros();
             if !(100..=100_000).contains(&us) {

@@ -76,6 +76,8 @@ raw_command!(MigrateIncoming, "migrate-incoming");
 raw_command!(MigrateSetParameters, "migrate-set-parameters");
 raw_command!(MigrateSetCapabilities, "migrate-set-capabilities");
 raw_command!(QueryStatus, "query-status");
+raw_command!(MigratePause, "migrate-pause");
+raw_command!(MigrateRecover, "migrate-recover");
 raw_command!(NbdServerStart, "nbd-server-start");
 raw_command!(NbdServerStop, "nbd-server-stop");
 raw_command!(BlockExportAdd, "block-export-add");

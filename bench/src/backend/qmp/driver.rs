@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::client::{
-    Cont, Migrate, MigrateContinue, MigrateIncoming, MigrateSetCapabilities, MigrateSetParameters,
-    MigrateStartPostcopy, QmpError, QueryMigrate, QueryMigrateCapabilities, QueryMigrateParameters,
-    QueryStatus, Stop,
+    Cont, Migrate, MigrateContinue, MigrateIncoming, MigratePause, MigrateRecover,
+    MigrateSetCapabilities, MigrateSetParameters, MigrateStartPostcopy, QmpError, QueryMigrate,
+    QueryMigrateCapabilities, QueryMigrateParameters, QueryStatus, Stop,
 };
 use super::mirror::Mirror;
 use super::settings::{qmp_arguments, settings_knobs};
 use super::vm::QmpVm;
 use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
+use migbench_model::fault::GuestLocation;
+
 use crate::migrate::{
     BackendError, DiskCopy, DriverEvent, MigrationDriver, MigrationSettings, Status, StoragePlan,
 };
@@ -98,6 +100,42 @@ impl<'a> QmpDriver<'a> {
         self.dst.qmp.execute(Cont(json!({}))).await?;
         Ok(())
     }
+}
+
+/// A QMP command that must answer within 5 s (a QEMU whose peer vanished
+/// must not hang the run).
+async fn within<T>(
+    f: impl std::future::Future<Output = Result<T, QmpError>>,
+    what: &'static str,
+) -> Result<T, BackendError> {
+    match tokio::time::timeout(Duration::from_secs(5), f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(BackendError::Backend(
+            format!("QMP `{what}` did not answer within 5s").into(),
+        )),
+    }
+}
+
+/// A QEMU's run state (`running`, `paused`, `postmigrate`, ...), `None`
+/// when it does not answer.
+async fn run_state(q: &QmpVm) -> Option<String> {
+    let v = within(q.qmp.execute(QueryStatus(json!({}))), "query-status")
+        .await
+        .ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+/// The destination did not answer: say what that means for post-copy.
+fn gone(e: BackendError) -> BackendError {
+    BackendError::Backend(
+        format!("the destination QEMU is gone ({e}): post-copy cannot resume, the pages it held are lost").into(),
+    )
+}
+
+/// A QEMU's migration state, by QEMU's name.
+async fn migration_state(q: &QmpVm) -> Result<String, BackendError> {
+    let v = within(q.qmp.execute(QueryMigrate(json!({}))), "query-migrate").await?;
+    Ok(v["status"].as_str().unwrap_or("none").to_string())
 }
 
 impl MigrationDriver for QmpDriver<'_> {
@@ -227,6 +265,96 @@ impl MigrationDriver for QmpDriver<'_> {
             .execute(MigrateContinue(json!({"state": "pre-switchover"})))
             .await?;
         Ok(())
+    }
+
+    async fn hold_at_switchover(&mut self) -> Result<(), BackendError> {
+        self.src
+            .qmp
+            .execute(MigrateSetCapabilities(json!({"capabilities": [
+                {"capability": "pause-before-switchover", "state": true}
+            ]})))
+            .await?;
+        Ok(())
+    }
+
+    async fn pause_postcopy(&mut self) -> Result<bool, BackendError> {
+        // Only once the destination runs the guest: before that, the
+        // switch's device state is still on its way and pausing the source
+        // would strand the guest between the hosts (TCP carries a short
+        // outage through by itself).
+        if migration_state(self.dst).await.map_err(gone)? != "postcopy-active" {
+            return Ok(false);
+        }
+        // Both sides: the source stops sending, the destination stops
+        // waiting on a connection that no longer carries anything.
+        for q in [&*self.src, &*self.dst] {
+            if migration_state(q).await? == "postcopy-active" {
+                within(q.qmp.execute(MigratePause(json!({}))), "migrate-pause").await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn recover_postcopy(&mut self) -> Result<bool, BackendError> {
+        // The destination listens again (once; it stays in postcopy-recover
+        // while the source cannot reach it), then the source reconnects.
+        match migration_state(self.dst).await.map_err(gone)?.as_str() {
+            "postcopy-paused" => {
+                within(
+                    self.dst
+                        .qmp
+                        .execute(MigrateRecover(json!({"uri": Self::uri()}))),
+                    "migrate-recover",
+                )
+                .await?;
+            }
+            "postcopy-active" => {
+                within(
+                    self.dst.qmp.execute(MigratePause(json!({}))),
+                    "migrate-pause",
+                )
+                .await?;
+                return Ok(false);
+            }
+            "postcopy-recover" => {}
+            other => {
+                return Err(BackendError::Backend(
+                    format!("the destination's migration is {other}, not recoverable").into(),
+                ))
+            }
+        }
+        if migration_state(self.src).await? != "postcopy-paused" {
+            return Ok(false);
+        }
+        let resumed = within(
+            self.src
+                .qmp
+                .execute(Migrate(json!({"uri": Self::uri(), "resume": true}))),
+            "migrate resume",
+        )
+        .await;
+        // The command returns before the connection is made: give it a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(resumed.is_ok()
+            && matches!(
+                migration_state(self.src).await?.as_str(),
+                "postcopy-active" | "postcopy-recover" | "completed"
+            ))
+    }
+
+    async fn locate(&mut self) -> Option<GuestLocation> {
+        let src = run_state(self.src).await;
+        let dst = run_state(self.dst).await;
+        // A destination still waiting for post-copy pages cannot run on.
+        let dst_waiting = matches!(
+            migration_state(self.dst).await.ok().as_deref(),
+            Some("postcopy-paused" | "postcopy-recover")
+        );
+        Some(match (src.as_deref(), dst.as_deref()) {
+            (Some("running"), _) => GuestLocation::Source,
+            (_, Some("running")) if !dst_waiting => GuestLocation::Destination,
+            _ => GuestLocation::Lost,
+        })
     }
 
     async fn finish(&mut self, paused: bool) -> Result<(), BackendError> {

@@ -5,17 +5,22 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::Result;
+use migbench_model::units::BitRate;
 use migbench_model::RunParams;
 use migbench_probes::agent_client::AgentClient;
 
 use super::{QmpDriver, QmpVm};
 use crate::control::Cancel;
 use crate::lab::boot::boot_source;
+use crate::lab::faults::LabFaults;
 use crate::lab::image::GuestImage;
 use crate::lab::qemu::{QemuProcess, Role};
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
+use crate::migrate::fault::FaultTarget;
 use crate::migrate::guest::GuestLink;
 use migbench_probes::prober::ProbeTarget;
 
@@ -35,6 +40,7 @@ pub struct LabHosts {
     dst: QmpVm,
     agent: AgentClient,
     site: Site,
+    rate: BitRate,
 }
 
 impl Environment for QmpLab {
@@ -59,6 +65,7 @@ impl Environment for QmpLab {
             dst,
             agent,
             site,
+            rate: p.link_rate,
         })
     }
 
@@ -88,5 +95,14 @@ impl Hosts for LabHosts {
 
     fn driver(&mut self) -> QmpDriver<'_> {
         QmpDriver::new(&mut self.src, &mut self.dst)
+    }
+
+    fn fault_target(&self) -> Option<Arc<dyn FaultTarget>> {
+        Some(Arc::new(LabFaults::new(
+            &self.site.net,
+            self.rate,
+            (self.src.process.pid(), self.dst.process.pid()),
+            self.site.run_dir.path().to_owned(),
+        )))
     }
 }

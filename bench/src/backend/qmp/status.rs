@@ -18,6 +18,8 @@ pub fn state_named(name: &str) -> MigrationState {
         "pre-switchover" => MigrationState::PreSwitchover,
         "device" => MigrationState::Device,
         "postcopy-active" => MigrationState::PostcopyActive,
+        "postcopy-paused" => MigrationState::PostcopyPaused,
+        "postcopy-recover" => MigrationState::PostcopyRecover,
         "completed" => MigrationState::Completed,
         "failed" => MigrationState::Failed,
         "cancelling" => MigrationState::Cancelling,

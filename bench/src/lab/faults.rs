@@ -1,0 +1,106 @@
+//! The lab's [`FaultTarget`]: the migration link is the `mig0` veth pair
+//! (taken down on both ends, or its token buckets re-rated), the
+//! hypervisors are the two QEMU processes (SIGKILL), the storage host is
+//! cut off by taking its ports down; afterwards it counts what the run
+//! left behind (namespaces, QEMU processes, the private directory).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use migbench_model::units::BitRate;
+
+use crate::lab::net::{namespace_exists, reshape, set_link, LabNet};
+use crate::migrate::fault::{FaultTarget, Side};
+use crate::system::pid_alive;
+
+/// One run's lab, as faults see it.
+pub struct LabFaults {
+    src: String,
+    dst: String,
+    namespaces: Vec<String>,
+    storage: Option<String>,
+    rate: BitRate,
+    src_pid: Option<u32>,
+    dst_pid: Option<u32>,
+    run_dir: PathBuf,
+}
+
+impl LabFaults {
+    /// The faults of the lab `net` (shaped to `rate`) with the QEMUs `pids`
+    /// (source, destination) and private directory `run_dir`.
+    pub fn new(
+        net: &LabNet,
+        rate: BitRate,
+        pids: (Option<u32>, Option<u32>),
+        run_dir: PathBuf,
+    ) -> Self {
+        LabFaults {
+            src: net.src.clone(),
+            dst: net.dst.clone(),
+            namespaces: [&net.src, &net.dst, &net.client]
+                .into_iter()
+                .chain(net.storage.as_ref())
+                .cloned()
+                .collect(),
+            storage: net.storage.clone(),
+            rate,
+            src_pid: pids.0,
+            dst_pid: pids.1,
+            run_dir,
+        }
+    }
+}
+
+impl FaultTarget for LabFaults {
+    fn set_link(&self, up: bool) -> Result<()> {
+        for ns in [&self.src, &self.dst] {
+            set_link(ns, "mig0", up)?;
+        }
+        Ok(())
+    }
+
+    fn set_link_rate(&self, rate: Option<BitRate>) -> Result<()> {
+        for ns in [&self.src, &self.dst] {
+            reshape(ns, "mig0", rate.unwrap_or(self.rate))?;
+        }
+        Ok(())
+    }
+
+    fn kill(&self, side: Side) -> Result<()> {
+        let pid = match side {
+            Side::Source => self.src_pid,
+            Side::Destination => self.dst_pid,
+        }
+        .context("the QEMU process has no pid (already reaped)")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .with_context(|| format!("SIGKILL to QEMU pid {pid}"))
+    }
+
+    fn set_storage(&self, up: bool) -> Result<()> {
+        let ns = self
+            .storage
+            .as_ref()
+            .context("this run has no storage host (storage.mode = \"shared-nbd\")")?;
+        for port in ["s-src", "s-dst"] {
+            set_link(ns, port, up)?;
+        }
+        Ok(())
+    }
+
+    fn leftovers(&self) -> u32 {
+        let namespaces = self
+            .namespaces
+            .iter()
+            .filter(|n| namespace_exists(n))
+            .count();
+        let processes = [self.src_pid, self.dst_pid]
+            .into_iter()
+            .flatten()
+            .filter(|p| pid_alive(*p))
+            .count();
+        (namespaces + processes + usize::from(self.run_dir.exists())) as u32
+    }
+}

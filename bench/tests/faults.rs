@@ -1,0 +1,99 @@
+//! Real lab tests of fault injection: every fault kind strikes a real
+//! migration once and ends in a defined outcome, with the guest where the
+//! record says, answering there and intact when it survives, and nothing
+//! left behind; a link failure during post-copy is recovered.
+
+mod common;
+
+use common::*;
+use migbench_model::fault::{FaultKind, GuestLocation};
+use migbench_model::{Integrity, Outcome, RunRecord};
+
+fn by_fault(recs: &[RunRecord], kind: FaultKind) -> &RunRecord {
+    recs.iter()
+        .find(|r| r.params.fault.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} run"))
+}
+
+#[test]
+fn every_fault_ends_in_a_defined_outcome_with_the_guest_where_the_record_says() {
+    let _g = lab_lock();
+    let (tmp, recs, dir) = run_scenario("faults");
+    assert_eq!(recs.len(), 7);
+    for r in &recs {
+        let f = r
+            .fault
+            .as_ref()
+            .unwrap_or_else(|| panic!("no fault record: {r:?}"));
+        assert!(f.struck, "{r:?}");
+        assert_eq!(f.leftovers, Some(0), "{r:?}");
+        assert!(f.errors.is_empty(), "{r:?}");
+        // No hang: everything ended well before the 60 s timeout.
+        assert!(f.to_end_ms.unwrap() < 50_000.0, "{r:?}");
+        // A surviving guest answers and is intact where the record says.
+        if f.guest != GuestLocation::Lost {
+            assert!(f.answers, "{r:?}");
+            assert_eq!(r.integrity, Integrity::Ok, "{r:?}");
+            assert_eq!(r.disk_integrity, Integrity::Ok, "{r:?}");
+        }
+    }
+    // Faults that end: the migration rides them out to the destination.
+    for kind in [
+        FaultKind::LinkDown,
+        FaultKind::LinkFlap,
+        FaultKind::LinkDegrade,
+        FaultKind::StorageDown,
+        FaultKind::AgentStall,
+    ] {
+        let r = by_fault(&recs, kind);
+        assert_eq!(r.outcome, Outcome::Completed, "{kind:?}: {r:?}");
+        let f = r.fault.as_ref().unwrap();
+        assert_eq!(f.guest, GuestLocation::Destination, "{r:?}");
+        assert!(f.cleared_ms.unwrap() > f.struck_ms.unwrap(), "{r:?}");
+    }
+    // The destination killed at switchover: the source resumes the guest.
+    let r = by_fault(&recs, FaultKind::DstKill);
+    let f = r.fault.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!(f.phase.as_deref(), Some("pre-switchover"));
+    assert_eq!(f.guest, GuestLocation::Source, "{r:?}");
+    // The source killed: the guest is lost, and the run says so.
+    let r = by_fault(&recs, FaultKind::SrcKill);
+    let f = r.fault.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!((f.guest, f.answers), (GuestLocation::Lost, false), "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap().contains("after the fault"),
+        "{r:?}"
+    );
+    // A guest-side stall shows in the probe, not in the switchover outage.
+    let r = by_fault(&recs, FaultKind::AgentStall);
+    let gap = r.fault.as_ref().unwrap().probe_gap_ms.unwrap();
+    assert!(gap >= 1400.0, "a 1.5 s stall, probe gap {gap} ms");
+    let switchover = r.switchover_probe_ms.unwrap();
+    assert!(switchover < 1000.0, "switchover outage {switchover} ms");
+    // The report has the fault table.
+    let rep = report(&dir, &tmp.path().join("reports"), "faults");
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    assert!(html.contains("When things go wrong"), "no fault table");
+    for cell in ["src-kill at 2s", "lost", "pre-switchover"] {
+        assert!(html.contains(cell), "{cell} missing from the fault table");
+    }
+}
+
+#[test]
+fn a_link_failure_during_postcopy_is_recovered_and_the_guest_arrives_intact() {
+    let _g = lab_lock();
+    let (_tmp, recs, _dir) = run_scenario("faults-postcopy");
+    let r = &recs[0];
+    let f = r.fault.as_ref().expect("a fault record");
+    assert_eq!(f.phase.as_deref(), Some("postcopy-active"), "{r:?}");
+    assert_eq!(r.outcome, Outcome::Recovered, "{r:?}");
+    assert!(f.recover_attempts >= 1, "{r:?}");
+    let back = f.to_recovery_ms.expect("a recovery time");
+    // Not before the link came back (3 s), not long after.
+    assert!((3000.0..15_000.0).contains(&back), "{r:?}");
+    assert_eq!((f.guest, f.answers), (GuestLocation::Destination, true));
+    assert_eq!(r.integrity, Integrity::Ok, "{r:?}");
+    assert_eq!(f.leftovers, Some(0));
+}
