@@ -152,6 +152,15 @@ pub fn run(
         )));
     }
     preflight()?;
+    // The largest run's two QEMUs must fit in memory, the raw series on disk.
+    let facts = crate::resources::HostFacts::read(results).with_context(|| {
+        format!(
+            "reading free memory and disk space for {}",
+            results.display()
+        )
+    })?;
+    crate::resources::check(&matrix, facts, results)
+        .map_err(|e| UsageError(format!("{}: {e}", scenario.display())))?;
     if sc.needs_netem() {
         net::check_netem().map_err(|e| UsageError(format!("{}: {e}", scenario.display())))?;
     }

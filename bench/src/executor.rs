@@ -25,7 +25,7 @@ use crate::migrate::guest::{agent_request, spawn_sampler};
 use crate::migrate::record::{assemble, count_probes, Measured};
 use crate::migrate::run::{migrate, Migrated, RunContext};
 use crate::migrate::services::ServiceClients;
-use crate::recorder::{unix_now, write_json, write_jsonl};
+use crate::recorder::{unix_now, write_atomic, write_json, write_jsonl};
 use crate::scheduler::Executor;
 
 /// Runs migrations in an environment.
@@ -161,8 +161,9 @@ impl<E: Environment> MigrationExecutor<E> {
         })
         .await?;
         let write = || -> std::io::Result<()> {
-            let f = std::io::BufWriter::new(std::fs::File::create(raw.join("probes.csv"))?);
-            migbench_model::record::write_probes_csv(f, &probes)?;
+            write_atomic(&raw.join("probes.csv"), |w| {
+                migbench_model::record::write_probes_csv(w, &probes)
+            })?;
             write_jsonl(&raw.join("workload.jsonl"), &workload)?;
             write_jsonl(&raw.join("progress.jsonl"), &out.samples)?;
             services.write(raw)?;

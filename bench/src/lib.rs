@@ -17,6 +17,7 @@ pub mod lock;
 pub mod manifest;
 pub mod migrate;
 pub mod recorder;
+pub mod resources;
 pub mod scheduler;
 pub mod system;
 pub mod table;

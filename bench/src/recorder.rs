@@ -174,39 +174,55 @@ impl Recorder {
     }
 }
 
-/// Replace `path` with `items` as JSON lines: write a temporary file
-/// beside it, fsync, rename over it (a crash leaves the old or the new
-/// file, never half of one).
-pub fn rewrite_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut f = File::create(&tmp)?;
-    for it in items {
-        let mut line = serde_json::to_string(it).map_err(std::io::Error::other)?;
-        line.push('\n');
-        f.write_all(line.as_bytes())?;
+/// Write `path` whole or not at all: `fill` writes a temporary file beside
+/// it, which is fsync'd and renamed over `path` (the directory fsync'd
+/// too). A crash or a full disk leaves the old file or none, never a
+/// partial one that would mislead (a truncated probe series reads as an
+/// outage); the temporary file is removed on error.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let written = (|| {
+        let mut w = std::io::BufWriter::new(File::create(&tmp)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
+    written?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(parent)?.sync_all()?;
     }
     Ok(())
 }
 
-/// Write a pretty JSON file.
-pub fn write_json<T: Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
-    fs::write(path, text + "\n")
+/// Replace `path` with `items` as JSON lines, atomically ([`write_atomic`]).
+pub fn rewrite_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
+    write_jsonl(path, items)
 }
 
-/// Write one JSON object per line.
+/// Write a pretty JSON file, atomically ([`write_atomic`]).
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
+    write_atomic(path, |w| w.write_all((text + "\n").as_bytes()))
+}
+
+/// Write one JSON object per line, atomically ([`write_atomic`]).
 pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
-    let mut w = std::io::BufWriter::new(File::create(path)?);
-    for it in items {
-        serde_json::to_writer(&mut w, it).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()
+    write_atomic(path, |w| {
+        for it in items {
+            serde_json::to_writer(&mut *w, it).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -272,5 +288,24 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
         assert_eq!(utc_stamp(1_795_306_609), "20261122T001649Z");
+    }
+
+    #[test]
+    fn an_atomic_write_that_fails_leaves_the_old_file_whole_and_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("probes.csv");
+        write_atomic(&path, |w| w.write_all(b"old, whole\n")).unwrap();
+        let full = write_atomic(&path, |w| {
+            w.write_all(b"new, half")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        });
+        assert_eq!(full.unwrap_err().raw_os_error(), Some(28));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old, whole\n");
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("probes.csv")]);
     }
 }

@@ -4,6 +4,7 @@
 //! (generation tags, outage analysis) live in `migbench-pure`.
 
 pub mod agent_client;
+pub mod control;
 pub mod dirtier;
 pub mod disk;
 pub mod icmp;

@@ -40,6 +40,7 @@ const KEYS: &[(&str, &str)] = &[
     ("service", "buffer"),
     ("probe", "interval"),
     ("policy", "downtime_steps"),
+    ("fault", "inject"),
 ];
 
 fn value() -> impl Strategy<Value = String> {
@@ -50,6 +51,7 @@ fn value() -> impl Strategy<Value = String> {
         Just("true".to_string()),
         Just("{}".to_string()),
         Just("\"\"".to_string()),
+        "\"(link-down|dst-kill|link-degrade|agent-stall|none)( to [0-9]{1,3}mbit)?( for [0-9]{1,2}s)?( at (pass )?[0-9]{1,2}s?)?\"",
     ]
 }
 
@@ -72,4 +74,19 @@ proptest! {
         }
         parse_checked(&text);
     }
+}
+
+/// The checked-in corpus (`tests/corpus/scenario/`): inputs that once
+/// mattered (hostile shapes, each fault phrase, every refusal kind) are
+/// parsed or refused with a place, every time.
+#[test]
+fn the_corpus_is_parsed_or_refused_with_a_place() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/scenario");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap();
+        parse_checked(&String::from_utf8_lossy(&bytes));
+        n += 1;
+    }
+    assert!(n >= 10, "corpus of {n} files in {}", dir.display());
 }

@@ -167,19 +167,18 @@ impl ServiceSeries {
         }
         let dir = raw.join("service");
         std::fs::create_dir_all(&dir)?;
-        let file = |name: &str| -> std::io::Result<_> {
-            Ok(std::io::BufWriter::new(std::fs::File::create(
-                dir.join(name),
-            )?))
-        };
+        use crate::recorder::write_atomic;
+        use migbench_model::record::write_probes_csv;
         if let Some(e) = &self.icmp {
-            migbench_model::record::write_probes_csv(file("icmp.csv")?, e)?;
+            write_atomic(&dir.join("icmp.csv"), |w| write_probes_csv(w, e))?;
         }
         if let Some(r) = &self.rr {
-            migbench_model::record::write_probes_csv(file("rr.csv")?, &r.events)?;
+            write_atomic(&dir.join("rr.csv"), |w| write_probes_csv(w, &r.events))?;
         }
         if let Some(s) = &self.stream {
-            migbench_model::series::write_stream_csv(file("stream.csv")?, &s.chunks)?;
+            write_atomic(&dir.join("stream.csv"), |w| {
+                migbench_model::series::write_stream_csv(w, &s.chunks)
+            })?;
         }
         let ends = Ends {
             rr_retransmits: self

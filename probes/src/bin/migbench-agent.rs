@@ -3,10 +3,11 @@
 //! request and answers the JSON-lines control protocol.
 //! Statically linked so the initramfs needs nothing but busybox beside it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
+use migbench_probes::control::read_request;
 use migbench_probes::dirtier::Dirtier;
 use migbench_probes::disk::DiskWorkload;
 use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT, RR_PORT, STREAM_PORT};
@@ -47,17 +48,18 @@ struct Work {
 fn serve(conn: TcpStream, work: &mut Work, origin: Instant) -> std::io::Result<()> {
     conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
-    for line in BufReader::new(conn).lines() {
-        let line = line?;
-        let reply = match serde_json::from_str::<Request>(&line) {
-            Err(e) => Response::Error {
-                message: format!("bad request: {e}"),
-            },
-            Ok(req) => handle(req, work, origin),
+    let mut input = BufReader::new(conn);
+    while let Some(req) = read_request(&mut input)? {
+        let (reply, fatal) = match req {
+            Err(r) => (Response::Error { message: r.message }, r.fatal),
+            Ok(req) => (handle(req, work, origin), false),
         };
         let mut text = serde_json::to_string(&reply).expect("serialise reply");
         text.push('\n');
         out.write_all(text.as_bytes())?;
+        if fatal {
+            break;
+        }
     }
     Ok(())
 }
