@@ -86,8 +86,17 @@ impl Recorder {
     pub fn append(&mut self, rec: &RunRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_string(rec).map_err(std::io::Error::other)?;
         line.push('\n');
-        self.runs.write_all(line.as_bytes())?;
-        self.runs.sync_data()
+        let before = self.runs.metadata()?.len();
+        let written = self
+            .runs
+            .write_all(line.as_bytes())
+            .and_then(|()| self.runs.sync_data());
+        if written.is_err() {
+            // A full disk may take half the line: cut it off again, so the
+            // file holds whole records only.
+            let _ = self.runs.set_len(before);
+        }
+        written
     }
 }
 

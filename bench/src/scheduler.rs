@@ -63,7 +63,17 @@ pub fn run_matrix(
         let run_id = p.run_id();
         let raw = rec.run_dir(&run_id)?;
         let r = exec.execute(p, &raw);
-        rec.append(&r)?;
+        rec.append(&r).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{run_id} ({}) could not be recorded in {}: {e}; the runs before it are intact: free space and continue with --resume {}",
+                    r.outcome,
+                    rec.dir().join("runs.jsonl").display(),
+                    rec.dir().display()
+                ),
+            )
+        })?;
         display.line(&format!(
             "{run_id} {:<11} {}{}",
             r.outcome.to_string(),

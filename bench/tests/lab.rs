@@ -429,3 +429,99 @@ fn assert_mib_within(bytes: f64, lo: f64, hi: f64, what: &str) {
         "{what}: {mib:.1} MiB, expected {lo}–{hi} MiB"
     );
 }
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_during_a_matrix_fails_cleanly_and_keeps_the_runs_before_it() {
+    let _g = lab_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    // Results on a small disk of their own; a results disk too small for
+    // the matrix is refused before anything starts.
+    let mnt = tmp.path().join("disk");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs");
+    let _disk = Tmpfs(mnt.clone());
+    let text = "repetitions = 3\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n";
+    let sc = write_scenario(tmp.path(), "full", text);
+    let big = write_scenario(
+        tmp.path(),
+        "huge",
+        &text.replace("repetitions = 3", "repetitions = 3000"),
+    );
+    let out = run_cmd(&big, &mnt).output().unwrap();
+    assert_eq!(shown(&out).status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("results disk") && err.contains("MiB free"),
+        "{err}"
+    );
+    // The disk fills once the first run is recorded.
+    let mut child = spawn_run(&sc, &mnt);
+    let pid = child.id();
+    let dir = first_run_recorded(&mnt, "full");
+    let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    let status = child.wait().unwrap();
+    // Every line of runs.jsonl is a whole record, the first one completed;
+    // whatever came after it failed (or could not be recorded at all).
+    let recs = records(&dir);
+    assert_eq!(recs[0].outcome, Outcome::Completed);
+    for r in &recs[1..] {
+        assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    }
+    assert!(
+        !status.success() || recs.len() == 3,
+        "a full disk must show: {status:?} {recs:?}"
+    );
+    let tmp_files: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmp_files.is_empty(), "partial files left: {tmp_files:?}");
+    assert_nothing_left(pid);
+    if !status.success() {
+        // The run that could not be recorded is redone once there is room.
+        std::fs::remove_file(mnt.join("filler")).unwrap();
+        let out = run_cmd(&sc, &mnt)
+            .arg("--resume")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(shown(&out).status.success());
+        let recs = records(&dir);
+        assert_eq!(recs.len(), 3, "{recs:?}");
+        assert!(
+            recs.iter().all(|r| r.outcome == Outcome::Completed),
+            "{recs:?}"
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

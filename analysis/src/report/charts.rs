@@ -323,6 +323,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     .interventions
                     .iter()
                     .map(|i| (i.t_ms / 1e3, intervention_label(i)))
+                    .chain(fault_marks(r.rec))
                     .collect(),
                 service: super::service::timeline_series(r),
             },
@@ -333,6 +334,25 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         out.push(render(&cdf, dir)?);
     }
     Ok(out)
+}
+
+/// An injected fault's moments as markers: struck, lifted, recovered
+/// (seconds since `migrate`, like the interventions).
+fn fault_marks(rec: &migbench_model::RunRecord) -> Vec<(f64, String)> {
+    let Some(f) = rec.fault.as_ref() else {
+        return Vec::new();
+    };
+    let Some(struck) = f.struck_ms else {
+        return Vec::new();
+    };
+    let mut marks = vec![(struck / 1e3, f.fault.kind.name().to_string())];
+    if let Some(c) = f.cleared_ms {
+        marks.push((c / 1e3, "lifted".into()));
+    }
+    if let Some(back) = f.to_recovery_ms {
+        marks.push(((struck + back) / 1e3, "recovered".into()));
+    }
+    marks
 }
 
 /// A few words for an intervention marker.

@@ -9,21 +9,18 @@ use crate::frame::RunRef;
 
 use super::esc;
 
-/// The table, or `None` when no run had a fault.
+/// The table (every run, so the control runs without a fault sit beside
+/// the faulted ones), or `None` when no run had a fault.
 pub(super) fn faults_table(runs: &[RunRef]) -> Option<String> {
-    let faulted: Vec<&RunRef> = runs
-        .iter()
-        .filter(|r| r.rec.params.fault.is_some() || r.rec.fault.is_some())
-        .collect();
-    if faulted.is_empty() {
+    if !runs.iter().any(|r| r.rec.params.fault.is_some()) {
         return None;
     }
     let f = |v: Option<f64>, scale: f64, digits: usize| {
         v.map(|x| format!("{:.digits$}", x * scale))
             .unwrap_or_else(|| "–".into())
     };
-    let mut h = String::from("<table><thead><tr><th>run</th><th>variant</th><th>fault</th><th>struck at</th><th>outcome</th><th>guest ended on</th><th>answers</th><th>memory / disk integrity</th><th>fault → end s</th><th>fault → recovered s</th><th>recovery attempts</th><th>probe gap during fault ms</th><th>QEMU downtime ms</th><th>leftovers</th><th>error</th></tr></thead><tbody>");
-    for r in faulted {
+    let mut h = String::from("<table><thead><tr><th>run</th><th>variant</th><th>fault</th><th>struck at</th><th>outcome</th><th>guest ended on</th><th>answers</th><th>memory / disk integrity</th><th>total s</th><th>fault → end s</th><th>fault → recovered s</th><th>recovery attempts</th><th>probe gap during fault ms</th><th>longest probe gap ms</th><th>QEMU downtime ms</th><th>leftovers</th><th>error</th></tr></thead><tbody>");
+    for r in runs {
         let rec = r.rec;
         let fr = rec.fault.as_ref();
         let struck = match fr {
@@ -33,11 +30,12 @@ pub(super) fn faults_table(runs: &[RunRef]) -> Option<String> {
                 esc(x.phase.as_deref().unwrap_or("?"))
             ),
             Some(_) => "never (ended first)".into(),
-            None => "–".into(),
+            None if rec.params.fault.is_some() => "–".into(),
+            None => "no fault".into(),
         };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
             esc(&rec.run_id),
             esc(&rec.params.variant),
             esc(&rec.params.fault.to_string()),
@@ -47,10 +45,12 @@ pub(super) fn faults_table(runs: &[RunRef]) -> Option<String> {
             fr.map(|x| if x.answers { "yes" } else { "no" }).unwrap_or("–"),
             rec.integrity,
             rec.disk_integrity,
+            f(rec.total_time_ms, 1e-3, 1),
             f(fr.and_then(|x| x.to_end_ms), 1e-3, 1),
             f(fr.and_then(|x| x.to_recovery_ms), 1e-3, 1),
             fr.map(|x| x.recover_attempts.to_string()).unwrap_or_else(|| "–".into()),
             f(fr.and_then(|x| x.probe_gap_ms), 1.0, 0),
+            f(rec.downtime_probe_ms, 1.0, 0),
             f(rec.downtime_qemu_ms, 1.0, 0),
             fr.and_then(|x| x.leftovers).map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
             esc(rec.error.as_deref().unwrap_or("")),

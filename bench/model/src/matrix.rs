@@ -30,8 +30,13 @@ impl RunParams {
         } else {
             format!("{} ", self.variant)
         };
+        let fault = if self.fault.is_some() {
+            format!(" fault=\"{}\"", self.fault)
+        } else {
+            String::new()
+        };
         format!(
-            "{backend}{variant}ram={} dirty={} link={} dl={} bw={}{storage} rep={}",
+            "{backend}{variant}ram={} dirty={} link={} dl={} bw={}{storage}{fault} rep={}",
             self.ram,
             self.dirty_rate,
             self.link_rate,
