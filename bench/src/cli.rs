@@ -43,6 +43,20 @@ pub enum Cmd {
         #[arg(long)]
         allow_concurrent: bool,
     },
+    /// Predict each run of a scenario's matrix before running anything:
+    /// total time, downtime, passes, bytes and whether pre-copy converges
+    /// (and, when not, the smallest change that would), from a pre-copy
+    /// model with this lab's constants or constants fitted from results.
+    Predict {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Print one JSON object per run (with its params, as in runs.jsonl).
+        #[arg(long)]
+        json: bool,
+        /// Fit the model's constants from these results directories first.
+        #[arg(long, value_name = "RESULTS_DIR", num_args = 1..)]
+        fit: Vec<PathBuf>,
+    },
     /// Build (or find in the cache) the guest image and print where it is.
     Image {
         /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).

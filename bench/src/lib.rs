@@ -16,6 +16,7 @@ pub mod labs;
 pub mod lock;
 pub mod manifest;
 pub mod migrate;
+pub mod predict;
 pub mod recorder;
 pub mod resources;
 pub mod scheduler;

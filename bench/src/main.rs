@@ -60,6 +60,11 @@ fn main() {
         Cmd::Compare { args } => commands::analyze("compare", &args),
         Cmd::Summary { args } => commands::analyze("summary", &args),
         Cmd::LabHosts { ram, agent, logs } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs),
+        Cmd::Predict {
+            scenario,
+            json,
+            fit,
+        } => migbench::predict::command(&scenario, json, &fit),
         Cmd::Cleanup => {
             commands::sweep(&migbench::scheduler::Display::new());
             Ok(0)

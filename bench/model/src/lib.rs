@@ -10,6 +10,7 @@ pub mod dimension;
 pub mod fault;
 pub mod knobs;
 pub mod matrix;
+pub mod predict;
 pub mod record;
 pub mod scalar;
 pub mod scenario;
