@@ -55,22 +55,16 @@ impl RunParams {
         }
     }
 
-    /// A rough duration for planning: boot and setup, plus the iterative
-    /// pre-copy estimate RAM / (B − D) capped by the timeout.
+    /// A duration for planning: boot, baseline and verification (25 s)
+    /// plus the pre-copy model's prediction ([`crate::predict`], this
+    /// lab's constants; the timeout when it does not converge).
     pub fn estimated_secs(&self) -> f64 {
         let setup = 25.0;
-        let link = self.link_rate.0 as f64 / 8.0 * 0.95;
-        let link = match self.max_bandwidth {
-            BandwidthCap::Unlimited => link,
-            BandwidthCap::Limit(r) => link.min(r.0 as f64),
-        };
-        let dirty = self.dirty_rate.0 as f64;
-        let migrate = if dirty >= link * 0.9 {
-            self.timeout.0.as_secs_f64()
-        } else {
-            (self.ram.0 as f64 / (link - dirty)).min(self.timeout.0.as_secs_f64())
-        };
-        setup + migrate
+        let p = crate::predict::predict(
+            &crate::predict::Inputs::of(self),
+            &crate::predict::Constants::LAB,
+        );
+        setup + p.total_time_ms / 1e3
     }
 }
 
@@ -159,12 +153,14 @@ mod tests {
     }
 
     #[test]
-    fn estimate_grows_with_ram_and_hits_timeout_when_not_converging() {
+    fn estimate_grows_with_the_memory_in_use_and_hits_timeout_when_not_converging() {
+        // An idle guest moves its non-zero memory: the working set, not RAM.
         let sc = parse(
-            "[guest]\nram = [\"256MiB\", \"1GiB\"]\n[workload]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
+            "[guest]\nram = \"1GiB\"\n[workload]\nworking_set = [\"64MiB\", \"512MiB\"]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
         );
         let runs = expand(&sc);
-        assert!(runs[0].estimated_secs() < runs[2].estimated_secs());
-        assert_eq!(runs[1].estimated_secs(), 25.0 + 60.0);
+        // Runs: (idle, 64MiB), (idle, 512MiB), (50MB/s, 64MiB), (50MB/s, 512MiB).
+        assert!(runs[0].estimated_secs() < runs[1].estimated_secs());
+        assert_eq!(runs[2].estimated_secs(), 25.0 + 60.0);
     }
 }
