@@ -45,8 +45,22 @@ fn fitted(dirs: &[PathBuf]) -> Result<Constants> {
     })
 }
 
-/// Predict every run of `scenario`.
+/// Predict every run of `scenario`; a closed stdout (`| head`) ends it quietly.
 pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32> {
+    match print(scenario, json, fit_dirs) {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(0)
+        }
+        r => r,
+    }
+}
+
+fn print(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let sc = Scenario::load(scenario)?;
     let c = if fit_dirs.is_empty() {
         Constants::LAB
@@ -55,18 +69,24 @@ pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32>
     };
     let matrix = expand(&sc);
     if !json {
-        println!(
-            "model: link goodput {:.1} %, setup {:.0} ms, switchover {:.0} ms, guest's own memory {:.0} MB{}",
+        writeln!(
+            out,
+            "model: link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, switchover {:.0} ms + {:.0} ms/GiB, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s{}",
             c.goodput * 100.0,
             c.setup_ms,
+            c.setup_ms_per_gib,
             c.switchover_ms,
+            c.switchover_ms_per_gib,
             c.base_bytes / 1e6,
+            c.base_bytes_per_gib / 1e6,
+            c.background_rate / 1e6,
             if fit_dirs.is_empty() { " (this lab's defaults)" } else { " (fitted)" }
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "{:<9} {:<48} {:>9} {:>9} {:>7} {:>9}  converges",
             "run", "settings", "total s", "down ms", "passes", "MB sent"
-        );
+        )?;
     }
     let mut total_s = 0.0;
     for p in &matrix {
@@ -75,7 +95,7 @@ pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32>
         let advice = to_converge(&i, &c);
         total_s += pr.total_time_ms / 1e3 + 15.0;
         if json {
-            let out = Predicted {
+            let row = Predicted {
                 run_id: p.run_id(),
                 params: p,
                 converges: pr.converges,
@@ -85,9 +105,10 @@ pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32>
                 predicted_bytes: pr.bytes,
                 to_converge: advice,
             };
-            println!("{}", serde_json::to_string(&out)?);
+            writeln!(out, "{}", serde_json::to_string(&row)?)?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "{:<9} {:<48} {:>9.1} {:>9} {:>7} {:>9.0}  {}",
                 p.run_id(),
                 p.label(),
@@ -101,15 +122,16 @@ pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32>
                     None => "yes".to_string(),
                     Some(a) => format!("no: needs {a}"),
                 }
-            );
+            )?;
         }
     }
     if !json {
-        println!(
+        writeln!(
+            out,
             "matrix: {} runs, about {:.1} min with boot and verification",
             matrix.len(),
             total_s / 60.0
-        );
+        )?;
     }
     Ok(0)
 }

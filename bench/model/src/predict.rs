@@ -36,6 +36,10 @@ pub struct Constants {
     /// Non-zero memory of the guest outside the workload's working set
     /// (kernel, initramfs, page cache), bytes.
     pub base_bytes: f64,
+    /// The guest's own non-zero memory per GiB of RAM (its page tables
+    /// and structures grow with it), bytes.
+    #[serde(default)]
+    pub base_bytes_per_gib: f64,
     /// Memory dirtied per byte the workload means to write (the guest's
     /// own writes beside the workload's, and the pacing's bursts).
     #[serde(default = "one")]
@@ -61,10 +65,11 @@ impl Constants {
         goodput: 0.962,
         setup_ms: 0.0,
         setup_ms_per_gib: 1230.0,
-        pass_ms: 0.0,
+        pass_ms: 50.0,
         switchover_ms: 0.0,
-        switchover_ms_per_gib: 91.0,
-        base_bytes: 96.7e6,
+        switchover_ms_per_gib: 86.0,
+        base_bytes: 57.5e6,
+        base_bytes_per_gib: 12.5e6,
         dirty_scale: 1.0,
         background_rate: 0.5e6,
     };
@@ -179,6 +184,7 @@ pub fn fit(records: &[crate::RunRecord]) -> Option<Constants> {
         )
         .map(|b| b.max(0.0))
         .unwrap_or(d.base_bytes),
+        base_bytes_per_gib: 0.0,
         dirty_scale: 1.0,
         background_rate: 0.0,
     };
@@ -233,6 +239,35 @@ pub fn fit(records: &[crate::RunRecord]) -> Option<Constants> {
         }
     }
     let mut c = best.1;
+    // The guest's own memory as a line in its RAM: what each completed run
+    // sent beyond the model's working set and dirtying.
+    let bytes: Vec<(f64, f64)> = done
+        .iter()
+        .filter_map(|r| {
+            let p = predict(&Inputs::of(&r.params), &c);
+            let own = c.base_bytes + c.base_bytes_per_gib * gib(r);
+            Some((gib(r), r.transferred_bytes? as f64 - (p.bytes - own)))
+        })
+        .collect();
+    if let Some((a, b)) = line_fit(&bytes) {
+        (c.base_bytes, c.base_bytes_per_gib) = (a, b);
+        // Refit the pass cost and background with the new base.
+        let mut again = (error(&c), c);
+        for pass in (0..=20).map(|k| k as f64 * 50.0) {
+            for bg in (0..=8).map(|k| k as f64 * 0.5e6) {
+                let t = Constants {
+                    pass_ms: pass,
+                    background_rate: bg,
+                    ..c
+                };
+                let e = error(&t);
+                if e < again.0 {
+                    again = (e, t);
+                }
+            }
+        }
+        c = again.1;
+    }
     // The switchover: what QEMU's downtime adds to sending the last pages,
     // a line in the guest's RAM over every run that shows it.
     let points: Vec<(f64, f64)> = done
@@ -288,7 +323,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
     let mut t = (c.setup_ms + c.setup_ms_per_gib * gib).max(0.0) / 1e3;
     let mut bytes = 0.0;
     // Pass 1: every non-zero page.
-    let mut remaining = (c.base_bytes + ws).min(i.ram);
+    let mut remaining = (c.base_bytes + c.base_bytes_per_gib * gib + ws).min(i.ram);
     let mut passes = 0u32;
     loop {
         passes += 1;
@@ -328,9 +363,14 @@ pub fn to_converge(i: &Inputs, c: &Constants) -> Option<String> {
     }
     let rate = send_rate(i, c);
     let ws = i.working_set.min(i.ram);
-    // Each pass ends with at most the working set dirty: a limit that
-    // holds it converges (given time).
-    let limit_ms = (ws / rate * 1e3).ceil();
+    // Each pass ends with at most the working set (and the guest's own
+    // writes) dirty: a limit that holds it converges (given time).
+    let own = if c.background_rate > 0.0 {
+        BACKGROUND_SET
+    } else {
+        0.0
+    };
+    let limit_ms = ((ws + own) / rate * 1e3).ceil();
     let mut relaxed = *i;
     relaxed.downtime_limit_ms = limit_ms;
     let by_limit = predict(&relaxed, c)
@@ -360,6 +400,7 @@ mod tests {
         switchover_ms: 40.0,
         switchover_ms_per_gib: 0.0,
         base_bytes: 72e6,
+        base_bytes_per_gib: 0.0,
         dirty_scale: 1.0,
         background_rate: 0.0,
     };
