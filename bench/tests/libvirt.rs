@@ -23,7 +23,15 @@ fn probe_sees_libvirts_downtime(r: &RunRecord) {
         r.downtime_probe_ms.unwrap(),
     );
     assert!(l > 0.0, "{r:?}");
-    assert!(p >= l - 1.0, "probe downtime {p} below libvirt's {l}");
+    // An ICMP-probed guest (no agent: integrity not checked) is answered by
+    // its kernel the moment its vCPUs run, while libvirt stamps the resume
+    // when its event handler gets to it: a few ms later (CI saw 1.7 ms).
+    let slack = if r.integrity == Integrity::NotChecked {
+        5.0
+    } else {
+        1.0
+    };
+    assert!(p >= l - slack, "probe downtime {p} below libvirt's {l}");
     let net = r
         .downtime_libvirt_net_ms
         .expect("and without the clock offset");
