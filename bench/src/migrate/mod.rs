@@ -12,6 +12,7 @@ pub mod fault;
 pub mod guest;
 pub mod policy;
 pub mod record;
+pub mod recovery;
 pub mod run;
 pub mod services;
 pub mod watch;
