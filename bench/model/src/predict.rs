@@ -221,24 +221,7 @@ pub fn fit(records: &[crate::RunRecord]) -> Option<Constants> {
             .sum();
         e / judged.len() as f64
     };
-    let mut best = (error(&base), base);
-    for pass in (0..=20).map(|k| k as f64 * 50.0) {
-        for scale in [1.0] {
-            for bg in (0..=8).map(|k| k as f64 * 0.5e6) {
-                let c = Constants {
-                    pass_ms: pass,
-                    dirty_scale: scale,
-                    background_rate: bg,
-                    ..base
-                };
-                let e = error(&c);
-                if e < best.0 {
-                    best = (e, c);
-                }
-            }
-        }
-    }
-    let mut c = best.1;
+    let mut c = grid(base, &error);
     // The guest's own memory as a line in its RAM: what each completed run
     // sent beyond the model's working set and dirtying.
     let bytes: Vec<(f64, f64)> = done
@@ -252,21 +235,7 @@ pub fn fit(records: &[crate::RunRecord]) -> Option<Constants> {
     if let Some((a, b)) = line_fit(&bytes) {
         (c.base_bytes, c.base_bytes_per_gib) = (a, b);
         // Refit the pass cost and background with the new base.
-        let mut again = (error(&c), c);
-        for pass in (0..=20).map(|k| k as f64 * 50.0) {
-            for bg in (0..=8).map(|k| k as f64 * 0.5e6) {
-                let t = Constants {
-                    pass_ms: pass,
-                    background_rate: bg,
-                    ..c
-                };
-                let e = error(&t);
-                if e < again.0 {
-                    again = (e, t);
-                }
-            }
-        }
-        c = again.1;
+        c = grid(c, &error);
     }
     // The switchover: what QEMU's downtime adds to sending the last pages,
     // a line in the guest's RAM over every run that shows it.
@@ -283,6 +252,26 @@ pub fn fit(records: &[crate::RunRecord]) -> Option<Constants> {
         (c.switchover_ms, c.switchover_ms_per_gib) = (a.max(0.0), b);
     }
     Some(c)
+}
+
+/// The pass cost (0–1 s) and background dirtying (0–4 MB/s) that give
+/// `error` its least value, the rest of `c` kept.
+fn grid(c: Constants, error: &dyn Fn(&Constants) -> f64) -> Constants {
+    let mut best = (error(&c), c);
+    for pass in (0..=20).map(|k| k as f64 * 50.0) {
+        for bg in (0..=8).map(|k| k as f64 * 0.5e6) {
+            let t = Constants {
+                pass_ms: pass,
+                background_rate: bg,
+                ..c
+            };
+            let e = error(&t);
+            if e < best.0 {
+                best = (e, t);
+            }
+        }
+    }
+    best.1
 }
 
 /// Least-squares line `y = a + b x` through `points`; a flat line at the
