@@ -156,7 +156,7 @@ impl Recorder {
             }
         }
         kept.sort_by_key(|r| r.params.index);
-        rewrite_jsonl(&path, &kept)?;
+        write_jsonl(&path, &kept)?;
         let runs = OpenOptions::new().append(true).open(&path)?;
         Ok(Resumed {
             recorder: Recorder {
@@ -177,7 +177,7 @@ impl Recorder {
             .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
             .collect::<std::io::Result<_>>()?;
         recs.sort_by_key(|r| r.params.index);
-        rewrite_jsonl(&path, &recs)?;
+        write_jsonl(&path, &recs)?;
         self.runs = OpenOptions::new().append(true).open(&path)?;
         Ok(())
     }
@@ -210,11 +210,6 @@ pub fn write_atomic(
         File::open(parent)?.sync_all()?;
     }
     Ok(())
-}
-
-/// Replace `path` with `items` as JSON lines, atomically ([`write_atomic`]).
-pub fn rewrite_jsonl<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
-    write_jsonl(path, items)
 }
 
 /// Write a pretty JSON file, atomically ([`write_atomic`]).
