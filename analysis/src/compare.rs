@@ -24,7 +24,8 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
-    /// The side's runs: the whole set, or the runs of its group.
+    /// The side's runs: the whole set, or the runs of its group — its
+    /// full group key, or any subset of `dimension=value` pairs.
     pub fn records(&self) -> Vec<&migbench_model::RunRecord> {
         let runs = all_runs(std::slice::from_ref(self.set));
         let vary = varying(&runs);
@@ -32,7 +33,7 @@ impl Side<'_> {
             .filter(|r| {
                 self.group
                     .as_deref()
-                    .is_none_or(|g| group_key(r, &vary) == g)
+                    .is_none_or(|g| group_key(r, &vary) == g || in_group(g, r))
             })
             .map(|r| r.rec)
             .collect()
@@ -45,6 +46,18 @@ impl Side<'_> {
             None => self.set.name.clone(),
         }
     }
+}
+
+/// Whether run `r` has every `dimension=value` of `group` (space- or
+/// comma-separated); a word that is not one is never matched.
+pub fn in_group(group: &str, r: &crate::frame::RunRef) -> bool {
+    group
+        .split([' ', ','])
+        .filter(|w| !w.is_empty())
+        .all(|w| match w.split_once('=') {
+            Some((k, v)) => crate::dims::dim(k).is_some_and(|d| (d.label)(&r.rec.params) == v),
+            None => false,
+        })
 }
 
 /// One metric compared.
@@ -164,4 +177,45 @@ pub fn write_page(a: &Side, b: &Side, rows: &[MetricComparison], dir: &Path) -> 
         serde_json::to_string_pretty(rows)? + "\n",
     )?;
     Ok(index)
+}
+
+/// `compare A --predicted`: A's runs (or one group's) beside what the
+/// model predicted for them, per group, with the accuracy figures.
+pub fn render_predicted(
+    set: &ResultsSet,
+    group: Option<&str>,
+    model: &(migbench_model::predict::Model, String),
+) -> Result<String> {
+    use crate::report::predicted::{accuracy_line, by_group, group_lines, HEADS};
+    let runs = all_runs(std::slice::from_ref(set));
+    let groups: Vec<_> = by_group(&runs, &model.0)
+        .into_iter()
+        .filter(|(g, _)| group.is_none_or(|want| g == want))
+        .collect();
+    if groups.is_empty() {
+        anyhow::bail!(
+            "no completed, timed-out or aborted run without a fault in {}{}",
+            set.name,
+            group
+                .map(|g| format!(" group {g} (groups look like \"link_rate=100mbit\")"))
+                .unwrap_or_default()
+        );
+    }
+    let mut s = format!(
+        "measured = {}\npredicted = the model ({})\n\n| {} |\n|{}\n",
+        set.name,
+        model.1,
+        HEADS.join(" | "),
+        "---|".repeat(HEADS.len())
+    );
+    for l in group_lines(&groups) {
+        let _ = writeln!(s, "| {} |", l.cells().join(" | "));
+    }
+    let all: Vec<_> = groups.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+    let _ = writeln!(
+        s,
+        "\n{}",
+        accuracy_line(&migbench_model::predict::accuracy::Accuracy::of(&all))
+    );
+    Ok(s)
 }

@@ -71,6 +71,8 @@ pub const METRICS: &[Metric] = metrics! {
         |r| r.rr.as_ref().map(|x| x.over_deadline as f64);
     "rr_retransmits" => "requests: segments the client retransmitted",
         |r| r.rr.as_ref().map(|x| x.retransmits as f64);
+    "overhead_s" => "per-run overhead: the whole run less the migration (s)",
+        |r| Some((r.wall_ms? - r.total_time_ms?) / 1e3);
     "bound_s" => "physical bound on total time (s)", bound_s;
     "time_over_bound" => "total time / physical bound", |r| Some(r.total_time_ms? / 1e3 / bound_s(r)?);
 };

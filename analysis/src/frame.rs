@@ -84,6 +84,21 @@ pub fn group_key(run: &RunRef, varying: &[&Dim]) -> String {
         .join(" ")
 }
 
+/// The runs grouped by their group key (the varying dimensions), groups
+/// in first-seen order.
+pub fn groups<'a, 'r>(runs: &'r [RunRef<'a>]) -> Vec<(String, Vec<&'r RunRef<'a>>)> {
+    let vary = varying(runs);
+    let mut out: Vec<(String, Vec<&RunRef>)> = Vec::new();
+    for r in runs {
+        let k = group_key(r, &vary);
+        match out.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(r),
+            None => out.push((k, vec![r])),
+        }
+    }
+    out
+}
+
 /// One row per run: source, run_id, outcome, group, every dimension's value
 /// and every metric (null unless the run completed).
 pub fn runs_frame(runs: &[RunRef], varying: &[&Dim]) -> PolarsResult<DataFrame> {

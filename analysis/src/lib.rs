@@ -3,6 +3,7 @@
 //! ([`dims`], [`summary`]), drawing ([`charts`], one module per chart kind),
 //! presentation ([`report`], [`compare`], [`export`]).
 
+pub mod by_dim;
 pub mod charts;
 pub mod compare;
 pub mod dims;

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use migbench_analysis::compare::{compare_sides, render_text, write_page, Side};
+use migbench_analysis::by_dim::{compare_by, render_text as by_text, write_page as by_page};
+use migbench_analysis::compare::{compare_sides, render_predicted, render_text, write_page, Side};
 use migbench_analysis::export::{self, Exporter};
 use migbench_analysis::load::{load_results, ResultsSet};
 use migbench_analysis::report::{default_name, report_path, write_report};
 use migbench_analysis::summary::summarise;
+use migbench_model::predict::Model;
 
 /// Turn migbench results directories into reports.
 #[derive(Debug, Parser)]
@@ -37,17 +39,37 @@ enum Cmd {
         /// Skip scanning raw probe files for the summary's probe columns.
         #[arg(long)]
         no_probes: bool,
+        /// The model whose predictions the report sets beside the runs
+        /// (default: results/model.json if `migbench predict --fit` stored
+        /// one, else this lab's constants).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
-    /// Compare two results directories (or two groups of one) metric by metric.
+    /// Compare two results directories (or two groups of one) metric by
+    /// metric, or (--predicted) one with what the model predicted for it.
     Compare {
         /// Results directory A.
         a: PathBuf,
         /// Results directory B (may be the same as A with different groups).
-        b: PathBuf,
-        /// Restrict A to one group, e.g. "link_rate=100mbit".
+        #[arg(required_unless_present_any = ["predicted", "by"])]
+        b: Option<PathBuf>,
+        /// Compare A's values of this dimension (e.g. link_rate) within
+        /// each combination of the other dimensions, then pooled; with
+        /// --group-a/--group-b as the two values (e.g. 100mbit, 1gbit).
+        #[arg(long, value_name = "DIMENSION", conflicts_with_all = ["b", "predicted"])]
+        by: Option<String>,
+        /// Compare A's runs with the model's predictions for them, per group.
+        #[arg(long, conflicts_with_all = ["b", "group_b"])]
+        predicted: bool,
+        /// The model for --predicted (default as for `report`).
+        #[arg(long, value_name = "FILE", requires = "predicted")]
+        model: Option<PathBuf>,
+        /// Restrict A to the runs with these dimension values, e.g.
+        /// "link_rate=100mbit" (any subset of the varying dimensions); with
+        /// --by, the dimension's value for side A.
         #[arg(long)]
         group_a: Option<String>,
-        /// Restrict B to one group.
+        /// Restrict B likewise; with --by, side B's value.
         #[arg(long)]
         group_b: Option<String>,
         /// Root of the reports tree (the page goes to <reports>/compare-...).
@@ -87,21 +109,46 @@ fn run() -> Result<()> {
             reports,
             name,
             no_probes,
+            model,
         } => {
+            let model = Model::load(model.as_deref()).map_err(anyhow::Error::msg)?;
             let sets = load_all(&results)?;
             let summary = summarise(&sets, !no_probes)?;
             let dir = report_path(&reports, &name.unwrap_or_else(|| default_name(&sets)));
-            let index = write_report(&sets, &summary, &dir)?;
+            let index = write_report(&sets, &summary, &model, &dir)?;
             print!("{}", export::MarkdownExporter.render(&summary));
             println!("report: {}", index.display());
         }
         Cmd::Compare {
             a,
             b,
+            by,
+            predicted,
+            model,
             group_a,
             group_b,
             reports,
         } => {
+            if let Some(by) = by {
+                let sets = load_all(&[a])?;
+                let runs = migbench_analysis::frame::all_runs(&sets);
+                let cmps = compare_by(&runs, &by, group_a.as_deref(), group_b.as_deref())
+                    .map_err(anyhow::Error::msg)?;
+                print!("{}", by_text(&sets[0].name, &cmps));
+                let name = format!("compare-{}-by-{by}", sets[0].name).replace(['/', ' '], "-");
+                let index = by_page(&sets[0].name, &cmps, &report_path(&reports, &name))?;
+                println!("report: {}", index.display());
+                return Ok(());
+            }
+            let Some(b) = b.filter(|_| !predicted) else {
+                let model = Model::load(model.as_deref()).map_err(anyhow::Error::msg)?;
+                let sets = load_all(&[a])?;
+                print!(
+                    "{}",
+                    render_predicted(&sets[0], group_a.as_deref(), &model)?
+                );
+                return Ok(());
+            };
             let sets = load_all(&[a, b])?;
             let (sa, sb) = (
                 Side {

@@ -155,3 +155,68 @@ fn summary_formats_and_compare_work_from_the_command_line() {
     assert!(line.contains("significant (p="), "{line}");
     assert!(!line.contains("not significant"), "{line}");
 }
+
+#[test]
+fn an_outlier_run_is_named_in_the_table_and_marked_on_the_chart_but_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("results/synthetic/20260101T000000Z");
+    migbench_analysis::synth::generate(&dir, 24, 50, 11).unwrap();
+    let runs_path = dir.join("runs.jsonl");
+    let mut recs: Vec<RunRecord> = std::fs::read_to_string(&runs_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // A completed run of an all-completed cell takes ten times as long.
+    let odd = recs
+        .iter()
+        .position(|r| {
+            let cell = |x: &RunRecord| (x.params.link_rate, x.params.dirty_rate);
+            recs.iter()
+                .filter(|x| cell(x) == cell(r))
+                .all(|x| x.outcome == Outcome::Completed)
+        })
+        .expect("a cell whose runs all completed");
+    let t = recs[odd].total_time_ms.unwrap();
+    recs[odd].total_time_ms = Some(t * 10.0);
+    let text: String = recs
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(&runs_path, text).unwrap();
+
+    let reports = tmp.path().join("reports");
+    let out = analyze()
+        .args(["report", dir.to_str().unwrap(), "--reports"])
+        .arg(&reports)
+        .args(["--name", "odd"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep = reports.join("odd");
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    let row = format!("<tr><td>{}</td>", recs[odd].run_id);
+    assert!(html.contains(&row), "the outlier table names {row}");
+    let svg = std::fs::read_to_string(rep.join("total-time.svg")).unwrap();
+    assert!(svg.contains("outlier run"), "the chart marks it");
+    // Kept: its cell's mean includes it.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("summary.json")).unwrap()).unwrap();
+    let cell = |r: &RunRecord| (r.params.link_rate, r.params.dirty_rate);
+    let members: Vec<f64> = recs
+        .iter()
+        .filter(|r| cell(r) == cell(&recs[odd]))
+        .map(|r| r.total_time_ms.unwrap() / 1e3)
+        .collect();
+    let mean = members.iter().sum::<f64>() / members.len() as f64;
+    let found = summary["rows"].as_array().unwrap().iter().any(|row| {
+        row["metrics"]["total_time_s"]["mean"]
+            .as_f64()
+            .is_some_and(|m| (m - mean).abs() < 1e-9)
+    });
+    assert!(found, "the outlier stays in its group's mean ({mean})");
+}

@@ -44,19 +44,34 @@ pub enum Cmd {
         allow_concurrent: bool,
     },
     /// Predict each run of a scenario's matrix before running anything:
-    /// total time, downtime, passes, bytes and whether pre-copy converges
-    /// (and, when not, the smallest change that would), from a pre-copy
-    /// model with this lab's constants or constants fitted from results.
+    /// total time, downtime, passes, bytes and how it ends (and, when it
+    /// does not complete, the smallest change that would), from a
+    /// migration model with this lab's constants, or with constants
+    /// fitted on results (`--fit`, stored for later predictions).
     Predict {
         /// Scenario file (TOML).
         scenario: PathBuf,
-        /// Print one JSON object per run (with its params, as in runs.jsonl).
-        #[arg(long)]
+        /// Output: a table, or one JSON object per run with its params (as
+        /// in runs.jsonl) and predicted_* fields.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::predict::Format,
+        /// Same as --format json.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
-        /// Fit the model's constants from these results directories first.
+        /// Fit the model on these results directories first and store it
+        /// (in --model, default results/model.json).
         #[arg(long, value_name = "RESULTS_DIR", num_args = 1..)]
         fit: Vec<PathBuf>,
+        /// The stored model to use (default: results/model.json if a fit
+        /// stored one, else this lab's constants).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
+    /// Which migration settings meet a downtime (and time) target for a
+    /// guest on a link, ranked least intrusive first, each with its
+    /// predicted outcome and why; the link it would need when none does.
+    /// Nothing runs: the answers come from the model (see `predict`).
+    Advise(crate::advise::AdviseArgs),
     /// Build (or find in the cache) the guest image and print where it is.
     Image {
         /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).

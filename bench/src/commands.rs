@@ -131,14 +131,7 @@ pub fn run(
         }
     }
     if dry_run {
-        println!("scenario {} ({} runs):", sc.name, matrix.len());
-        let mut total = 0.0;
-        for p in &matrix {
-            let est = p.estimated_secs();
-            total += est;
-            println!("  {}  {}  ~{:.0}s", p.run_id(), p.label(), est);
-        }
-        println!("estimated duration: {:.1} min", total / 60.0);
+        print!("{}", crate::table::render_plan(&sc, &matrix));
         return Ok(0);
     }
     let _lock = crate::lock::for_measuring(allow_concurrent)?;
@@ -194,11 +187,12 @@ pub fn run(
     );
     let (mut rec, kept) = open_results(results, &m, resume, &display)?;
     display.line(&format!("results: {}", rec.dir().display()));
-    let env = QmpLab {
-        image: img,
-        accel: accel.clone(),
-        tcg_dirty_workaround: sc.lab.tcg_dirty_workaround,
-    };
+    let env = QmpLab::new(
+        img,
+        accel.clone(),
+        sc.lab.tcg_dirty_workaround,
+        sc.lab.fast_start,
+    );
     let mut exec = LabExecutors::new(MigrationExecutor {
         env,
         accel,
@@ -208,7 +202,15 @@ pub fn run(
         display: display.clone(),
         buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
     });
-    finish_matrix(&matrix, kept, &mut exec, &mut rec, cancel, &display)
+    finish_matrix(
+        &matrix,
+        &sc.repetitions,
+        kept,
+        &mut exec,
+        &mut rec,
+        cancel,
+        &display,
+    )
 }
 
 /// A new results directory under `results`, or the one being resumed
@@ -241,14 +243,14 @@ fn open_results(
 /// run failed, else 0).
 fn finish_matrix(
     matrix: &[RunParams],
+    plan: &migbench_model::repeat::Repetitions,
     kept: Vec<RunRecord>,
     exec: &mut dyn crate::scheduler::Executor,
     rec: &mut Recorder,
     cancel: &Cancel,
     display: &Display,
 ) -> Result<i32> {
-    let done = kept.iter().map(|r| r.run_id.clone()).collect();
-    let s = run_matrix(matrix, &done, exec, rec, cancel, display)?;
+    let s = run_matrix(matrix, plan, &kept, exec, rec, cancel, display)?;
     let resumed = !kept.is_empty();
     let mut all = kept;
     all.extend(s.records);
@@ -369,7 +371,15 @@ fn run_on_hosts(
             display: display.clone(),
             buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
         };
-        finish_matrix(&matrix, Vec::new(), &mut exec, &mut rec, cancel, &display)
+        finish_matrix(
+            &matrix,
+            &sc.repetitions,
+            Vec::new(),
+            &mut exec,
+            &mut rec,
+            cancel,
+            &display,
+        )
     })();
     if let Some(guest) = own {
         for w in guest.remove() {
@@ -465,4 +475,18 @@ pub fn analyze(sub: &str, args: &[String]) -> Result<i32> {
         "cannot run {} ({err}): build it with `cargo build --release -p migbench-analysis`",
         program.display()
     )))
+}
+
+/// A command's result, with a closed stdout (`| head`) taken as success:
+/// the reader has what it wanted.
+pub fn quiet_on_broken_pipe(r: Result<i32>) -> Result<i32> {
+    match r {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(0)
+        }
+        r => r,
+    }
 }

@@ -64,12 +64,43 @@ impl<E: Environment> Executor for MigrationExecutor<E> {
     }
 }
 
+/// Where a run's wall time went, in ms (`raw/phases.json`): the parts of
+/// the per-run overhead around the migration.
+#[derive(Debug, Default, serde::Serialize)]
+struct Phases {
+    /// Hosts built, source guest booted or restored, destination started.
+    boot_ms: f64,
+    /// The workload started in the guest.
+    workload_ms: f64,
+    /// Probing before, the migration, probing after, the verdict.
+    migrate_ms: f64,
+    /// Probes and series collected and written.
+    collect_ms: f64,
+    /// Hosts stopped and removed.
+    teardown_ms: f64,
+}
+
+/// Milliseconds since `t`, restarting `t`.
+fn lap(t: &mut Instant) -> f64 {
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    *t = Instant::now();
+    ms
+}
+
 impl<E: Environment> MigrationExecutor<E> {
     async fn run(&self, p: &RunParams, raw: &Path, rec: &mut RunRecord) -> Result<()> {
+        let mut phases = Phases::default();
+        let mut t = Instant::now();
         let mut hosts = self.env.boot(p, raw, &self.cancel).await?;
+        phases.boot_ms = lap(&mut t);
         let faults = p.fault.is_some().then(|| hosts.fault_target()).flatten();
-        let result = self.migrate(p, raw, rec, &mut hosts, faults.clone()).await;
+        let result = self
+            .migrate(p, raw, rec, &mut hosts, faults.clone(), &mut phases)
+            .await;
+        let mut t = Instant::now();
         self.env.teardown(hosts).await;
+        phases.teardown_ms = lap(&mut t);
+        let _ = write_json(&raw.join("phases.json"), &phases);
         // After a fault, prove the teardown left nothing behind.
         if let (Some(t), Some(f)) = (faults, rec.fault.as_mut()) {
             f.leftovers = Some(t.leftovers());
@@ -86,9 +117,11 @@ impl<E: Environment> MigrationExecutor<E> {
         rec: &mut RunRecord,
         hosts: &mut E::Hosts,
         faults: Option<Arc<dyn FaultTarget>>,
+        phases: &mut Phases,
     ) -> Result<()> {
         let cancel = &self.cancel;
         let origin = Instant::now();
+        let mut t = origin;
         let started_at = rec.started_at;
         let guest = hosts.guest();
         let fill_timeout =
@@ -113,6 +146,7 @@ impl<E: Environment> MigrationExecutor<E> {
                 .await
                 .context("starting the workload")?;
         }
+        phases.workload_ms = lap(&mut t);
         let (probe_ns, target) = hosts.probe_target();
         let guest_ip = match target {
             ProbeTarget::Udp(a) => match a.ip() {
@@ -132,6 +166,14 @@ impl<E: Environment> MigrationExecutor<E> {
             .agent()
             .map(|a| spawn_sampler(a.clone(), origin, stop_sampler.clone()));
         let link_tx = hosts.link_counter();
+        // Probes and workload samples end with the window after; the
+        // last replies and samples arrive while the guest is verified.
+        let stop_probes = prober.sender_stop();
+        let sampler_done = stop_sampler.clone();
+        let end_probing = move || {
+            stop_probes();
+            sampler_done.store(true, Ordering::Relaxed);
+        };
         let ctx = RunContext {
             params: p,
             raw,
@@ -143,23 +185,27 @@ impl<E: Environment> MigrationExecutor<E> {
             guest: &guest,
             link_tx: &*link_tx,
             faults,
+            end_probing: &end_probing,
         };
         let mut out = Migrated::default();
         let outcome = migrate(&ctx, &mut hosts.driver(), &mut out).await;
+        phases.migrate_ms = lap(&mut t);
         stop_sampler.store(true, Ordering::Relaxed);
-        let workload = match sampler {
-            Some(s) => s.await.unwrap_or_default(),
-            None => Vec::new(),
-        };
+        // The probers wait for their last replies while the sampler
+        // fetches its last samples.
         let grace = Duration::from_millis(300);
-        let (probes, services) = tokio::task::spawn_blocking(move || {
+        let collect = tokio::task::spawn_blocking(move || {
             std::thread::scope(|sc| {
                 let s = sc.spawn(move || services.finish(grace));
                 let probes = prober.finish(grace);
                 (probes, s.join().unwrap_or_default())
             })
-        })
-        .await?;
+        });
+        let workload = match sampler {
+            Some(s) => s.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let (probes, services) = collect.await?;
         let write = || -> std::io::Result<()> {
             write_atomic(&raw.join("probes.csv"), |w| {
                 migbench_model::record::write_probes_csv(w, &probes)
@@ -173,6 +219,7 @@ impl<E: Environment> MigrationExecutor<E> {
             }
         };
         write().context("writing raw series")?;
+        phases.collect_ms = lap(&mut t);
         if let Some(timeline) = &out.timeline {
             let measured = Measured {
                 timeline,

@@ -5,6 +5,7 @@
 //! record assembly) driving a backend ([`backend`]); recording
 //! ([`recorder`], [`manifest`]) and presentation ([`table`]).
 
+pub mod advise;
 pub mod backend;
 pub mod calibrate;
 pub mod cli;

@@ -62,9 +62,21 @@ fn main() {
         Cmd::LabHosts { ram, agent, logs } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs),
         Cmd::Predict {
             scenario,
+            format,
             json,
             fit,
-        } => migbench::predict::command(&scenario, json, &fit),
+            model,
+        } => migbench::predict::command(
+            &scenario,
+            if json {
+                migbench::predict::Format::Json
+            } else {
+                format
+            },
+            &fit,
+            model.as_deref(),
+        ),
+        Cmd::Advise(args) => migbench::advise::command(&rt, args),
         Cmd::Cleanup => {
             commands::sweep(&migbench::scheduler::Display::new());
             Ok(0)

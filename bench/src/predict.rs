@@ -1,15 +1,27 @@
-//! `migbench predict SCENARIO`: the pre-copy model
+//! `migbench predict SCENARIO`: the migration model
 //! (`migbench_model::predict`) applied to each run of a scenario's matrix
 //! before anything runs — predicted total time, downtime, passes, bytes,
-//! whether it converges and, when not, the smallest change that would —
-//! as a table or one JSON object per run; `--fit RESULTS_DIR...` fits the
-//! model's constants from a lab's own runs first.
+//! how it ends and, when it does not complete, the smallest change that
+//! would — as a table or one JSON object per run; `--fit RESULTS_DIR...`
+//! fits the model on a lab's own runs and stores it (`model.json` in the
+//! results root) for later predictions and `migbench advise`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use migbench_model::predict::{fit, predict, to_converge, Constants, Inputs};
+use migbench_model::predict::{fit, predict, to_converge, Inputs, Model, MODEL_FILE};
 use migbench_model::{expand, RunRecord, Scenario};
+
+use crate::commands::UsageError;
+
+/// How predictions are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
 
 /// One run's prediction as `--format json` prints it.
 #[derive(serde::Serialize)]
@@ -17,115 +29,163 @@ struct Predicted<'a> {
     run_id: String,
     params: &'a migbench_model::RunParams,
     converges: bool,
+    predicted_outcome: migbench_model::Outcome,
+    predicted_finished_by: migbench_model::record::OutcomeDetail,
     predicted_total_time_ms: f64,
     predicted_downtime_ms: Option<f64>,
     predicted_passes: u32,
     predicted_bytes: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_postcopy_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     to_converge: Option<String>,
+    /// What of this run lies outside what the model was fitted on.
+    outside: Vec<String>,
 }
 
-/// The constants fitted from the runs in `dirs`.
-fn fitted(dirs: &[PathBuf]) -> Result<Constants> {
+/// The model to predict with (see [`Model::load`]); a bad file is bad input.
+pub fn load_model(path: Option<&Path>) -> Result<(Model, String)> {
+    Model::load(path).map_err(|e| UsageError(e).into())
+}
+
+/// Fit on the runs in `dirs` and store the model at `to`.
+fn fit_and_store(dirs: &[PathBuf], to: &Path) -> Result<Model> {
     let mut recs: Vec<RunRecord> = Vec::new();
     for d in dirs {
         let path = d.join("runs.jsonl");
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+            .map_err(|e| UsageError(format!("--fit {}: {e}", path.display())))?;
         recs.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
     }
-    fit(&recs).with_context(|| {
-        format!(
-            "no completed pre-copy run without a bandwidth cap in {} to fit the model on",
+    let m = fit(&recs).ok_or_else(|| {
+        UsageError(format!(
+            "--fit: no completed pre-copy run without a bandwidth cap in {} to fit the model on",
             dirs.iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        )
-    })
+        ))
+    })?;
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&m)?;
+    crate::recorder::write_atomic(to, |w| std::io::Write::write_all(w, text.as_bytes()))
+        .with_context(|| format!("storing the fitted model in {}", to.display()))?;
+    eprintln!(
+        "model fitted on {} runs, stored in {}",
+        m.envelope.runs,
+        to.display()
+    );
+    Ok(m)
 }
 
 /// Predict every run of `scenario`; a closed stdout (`| head`) ends it quietly.
-pub fn command(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32> {
-    match print(scenario, json, fit_dirs) {
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(0)
-        }
-        r => r,
-    }
+pub fn command(
+    scenario: &Path,
+    format: Format,
+    fit_dirs: &[PathBuf],
+    model: Option<&Path>,
+) -> Result<i32> {
+    crate::commands::quiet_on_broken_pipe(print(scenario, format, fit_dirs, model))
 }
 
-fn print(scenario: &Path, json: bool, fit_dirs: &[PathBuf]) -> Result<i32> {
+fn print(
+    scenario: &Path,
+    format: Format,
+    fit_dirs: &[PathBuf],
+    model: Option<&Path>,
+) -> Result<i32> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let sc = Scenario::load(scenario)?;
-    let c = if fit_dirs.is_empty() {
-        Constants::LAB
+    let (m, source) = if fit_dirs.is_empty() {
+        load_model(model)?
     } else {
-        fitted(fit_dirs)?
+        let to = model.map_or_else(|| PathBuf::from(MODEL_FILE), Path::to_path_buf);
+        let m = fit_and_store(fit_dirs, &to)?;
+        (
+            m,
+            format!("fitted on {} runs, {}", m.envelope.runs, to.display()),
+        )
     };
+    let c = m.constants;
     let matrix = expand(&sc);
-    if !json {
+    let table = format == Format::Table;
+    if table {
         writeln!(
             out,
-            "model: link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, switchover {:.0} ms + {:.0} ms/GiB, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s{}",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder {:.0} % of the limit, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,
+            c.pass_ms,
             c.switchover_ms,
             c.switchover_ms_per_gib,
+            c.remainder_share * 100.0,
             c.base_bytes / 1e6,
             c.base_bytes_per_gib / 1e6,
             c.background_rate / 1e6,
-            if fit_dirs.is_empty() { " (this lab's defaults)" } else { " (fitted)" }
         )?;
         writeln!(
             out,
-            "{:<9} {:<48} {:>9} {:>9} {:>7} {:>9}  converges",
+            "{:<9} {:<48} {:>9} {:>9} {:>7} {:>9}  ends",
             "run", "settings", "total s", "down ms", "passes", "MB sent"
         )?;
     }
     let mut total_s = 0.0;
+    let mut notes = Vec::new();
     for p in &matrix {
         let i = Inputs::of(p);
         let pr = predict(&i, &c);
         let advice = to_converge(&i, &c);
+        let outside = m.envelope.outside(&i);
         total_s += pr.total_time_ms / 1e3 + 15.0;
-        if json {
+        if !table {
             let row = Predicted {
                 run_id: p.run_id(),
                 params: p,
                 converges: pr.converges,
+                predicted_outcome: pr.outcome,
+                predicted_finished_by: pr.finished_by,
                 predicted_total_time_ms: pr.total_time_ms,
                 predicted_downtime_ms: pr.downtime_ms,
                 predicted_passes: pr.passes,
                 predicted_bytes: pr.bytes,
+                predicted_postcopy_ms: pr.postcopy_ms,
                 to_converge: advice,
+                outside,
             };
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
-        } else {
-            writeln!(
-                out,
-                "{:<9} {:<48} {:>9.1} {:>9} {:>7} {:>9.0}  {}",
-                p.run_id(),
-                p.label(),
-                pr.total_time_ms / 1e3,
-                pr.downtime_ms
-                    .map(|d| format!("{d:.0}"))
-                    .unwrap_or_else(|| "-".into()),
-                pr.passes,
-                pr.bytes / 1e6,
-                match advice {
-                    None => "yes".to_string(),
-                    Some(a) => format!("no: needs {a}"),
-                }
-            )?;
+            continue;
+        }
+        let ends = match (pr.converges, advice) {
+            (true, _) => format!("{}", pr.finished_by),
+            (false, Some(a)) => format!("{}: needs {a}", pr.outcome),
+            (false, None) => format!("{}", pr.outcome),
+        };
+        writeln!(
+            out,
+            "{:<9} {:<48} {:>9.1} {:>9} {:>7} {:>9.0}  {ends}{}",
+            p.run_id(),
+            p.label(),
+            pr.total_time_ms / 1e3,
+            pr.downtime_ms
+                .map(|d| format!("{d:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            pr.passes,
+            pr.bytes / 1e6,
+            if outside.is_empty() { "" } else { " *" }
+        )?;
+        if !outside.is_empty() {
+            notes.push(format!("{}: {}", p.run_id(), outside.join("; ")));
         }
     }
-    if !json {
+    if table {
+        for n in &notes {
+            writeln!(out, "* {n}")?;
+        }
         writeln!(
             out,
             "matrix: {} runs, about {:.1} min with boot and verification",

@@ -3,8 +3,12 @@
 //! when interrupted. Knows nothing of QEMU: a mock executor tests it.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use migbench_model::eta::Eta;
+use migbench_model::repeat::Repetitions;
 use migbench_model::{Outcome, RunParams, RunRecord};
 
 pub use crate::control::{Cancel, Display};
@@ -28,41 +32,102 @@ pub struct Schedule {
     pub dir: PathBuf,
 }
 
-/// Run every element of `matrix` in order, but those whose run id is in
-/// `done` (recorded before a resume).
+/// Run every element of `matrix` but those recorded before a resume
+/// (`prior`), in the order `plan` gives: as expanded for a fixed count;
+/// for `auto`, round-robin over the cells, each cell's further runs
+/// skipped once its key metrics are precise enough.
 pub fn run_matrix(
     matrix: &[RunParams],
-    done: &std::collections::HashSet<String>,
+    plan: &Repetitions,
+    prior: &[RunRecord],
     exec: &mut dyn Executor,
     rec: &mut Recorder,
     cancel: &Cancel,
     display: &Display,
 ) -> std::io::Result<Schedule> {
+    let done: std::collections::HashSet<&str> = prior.iter().map(|r| r.run_id.as_str()).collect();
+    let todo: Vec<&RunParams> = plan
+        .order(matrix)
+        .into_iter()
+        .filter(|p| !done.contains(p.run_id().as_str()))
+        .collect();
+    // The ETA: this session's runs planned by the model, scaled by what
+    // the runs so far took (the seconds left as of `eta`'s instant).
+    let mut eta = Eta::new(todo.iter().map(|p| p.estimated_secs()));
+    let left = Arc::new(Mutex::new((Instant::now(), eta.left_secs())));
     let bar = display.multi.add(ProgressBar::new(matrix.len() as u64));
+    let shown = left.clone();
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}",
+            "{prefix:>8} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {left}  {msg}",
         )
         .expect("static template")
+        .with_key(
+            "left",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let (at, secs) = *shown.lock().unwrap_or_else(|e| e.into_inner());
+                let s = (secs - at.elapsed().as_secs_f64()).max(0.0).round() as u64;
+                let _ = write!(w, "{}m{:02}s", s / 60, s % 60);
+            },
+        )
         .progress_chars("=> "),
     );
     bar.set_prefix("matrix");
-    let todo: Vec<&RunParams> = matrix
-        .iter()
-        .filter(|p| !done.contains(&p.run_id()))
-        .collect();
     bar.set_position((matrix.len() - todo.len()) as u64);
-    // The ETA counts only runs of this session.
-    bar.reset_eta();
+    let set_left = |eta: &Eta| {
+        *left.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), eta.left_secs());
+    };
+    // Each cell's records so far (its runs sit together in the matrix).
+    let per_cell = plan.max().max(1) as usize;
+    let mut cells: std::collections::HashMap<usize, Vec<RunRecord>> = Default::default();
+    for r in prior {
+        cells
+            .entry(r.params.index / per_cell)
+            .or_default()
+            .push(r.clone());
+    }
+    let mut stopped = std::collections::HashSet::new();
     let mut records = Vec::new();
     for p in todo {
         if cancel.is_cancelled() {
             break;
         }
+        let cell = p.index / per_cell;
+        if let Repetitions::Auto(a) = plan {
+            let runs: Vec<&RunRecord> = cells
+                .get(&cell)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            if a.enough(&runs) {
+                if stopped.insert(cell) {
+                    display.line(&format!(
+                        "cell {} ({}): {} after {} runs",
+                        cell,
+                        p.label()
+                            .rsplit_once(" rep=")
+                            .map_or(p.label(), |x| x.0.to_string()),
+                        match a.reached(&runs) {
+                            Some(true) => "precise enough",
+                            Some(false) => "the maximum reached",
+                            None => "nothing completed to refine",
+                        },
+                        runs.len()
+                    ));
+                }
+                bar.set_length(bar.length().unwrap_or(1).saturating_sub(1));
+                eta.skipped(p.estimated_secs());
+                set_left(&eta);
+                continue;
+            }
+        }
         bar.set_message(p.label());
         let run_id = p.run_id();
         let raw = rec.run_dir(&run_id)?;
-        let r = exec.execute(p, &raw);
+        let t0 = Instant::now();
+        let mut r = exec.execute(p, &raw);
+        r.wall_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
+        eta.ran(p.estimated_secs(), t0.elapsed().as_secs_f64());
+        set_left(&eta);
         rec.append(&r).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -84,6 +149,7 @@ pub fn run_matrix(
                 .unwrap_or_default()
         ));
         let interrupted = r.outcome == Outcome::Interrupted;
+        cells.entry(cell).or_default().push(r.clone());
         records.push(r);
         bar.inc(1);
         if interrupted {
@@ -146,10 +212,10 @@ mod tests {
             cancel: cancel.clone(),
             seen: vec![],
         };
-        let none = std::collections::HashSet::new();
         let s = run_matrix(
             &matrix,
-            &none,
+            &sc.repetitions,
+            &[],
             &mut mock,
             &mut rec,
             &cancel,
@@ -169,10 +235,10 @@ mod tests {
         );
         assert!(s.dir.join("manifest.json").is_file());
         // Resumed: the recorded runs are skipped, the rest run.
-        let done: std::collections::HashSet<String> = ["run-0000", "run-0001"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let done = [
+            record(&matrix[0], Outcome::Completed),
+            record(&matrix[1], Outcome::Failed),
+        ];
         let cancel = Cancel::default();
         let mut mock = Mock {
             cancel: cancel.clone(),
@@ -181,6 +247,7 @@ mod tests {
         let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let s = run_matrix(
             &matrix,
+            &sc.repetitions,
             &done,
             &mut mock,
             &mut rec,
@@ -190,5 +257,71 @@ mod tests {
         .unwrap();
         assert_eq!(mock.seen, vec![2], "stops at the interruption");
         assert_eq!(s.records.len(), 1);
+    }
+
+    /// Completes every run; total time 10 s in cell 0, 5 or 15 s in turn in
+    /// cell 1 (never precise).
+    struct Steady {
+        seen: Vec<(usize, u32)>,
+    }
+
+    impl Executor for Steady {
+        fn execute(&mut self, p: &RunParams, _raw: &std::path::Path) -> RunRecord {
+            self.seen.push((p.index, p.repetition));
+            let noisy = p.index >= 6;
+            RunRecord {
+                outcome: Outcome::Completed,
+                total_time_ms: Some(if !noisy {
+                    10_000.0
+                } else if p.repetition.is_multiple_of(2) {
+                    5_000.0
+                } else {
+                    15_000.0
+                }),
+                ..RunRecord::pending(p, 0.0, "mock")
+            }
+        }
+    }
+
+    #[test]
+    fn auto_repetitions_interleave_cells_and_stop_each_when_precise() {
+        let sc = migbench_model::Scenario::parse(
+            std::path::Path::new("a.toml"),
+            "repetitions = { precision = \"5%\", min = 3, max = 6 }\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
+        )
+        .unwrap();
+        let matrix = migbench_model::expand(&sc);
+        assert_eq!(matrix.len(), 12, "expanded to the maximum");
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = crate::manifest::build(&sc, "a.toml", "x", &matrix, "mock", "img");
+        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let mut mock = Steady { seen: vec![] };
+        let s = run_matrix(
+            &matrix,
+            &sc.repetitions,
+            &[],
+            &mut mock,
+            &mut rec,
+            &Cancel::default(),
+            &Display::new(),
+        )
+        .unwrap();
+        // Round-robin while both run, then the noisy cell alone to its max.
+        let reps: Vec<(usize, u32)> = mock.seen.iter().map(|(i, r)| (i / 6, *r)).collect();
+        assert_eq!(
+            reps,
+            vec![
+                (0, 0),
+                (1, 0),
+                (0, 1),
+                (1, 1),
+                (0, 2),
+                (1, 2),
+                (1, 3),
+                (1, 4),
+                (1, 5)
+            ]
+        );
+        assert_eq!(s.records.len(), 9);
     }
 }

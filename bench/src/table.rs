@@ -1,7 +1,8 @@
 //! The end-of-run table: one row per run with the headline measures (and
 //! the disk's when runs have one, what the services' clients saw when
 //! services ran, how each ended when a scenario has variants or
-//! policies, and where the guest ended when faults were injected).
+//! policies, and where the guest ended when faults were injected); and
+//! the `--dry-run` plan before any run.
 
 use migbench_model::settings::StorageMode;
 use migbench_model::RunRecord;
@@ -160,6 +161,36 @@ pub fn render(records: &[RunRecord]) -> String {
         ));
     }
     out
+}
+
+/// The `--dry-run` plan: each run in the order it would run with its
+/// estimated duration, and the matrix's (for `auto` repetitions, at the
+/// minimum and at the maximum of runs per cell).
+pub fn render_plan(sc: &migbench_model::Scenario, matrix: &[migbench_model::RunParams]) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "scenario {} ({} runs, repetitions {}):\n",
+        sc.name,
+        matrix.len(),
+        sc.repetitions
+    );
+    let mut total = 0.0;
+    for p in sc.repetitions.order(matrix) {
+        let est = p.estimated_secs();
+        total += est;
+        let _ = writeln!(s, "  {}  {}  ~{:.0}s", p.run_id(), p.label(), est);
+    }
+    let _ = match sc.repetitions {
+        migbench_model::repeat::Repetitions::Auto(a) => writeln!(
+            s,
+            "estimated duration: {:.1} min at the minimum of {} runs per cell, {:.1} min at the maximum",
+            total / 60.0 * a.min as f64 / a.max as f64,
+            a.min,
+            total / 60.0
+        ),
+        _ => writeln!(s, "estimated duration: {:.1} min", total / 60.0),
+    };
+    s
 }
 
 #[cfg(test)]

@@ -525,3 +525,72 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn auto_repetitions_run_cells_in_turn_until_each_is_precise() {
+    let _g = lab_lock();
+    let (tmp, recs, dir) = run_scenario("auto");
+    let sc = migbench_model::Scenario::load(&tmp.path().join("auto.toml")).unwrap();
+    let migbench_model::repeat::Repetitions::Auto(a) = sc.repetitions else {
+        panic!("auto scenario")
+    };
+    // Recorded in the order they ran: round-robin, repetition by repetition.
+    let order: Vec<(u32, usize)> = recs
+        .iter()
+        .map(|r| (r.params.repetition, r.params.index))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "cells interleaved: {order:?}");
+    for cell in 0..2 {
+        let runs: Vec<&migbench_model::RunRecord> =
+            recs.iter().filter(|r| r.params.index / 4 == cell).collect();
+        let n = runs.len();
+        assert!((2..=4).contains(&n), "cell {cell}: {n} runs");
+        assert!(
+            runs.iter().all(|r| r.outcome == Outcome::Completed),
+            "{runs:?}"
+        );
+        // The stopping rule: stopped at the first count that was precise
+        // enough, or at the maximum.
+        if n < 4 {
+            assert_eq!(a.reached(&runs), Some(true), "cell {cell} stopped early");
+        }
+        if n > 2 {
+            assert_eq!(
+                a.reached(&runs[..n - 1]),
+                Some(false),
+                "cell {cell} ran one too many"
+            );
+        }
+    }
+    let page = report(&dir, &tmp.path().join("reports"), "auto").join("index.html");
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.contains("<h2>Repetitions</h2>") && html.contains("stopped because"));
+}
+
+#[test]
+fn a_snapshot_started_guest_migrates_with_its_memory_intact() {
+    let _g = lab_lock();
+    let (_tmp, recs, dir) = run_scenario("fast");
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        // Restored, not booted: the source waited for the saved state.
+        let cmdline = run_file(&dir, &r.run_id, "qemu-src.cmdline");
+        assert!(cmdline.contains("-incoming defer"), "{cmdline}");
+        // The probing windows asked for: half a second of RTT samples
+        // at 1 ms before the migration.
+        let before = r.rtt.before.as_ref().map_or(0, |b| b.n);
+        assert!((300..=900).contains(&before), "{before} samples before");
+    }
+    let saved = std::fs::read_dir(migbench::lab::image::cache_dir().join("snapshots"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "state"));
+    assert!(saved, "no saved state in the cache");
+}

@@ -364,6 +364,38 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
     }
     assert_eq!(lab.running_on(), vec![src.clone()], "back where it started");
 
+    // `advise --dirty-rate measure` through libvirt: QEMU's calc-dirty-rate
+    // on the running domain (idle between runs: a little background).
+    let out = migbench()
+        .current_dir(lab.tmp.path())
+        .args([
+            "advise",
+            "--ram",
+            "256MiB",
+            "--dirty-rate",
+            "measure",
+            "--connect",
+            &src,
+        ])
+        .args([
+            "--domain",
+            "migbench-guest",
+            "--link",
+            "1gbit",
+            "--max-downtime",
+            "300ms",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&shown(&out).stdout).unwrap();
+    assert!(
+        v["dirty_rate_source"].as_str().unwrap().contains("libvirt"),
+        "{v}"
+    );
+    let rate = v["dirty_rate_bytes_per_s"].as_f64().unwrap();
+    assert!((0.0..50e6).contains(&rate), "{v}");
+
     // ICMP: any guest, answered by its kernel; no agent, no integrity check.
     let (out, root) = lab.run(
         "icmp",

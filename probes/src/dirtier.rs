@@ -27,9 +27,40 @@ struct Memory {
     writes: u64,
     /// Words from this index on hold [`PLAIN_WORD`].
     plain_from: usize,
+    /// Every page's first generation: fresh at each start, so a page
+    /// still holding an earlier start's contents (a guest restored from a
+    /// saved state, a page the migration lost) never passes for current.
+    epoch: u32,
+}
+
+/// A first generation no earlier start in this guest used (the clock's
+/// nanoseconds and a counter; never 0, which marks an unwritten page).
+fn fresh_epoch() -> u32 {
+    static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ d.as_secs() as u32)
+        .unwrap_or(0);
+    let n = STARTS.fetch_add(1, Ordering::Relaxed);
+    (nanos ^ n.wrapping_mul(0x9e37_79b9)).max(1)
 }
 
 impl Memory {
+    /// `pages` pages written once at generation `epoch`.
+    fn filled(pages: usize, plain_from: usize, epoch: u32) -> Memory {
+        let mut mem = Memory {
+            words: vec![0u64; pages * WORDS],
+            generation: vec![0; pages],
+            writes: 0,
+            plain_from,
+            epoch,
+        };
+        for p in 0..pages {
+            mem.write_page(p);
+        }
+        mem
+    }
+
     fn pages(&self) -> usize {
         self.generation.len()
     }
@@ -45,7 +76,10 @@ impl Memory {
     }
 
     fn write_page(&mut self, page: usize) {
-        let g = self.generation[page].wrapping_add(1).max(1);
+        let g = match self.generation[page] {
+            0 => self.epoch,
+            g => g.wrapping_add(1).max(1),
+        };
         self.generation[page] = g;
         let base = page * WORDS;
         for w in 0..WORDS {
@@ -87,16 +121,7 @@ impl Dirtier {
         // At least one hashed word per page keeps every write verifiable.
         let plain_from =
             ((WORDS as f64 * (1.0 - compressible.clamp(0.0, 1.0))).ceil() as usize).max(1);
-        let mut mem = Memory {
-            words: vec![0u64; pages * WORDS],
-            generation: vec![0; pages],
-            writes: 0,
-            plain_from,
-        };
-        for p in 0..pages {
-            mem.write_page(p);
-        }
-        let mem = Arc::new(Mutex::new(mem));
+        let mem = Arc::new(Mutex::new(Memory::filled(pages, plain_from, fresh_epoch())));
         let samples = Arc::new(Mutex::new(VecDeque::new()));
         let (m, s) = (mem.clone(), samples.clone());
         let worker = Worker::spawn(rate > 0, move |stop| run(m, s, stop, rate, origin));
@@ -180,6 +205,22 @@ mod tests {
         assert_eq!(d.verify(), (64, 0, 64));
         d.corrupt(10);
         assert_eq!(d.verify().1, 1);
+    }
+
+    #[test]
+    fn a_page_left_from_an_earlier_start_is_caught_because_each_start_has_its_own_epoch() {
+        // A guest restored from a saved state (or a migration that lost a
+        // page) may hold a page as an earlier start wrote it.
+        let (a, b) = (fresh_epoch(), fresh_epoch());
+        assert_ne!(a, b);
+        let earlier = Memory::filled(16, WORDS, a);
+        let stale = |mut now: Memory| {
+            now.words[5 * WORDS..6 * WORDS].copy_from_slice(&earlier.words[5 * WORDS..6 * WORDS]);
+            now.bad_pages()
+        };
+        assert_eq!(stale(Memory::filled(16, WORDS, b)), 1);
+        // With the same first generation the stale page would pass.
+        assert_eq!(stale(Memory::filled(16, WORDS, a)), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::io::{IoSliceMut, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -105,6 +105,10 @@ pub struct Prober {
     sender: Option<JoinHandle<(Vec<u64>, Option<Retransmits>)>>,
     receiver: Option<JoinHandle<Replies>>,
     recv_stop: Arc<AtomicBool>,
+    /// Probes sent so far.
+    sent_count: Arc<AtomicU64>,
+    /// One past the highest sequence answered so far.
+    answered_to: Arc<AtomicU64>,
 }
 
 /// Everything a prober saw.
@@ -147,6 +151,9 @@ impl Prober {
         let realtime_origin_ns = realtime_ns().saturating_sub(origin.elapsed().as_nanos() as u64);
         let stop = Arc::new(AtomicBool::new(false));
         let recv_stop = Arc::new(AtomicBool::new(false));
+        let sent_count = Arc::new(AtomicU64::new(0));
+        let answered_to = Arc::new(AtomicU64::new(0));
+        let (s_count, r_answered) = (sent_count.clone(), answered_to.clone());
         let s_stop = stop.clone();
         let sender = realtime_thread("prober-send", move || {
             let mut sent = Vec::with_capacity(1 << 16);
@@ -176,6 +183,7 @@ impl Prober {
                 }
                 sent.push(t);
                 seq += 1;
+                s_count.store(seq, Ordering::Release);
             }
             (sent, tcp)
         })?;
@@ -203,6 +211,7 @@ impl Prober {
                     None => {
                         if let Some((seq, _)) = target.reply(id, &buf[..n]) {
                             got.push((seq, t));
+                            r_answered.fetch_max(seq + 1, Ordering::Release);
                         }
                     }
                     Some(size) => {
@@ -211,6 +220,7 @@ impl Prober {
                         for f in pending[..whole].chunks_exact(size) {
                             if let Some((seq, _)) = target.reply(id, f) {
                                 got.push((seq, t));
+                                r_answered.fetch_max(seq + 1, Ordering::Release);
                             }
                         }
                         pending.drain(..whole);
@@ -224,10 +234,20 @@ impl Prober {
             sender: Some(sender),
             receiver: Some(receiver),
             recv_stop,
+            sent_count,
+            answered_to,
         })
     }
 
-    /// Stop sending, wait `grace` for late replies, and return every probe.
+    /// What stops the sending early (the replies are still received
+    /// until [`Prober::finish`]).
+    pub fn sender_stop(&self) -> impl Fn() + Send + Sync + 'static {
+        let stop = self.stop.clone();
+        move || stop.store(true, Ordering::Relaxed)
+    }
+
+    /// Stop sending, wait for the last probe's reply (at most `grace`),
+    /// and return every probe.
     pub fn finish(self, grace: Duration) -> Vec<ProbeEvent> {
         self.finish_all(grace).events
     }
@@ -235,7 +255,12 @@ impl Prober {
     /// As [`Prober::finish`], with the TCP transport's counters and error.
     pub fn finish_all(mut self, grace: Duration) -> Probed {
         let (sent, retransmits) = stop_and_join(&self.stop, &mut self.sender);
-        std::thread::sleep(grace);
+        // Late replies: until the last probe is answered, at most `grace`.
+        let deadline = Instant::now() + grace;
+        let last = self.sent_count.load(Ordering::Acquire);
+        while self.answered_to.load(Ordering::Acquire) < last && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (got, error) = stop_and_join(&self.recv_stop, &mut self.receiver);
         Probed {
             events: merge(&sent, &got),

@@ -16,6 +16,10 @@ pub struct Series {
     pub name: String,
     /// One value per category (None = no completed run).
     pub values: Vec<Option<Estimate>>,
+    /// Per category, the values of runs flagged as outliers
+    /// ([`crate::stats::outliers`]), drawn as crosses on the bar (they
+    /// stay in the estimate); empty when not marked.
+    pub outliers: Vec<Vec<f64>>,
 }
 
 /// A grouped bar chart.
@@ -43,7 +47,10 @@ impl Chart for Bars {
         let top = self
             .series
             .iter()
-            .flat_map(|s| s.values.iter().flatten().map(|e| e.ci_hi.max(e.median)))
+            .flat_map(|s| {
+                let bars = s.values.iter().flatten().map(|e| e.ci_hi.max(e.median));
+                bars.chain(s.outliers.iter().flatten().copied())
+            })
             .chain(
                 self.marker
                     .iter()
@@ -89,6 +96,25 @@ impl Chart for Bars {
                     black,
                 )))?;
             }
+        }
+        // Outlier runs: a cross on their series' bar, one legend entry.
+        let crosses: Vec<(f64, f64)> = self
+            .series
+            .iter()
+            .enumerate()
+            .flat_map(|(si, s)| {
+                s.outliers.iter().enumerate().flat_map(move |(i, vs)| {
+                    let xc = i as f64 + 0.1 + si as f64 * width + width * 0.45;
+                    vs.iter().map(move |&v| (xc, v))
+                })
+            })
+            .collect();
+        if !crosses.is_empty() {
+            let st = style::OUTLIER.stroke_width(2);
+            chart
+                .draw_series(crosses.iter().map(|&p| Cross::new(p, 5, st)))?
+                .label("outlier run (> 3 MAD from its group's median)")
+                .legend(move |(x, y)| Cross::new((x + 6, y), 5, st));
         }
         if let Some((marks, label)) = &self.marker {
             let st = style::BOUND.stroke_width(3);

@@ -37,9 +37,9 @@ pub struct Lines {
     pub lines: Vec<Line>,
 }
 
-fn dashed_path(points: &[(f64, f64)], x_span: f64) -> Vec<Vec<(f64, f64)>> {
-    // Split each segment into short dashes (plotters 0.3 has no dash style
-    // shared by every backend).
+/// A polyline as short dashes (plotters 0.3 has no dash style shared by
+/// every backend).
+pub(super) fn dashed_path(points: &[(f64, f64)], x_span: f64) -> Vec<Vec<(f64, f64)>> {
     let mut out = Vec::new();
     let dash = x_span / 80.0;
     for w in points.windows(2) {

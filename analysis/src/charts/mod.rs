@@ -6,6 +6,7 @@ pub mod bars;
 pub mod cdf;
 pub mod convergence;
 pub mod lines;
+pub mod scatter;
 pub mod stacked;
 pub mod style;
 pub mod timeline;

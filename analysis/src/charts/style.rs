@@ -60,6 +60,9 @@ pub const NOT_CONVERGED: RGBColor = RGBColor(213, 94, 0);
 pub const OUTAGE: RGBColor = RGBColor(213, 94, 0);
 /// The physical bound line.
 pub const BOUND: RGBColor = RGBColor(90, 90, 90);
+/// Crosses marking outlier runs on bars (dark red: stands apart from
+/// the series palette's fills).
+pub const OUTLIER: RGBColor = RGBColor(150, 0, 24);
 
 /// Chart size for `n` categories side by side: the default, wider when
 /// their labels need room.

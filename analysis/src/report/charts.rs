@@ -36,6 +36,8 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
     let rows = &summary.rows;
     let cats: Vec<String> = rows.iter().map(short_label).collect();
     let groups = summary.varying.join(" × ");
+    let runs = all_runs(sets);
+    let marked = |m: &str| super::outliers::per_category(&runs, rows, m);
     if !summary.varying.is_empty() {
         let bound: Vec<Option<f64>> = metric_of(rows, "bound_s")
             .iter()
@@ -50,6 +52,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                 series: vec![Series {
                     name: "total time (median, 95% CI)".into(),
                     values: metric_of(rows, "total_time_s"),
+                    outliers: marked("total_time_s"),
                 }],
                 marker: Some((
                     bound,
@@ -89,6 +92,11 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
             .map(|(m, name)| Series {
                 name: (*name).into(),
                 values: metric_of(rows, m),
+                outliers: if super::outliers::FLAGGED_METRICS.contains(m) {
+                    marked(m)
+                } else {
+                    Vec::new()
+                },
             })
             .filter(|s| s.values.iter().any(Option::is_some) || s.name.starts_with("QEMU"))
             .collect();
@@ -122,6 +130,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                 series: vec![Series {
                     name: "throughput".into(),
                     values: metric_of(rows, "throughput_mbps"),
+                    outliers: Vec::new(),
                 }],
                 marker: Some((
                     rows.iter()
@@ -155,13 +164,13 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                 series: vec![Series {
                     name: "link utilisation".into(),
                     values: util,
+                    outliers: Vec::new(),
                 }],
                 marker: None,
             },
             dir,
         )?);
     }
-    let runs = all_runs(sets);
     let vary = varying(&runs);
     let varies = |name: &str| summary.varying.iter().any(|v| v == name);
     super::service::charts(&runs, &vary, rows, &cats, &groups, dir, &mut out)?;
@@ -263,6 +272,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                 series: vec![Series {
                     name: "workload slowdown".into(),
                     values: metric_of(rows, "workload_slowdown_pct"),
+                    outliers: Vec::new(),
                 }],
                 marker: None,
             },

@@ -7,7 +7,10 @@
 mod charts;
 mod faults;
 mod html;
+mod outliers;
 mod pooled;
+pub mod predicted;
+mod repeats;
 mod service;
 
 use anyhow::{Context, Result};
@@ -43,7 +46,7 @@ pub fn default_name(sets: &[ResultsSet]) -> String {
     }
 }
 
-pub(super) fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -69,10 +72,25 @@ fn inline_svg(svg: &str) -> &str {
     }
 }
 
+/// A rendered chart as a report figure: the SVG inline, links to both files.
+pub fn figure(c: &crate::charts::Rendered) -> String {
+    format!(
+        "<figure>{}<figcaption>{} — <a href=\"{n}.svg\">SVG</a> · <a href=\"{n}.png\">PNG</a></figcaption></figure>",
+        inline_svg(&c.svg),
+        esc(&c.title),
+        n = c.name
+    )
+}
+
 /// Write a full report for `sets` into `dir`.
-pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<PathBuf> {
+pub fn write_report(
+    sets: &[ResultsSet],
+    summary: &Summary,
+    model: &(migbench_model::predict::Model, String),
+    dir: &Path,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let charts = charts(sets, summary, dir)?;
+    let mut charts = charts(sets, summary, dir)?;
     std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
     std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;
     std::fs::write(dir.join("summary.json"), JsonExporter.render(summary))?;
@@ -105,6 +123,14 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
         COMPARE_TEST
     );
     let runs = all_runs(sets);
+    if let Some(t) = repeats::repeats_table(sets, &runs) {
+        body.push_str("<h2>Repetitions</h2>");
+        body.push_str(&t);
+    }
+    if let Some(t) = outliers::outliers_table(&runs) {
+        body.push_str("<h2>Outliers</h2>");
+        body.push_str(&t);
+    }
     if let Some(t) = service_tables(&runs, &crate::frame::varying(&runs), summary) {
         body.push_str("<h2>What the services' users saw</h2>");
         body.push_str(&t);
@@ -118,15 +144,14 @@ pub fn write_report(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Resul
         body.push_str(&endings_table(&runs));
         body.push_str("<p><small>Outcome detail: converged (pre-copy finished under its starting settings), stepped (after downtime stepping raised the limit), postcopy (a scheduled post-copy switch), forced (the completion timeout switched to post-copy or paused the guest), aborted (a policy cancelled it; the guest stayed on the source). Workload slowdown: 1 − the guest workload's rate while migrating / its rate before.</small></p>");
     }
+    if let Some((table, more)) = predicted::section(&runs, &model.0, &model.1, dir)? {
+        body.push_str("<h2>Predicted against measured</h2>");
+        body.push_str(&table);
+        charts.extend(more);
+    }
     body.push_str("<h2>Charts</h2>");
     for c in &charts {
-        let _ = write!(
-            body,
-            "<figure>{}<figcaption>{} — <a href=\"{n}.svg\">SVG</a> · <a href=\"{n}.png\">PNG</a></figcaption></figure>",
-            inline_svg(&c.svg),
-            esc(&c.title),
-            n = c.name
-        );
+        body.push_str(&figure(c));
     }
     body.push_str("<h2>Scenarios</h2>");
     for s in sets {

@@ -60,6 +60,7 @@ pub(super) fn charts(
                         crate::stats::estimate(&v)
                     })
                     .collect(),
+                outliers: Vec::new(),
             })
             .collect();
         out.push(render(
@@ -87,10 +88,12 @@ pub(super) fn charts(
                     Series {
                         name: "p99".into(),
                         values: super::charts::metric_of(rows, "rr_p99_during_ms"),
+                        outliers: Vec::new(),
                     },
                     Series {
                         name: "slowest".into(),
                         values: super::charts::metric_of(rows, "rr_max_during_ms"),
+                        outliers: Vec::new(),
                     },
                 ],
                 marker: None,

@@ -48,20 +48,9 @@ impl Estimate {
     }
 }
 
-/// Median of values (any order); `None` if empty. NaNs are not allowed.
-pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
+/// Median of values (any order); `None` if empty (the model's: one
+/// median for the whole workspace).
+pub use migbench_model::stats::median;
 
 /// Mean and sample standard deviation.
 pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
@@ -165,6 +154,33 @@ pub fn compare(a: &[f64], b: &[f64]) -> Option<Comparison> {
     })
 }
 
+/// How far each value lies from the median, in scaled median absolute
+/// deviations (MAD × 1.4826, the standard deviation of normal data), and
+/// whether that is an outlier (more than 3). With a MAD of 0 (most values
+/// equal) a value more than 5 % from the median is one. Outliers are
+/// flagged, never dropped.
+pub fn outliers(values: &[f64]) -> Vec<(f64, bool)> {
+    let Some(m) = median(values) else {
+        return Vec::new();
+    };
+    let dev: Vec<f64> = values.iter().map(|x| (x - m).abs()).collect();
+    let mad = median(&dev).unwrap_or(0.0) * 1.4826;
+    values
+        .iter()
+        .map(|x| {
+            let d = (x - m).abs();
+            if mad > 0.0 {
+                (d / mad, d / mad > 3.0)
+            } else {
+                (
+                    if d > 0.0 { f64::INFINITY } else { 0.0 },
+                    d > 0.05 * m.abs(),
+                )
+            }
+        })
+        .collect()
+}
+
 /// Empirical CDF points (value, fraction ≤ value) of up to `max_points`
 /// evenly spaced quantiles, for plotting.
 pub fn ecdf(values: &[f64], max_points: usize) -> Vec<(f64, f64)> {
@@ -194,6 +210,18 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn a_run_far_from_its_group_is_flagged_not_dropped() {
+        let o = outliers(&[10.0, 10.5, 9.8, 10.2, 30.0]);
+        assert_eq!(o.len(), 5);
+        assert_eq!(o.iter().filter(|x| x.1).count(), 1);
+        assert!(o[4].1 && o[4].0 > 3.0);
+        // Equal values but one: the odd one is flagged when 5 % away.
+        assert!(outliers(&[4.0, 4.0, 4.0, 5.0])[3].1);
+        assert!(!outliers(&[100.0, 100.0, 100.0, 101.0])[3].1);
+        assert!(outliers(&[]).is_empty());
     }
 
     #[test]

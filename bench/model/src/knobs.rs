@@ -97,6 +97,11 @@ dimensions! {
     [probe] ProbeSpec => ProbeSettings {
         /// Interval between UDP probes (0.1 ms – 100 ms).
         interval => probe_interval: Dur = ms(1), optional, "probe interval (ms)";
+        /// Probing (and the workload's baseline) before `migrate` (0 – 60 s).
+        before => probe_before: Dur = ms(2000), optional, "probing before (ms)";
+        /// Probing after the migration ends, before verifying (1 – 60 s: the
+        /// probe watches a second past the switchover).
+        after => probe_after: Dur = ms(2000), optional, "probing after (ms)";
     }
 
     /// What a client of the guest's services sees (beside the UDP probe,

@@ -7,16 +7,20 @@
 //! sides depend on it without pulling in the other.
 
 pub mod dimension;
+pub mod eta;
 pub mod fault;
 pub mod knobs;
 pub mod matrix;
+pub mod nova;
 pub mod predict;
 pub mod record;
+pub mod repeat;
 pub mod scalar;
 pub mod scenario;
 pub mod series;
 pub mod service;
 pub mod settings;
+pub mod stats;
 pub mod units;
 
 pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS};

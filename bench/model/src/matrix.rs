@@ -55,11 +55,14 @@ impl RunParams {
         }
     }
 
-    /// A duration for planning: boot, baseline and verification (25 s)
-    /// plus the pre-copy model's prediction ([`crate::predict`], this
-    /// lab's constants; the timeout when it does not converge).
+    /// A duration for planning: the probing windows before and after,
+    /// plus 3 s to start the guest (a boot; a snapshot start takes less)
+    /// and collect, plus the pre-copy model's prediction
+    /// ([`crate::predict`], this lab's constants; the timeout when it
+    /// does not converge). [`crate::eta::Eta`] corrects it by the runs
+    /// measured so far.
     pub fn estimated_secs(&self) -> f64 {
-        let setup = 25.0;
+        let setup = 3.0 + (self.probe_before.0 + self.probe_after.0).as_secs_f64();
         let p = crate::predict::predict(
             &crate::predict::Inputs::of(self),
             &crate::predict::Constants::LAB,
@@ -97,7 +100,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
         .into_iter()
         .filter(|r| r.fault.at != FaultAt::Postcopy || !r.fault.is_some() || r.postcopy.enabled())
         .collect();
-    let reps: Vec<u32> = (0..sc.repetitions.0).collect();
+    let reps: Vec<u32> = (0..sc.repetitions.max()).collect();
     let mut runs = times(runs, &reps, |r, v| r.repetition = v);
     for (i, r) in runs.iter_mut().enumerate() {
         r.index = i;
@@ -161,6 +164,7 @@ mod tests {
         let runs = expand(&sc);
         // Runs: (idle, 64MiB), (idle, 512MiB), (50MB/s, 64MiB), (50MB/s, 512MiB).
         assert!(runs[0].estimated_secs() < runs[1].estimated_secs());
-        assert_eq!(runs[2].estimated_secs(), 25.0 + 60.0);
+        // 3 s to start, 2 s of probing before and after, the timeout.
+        assert_eq!(runs[2].estimated_secs(), 7.0 + 60.0);
     }
 }

@@ -150,6 +150,11 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// Wall-clock start, seconds since the Unix epoch.
     pub started_at: f64,
+    /// The whole run on the host's clock, ms: boot, probing windows,
+    /// migration, verification and teardown (`wall_ms − total_time_ms` is
+    /// the per-run overhead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<f64>,
     /// Host clock from the `migrate` command to the completed state being
     /// seen (includes up to one poll interval of detection delay).
     pub total_time_ms: Option<f64>,
@@ -306,6 +311,7 @@ impl RunRecord {
             outcome: Outcome::Completed,
             error: None,
             started_at,
+            wall_ms: None,
             total_time_ms: None,
             qemu_total_time_ms: None,
             qemu_setup_time_ms: None,

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod image;
 pub mod libvirtd;
 pub mod net;
+pub mod netpool;
 pub mod qemu;
 pub mod rundir;
 pub mod site;

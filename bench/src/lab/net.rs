@@ -26,6 +26,8 @@ pub const SRC_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const DST_MIG_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// The client's address on the guest LAN.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+/// The client's MAC on the guest LAN (fixed: see `build`).
+pub const CLIENT_MAC: &str = "52:54:00:6d:62:fe";
 /// The guest's address.
 pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 10);
 /// The storage host's address on its link (shared-nbd).
@@ -43,7 +45,7 @@ pub const TAP_QUEUE: u32 = 8;
 static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
 
 /// Link shaping for one run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shaping {
     /// Rate limit (tbf) in each direction.
     pub rate: BitRate,
@@ -72,6 +74,8 @@ pub struct LabNet {
     pub client: String,
     /// Name of the storage host's namespace, when there is one.
     pub storage: Option<String>,
+    /// How the migration link is shaped now.
+    shaping: Shaping,
     torn_down: bool,
 }
 
@@ -96,6 +100,7 @@ impl LabNet {
             dst: format!("{base}-dst"),
             client: format!("{base}-client"),
             storage: None,
+            shaping: *shaping,
             torn_down: false,
         };
         // On error, `lab` drops here and removes whatever was made.
@@ -130,6 +135,10 @@ impl LabNet {
         }
         // Guest LAN: a bridge in the client, a bridge + tap in each host.
         ip(&cli, &["link", "add", "br0", "type", "bridge"])?;
+        // The same MAC in every run: a guest started from a saved state
+        // keeps the client in its neighbour cache and reaches it at once
+        // (a new MAC each run cost it ~6 s until the stale entry expired).
+        ip(&cli, &["link", "set", "br0", "address", CLIENT_MAC])?;
         ip(
             &cli,
             &[
@@ -166,6 +175,36 @@ impl LabNet {
             )?;
             ip(ns, &["link", "set", "tap0", "master", "br0"])?;
             ip(ns, &["link", "set", "tap0", "up"])?;
+        }
+        Ok(())
+    }
+
+    /// What a finished run leaves in a network kept for the next
+    /// ([`crate::lab::netpool`]) goes: whatever still runs in its
+    /// namespaces is killed and the storage host removed.
+    pub fn release(&mut self) {
+        if let Some(ns) = self.storage.take() {
+            remove_namespace(&ns);
+        }
+        for ns in [&self.src, &self.dst, &self.client] {
+            kill_all(ns);
+        }
+    }
+
+    /// Make a released network like new for a run shaped by `shaping`:
+    /// reshape the link when its shaping differs, and flush the bridges'
+    /// forwarding tables (the last run's guest ended on the destination;
+    /// the next one starts on the source).
+    pub fn reset(&mut self, shaping: &Shaping) -> Result<(), LabError> {
+        if self.shaping != *shaping {
+            for ns in [&self.src, &self.dst] {
+                run("tc", &["-n", ns, "qdisc", "del", "dev", "mig0", "root"])?;
+                shape(ns, "mig0", shaping)?;
+            }
+            self.shaping = *shaping;
+        }
+        for ns in [&self.src, &self.dst, &self.client] {
+            ip(ns, &["link", "set", "br0", "type", "bridge", "fdb_flush"])?;
         }
         Ok(())
     }
@@ -336,7 +375,16 @@ pub fn tx_bytes(ns: &str, dev: &str) -> Option<u64> {
 
 /// Kill the processes in a namespace and delete it; ignores absence.
 pub fn remove_namespace(ns: &str) {
+    kill_all(ns);
+    run_quiet("ip", &["netns", "del", ns]);
+}
+
+/// Kill the processes in a namespace and wait (up to 1 s) until they are gone.
+fn kill_all(ns: &str) {
     if let Ok(pids) = run("ip", &["netns", "pids", ns]) {
+        if pids.trim().is_empty() {
+            return;
+        }
         for pid in pids
             .split_whitespace()
             .filter_map(|p| p.parse::<i32>().ok())
@@ -356,7 +404,6 @@ pub fn remove_namespace(ns: &str) {
             }
         }
     }
-    run_quiet("ip", &["netns", "del", ns]);
 }
 
 /// Namespaces left by migbench processes that no longer exist.

@@ -203,7 +203,34 @@ impl QemuProcess {
         run_dir: &Path,
         log_dir: &Path,
     ) -> Result<QemuProcess, QemuError> {
-        let argv = command_line(spec, role, netns, run_dir, log_dir);
+        Self::spawn(
+            command_line(spec, role, netns, run_dir, log_dir),
+            role,
+            run_dir,
+            log_dir,
+        )
+        .await
+    }
+
+    /// Start the source waiting for a saved state (`-incoming defer`)
+    /// instead of booting: a snapshot-started guest.
+    pub async fn start_restoring(
+        spec: &QemuSpec,
+        netns: Option<&str>,
+        run_dir: &Path,
+        log_dir: &Path,
+    ) -> Result<QemuProcess, QemuError> {
+        let mut argv = command_line(spec, Role::Source, netns, run_dir, log_dir);
+        argv.extend(["-incoming".to_string(), "defer".to_string()]);
+        Self::spawn(argv, Role::Source, run_dir, log_dir).await
+    }
+
+    async fn spawn(
+        argv: Vec<String>,
+        role: Role,
+        run_dir: &Path,
+        log_dir: &Path,
+    ) -> Result<QemuProcess, QemuError> {
         let log_path = log_dir.join(format!("qemu-{}.log", role.name()));
         let log = std::fs::File::create(&log_path).map_err(QemuError::Spawn)?;
         let _ = std::fs::write(

@@ -12,6 +12,7 @@ use migbench_model::RunParams;
 
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
+use crate::lab::netpool::NetPool;
 use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
 use crate::lab::storage::{prepare, serve_nbd};
@@ -29,13 +30,15 @@ pub struct Site {
 }
 
 impl Site {
-    /// Build the network, directory and disks of run `p` (logs go to `raw`).
+    /// Build the network, directory and disks of run `p` (logs go to
+    /// `raw`); the network comes from `nets` when given.
     pub async fn build(
         p: &RunParams,
         image: &GuestImage,
         accel: &str,
         tcg_dirty_workaround: bool,
         raw: &Path,
+        nets: Option<&NetPool>,
     ) -> Result<Site> {
         let shaping = Shaping {
             rate: p.link_rate,
@@ -43,7 +46,10 @@ impl Site {
             jitter: p.link_jitter,
             loss: p.link_loss,
         };
-        let mut net = LabNet::create(&shaping)?;
+        let mut net = match nets {
+            Some(pool) => pool.take(&shaping)?,
+            None => LabNet::create(&shaping)?,
+        };
         let run_dir = RunDir::create("run")?;
         let block = p.disk_block_size.0.max(4096);
         let disks = prepare(
@@ -77,13 +83,21 @@ impl Site {
         })
     }
 
-    /// Stop the storage host and remove the namespaces (killing what
-    /// still runs in them) and the private directory.
-    pub fn teardown(self) {
+    /// Stop the storage host, give the network back to `nets` or remove
+    /// its namespaces (either way killing what still runs in them), and
+    /// remove the private directory.
+    pub fn teardown(self, nets: Option<&NetPool>) {
         let Site {
-            storage, mut net, ..
+            storage,
+            mut net,
+            run_dir,
+            ..
         } = self;
         drop(storage);
-        net.teardown();
+        match nets {
+            Some(pool) => pool.put(net),
+            None => net.teardown(),
+        }
+        drop(run_dir);
     }
 }

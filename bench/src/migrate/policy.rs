@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use migbench_model::nova::downtime_steps;
 use migbench_model::record::{Action, Intervention, OutcomeDetail};
 use migbench_model::settings::{Channels, CompletionAction, Postcopy, Xbzrle};
 use migbench_model::RunParams;
@@ -23,31 +24,6 @@ pub struct Decision {
     pub reason: String,
     /// A completion timeout forcing the end (post-copy or paused guest).
     pub forced: bool,
-}
-
-/// Nova's downtime steps: `(delay·i seconds, base + offset·i ms)` for
-/// `i = 0..=steps`, with `base = limit/steps`, `offset = (limit − base)/steps`
-/// and `delay` scaled by the guest's data in GiB (at least 2, as Nova does).
-pub fn downtime_steps(
-    limit_ms: u64,
-    steps: u32,
-    delay_per_gib: Duration,
-    data_gib: f64,
-) -> Vec<(Duration, u64)> {
-    if steps == 0 {
-        return vec![(Duration::ZERO, limit_ms)];
-    }
-    let delay = delay_per_gib.as_secs_f64() * data_gib.max(2.0);
-    let base = limit_ms as f64 / steps as f64;
-    let offset = (limit_ms as f64 - base) / steps as f64;
-    (0..=steps)
-        .map(|i| {
-            (
-                Duration::from_secs_f64(delay * i as f64),
-                (base + offset * i as f64) as u64,
-            )
-        })
-        .collect()
 }
 
 /// The policies of one run and what they have done so far.
@@ -286,26 +262,6 @@ mod tests {
             },
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn nova_steps_match_its_formula() {
-        // Nova's defaults: 500 ms, 10 steps, 75 s per GiB; a 3 GiB guest.
-        let s = downtime_steps(500, 10, Duration::from_secs(75), 3.0);
-        assert_eq!(s.len(), 11);
-        assert_eq!(s[0], (Duration::ZERO, 50));
-        assert_eq!(s[1], (Duration::from_secs(225), 95));
-        assert_eq!(s[2], (Duration::from_secs(450), 140));
-        assert_eq!(s[10], (Duration::from_secs(2250), 500));
-        // Small guests count as 2 GiB.
-        assert_eq!(
-            downtime_steps(500, 10, Duration::from_secs(75), 0.25)[1].0,
-            Duration::from_secs(150)
-        );
-        assert_eq!(
-            downtime_steps(300, 0, Duration::from_secs(75), 1.0),
-            vec![(Duration::ZERO, 300)]
-        );
     }
 
     #[test]

@@ -24,11 +24,6 @@ use super::{DiskCopy, MigrationDriver, Status, StoragePlan};
 use crate::control::{Cancel, Display};
 use crate::recorder::write_jsonl;
 
-/// Probing before `migrate` (the "before" RTT phase).
-pub const BASELINE: Duration = Duration::from_secs(2);
-/// Probing after completion (re-convergence and the "after" phase).
-pub const AFTERMATH: Duration = Duration::from_secs(2);
-
 /// What one migration needs from its environment.
 pub struct RunContext<'a> {
     /// The run.
@@ -51,6 +46,9 @@ pub struct RunContext<'a> {
     pub link_tx: &'a (dyn Fn() -> Option<u64> + Sync),
     /// What the environment lets a fault break (runs with `[fault]`).
     pub faults: Option<std::sync::Arc<dyn FaultTarget>>,
+    /// Stops the probes being sent once the window after has passed (the
+    /// last replies land while the guest is verified).
+    pub end_probing: &'a (dyn Fn() + Sync),
 }
 
 /// What [`migrate`] produced, even when it failed part-way.
@@ -146,7 +144,7 @@ pub async fn migrate<D: MigrationDriver>(
     out: &mut Migrated,
 ) -> Result<()> {
     let (p, cancel) = (ctx.params, ctx.cancel);
-    sleep_or_cancel(BASELINE, cancel).await?;
+    sleep_or_cancel(p.probe_before.0, cancel).await?;
     let bar = progress_bar(ctx);
     let tx_before = (ctx.link_tx)();
     // Nova scales step delays by the guest's data: RAM, plus the disk when it is copied.
@@ -234,6 +232,15 @@ pub async fn migrate<D: MigrationDriver>(
     let ms = |t: Instant| t.duration_since(ctx.origin).as_secs_f64() * 1e3;
     let end = w.watched.end.clone();
     let paused = w.watched.at.paused_ms.is_some();
+    // The probing window after counts from the switchover (seen complete),
+    // or from now when the migration ended otherwise.
+    let after_until = w
+        .watched
+        .at
+        .completed_ms
+        .map(|ms| ctx.origin + Duration::from_secs_f64(ms / 1e3))
+        .unwrap_or_else(Instant::now)
+        + p.probe_after.0;
     let began_ms = copy
         .map(|c| ms(c.started))
         .unwrap_or(w.watched.at.started_ms);
@@ -272,8 +279,13 @@ pub async fn migrate<D: MigrationDriver>(
     if end == End::Interrupted {
         bail!("interrupted during migration");
     }
-    sleep_or_cancel(AFTERMATH, cancel).await?;
+    sleep_or_cancel(
+        after_until.saturating_duration_since(Instant::now()),
+        cancel,
+    )
+    .await?;
     let Some(strike) = strike else {
+        (ctx.end_probing)();
         out.verdict = Some(verify(ctx, end == End::Completed).await?);
         return Ok(());
     };

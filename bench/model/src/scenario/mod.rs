@@ -21,7 +21,7 @@ pub use crate::knobs::{
     BackendSpec, FaultSpec, GuestSpec, LinkSpec, MigrationSpec, PolicySpec, ProbeSpec, ServiceSpec,
     StorageSpec, WorkloadSpec,
 };
-use crate::units::{Count, Size};
+use crate::units::Size;
 
 /// Which accelerator QEMU uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -74,6 +74,10 @@ pub struct LabSpec {
     /// exactly (its fast path loses stores; see the README). Set false to
     /// reproduce the bug: destination guests crash or fail integrity.
     pub tcg_dirty_workaround: bool,
+    /// Start each run's guest from a state saved once per guest
+    /// configuration instead of booting it (guests without a disk; on by
+    /// default, `false` boots every run's guest).
+    pub fast_start: bool,
 }
 
 impl Default for LabSpec {
@@ -81,6 +85,7 @@ impl Default for LabSpec {
         LabSpec {
             accel: Accel::Auto,
             tcg_dirty_workaround: true,
+            fast_start: true,
         }
     }
 }
@@ -93,8 +98,8 @@ pub struct Scenario {
     pub name: String,
     /// Free text shown in reports.
     pub description: String,
-    /// How many times each combination runs.
-    pub repetitions: Count,
+    /// How many times each combination runs (a count, or `"auto"`).
+    pub repetitions: crate::repeat::Repetitions,
     /// What drives the migration.
     pub backend: BackendSpec,
     /// The guest.
@@ -132,7 +137,7 @@ impl Default for Scenario {
         Scenario {
             name: String::new(),
             description: String::new(),
-            repetitions: Count(1),
+            repetitions: crate::repeat::Repetitions::Fixed(1),
             backend: BackendSpec::default(),
             guest: GuestSpec::default(),
             workload: WorkloadSpec::default(),

@@ -12,6 +12,9 @@ use crate::settings::{
 impl Scenario {
     /// Check values that parse but make no sense, alone or together.
     pub(crate) fn validate(&self) -> Result<(), Problem> {
+        self.repetitions
+            .check()
+            .map_err(|m| Problem::new("repetitions", m))?;
         let sections: [(&str, Option<&'static str>); 9] = [
             ("backend", self.backend.missing()),
             ("guest", self.guest.missing()),
@@ -313,6 +316,28 @@ impl Scenario {
         }
         self.check_service()?;
         self.check_fault()?;
+        for (field, ds) in [
+            ("probe.before", &self.probe.before.0),
+            ("probe.after", &self.probe.after.0),
+        ] {
+            if let Some(d) = ds.iter().find(|d| d.0 > std::time::Duration::from_secs(60)) {
+                return Err((field, format!("{d} is outside 0s – 60s")));
+            }
+        }
+        // The probe looks a second past the switchover for the guest's
+        // network to come back (re-convergence).
+        if let Some(d) = self
+            .probe
+            .after
+            .0
+            .iter()
+            .find(|d| d.0 < std::time::Duration::from_secs(1))
+        {
+            return Err((
+                "probe.after",
+                format!("{d} is under 1s: the probe watches a second past the switchover for the guest's network to return"),
+            ));
+        }
         for i in &self.probe.interval.0 {
             let us = i.0.as_micros();
             if !(100..=100_000).contains(&us) {

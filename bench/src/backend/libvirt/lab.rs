@@ -124,11 +124,19 @@ impl Environment for LibvirtLab {
     async fn boot(&self, p: &RunParams, raw: &Path, cancel: &Cancel) -> Result<LibvirtHosts> {
         // Errors are returned and recorded, not printed by libvirt itself.
         virt::error::clear_error_callback();
-        let site = Site::build(p, &self.image, &self.accel, self.tcg_dirty_workaround, raw).await?;
+        let site = Site::build(
+            p,
+            &self.image,
+            &self.accel,
+            self.tcg_dirty_workaround,
+            raw,
+            None,
+        )
+        .await?;
         let (src, dst) = match start_daemons(&site).await {
             Ok(d) => d,
             Err(e) => {
-                site.teardown();
+                site.teardown(None);
                 return Err(e);
             }
         };
@@ -146,7 +154,7 @@ impl Environment for LibvirtLab {
                 for d in daemons {
                     d.stop().await;
                 }
-                site.teardown();
+                site.teardown(None);
                 Err(e)
             }
         }
@@ -170,7 +178,7 @@ impl Environment for LibvirtLab {
         for d in daemons {
             d.stop().await;
         }
-        site.teardown();
+        site.teardown(None);
     }
 }
 

@@ -94,6 +94,8 @@ raw_command!(QueryMigrateParameters, "query-migrate-parameters");
 raw_command!(QueryVersion, "query-version");
 raw_command!(Stop, "stop");
 raw_command!(Cont, "cont");
+raw_command!(CalcDirtyRate, "calc-dirty-rate");
+raw_command!(QueryDirtyRate, "query-dirty-rate");
 
 impl Qmp {
     /// Connect (retrying while QEMU creates the socket) and negotiate.

@@ -7,16 +7,17 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use migbench_model::units::BitRate;
 use migbench_model::RunParams;
 use migbench_probes::agent_client::AgentClient;
 
 use super::{QmpDriver, QmpVm};
 use crate::control::Cancel;
-use crate::lab::boot::boot_source;
+use crate::lab::boot::{await_guest, boot_source};
 use crate::lab::faults::LabFaults;
 use crate::lab::image::GuestImage;
+use crate::lab::netpool::NetPool;
 use crate::lab::qemu::{QemuProcess, Role};
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
@@ -32,6 +33,63 @@ pub struct QmpLab {
     pub accel: String,
     /// Pad guest RAM under TCG to dodge QEMU 7.2's lost-dirty-page bug.
     pub tcg_dirty_workaround: bool,
+    /// Start guests from a saved state ([`super::snapshot`]).
+    pub fast_start: bool,
+    /// The network kept across runs.
+    pub nets: NetPool,
+}
+
+impl QmpLab {
+    /// A lab for guests booted from `image` under `accel`.
+    pub fn new(
+        image: GuestImage,
+        accel: String,
+        tcg_dirty_workaround: bool,
+        fast_start: bool,
+    ) -> Self {
+        QmpLab {
+            image,
+            accel,
+            tcg_dirty_workaround,
+            fast_start,
+            nets: NetPool::default(),
+        }
+    }
+}
+
+impl QmpLab {
+    /// The source guest restored from `file`, saved first from one boot
+    /// when there is none yet; a state that does not load is removed and
+    /// the guest booted (the next run saves it again).
+    async fn start_from(
+        &self,
+        site: &Site,
+        file: &Path,
+        raw: &Path,
+        cancel: &Cancel,
+    ) -> Result<(QmpVm, AgentClient)> {
+        let run_dir = site.run_dir.path();
+        if !file.exists() {
+            let (src, _) = boot_source(&site.spec, &site.net, run_dir, raw, cancel).await?;
+            let vm = QmpVm::connect(src).await?;
+            let saved = super::snapshot::save(&vm, file).await;
+            vm.shutdown().await;
+            saved?;
+        }
+        let src =
+            QemuProcess::start_restoring(&site.spec, Some(&site.net.src), run_dir, raw).await?;
+        let vm = QmpVm::connect(src).await?;
+        if let Err(e) = super::snapshot::restore(&vm, file).await {
+            vm.shutdown().await;
+            let _ = std::fs::remove_file(file);
+            let (src, agent) = boot_source(&site.spec, &site.net, run_dir, raw, cancel)
+                .await
+                .with_context(|| format!("booting after a saved state failed to load ({e:#})"))?;
+            return Ok((QmpVm::connect(src).await?, agent));
+        }
+        let agent = await_guest(&site.net, raw, cancel).await?;
+        Ok((vm, agent))
+    }
 }
 
 /// One run's lab: the two QEMUs on their site.
@@ -41,39 +99,87 @@ pub struct LabHosts {
     agent: AgentClient,
     site: Site,
     rate: BitRate,
+    /// Whether the network goes back to the pool.
+    pooled: bool,
 }
 
 impl Environment for QmpLab {
     type Hosts = LabHosts;
 
     async fn boot(&self, p: &RunParams, raw: &Path, cancel: &Cancel) -> Result<LabHosts> {
-        let site = Site::build(p, &self.image, &self.accel, self.tcg_dirty_workaround, raw).await?;
-        let (src, agent) =
-            boot_source(&site.spec, &site.net, site.run_dir.path(), raw, cancel).await?;
-        let src = QmpVm::connect(src).await?;
-        let dst = QemuProcess::start(
-            &site.spec,
-            Role::Destination,
-            Some(&site.net.dst),
-            site.run_dir.path(),
+        // A fault may leave the network in any state: its run has its own.
+        let pooled = !p.fault.is_some();
+        let nets = pooled.then_some(&self.nets);
+        let site = Site::build(
+            p,
+            &self.image,
+            &self.accel,
+            self.tcg_dirty_workaround,
             raw,
+            nets,
         )
         .await?;
-        let dst = QmpVm::connect(dst).await?;
+        let snapshot = super::snapshot::path_for(&site.spec).filter(|_| self.fast_start);
+        let source = async {
+            match snapshot {
+                Some(file) => self.start_from(&site, &file, raw, cancel).await,
+                None => {
+                    let (src, agent) =
+                        boot_source(&site.spec, &site.net, site.run_dir.path(), raw, cancel)
+                            .await?;
+                    Ok((QmpVm::connect(src).await?, agent))
+                }
+            }
+        };
+        // The destination starts while the source boots or restores.
+        let destination = async {
+            let dst = QemuProcess::start(
+                &site.spec,
+                Role::Destination,
+                Some(&site.net.dst),
+                site.run_dir.path(),
+                raw,
+            )
+            .await?;
+            QmpVm::connect(dst).await
+        };
+        let (source, destination) = tokio::join!(source, destination);
+        let ((src, agent), dst) = match (source, destination) {
+            (Ok(s), Ok(d)) => (s, d),
+            // Whichever side started stops with the site.
+            (Err(e), d) => {
+                if let Ok(d) = d {
+                    d.shutdown().await;
+                }
+                site.teardown(nets);
+                return Err(e);
+            }
+            (Ok((src, _)), Err(e)) => {
+                src.shutdown().await;
+                site.teardown(nets);
+                return Err(e);
+            }
+        };
         Ok(LabHosts {
             src,
             dst,
             agent,
             site,
             rate: p.link_rate,
+            pooled,
         })
     }
 
     async fn teardown(&self, hosts: LabHosts) {
-        let LabHosts { src, dst, site, .. } = hosts;
-        src.shutdown().await;
-        dst.shutdown().await;
-        site.teardown();
+        let LabHosts {
+            src,
+            dst,
+            site,
+            pooled,
+            ..
+        } = hosts;
+        tokio::join!(src.shutdown(), dst.shutdown());
+        site.teardown(pooled.then_some(&self.nets));
     }
 }
 

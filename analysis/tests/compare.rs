@@ -1,0 +1,119 @@
+//! `compare` on the checked-in real runs (`fixtures/golden/`: 100 Mbit vs
+//! 1 Gbit × idle vs 5 MB/s, two repetitions each): by a dimension while
+//! another varies, groups named by a subset of their dimensions, and the
+//! model's predictions beside the measurements.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
+}
+
+fn analyze(args: &[&str], reports: &Path) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_migbench-analyze"))
+        .arg("compare")
+        .args(args)
+        .arg("--reports")
+        .arg(reports)
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn by_link_rate_compares_within_each_dirty_rate_and_pools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = golden();
+    let out = analyze(&[g.to_str().unwrap(), "--by", "link_rate"], tmp.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("by link_rate: A = 100mbit, B = 1gbit"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dirty_rate=0") && text.contains("dirty_rate=5MB/s"),
+        "{text}"
+    );
+    // 1 Gbit moves the same memory several times faster, in both cells
+    // and pooled.
+    let pooled = text
+        .lines()
+        .find(|l| l.contains("total migration time (s): 1gbit is"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let x: f64 = pooled
+        .split("1gbit is ")
+        .nth(1)
+        .unwrap()
+        .split('x')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((5.0..12.0).contains(&x), "{pooled}");
+    assert!(
+        pooled.contains("lower than 100mbit") && pooled.contains("(2 combinations: "),
+        "{pooled}"
+    );
+    // The page and its data.
+    let page = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(page.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json[0]["cells"].as_array().unwrap().len(), 2);
+    assert!(page.join("ratio-0.svg").is_file());
+    // A dimension that does not vary, or does not exist, is named.
+    let one = analyze(&[g.to_str().unwrap(), "--by", "ram"], tmp.path());
+    assert!(!one.status.success());
+    assert!(String::from_utf8_lossy(&one.stderr).contains("--by ram: it has one value here"));
+    let none = analyze(&[g.to_str().unwrap(), "--by", "colour"], tmp.path());
+    assert!(String::from_utf8_lossy(&none.stderr)
+        .contains("--by colour: no such dimension; these vary here: dirty_rate, link_rate"));
+}
+
+#[test]
+fn a_group_may_name_a_subset_of_its_dimensions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = golden();
+    let g = g.to_str().unwrap();
+    let out = analyze(
+        &[
+            g,
+            g,
+            "--group-a",
+            "link_rate=100mbit",
+            "--group-b",
+            "link_rate=1gbit",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Each side holds both dirty rates' runs: n=4.
+    let total = text
+        .lines()
+        .find(|l| l.starts_with("total migration time"))
+        .unwrap();
+    assert_eq!(total.matches("(n=4)").count(), 2, "{text}");
+}
+
+#[test]
+fn predicted_sets_the_model_beside_each_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = analyze(&[golden().to_str().unwrap(), "--predicted"], tmp.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| dirty_rate="))
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows.iter().all(|r| r.contains(" 2 / 2 ")), "{text}");
+    assert!(text.contains("8 runs: total time off by"), "{text}");
+}

@@ -1,0 +1,211 @@
+//! The model's rules one by one, on round constants.
+
+use super::*;
+
+const MB: f64 = 1e6;
+const MIB: f64 = 1048576.0;
+
+/// Round constants, so the tests do not move with each refit.
+const T: Constants = Constants {
+    goodput: 0.955,
+    setup_ms: 60.0,
+    setup_ms_per_gib: 0.0,
+    pass_ms: 15.0,
+    switchover_ms: 30.0,
+    switchover_ms_per_gib: 40.0,
+    base_bytes: 72e6,
+    base_bytes_per_gib: 0.0,
+    dirty_scale: 1.0,
+    background_rate: 0.0,
+    remainder_share: 0.5,
+    dirty_capacity: 500e6,
+    compress_rate: 200e6,
+};
+
+fn guest(dirty_mbs: f64, link_mbit: f64) -> Inputs {
+    Inputs {
+        ram: 256.0 * MIB,
+        working_set: 64.0 * MIB,
+        dirty_rate: dirty_mbs * MB,
+        link_bps: link_mbit * 1e6,
+        downtime_limit_ms: 300.0,
+        timeout_ms: 300_000.0,
+        ..Inputs::default()
+    }
+}
+
+#[test]
+fn an_idle_guest_moves_its_non_zero_memory_at_the_link_rate() {
+    let p = predict(&guest(0.0, 100.0), &T);
+    assert!(p.converges && p.outcome == Outcome::Completed, "{p:?}");
+    // (72 MB + 64 MiB) at 95.5 % of 12.5 MB/s: about 11.6 s.
+    assert!((11_000.0..12_500.0).contains(&p.total_time_ms), "{p:?}");
+    assert!(p.passes >= 2, "{p:?}");
+    let fast = predict(&guest(0.0, 1000.0), &T);
+    assert!(fast.total_time_ms < p.total_time_ms / 8.0, "{fast:?}");
+}
+
+#[test]
+fn dirtying_adds_passes_and_time_until_it_outpaces_the_link() {
+    let c = T;
+    let idle = predict(&guest(0.0, 100.0), &c);
+    let busy = predict(&guest(5.0, 100.0), &c);
+    assert!(busy.converges && busy.passes > idle.passes, "{busy:?}");
+    assert!(busy.total_time_ms > idle.total_time_ms);
+    // A busy guest past its first pass leaves at most the share of the
+    // limit (and no more than its last pass dirtied).
+    let sw = c.switchover_ms + c.switchover_ms_per_gib / 4.0;
+    let d = busy.downtime_ms.unwrap();
+    assert!(d > sw && d <= 0.5 * 300.0 + sw, "{busy:?}");
+    let stuck = predict(&guest(20.0, 100.0), &c);
+    assert!(
+        !stuck.converges && stuck.outcome == Outcome::TimedOut,
+        "{stuck:?}"
+    );
+    assert_eq!(stuck.total_time_ms, 300_000.0);
+    // The steady state is skipped, not walked: still every pass counted.
+    assert!(stuck.passes > 40, "{stuck:?}");
+    let advice = to_converge(&guest(20.0, 100.0), &c).unwrap();
+    assert!(
+        advice.contains("downtime limit") && advice.contains("Mbit/s"),
+        "{advice}"
+    );
+    assert!(to_converge(&guest(5.0, 100.0), &c).is_none());
+}
+
+#[test]
+fn a_bandwidth_cap_slows_and_a_looser_limit_shortens() {
+    let c = T;
+    let mut capped = guest(2.0, 1000.0);
+    capped.max_bandwidth = Some(30.0 * MB);
+    let free = predict(&guest(2.0, 1000.0), &c);
+    let slow = predict(&capped, &c);
+    assert!(
+        slow.total_time_ms > 3.0 * free.total_time_ms,
+        "{free:?} {slow:?}"
+    );
+    let mut loose = guest(8.0, 100.0);
+    loose.downtime_limit_ms = 2000.0;
+    let tight = predict(&guest(8.0, 100.0), &c);
+    let l = predict(&loose, &c);
+    assert!(
+        l.passes <= tight.passes && l.downtime_ms >= tight.downtime_ms,
+        "{tight:?} {l:?}"
+    );
+}
+
+#[test]
+fn novas_stepping_raises_the_limit_until_the_guest_fits() {
+    let mut i = guest(20.0, 100.0);
+    i.downtime_limit_ms = 10_000.0;
+    i.downtime_steps = 5;
+    i.downtime_delay_ms = 4_000.0;
+    assert_eq!(i.limit_at(0.0), 2000.0);
+    assert_eq!(i.limit_at(4_000.0), 3600.0);
+    assert_eq!(i.limit_at(60_000.0), 10_000.0);
+    let p = predict(&i, &T);
+    assert!(
+        p.converges && p.finished_by == OutcomeDetail::Stepped,
+        "{p:?}"
+    );
+    assert!(p.downtime_limit_final_ms > 2000.0, "{p:?}");
+    assert!(p.downtime_ms.unwrap() <= p.downtime_limit_final_ms + T.switchover_ms + 10.0);
+}
+
+#[test]
+fn post_copy_ends_with_a_short_pause_and_the_rest_after() {
+    let mut i = guest(20.0, 100.0);
+    i.postcopy = Switch::AfterPasses(2);
+    let p = predict(&i, &T);
+    assert!(
+        p.converges && p.finished_by == OutcomeDetail::Postcopy,
+        "{p:?}"
+    );
+    // The pause: the last sync and device state (10 ms for 256 MiB).
+    assert_eq!(p.downtime_ms, Some(T.switchover_ms_per_gib / 4.0));
+    let pc = p.postcopy_ms.unwrap();
+    // What the bulk pass left dirty (≤ the working set) at the link rate.
+    assert!(
+        pc > 0.0 && pc <= 64.0 * MIB / (12.5e6 * 0.955) * 1e3 + 1.0,
+        "{p:?}"
+    );
+    i.postcopy = Switch::AfterMs(20_000.0);
+    let late = predict(&i, &T);
+    assert!(late.total_time_ms > 20_000.0 && late.finished_by == OutcomeDetail::Postcopy);
+}
+
+#[test]
+fn a_completion_timeout_aborts_or_forces() {
+    let mut i = guest(20.0, 100.0);
+    i.completion_timeout_ms = 60_000.0;
+    let a = predict(&i, &T);
+    assert_eq!((a.outcome, a.total_time_ms), (Outcome::Aborted, 60_000.0));
+    assert!(!a.converges && a.downtime_ms.is_none());
+    i.completion_force = true;
+    let f = predict(&i, &T);
+    assert!(
+        f.converges && f.finished_by == OutcomeDetail::Forced,
+        "{f:?}"
+    );
+    // Paused with the working set dirty: seconds, not milliseconds.
+    assert!(f.downtime_ms.unwrap() > 1000.0, "{f:?}");
+    i.postcopy = Switch::Allowed;
+    let fp = predict(&i, &T);
+    assert_eq!(fp.downtime_ms, Some(T.switchover_ms_per_gib / 4.0));
+    assert!(fp.postcopy_ms.is_some());
+}
+
+#[test]
+fn auto_converge_xbzrle_and_compression_rescue_a_busy_guest() {
+    let stuck = guest(20.0, 100.0);
+    assert!(!predict(&stuck, &T).converges);
+    let mut ac = stuck;
+    ac.auto_converge = Some((0.6, 0.2, 0.99));
+    let p = predict(&ac, &T);
+    assert!(p.converges && p.max_throttle_pct >= 95.0, "{p:?}");
+    let mut x = stuck;
+    x.compressibility = 0.75;
+    x.xbzrle_cache = 128.0 * MIB;
+    assert!(predict(&x, &T).converges);
+    let mut z = stuck;
+    z.compressibility = 0.75;
+    z.multifd_channels = 2;
+    z.compression = true;
+    let pz = predict(&z, &T);
+    assert!(pz.converges, "{pz:?}");
+    // Random data does not compress: no rescue.
+    z.compressibility = 0.0;
+    assert!(!predict(&z, &T).converges);
+}
+
+#[test]
+fn block_migration_adds_the_disk_first() {
+    let mut i = guest(0.0, 1000.0);
+    let ram = predict(&i, &T);
+    i.disk_bytes = 1e9;
+    let p = predict(&i, &T);
+    let disk_ms = 1e9 / (125e6 * 0.955) * 1e3;
+    assert!(
+        (p.total_time_ms - ram.total_time_ms - disk_ms).abs() < 50.0,
+        "{p:?}"
+    );
+}
+
+#[test]
+fn the_envelope_names_what_it_was_not_fitted_on() {
+    let e = Envelope::LAB;
+    assert!(e.outside(&guest(5.0, 1000.0)).is_empty());
+    let mut big = guest(5.0, 10_000.0);
+    big.ram = 8.0 * 1024.0 * MIB;
+    big.multifd_channels = 4;
+    let notes = e.outside(&big);
+    assert!(
+        notes.iter().any(|n| n.starts_with("RAM 8192 MiB")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("link 10000")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.starts_with("multifd")), "{notes:?}");
+}
