@@ -138,7 +138,7 @@ pub fn command_line(
         s("-initrd"),
         spec.image.initrd.display().to_string(),
         s("-append"),
-        format!("console=ttyS0 quiet panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}"),
+        kernel_cmdline(),
         s("-serial"),
         format!("file:{}", log_dir.join(format!("guest-{r}.log")).display()),
         s("-qmp"),
@@ -192,6 +192,14 @@ pub fn command_line(
         v.extend([s("-incoming"), s("defer")]);
     }
     v
+}
+
+/// The guest kernel's command line. `loglevel=5` keeps the console to
+/// warnings and worse: quiet, but a guest that e.g. marks its TSC unstable
+/// says so in `guest-src.log` (a snapshot-started guest keeps what its one
+/// boot decided, so the saving run's log is where to look).
+pub fn kernel_cmdline() -> String {
+    format!("console=ttyS0 loglevel=5 panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}")
 }
 
 impl QemuProcess {

@@ -96,7 +96,7 @@ impl DomainXml<'_> {
              <memory unit='KiB'>{kib}</memory>\n  <vcpu>{vcpus}</vcpu>\n  \
              <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
              <kernel>{kernel}</kernel>\n    <initrd>{initrd}</initrd>\n    \
-             <cmdline>console=ttyS0 quiet panic=-1 mb.ip={ip}{gw}</cmdline>\n  \
+             <cmdline>console=ttyS0 loglevel=5 panic=-1 mb.ip={ip}{gw}</cmdline>\n  \
              </os>\n  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  \
              <on_crash>destroy</on_crash>\n  <devices>\n",
             name = xml(self.name),

@@ -74,6 +74,9 @@ impl QmpLab {
             let vm = QmpVm::connect(src).await?;
             let saved = super::snapshot::save(&vm, file).await;
             vm.shutdown().await;
+            // The restored guest's console starts a new guest-src.log: the
+            // boot every later run shares keeps its own.
+            let _ = std::fs::rename(raw.join("guest-src.log"), raw.join("guest-boot.log"));
             saved?;
         }
         let src =

@@ -43,6 +43,7 @@ pub fn path_for(spec: &QemuSpec) -> Option<PathBuf> {
         // The lab's guest LAN as the saved guest knows it (its neighbour
         // cache holds the client's fixed MAC).
         crate::lab::net::CLIENT_MAC,
+        crate::lab::qemu::kernel_cmdline(),
     )
         .hash(&mut h);
     let dir = crate::lab::image::cache_dir().join("snapshots");
