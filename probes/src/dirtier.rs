@@ -137,9 +137,10 @@ impl Dirtier {
         self.worker.stop();
     }
 
-    /// Take the samples gathered so far.
-    pub fn drain_samples(&self) -> Vec<GuestSample> {
-        self.samples.lock().unwrap().drain(..).collect()
+    /// The samples that ended after `after_ms` (kept for a later ask).
+    pub fn samples_after(&self, after_ms: f64) -> Vec<GuestSample> {
+        let s = self.samples.lock().unwrap();
+        s.iter().filter(|x| x.end_ms > after_ms).cloned().collect()
     }
 
     /// Check every page: returns (pages, bad pages, page writes so far).
@@ -228,7 +229,7 @@ mod tests {
         let mut d = Dirtier::start(4 << 20, 256 * PAGE as u64, 0.75, Instant::now());
         std::thread::sleep(Duration::from_millis(450));
         d.stop();
-        let samples = d.drain_samples();
+        let samples = d.samples_after(f64::NEG_INFINITY);
         assert!(samples.len() >= 3, "{samples:?}");
         // 4 MiB/s in 100 ms ticks is ~102 pages per tick.
         let per_tick = samples[1].bytes / PAGE as u64;
@@ -236,6 +237,9 @@ mod tests {
         let (pages, bad, writes) = d.verify();
         assert_eq!((pages, bad), (256, 0));
         assert!(writes > 256);
-        assert!(d.drain_samples().is_empty());
+        // Kept: asked again from the last one's end, nothing is new.
+        assert_eq!(d.samples_after(f64::NEG_INFINITY).len(), samples.len());
+        let last = samples.last().unwrap().end_ms;
+        assert!(d.samples_after(last).is_empty());
     }
 }

@@ -125,8 +125,14 @@ pub enum Request {
     },
     /// Stop rewriting memory (the written pages stay for verification).
     Stop,
-    /// Return and forget the samples collected so far.
-    Samples,
+    /// The samples that ended after `after_ms` (guest monotonic ms). The
+    /// agent keeps them, so a reply lost on the way (a throttled guest
+    /// answering after the host gave up) loses nothing: the next request
+    /// asks from the same point.
+    Samples {
+        /// End of the last sample the host has.
+        after_ms: f64,
+    },
     /// Check every page written so far.
     Verify,
     /// Hang the echo and the memory workload for `ms` (the `agent-stall`

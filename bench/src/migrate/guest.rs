@@ -112,13 +112,24 @@ pub fn spawn_sampler(
 ) -> tokio::task::JoinHandle<Vec<WorkloadSample>> {
     tokio::spawn(async move {
         let mut out = Vec::new();
+        // The end of the last sample fetched (guest ms, -1 before any; JSON
+        // has no infinities): the agent keeps its samples, so a fetch that
+        // times out is simply asked again.
+        let mut after_ms = -1.0;
         loop {
             let done = stop.load(Ordering::Relaxed);
             // A paused or moving guest may not answer; its samples wait for the next fetch.
-            if let Ok(Response::Samples { now_ms, samples }) =
-                agent_request(&agent, Request::Samples, Duration::from_secs(2)).await
+            if let Ok(Response::Samples { now_ms, samples }) = agent_request(
+                &agent,
+                Request::Samples { after_ms },
+                Duration::from_secs(2),
+            )
+            .await
             {
                 let host_now = origin.elapsed().as_secs_f64() * 1e3;
+                if let Some(last) = samples.last() {
+                    after_ms = last.end_ms;
+                }
                 out.extend(samples.iter().map(|s| WorkloadSample {
                     t_ms: host_now - (now_ms - s.end_ms),
                     window_ms: s.window_ms,

@@ -102,12 +102,12 @@ fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
             migbench_probes::stall::stall_for(std::time::Duration::from_millis(ms));
             Response::Done
         }
-        Request::Samples => Response::Samples {
+        Request::Samples { after_ms } => Response::Samples {
             now_ms: now_ms(),
             samples: work
                 .dirtier
                 .as_ref()
-                .map(|d| d.drain_samples())
+                .map(|d| d.samples_after(after_ms))
                 .unwrap_or_default(),
         },
         Request::Verify => match work.dirtier.as_ref() {
