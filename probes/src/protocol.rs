@@ -130,7 +130,8 @@ pub enum Request {
     /// answering after the host gave up) loses nothing: the next request
     /// asks from the same point.
     Samples {
-        /// End of the last sample the host has.
+        /// End of the last sample the host has (0, the default: all).
+        #[serde(default)]
         after_ms: f64,
     },
     /// Check every page written so far.
