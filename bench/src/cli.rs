@@ -81,8 +81,15 @@ pub enum Cmd {
     /// Pause a running guest for known durations (QMP stop/cont) and compare
     /// the probe-measured outage with each true pause.
     Calibrate(CalibrateArgs),
-    /// Remove namespaces, QEMU processes and temp dirs left by killed runs.
-    Cleanup,
+    /// Remove namespaces, QEMU processes and temp dirs left by killed runs,
+    /// and say how much the saved guest states (`[lab] fast_start`) take.
+    Cleanup {
+        /// Also delete the saved guest states in the cache; the next run of
+        /// each guest configuration boots it and saves it again (a few
+        /// seconds once).
+        #[arg(long)]
+        snapshots: bool,
+    },
     /// Start two lab hypervisor hosts, each with its own libvirt daemon,
     /// and a running guest on the first; print the `[hosts]` table that
     /// reaches them and keep them until interrupted. A stand-in for real

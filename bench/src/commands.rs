@@ -30,12 +30,47 @@ pub fn sweep(display: &Display) {
             "warning: removed namespace {ns} left by a killed migbench run"
         ));
     }
-    for d in rundir::sweep_leftovers() {
+    for d in rundir::sweep_leftovers()
+        .into_iter()
+        .chain(crate::backend::qmp::snapshot::sweep_partial())
+    {
         display.line(&format!(
             "warning: removed {} left by a killed migbench run",
             d.display()
         ));
     }
+}
+
+/// `migbench cleanup`: sweep what killed runs left, then say what the
+/// saved guest states take (removing them with `snapshots`).
+pub fn cleanup(snapshots: bool, display: &Display) -> Result<()> {
+    sweep(display);
+    let saved = crate::backend::qmp::snapshot::saved();
+    let bytes: u64 = saved.iter().map(|(_, n)| n).sum();
+    let dir = crate::backend::qmp::snapshot::cache();
+    let size = format!("{:.0} MiB", bytes as f64 / (1u64 << 20) as f64);
+    if !snapshots {
+        display.line(&format!(
+            "saved guest states: {} ({size}) in {}{}",
+            saved.len(),
+            dir.display(),
+            if saved.is_empty() {
+                ""
+            } else {
+                "; `migbench cleanup --snapshots` removes them"
+            }
+        ));
+        return Ok(());
+    }
+    for (f, _) in &saved {
+        std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+    }
+    display.line(&format!(
+        "removed {} saved guest states ({size}) from {}; the next run of each guest boots and saves it again",
+        saved.len(),
+        dir.display()
+    ));
+    Ok(())
 }
 
 /// Checks before anything real runs.
@@ -193,15 +228,9 @@ pub fn run(
         sc.lab.tcg_dirty_workaround,
         sc.lab.fast_start,
     );
-    let mut exec = LabExecutors::new(MigrationExecutor {
-        env,
-        accel,
-        rt: rt.handle().clone(),
-        cancel: cancel.clone(),
-        poll_interval: sc.migration.poll_interval.0,
-        display: display.clone(),
-        buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
-    });
+    let mut exec = LabExecutors::new(MigrationExecutor::new(
+        env, &sc, &accel, rt, cancel, &display,
+    ));
     finish_matrix(
         &matrix,
         &sc.repetitions,
@@ -362,15 +391,7 @@ fn run_on_hosts(
         let mut rec = Recorder::create(results, &m)
             .with_context(|| format!("creating a results directory under {}", results.display()))?;
         display.line(&format!("results: {}", rec.dir().display()));
-        let mut exec = MigrationExecutor {
-            env: hosts,
-            accel: accel.clone(),
-            rt: rt.handle().clone(),
-            cancel: cancel.clone(),
-            poll_interval: sc.migration.poll_interval.0,
-            display: display.clone(),
-            buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
-        };
+        let mut exec = MigrationExecutor::new(hosts, sc, &accel, rt, cancel, &display);
         finish_matrix(
             &matrix,
             &sc.repetitions,

@@ -46,6 +46,43 @@ pub struct MigrationExecutor<E> {
     pub buffers: Vec<Duration>,
 }
 
+impl<E> MigrationExecutor<E> {
+    /// Runs in `env` sampled at the scenario's `poll_interval`, with its
+    /// playout buffers.
+    pub fn new(
+        env: E,
+        sc: &migbench_model::Scenario,
+        accel: &str,
+        rt: &tokio::runtime::Runtime,
+        cancel: &Cancel,
+        display: &Display,
+    ) -> Self {
+        MigrationExecutor {
+            env,
+            accel: accel.to_string(),
+            rt: rt.handle().clone(),
+            cancel: cancel.clone(),
+            poll_interval: sc.migration.poll_interval.0,
+            display: display.clone(),
+            buffers: sc.service.buffer.iter().map(|b| b.0).collect(),
+        }
+    }
+
+    /// The same accelerator, runtime, controls and settings in another
+    /// environment.
+    pub fn with_env<F>(&self, env: F) -> MigrationExecutor<F> {
+        MigrationExecutor {
+            env,
+            accel: self.accel.clone(),
+            rt: self.rt.clone(),
+            cancel: self.cancel.clone(),
+            poll_interval: self.poll_interval,
+            display: self.display.clone(),
+            buffers: self.buffers.clone(),
+        }
+    }
+}
+
 impl<E: Environment> Executor for MigrationExecutor<E> {
     fn execute(&mut self, p: &RunParams, raw: &Path) -> RunRecord {
         let mut rec = RunRecord::pending(p, unix_now(), &self.accel);

@@ -24,19 +24,11 @@ impl LabExecutors {
     /// Both labs on the same image, accelerator and controls as `qmp`.
     pub fn new(qmp: MigrationExecutor<QmpLab>) -> Self {
         #[cfg(feature = "libvirt")]
-        let libvirt = MigrationExecutor {
-            env: crate::backend::libvirt::lab::LibvirtLab {
-                image: qmp.env.image.clone(),
-                accel: qmp.env.accel.clone(),
-                tcg_dirty_workaround: qmp.env.tcg_dirty_workaround,
-            },
-            accel: qmp.accel.clone(),
-            rt: qmp.rt.clone(),
-            cancel: qmp.cancel.clone(),
-            poll_interval: qmp.poll_interval,
-            display: qmp.display.clone(),
-            buffers: qmp.buffers.clone(),
-        };
+        let libvirt = qmp.with_env(crate::backend::libvirt::lab::LibvirtLab {
+            image: qmp.env.image.clone(),
+            accel: qmp.env.accel.clone(),
+            tcg_dirty_workaround: qmp.env.tcg_dirty_workaround,
+        });
         LabExecutors {
             qmp,
             #[cfg(feature = "libvirt")]

@@ -77,9 +77,8 @@ fn main() {
             model.as_deref(),
         ),
         Cmd::Advise(args) => migbench::advise::command(&rt, args),
-        Cmd::Cleanup => {
-            commands::sweep(&migbench::scheduler::Display::new());
-            Ok(0)
+        Cmd::Cleanup { snapshots } => {
+            commands::cleanup(snapshots, &migbench::scheduler::Display::new()).map(|()| 0)
         }
     };
     let code = match result {

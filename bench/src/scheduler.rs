@@ -196,16 +196,25 @@ mod tests {
         }
     }
 
+    /// Scenario `text`, its matrix, a temp dir for results and the manifest.
+    fn mock_matrix(
+        text: &str,
+    ) -> (
+        migbench_model::Scenario,
+        Vec<RunParams>,
+        tempfile::TempDir,
+        migbench_model::Manifest,
+    ) {
+        let sc = migbench_model::Scenario::parse(std::path::Path::new("m.toml"), text).unwrap();
+        let matrix = migbench_model::expand(&sc);
+        let manifest = crate::manifest::build(&sc, "m.toml", "x", &matrix, "mock", "img");
+        (sc, matrix, tempfile::tempdir().unwrap(), manifest)
+    }
+
     #[test]
     fn records_every_finished_run_and_stops_when_interrupted() {
-        let sc = migbench_model::Scenario::parse(
-            std::path::Path::new("m.toml"),
-            "repetitions = 5\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
-        )
-        .unwrap();
-        let matrix = migbench_model::expand(&sc);
-        let tmp = tempfile::tempdir().unwrap();
-        let manifest = crate::manifest::build(&sc, "m.toml", "x", &matrix, "mock", "img");
+        let (sc, matrix, tmp, manifest) =
+            mock_matrix("repetitions = 5\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n");
         let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let cancel = Cancel::default();
         let mut mock = Mock {
@@ -285,15 +294,10 @@ mod tests {
 
     #[test]
     fn auto_repetitions_interleave_cells_and_stop_each_when_precise() {
-        let sc = migbench_model::Scenario::parse(
-            std::path::Path::new("a.toml"),
+        let (sc, matrix, tmp, manifest) = mock_matrix(
             "repetitions = { precision = \"5%\", min = 3, max = 6 }\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
-        )
-        .unwrap();
-        let matrix = migbench_model::expand(&sc);
+        );
         assert_eq!(matrix.len(), 12, "expanded to the maximum");
-        let tmp = tempfile::tempdir().unwrap();
-        let manifest = crate::manifest::build(&sc, "a.toml", "x", &matrix, "mock", "img");
         let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let mut mock = Steady { seen: vec![] };
         let s = run_matrix(

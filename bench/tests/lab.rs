@@ -147,28 +147,17 @@ fn a_killed_matrix_resumes_where_it_stopped_and_ends_as_if_run_in_one_go() {
     // A changed scenario is refused, naming the line, before anything runs.
     let changed = tmp.path().join("changed.toml");
     std::fs::write(&changed, text.replace("1gbit", "100mbit")).unwrap();
-    let out = run_cmd(&changed, &root)
-        .arg("--resume")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = resume(&changed, &root, &dir);
     assert_eq!(shown(&out).status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 5") && err.contains("100mbit"), "{err}");
     // The same scenario resumes: the killed run is swept and redone.
-    let out = run_cmd(&scenario, &root)
-        .arg("--resume")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = resume(&scenario, &root, &dir);
     assert!(shown(&out).status.success());
     let recs = records(&dir);
     let ids: Vec<usize> = recs.iter().map(|r| r.params.index).collect();
     assert_eq!(ids, vec![0, 1, 2], "each run once, in matrix order");
-    assert!(
-        recs.iter().all(|r| r.outcome == Outcome::Completed),
-        "{recs:?}"
-    );
+    assert_all_completed(&recs);
     assert!(dir.join("runs/run-0001/probes.csv").is_file());
     assert_nothing_left(pid);
 }
@@ -392,13 +381,7 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pattern = format!("/tmp/migbench-{pid}-run0/dst.pid");
-    let dst_pid: i32 = std::fs::read_to_string(&pattern)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    signal(dst_pid, nix::sys::signal::Signal::SIGKILL);
+    kill_pidfile(Path::new(&format!("/tmp/migbench-{pid}-run0/dst.pid")));
     let status = child.wait().unwrap();
     let dir = results_dir(&root, "mirrorfail");
     let recs = records(&dir);
@@ -497,18 +480,11 @@ fn a_disk_that_fills_during_a_matrix_fails_cleanly_and_keeps_the_runs_before_it(
     if !status.success() {
         // The run that could not be recorded is redone once there is room.
         std::fs::remove_file(mnt.join("filler")).unwrap();
-        let out = run_cmd(&sc, &mnt)
-            .arg("--resume")
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let out = resume(&sc, &mnt, &dir);
         assert!(shown(&out).status.success());
         let recs = records(&dir);
         assert_eq!(recs.len(), 3, "{recs:?}");
-        assert!(
-            recs.iter().all(|r| r.outcome == Outcome::Completed),
-            "{recs:?}"
-        );
+        assert_all_completed(&recs);
     }
 }
 

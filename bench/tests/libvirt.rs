@@ -527,12 +527,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         .and_then(Path::parent)
         .unwrap()
         .join("libvirtd.pid");
-    let daemon: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    signal(daemon, nix::sys::signal::Signal::SIGKILL);
+    kill_pidfile(&pidfile);
     std::thread::sleep(Duration::from_millis(300));
     let (out, root) = lab.run("deaddst", &hosts, "");
     refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);

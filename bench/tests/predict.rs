@@ -53,13 +53,7 @@ fn predict_prints_each_run_and_says_what_a_stuck_one_needs() {
     assert_eq!(lines[2]["converges"], false);
     assert_eq!(lines[2]["params"]["dirty_rate"], "20MB/s");
     // Fitted from this lab's link-speed fixture.
-    let dir = tmp.path().join("fit");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/model/link-speed.jsonl"),
-        dir.join("runs.jsonl"),
-    )
-    .unwrap();
+    let dir = link_speed_results(tmp.path());
     let fit = migbench()
         .current_dir(tmp.path())
         .arg("predict")
@@ -86,13 +80,7 @@ fn predict_prints_each_run_and_says_what_a_stuck_one_needs() {
 #[test]
 fn predict_stores_a_fit_and_says_what_lies_outside_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("fit");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/model/link-speed.jsonl"),
-        dir.join("runs.jsonl"),
-    )
-    .unwrap();
+    let dir = link_speed_results(tmp.path());
     let sc = write_scenario(
         tmp.path(),
         "big",
@@ -358,4 +346,17 @@ fn advise_measures_a_running_guests_dirty_rate_over_qmp() {
     ]);
     assert!(!dead.status.success());
     assert!(String::from_utf8_lossy(&dead.stderr).contains("--qmp /nonexistent/qmp.sock"));
+}
+
+/// A results directory under `tmp` holding this lab's link-speed runs
+/// (the model's fitting fixture).
+fn link_speed_results(tmp: &std::path::Path) -> std::path::PathBuf {
+    let dir = tmp.join("fit");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/model/link-speed.jsonl"),
+        dir.join("runs.jsonl"),
+    )
+    .unwrap();
+    dir
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use migbench_model::settings::StorageMode;
 use migbench_model::RunParams;
+use migbench_probes::prober::ProbeTarget;
 
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};
@@ -16,6 +17,7 @@ use crate::lab::netpool::NetPool;
 use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
 use crate::lab::storage::{prepare, serve_nbd};
+use crate::migrate::env::LinkCounter;
 
 /// One run's lab without its hypervisors.
 pub struct Site {
@@ -30,6 +32,18 @@ pub struct Site {
 }
 
 impl Site {
+    /// What the prober aims at: the guest's UDP echo, from the client
+    /// namespace.
+    pub fn probe_target(&self) -> (Option<String>, ProbeTarget) {
+        let echo = self.net.guest_echo();
+        (Some(self.net.client.clone()), ProbeTarget::Udp(echo))
+    }
+
+    /// Bytes the source host has sent on the migration link so far.
+    pub fn link_counter(&self) -> LinkCounter {
+        Box::new(self.net.migration_tx_counter())
+    }
+
     /// Build the network, directory and disks of run `p` (logs go to
     /// `raw`); the network comes from `nets` when given.
     pub async fn build(

@@ -156,6 +156,34 @@ pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
 }
 
+/// SIGKILL the process whose pid a pid file holds.
+pub fn kill_pidfile(pidfile: &Path) {
+    let pid: i32 = std::fs::read_to_string(pidfile)
+        .unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()))
+        .trim()
+        .parse()
+        .unwrap();
+    signal(pid, nix::sys::signal::Signal::SIGKILL);
+}
+
+/// `migbench run SCENARIO --results ROOT --resume DIR`, to the end.
+pub fn resume(scenario: &Path, root: &Path, dir: &Path) -> std::process::Output {
+    run_cmd(scenario, root)
+        .arg("--resume")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// Every record completed (the records are shown when one did not).
+pub fn assert_all_completed(recs: &[RunRecord]) {
+    assert!(
+        recs.iter()
+            .all(|r| r.outcome == migbench_model::Outcome::Completed),
+        "{recs:?}"
+    );
+}
+
 /// Render a page in headless Chromium; return the fraction of pixels that
 /// are not (near) white.
 pub fn screenshot_ink(page: &Path, png: &Path) -> f64 {

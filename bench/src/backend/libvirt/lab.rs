@@ -239,12 +239,11 @@ impl Hosts for LibvirtHosts {
     }
 
     fn probe_target(&self) -> (Option<String>, ProbeTarget) {
-        let echo = self.site.net.guest_echo();
-        (Some(self.site.net.client.clone()), ProbeTarget::Udp(echo))
+        self.site.probe_target()
     }
 
     fn link_counter(&self) -> LinkCounter {
-        Box::new(self.site.net.migration_tx_counter())
+        self.site.link_counter()
     }
 
     fn driver(&mut self) -> LibvirtDriver<'_> {

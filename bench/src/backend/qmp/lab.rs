@@ -194,12 +194,11 @@ impl Hosts for LabHosts {
     }
 
     fn probe_target(&self) -> (Option<String>, ProbeTarget) {
-        let echo = self.site.net.guest_echo();
-        (Some(self.site.net.client.clone()), ProbeTarget::Udp(echo))
+        self.site.probe_target()
     }
 
     fn link_counter(&self) -> LinkCounter {
-        Box::new(self.site.net.migration_tx_counter())
+        self.site.link_counter()
     }
 
     fn driver(&mut self) -> QmpDriver<'_> {

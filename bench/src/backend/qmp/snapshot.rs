@@ -46,8 +46,60 @@ pub fn path_for(spec: &QemuSpec) -> Option<PathBuf> {
         crate::lab::qemu::kernel_cmdline(),
     )
         .hash(&mut h);
-    let dir = crate::lab::image::cache_dir().join("snapshots");
-    Some(dir.join(format!("guest-{:016x}.state", h.finish())))
+    Some(cache().join(format!("guest-{:016x}.{STATE}", h.finish())))
+}
+
+/// The extension of a saved state; one being written is `tmp<pid>`.
+const STATE: &str = "state";
+
+/// Where saved states live: `snapshots/` in migbench's cache.
+pub fn cache() -> PathBuf {
+    crate::lab::image::cache_dir().join("snapshots")
+}
+
+/// The saved states in the cache, with their sizes.
+pub fn saved() -> Vec<(PathBuf, u64)> {
+    saved_in(&cache())
+}
+
+fn saved_in(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, u64)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == STATE))
+        .map(|e| (e.path(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Remove half-written states whose writer is gone (a run killed while
+/// saving); the files removed.
+pub fn sweep_partial() -> Vec<PathBuf> {
+    sweep_partial_in(&cache())
+}
+
+fn sweep_partial_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut gone = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        let writer = path
+            .extension()
+            .and_then(|x| x.to_str())
+            .and_then(|x| x.strip_prefix("tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if writer.is_some_and(|pid| !crate::system::pid_alive(pid))
+            && std::fs::remove_file(&path).is_ok()
+        {
+            gone.push(path);
+        }
+    }
+    gone
 }
 
 /// Wait until the migration QEMU runs reaches `completed`.
@@ -75,15 +127,23 @@ pub async fn save(vm: &QmpVm, file: &Path) -> Result<()> {
     let dir = file.parent().expect("a file in the cache dir");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    vm.pause().await?;
-    vm.qmp
-        .execute(super::client::Migrate(
-            json!({ "uri": format!("exec:cat > {}", tmp.display()) }),
-        ))
-        .await?;
-    completed(vm, "saving the guest's state").await?;
-    std::fs::rename(&tmp, file).with_context(|| format!("storing {}", file.display()))?;
-    Ok(())
+    let written = async {
+        vm.pause().await?;
+        vm.qmp
+            .execute(super::client::Migrate(
+                json!({ "uri": format!("exec:cat > {}", tmp.display()) }),
+            ))
+            .await?;
+        completed(vm, "saving the guest's state").await
+    }
+    .await;
+    let stored = written.and_then(|()| {
+        std::fs::rename(&tmp, file).with_context(|| format!("storing {}", file.display()))
+    });
+    if stored.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    stored
 }
 
 /// Load the saved state into `vm` (started with `-incoming defer`) and run it.
@@ -96,4 +156,24 @@ pub async fn restore(vm: &QmpVm, file: &Path) -> Result<()> {
     completed(vm, &format!("restoring {}", file.display())).await?;
     vm.resume().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_partial_states_of_dead_writers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = dir.path();
+        let dead = snaps.join("guest-1.tmp4194305"); // above pid_max's default
+        let live = snaps.join(format!("guest-2.tmp{}", std::process::id()));
+        let kept = snaps.join("guest-3.state");
+        for f in [&dead, &live, &kept] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(sweep_partial_in(snaps), vec![dead.clone()]);
+        assert!(!dead.exists() && live.exists() && kept.exists());
+        assert_eq!(saved_in(snaps), vec![(kept, 1)]);
+    }
 }
