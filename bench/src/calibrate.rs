@@ -109,6 +109,7 @@ pub async fn calibrate(
         ram_mib: Size(256 << 20).mib(),
         tcg_dirty_workaround: true,
         disks: None,
+        reserve: 0,
         vcpus: 1,
         accel: accel.into(),
     };

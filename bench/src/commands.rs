@@ -288,6 +288,9 @@ fn finish_matrix(
         rec.sort_runs()?;
     }
     println!("{}", table::render(&all));
+    if let Some(line) = table::render_timing(&all) {
+        println!("{line}");
+    }
     println!("results: {}", s.dir.display());
     if s.interrupted {
         eprintln!(

@@ -1,8 +1,9 @@
 //! The end-of-run table: one row per run with the headline measures (and
 //! the disk's when runs have one, what the services' clients saw when
 //! services ran, how each ended when a scenario has variants or
-//! policies, and where the guest ended when faults were injected); and
-//! the `--dry-run` plan before any run.
+//! policies, and where the guest ended when faults were injected); the
+//! line saying where the runs' time went; and the `--dry-run` plan before
+//! any run.
 
 use migbench_model::settings::StorageMode;
 use migbench_model::RunRecord;
@@ -163,6 +164,38 @@ pub fn render(records: &[RunRecord]) -> String {
     out
 }
 
+/// Where the runs' time went: wall time, of it migrating, and the per-run
+/// overhead (a run's wall time less its migration) of the runs that have
+/// both; `None` when no run was timed.
+pub fn render_timing(records: &[RunRecord]) -> Option<String> {
+    let wall: f64 = records.iter().filter_map(|r| r.wall_ms).sum::<f64>() / 1e3;
+    if wall == 0.0 {
+        return None;
+    }
+    let migrating: f64 = records.iter().filter_map(|r| r.total_time_ms).sum::<f64>() / 1e3;
+    let mut over: Vec<f64> = records
+        .iter()
+        .filter_map(|r| Some((r.wall_ms? - r.total_time_ms?) / 1e3))
+        .collect();
+    over.sort_by(f64::total_cmp);
+    let mut line = format!(
+        "time: {} runs took {wall:.1} s, {migrating:.1} s of it migrating",
+        records.iter().filter(|r| r.wall_ms.is_some()).count()
+    );
+    if let (Some(lo), Some(hi)) = (over.first(), over.last()) {
+        let n = over.len();
+        let median = if n % 2 == 1 {
+            over[n / 2]
+        } else {
+            (over[n / 2 - 1] + over[n / 2]) / 2.0
+        };
+        line.push_str(&format!(
+            "; overhead per run (wall less migration) median {median:.2} s, {lo:.2}–{hi:.2} s"
+        ));
+    }
+    Some(line)
+}
+
 /// The `--dry-run` plan: each run in the order it would run with its
 /// estimated duration, and the matrix's (for `auto` repetitions, at the
 /// minimum and at the maximum of runs per cell).
@@ -196,6 +229,28 @@ pub fn render_plan(sc: &migbench_model::Scenario, matrix: &[migbench_model::RunP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timing_line_takes_the_median_overhead_of_timed_migrations() {
+        let p = migbench_model::matrix::sample_run("");
+        let run = |wall: Option<f64>, total: Option<f64>| RunRecord {
+            wall_ms: wall,
+            total_time_ms: total,
+            ..RunRecord::pending(&p, 0.0, "tcg")
+        };
+        assert_eq!(render_timing(&[run(None, None)]), None);
+        let line = render_timing(&[
+            run(Some(12_000.0), Some(10_000.0)),
+            run(Some(3_000.0), Some(1_500.0)),
+            run(Some(5_000.0), None), // failed before migrating
+            run(Some(4_000.0), Some(1_000.0)),
+        ])
+        .unwrap();
+        assert_eq!(
+            line,
+            "time: 4 runs took 24.0 s, 12.5 s of it migrating; overhead per run (wall less migration) median 2.00 s, 1.50–3.00 s"
+        );
+    }
     use migbench_model::record::{RrSummary, StreamSummary};
 
     #[test]

@@ -52,6 +52,7 @@ pub async fn test_boot(accel: &str, image: &GuestImage, timeout: Duration) -> Op
         ram_mib: 128,
         tcg_dirty_workaround: true,
         disks: None,
+        reserve: 0,
         vcpus: 1,
         accel: accel.into(),
     };

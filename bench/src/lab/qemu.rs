@@ -71,6 +71,9 @@ pub struct QemuSpec {
     pub accel: String,
     /// The guest's disk images, if it has a disk.
     pub disks: Option<crate::lab::storage::Disks>,
+    /// Bytes the agent maps at its start for the run's working set
+    /// (`mb.reserve=`; 0: none), see [`kernel_cmdline`].
+    pub reserve: u64,
 }
 
 /// A running QEMU; killed on drop.
@@ -138,7 +141,7 @@ pub fn command_line(
         s("-initrd"),
         spec.image.initrd.display().to_string(),
         s("-append"),
-        kernel_cmdline(),
+        kernel_cmdline(spec.reserve),
         s("-serial"),
         format!("file:{}", log_dir.join(format!("guest-{r}.log")).display()),
         s("-qmp"),
@@ -198,8 +201,17 @@ pub fn command_line(
 /// warnings and worse: quiet, but a guest that e.g. marks its TSC unstable
 /// says so in `guest-src.log` (a snapshot-started guest keeps what its one
 /// boot decided, so the saving run's log is where to look).
-pub fn kernel_cmdline() -> String {
-    format!("console=ttyS0 loglevel=5 panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}")
+/// `mb.reserve=BYTES` has the agent map that much memory, zeroed, before
+/// it says it is ready, and use it for a working set of exactly that size:
+/// a snapshot-started guest then starts its workload without allocating
+/// (the kernel's page allocation is most of a 64 MiB working set's start
+/// under TCG), with the same pages and contents as an allocated one.
+pub fn kernel_cmdline(reserve: u64) -> String {
+    let mut c = format!("console=ttyS0 loglevel=5 panic=-1 mb.ip={GUEST_IP}/{GUEST_PREFIX}");
+    if reserve > 0 {
+        c.push_str(&format!(" mb.reserve={reserve}"));
+    }
+    c
 }
 
 impl QemuProcess {
@@ -213,6 +225,7 @@ impl QemuProcess {
     ) -> Result<QemuProcess, QemuError> {
         Self::spawn(
             command_line(spec, role, netns, run_dir, log_dir),
+            Stdio::null(),
             role,
             run_dir,
             log_dir,
@@ -220,21 +233,27 @@ impl QemuProcess {
         .await
     }
 
-    /// Start the source waiting for a saved state (`-incoming defer`)
-    /// instead of booting: a snapshot-started guest.
+    /// Start the source loading the saved state in `state` instead of
+    /// booting: a snapshot-started guest. The file is QEMU's standard
+    /// input (`-incoming fd:0`): QEMU reads it directly, twice as fast as
+    /// through a pipe from `exec:cat` (0.10 s against 0.2–0.4 s for a
+    /// 256 MiB guest here). The guest stays paused once loaded.
     pub async fn start_restoring(
         spec: &QemuSpec,
         netns: Option<&str>,
         run_dir: &Path,
         log_dir: &Path,
+        state: &Path,
     ) -> Result<QemuProcess, QemuError> {
         let mut argv = command_line(spec, Role::Source, netns, run_dir, log_dir);
-        argv.extend(["-incoming".to_string(), "defer".to_string()]);
-        Self::spawn(argv, Role::Source, run_dir, log_dir).await
+        argv.extend(["-incoming".to_string(), "fd:0".to_string()]);
+        let file = std::fs::File::open(state).map_err(QemuError::Spawn)?;
+        Self::spawn(argv, Stdio::from(file), Role::Source, run_dir, log_dir).await
     }
 
     async fn spawn(
         argv: Vec<String>,
+        stdin: Stdio,
         role: Role,
         run_dir: &Path,
         log_dir: &Path,
@@ -247,7 +266,7 @@ impl QemuProcess {
         );
         let child = Command::new(&argv[0])
             .args(&argv[1..])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(log.try_clone().map_err(QemuError::Spawn)?)
             .stderr(log)
             .kill_on_drop(true)

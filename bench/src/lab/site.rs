@@ -88,6 +88,7 @@ impl Site {
             vcpus: p.vcpus.0,
             accel: accel.to_string(),
             disks,
+            reserve: p.working_set.0,
         };
         Ok(Site {
             spec,

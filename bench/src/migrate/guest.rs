@@ -90,16 +90,18 @@ pub async fn agent_request(
     Ok(tokio::task::spawn_blocking(move || a.request(&req, timeout)).await??)
 }
 
-/// Wait until the agent answers a ping.
+/// Wait until the agent answers a ping. Asked often, each ping with a
+/// short deadline: a restored guest answers within a few ms of resuming,
+/// and a lost first connection attempt costs the next one, not a second.
 pub async fn wait_for_agent(agent: &AgentClient, timeout: Duration, cancel: &Cancel) -> Result<()> {
     let start = Instant::now();
     loop {
-        match agent_request(agent, Request::Ping, Duration::from_millis(500)).await {
+        match agent_request(agent, Request::Ping, Duration::from_millis(250)).await {
             Ok(Response::Pong { .. }) => return Ok(()),
             _ if start.elapsed() > timeout => {
                 bail!("guest agent did not answer within {}s", timeout.as_secs())
             }
-            _ => sleep_or_cancel(Duration::from_millis(200), cancel).await?,
+            _ => sleep_or_cancel(Duration::from_millis(50), cancel).await?,
         }
     }
 }

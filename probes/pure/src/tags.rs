@@ -15,10 +15,23 @@ pub const BASE_GENERATION: u32 = 1;
 /// pattern the dirtier writes and the verifier expects. Every page and
 /// generation gives a different pattern, so a stale or misplaced page shows.
 pub fn page_word(page: u64, generation: u32, word: usize) -> u64 {
+    seeded_word(page_seed(page, generation), word)
+}
+
+/// What all words of `page` at `generation` share: computed once a page
+/// where a whole page is written or checked ([`seeded_word`] per word).
+#[inline]
+pub fn page_seed(page: u64, generation: u32) -> u64 {
     let mut z = (page << 20) ^ (generation as u64) ^ 0x9E37_79B9_7F4A_7C15;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) ^ (word as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+    z ^ (z >> 31)
+}
+
+/// Word `word` of the page whose [`page_seed`] is `seed`.
+#[inline]
+pub fn seeded_word(seed: u64, word: usize) -> u64 {
+    seed ^ (word as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
 }
 
 fn checksum(data: &[u8]) -> u64 {

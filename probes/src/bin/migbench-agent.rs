@@ -14,6 +14,18 @@ use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT, RR_P
 
 fn main() {
     let origin = Instant::now();
+    // The lab's kernel command line may ask for the working set's memory
+    // now (see `dirtier::reserve`).
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if let Some(bytes) = cmdline
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("mb.reserve="))
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if !migbench_probes::dirtier::reserve(bytes) {
+            eprintln!("migbench-agent: not reserving {bytes} bytes: too little memory available");
+        }
+    }
     let echo = UdpSocket::bind(("0.0.0.0", ECHO_PORT)).expect("bind UDP echo port");
     std::thread::spawn(move || {
         let mut buf = [0u8; 2048];

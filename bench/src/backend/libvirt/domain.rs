@@ -256,6 +256,7 @@ mod tests {
             vcpus: 2,
             accel: "tcg".into(),
             disks,
+            reserve: 0,
         }
     }
 

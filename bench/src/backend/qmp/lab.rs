@@ -79,17 +79,32 @@ impl QmpLab {
             let _ = std::fs::rename(raw.join("guest-src.log"), raw.join("guest-boot.log"));
             saved?;
         }
-        let src =
-            QemuProcess::start_restoring(&site.spec, Some(&site.net.src), run_dir, raw).await?;
-        let vm = QmpVm::connect(src).await?;
-        if let Err(e) = super::snapshot::restore(&vm, file).await {
-            vm.shutdown().await;
-            let _ = std::fs::remove_file(file);
-            let (src, agent) = boot_source(&site.spec, &site.net, run_dir, raw, cancel)
-                .await
-                .with_context(|| format!("booting after a saved state failed to load ({e:#})"))?;
-            return Ok((QmpVm::connect(src).await?, agent));
+        let restored: Result<QmpVm> = async {
+            let src =
+                QemuProcess::start_restoring(&site.spec, Some(&site.net.src), run_dir, raw, file)
+                    .await?;
+            let vm = QmpVm::connect(src).await?;
+            match super::snapshot::resume_loaded(&vm, file).await {
+                Ok(()) => Ok(vm),
+                Err(e) => {
+                    vm.shutdown().await;
+                    Err(e)
+                }
+            }
         }
+        .await;
+        let vm = match restored {
+            Ok(vm) => vm,
+            Err(e) => {
+                let _ = std::fs::remove_file(file);
+                let (src, agent) = boot_source(&site.spec, &site.net, run_dir, raw, cancel)
+                    .await
+                    .with_context(|| {
+                        format!("booting after a saved state failed to load ({e:#})")
+                    })?;
+                return Ok((QmpVm::connect(src).await?, agent));
+            }
+        };
         let agent = await_guest(&site.net, raw, cancel).await?;
         Ok((vm, agent))
     }
