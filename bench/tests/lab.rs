@@ -558,7 +558,7 @@ fn a_snapshot_started_guest_migrates_with_its_memory_intact() {
         );
         // Restored, not booted: the source waited for the saved state.
         let cmdline = run_file(&dir, &r.run_id, "qemu-src.cmdline");
-        assert!(cmdline.contains("-incoming defer"), "{cmdline}");
+        assert!(cmdline.contains("-incoming fd:0"), "{cmdline}");
         // The probing windows asked for: half a second of RTT samples
         // at 1 ms before the migration.
         let before = r.rtt.before.as_ref().map_or(0, |b| b.n);
