@@ -17,7 +17,8 @@ use migbench_pure::outage::service_downtime_ms;
 use migbench_pure::service::stream_summary;
 use serde::Serialize;
 
-use crate::commands::{guest_image, parse_dur, preflight, sweep, UsageError};
+use crate::cleanup::sweep;
+use crate::commands::{guest_image, parse_dur, preflight, UsageError};
 use crate::control::{Cancel, Display};
 use crate::lab::accel;
 use crate::lab::boot::boot_source;

