@@ -182,13 +182,11 @@ pub fn render_timing(records: &[RunRecord]) -> Option<String> {
         "time: {} runs took {wall:.1} s, {migrating:.1} s of it migrating",
         records.iter().filter(|r| r.wall_ms.is_some()).count()
     );
-    if let (Some(lo), Some(hi)) = (over.first(), over.last()) {
-        let n = over.len();
-        let median = if n % 2 == 1 {
-            over[n / 2]
-        } else {
-            (over[n / 2 - 1] + over[n / 2]) / 2.0
-        };
+    if let (Some(lo), Some(hi), Some(median)) = (
+        over.first(),
+        over.last(),
+        migbench_model::stats::median(&over),
+    ) {
         line.push_str(&format!(
             "; overhead per run (wall less migration) median {median:.2} s, {lo:.2}–{hi:.2} s"
         ));
