@@ -32,11 +32,7 @@ impl HostFacts {
     /// ancestor's disk counts).
     pub fn read(results: &Path) -> std::io::Result<HostFacts> {
         let meminfo = std::fs::read_to_string("/proc/meminfo")?;
-        let mem_available = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemAvailable:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
+        let mem_available = migbench_probes::meminfo::available_bytes(&meminfo)
             .ok_or_else(|| std::io::Error::other("no MemAvailable in /proc/meminfo"))?;
         let mut dir = results;
         while !dir.exists() {

@@ -151,12 +151,8 @@ pub fn reserve(bytes: u64) -> bool {
     let words = bytes.div_ceil(PAGE as u64) as usize * WORDS;
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024);
+        .and_then(|m| crate::meminfo::available_bytes(&m))
+        .unwrap_or(0);
     if words == 0 || available < bytes + (32 << 20) {
         return false;
     }

@@ -8,6 +8,7 @@ pub mod control;
 pub mod dirtier;
 pub mod disk;
 pub mod icmp;
+pub mod meminfo;
 pub mod netns;
 pub mod prober;
 pub mod protocol;

@@ -1,7 +1,8 @@
 //! QEMU processes of the lab: the source (booting the guest, or loading a
-//! saved state from its stdin) and the destination (`-incoming defer`), each started inside its host namespace
-//! with a QMP socket and pid file in the private run directory, stderr and
-//! the guest's serial console logged to the run's results directory. The
+//! saved state from its stdin) and the destination (`-incoming defer`),
+//! each started inside its host namespace with a QMP socket and pid file
+//! in the private run directory, stderr and the guest's serial console
+//! logged to the run's results directory. The
 //! QMP conversation itself belongs to the QMP backend
 //! (`crate::backend::qmp::vm::QmpVm`).
 
