@@ -9,6 +9,7 @@ pub mod compare;
 pub mod dims;
 pub mod export;
 pub mod frame;
+pub mod gate;
 pub mod load;
 pub mod report;
 pub mod stats;

@@ -75,6 +75,8 @@ enum Cmd {
         /// Root of the reports tree (the page goes to <reports>/compare-...).
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
+        #[command(flatten)]
+        gate: migbench_analysis::gate::GateArgs,
     },
     /// Print the summary table of some results directories.
     Summary {
@@ -128,7 +130,13 @@ fn run() -> Result<()> {
             group_a,
             group_b,
             reports,
+            gate,
         } => {
+            if !gate.fail_if.is_empty() {
+                let b = b.expect("clap requires B with --fail-if");
+                let code = migbench_analysis::gate::run(&a, &b, group_a, group_b, &gate);
+                std::process::exit(code);
+            }
             if let Some(by) = by {
                 let sets = load_all(&[a])?;
                 let runs = migbench_analysis::frame::all_runs(&sets);

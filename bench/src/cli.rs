@@ -114,8 +114,9 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Compare two results directories metric by metric (Welch's t-test):
-    /// runs `migbench-analyze compare`.
+    /// Compare two results directories metric by metric (Welch's t-test),
+    /// or gate CI on regressions (--fail-if "total_time_ms > +5%", exit 1
+    /// on a significant one): runs `migbench-analyze compare`.
     #[command(disable_help_flag = true)]
     Compare {
         /// Arguments for `migbench-analyze compare`.
