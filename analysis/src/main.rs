@@ -1,5 +1,5 @@
-//! migbench-analyze: `report`, `compare` and `summary` over results
-//! directories. `migbench report|compare|summary` forwards here, so the
+//! migbench-analyze: `report`, `compare`, `summary` and `export` over results
+//! directories. `migbench report|compare|summary|export` forwards here, so the
 //! driver binary does not link polars.
 
 use std::path::PathBuf;
@@ -84,9 +84,28 @@ enum Cmd {
         #[arg(required = true)]
         results: Vec<PathBuf>,
         /// Output format.
-        #[arg(long, default_value = "markdown", value_parser = ["csv", "json", "markdown"])]
+        #[arg(long, default_value = "markdown", value_parser = ["csv", "json", "markdown", "parquet"])]
         format: String,
+        /// Write the summary to FILE instead of printing it (required for
+        /// parquet, a binary format: e.g. `--format parquet --output
+        /// summary.parquet`, summary.csv's columns, typed).
+        #[arg(long, value_name = "FILE", required_if_eq("format", "parquet"))]
+        output: Option<PathBuf>,
     },
+    /// Export every run and every probe as tables for other tools (pandas,
+    /// polars, DuckDB, R).
+    ///
+    /// DIR/runs.parquet: one row per run, every field of its record as a
+    /// column (source, run_id, params.link_rate, total_time_ms,
+    /// rtt.during.p99, ...: nested objects dotted, lists as JSON text).
+    /// DIR/probes.parquet: every run's probes.csv with source and run_id
+    /// (source, run_id, seq, sent_ms, recv_ms; recv_ms null for a lost
+    /// probe); a run whose probes.csv cannot be read is left out with a
+    /// warning. --format csv writes runs.csv and probes.csv instead.
+    ///
+    /// Example: migbench export results/quick/20250101-120000 --output
+    /// exported/
+    Export(migbench_analysis::export::parquet::ExportArgs),
 }
 
 fn load_all(dirs: &[PathBuf]) -> Result<Vec<ResultsSet>> {
@@ -178,11 +197,30 @@ fn run() -> Result<()> {
             let index = write_page(&sa, &sb, &rows, &report_path(&reports, &name))?;
             println!("report: {}", index.display());
         }
-        Cmd::Summary { results, format } => {
+        Cmd::Summary {
+            results,
+            format,
+            output,
+        } => {
             let sets = load_all(&results)?;
             let summary = summarise(&sets, true)?;
+            if let Some(path) = output {
+                export::parquet::write_summary(&summary, &format, &path)?;
+                println!("summary: {}", path.display());
+                return Ok(());
+            }
             let exporter = export::by_name(&format).expect("clap checked the format");
             print!("{}", exporter.render(&summary));
+        }
+        Cmd::Export(args) => {
+            let sets = load_all(&args.results)?;
+            let (written, warnings) = export::parquet::export(&sets, &args.output, &args.format)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            for line in written {
+                println!("{line}");
+            }
         }
     }
     Ok(())

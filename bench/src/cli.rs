@@ -123,11 +123,19 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print the summary table (--format csv|json|markdown): runs
-    /// `migbench-analyze summary`.
+    /// Print the summary table (--format csv|json|markdown, or parquet
+    /// with --output FILE): runs `migbench-analyze summary`.
     #[command(disable_help_flag = true)]
     Summary {
         /// Arguments for `migbench-analyze summary`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Export every run and probe as parquet (or csv) tables for other
+    /// tools: runs `migbench-analyze export` (see its --help).
+    #[command(disable_help_flag = true)]
+    Export {
+        /// Arguments for `migbench-analyze export`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

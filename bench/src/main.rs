@@ -59,6 +59,7 @@ fn main() {
         Cmd::Report { args } => commands::analyze("report", &args),
         Cmd::Compare { args } => commands::analyze("compare", &args),
         Cmd::Summary { args } => commands::analyze("summary", &args),
+        Cmd::Export { args } => commands::analyze("export", &args),
         Cmd::LabHosts { ram, agent, logs } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs),
         Cmd::Predict {
             scenario,

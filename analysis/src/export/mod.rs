@@ -3,6 +3,7 @@
 mod csv;
 mod json;
 pub mod markdown;
+pub mod parquet;
 
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
