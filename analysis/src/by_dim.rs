@@ -2,19 +2,23 @@
 //! every combination of the other dimensions (the headline "100 Mbit vs
 //! 1 Gbit" while dirty rate and RAM also vary): each side's median, the
 //! ratio B/A and the difference B − A with 95 % intervals and a verdict,
-//! then a line pooled over the combinations.
+//! then the ratios pooled over the combinations.
 //!
 //! The ratio is that of geometric means, its interval Welch's on the
-//! logarithms (a ratio of times is symmetric on a log scale); the pooled
-//! ratio weighs each combination's log-ratio by its precision (inverse
-//! variance, a fixed-effect pooling: the effect averaged over these
-//! combinations), and says the range of the combinations' own ratios, as
-//! they may differ (100 Mbit hurts a busy guest more than an idle one).
+//! logarithms (Student's t with Welch–Satterthwaite degrees of freedom: a
+//! ratio of times is symmetric on a log scale). The pooled ratio is a
+//! random-effects estimate ([`crate::stats::meta`]): the combinations
+//! are different conditions, not repeats of one, so the interval carries
+//! the spread between them (HKSJ), the heterogeneity is reported (τ², I²)
+//! with a prediction interval for a new combination, and when the
+//! combinations differ beyond chance the text says what the ratio depends
+//! on, per combination, instead of one confident number.
 
 use serde::Serialize;
 
 use crate::dims::{completed_value, dim, metric, Dim, Metric};
 use crate::frame::{group_key, varying, RunRef};
+use crate::stats::meta::{self, Effect};
 use crate::stats::{compare, estimate, Comparison, Estimate};
 
 /// The metrics a `--by` comparison reports (when a run has them).
@@ -32,23 +36,73 @@ pub const KEY_METRICS: &[&str] = &[
 pub struct Ratio {
     /// B / A (geometric means).
     pub ratio: f64,
-    /// Interval, low.
-    pub lo: f64,
+    /// Interval, low (`None` with one run on a side or no spread).
+    pub lo: Option<f64>,
     /// Interval, high.
-    pub hi: f64,
-    /// Standard error of ln(ratio) (NaN with one run on a side).
-    pub se: f64,
+    pub hi: Option<f64>,
+    /// ln(B / A).
+    pub log_ratio: f64,
+    /// Standard error of ln(B / A) (`None` with one run on a side).
+    pub se: Option<f64>,
+    /// Welch–Satterthwaite degrees of freedom of the interval.
+    pub df: Option<f64>,
 }
 
-/// A pooled ratio and the range of the ratios it pools.
+impl Ratio {
+    /// The interval, when defined.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        self.lo.zip(self.hi)
+    }
+
+    fn effect(&self) -> Effect {
+        Effect {
+            y: self.log_ratio,
+            v: self.se.map(|s| s * s),
+        }
+    }
+}
+
+/// The ratios of the combinations pooled (random effects).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Pooled {
     /// The pooled ratio.
-    pub ratio: Ratio,
+    pub ratio: f64,
+    /// Its 95 % interval, low (`None` when undefined).
+    pub lo: Option<f64>,
+    /// High.
+    pub hi: Option<f64>,
+    /// 95 % prediction interval for the ratio in a new combination, low
+    /// (needs 3 combinations).
+    pub pi_lo: Option<f64>,
+    /// High.
+    pub pi_hi: Option<f64>,
     /// Combinations pooled.
     pub n: usize,
     /// Their smallest and largest ratio.
     pub range: (f64, f64),
+    /// Whether they differ so much that one pooled number misleads.
+    pub heterogeneous: bool,
+    /// The fit on the log scale (method, τ², I², Q, standard errors).
+    pub fit: meta::Pooled,
+}
+
+impl Pooled {
+    /// The interval, when defined.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        self.lo.zip(self.hi)
+    }
+
+    /// The pooled ratio as a [`Ratio`] (for words and charts).
+    pub fn as_ratio(&self) -> Ratio {
+        Ratio {
+            ratio: self.ratio,
+            lo: self.lo,
+            hi: self.hi,
+            log_ratio: self.fit.mu,
+            se: self.fit.se,
+            df: None,
+        }
+    }
 }
 
 /// One metric in one combination.
@@ -82,6 +136,8 @@ pub struct Cell {
 pub struct ByComparison {
     /// The dimension.
     pub dim: &'static str,
+    /// The other varying dimensions (what a combination is made of).
+    pub others: Vec<&'static str>,
     /// Its baseline value.
     pub a: String,
     /// The value compared with it.
@@ -92,73 +148,61 @@ pub struct ByComparison {
     pub pooled: Vec<(&'static str, &'static str, Pooled)>,
 }
 
-/// B/A of geometric means with Welch's interval on the logarithms.
+/// B/A of geometric means with Welch's interval on the logarithms;
+/// non-positive values have no logarithm and are left out.
 pub fn ratio(a: &[f64], b: &[f64]) -> Option<Ratio> {
     let log = |v: &[f64]| -> Option<Vec<f64>> {
-        let l: Vec<f64> = v.iter().filter(|x| **x > 0.0).map(|x| x.ln()).collect();
+        let l: Vec<f64> = v
+            .iter()
+            .filter(|x| **x > 0.0 && x.is_finite())
+            .map(|x| x.ln())
+            .collect();
         (!l.is_empty()).then_some(l)
     };
     let (la, lb) = (log(a)?, log(b)?);
     let c = compare(&la, &lb)?;
     let (ea, eb) = (estimate(&la)?, estimate(&lb)?);
-    let se = if ea.n > 1 && eb.n > 1 {
-        (ea.se.powi(2) + eb.se.powi(2)).sqrt()
-    } else {
-        f64::NAN
-    };
-    let (lo, hi) = if c.ci_lo.is_finite() {
-        (c.ci_lo.exp(), c.ci_hi.exp())
-    } else {
-        (f64::NAN, f64::NAN)
-    };
+    let se = ea
+        .se
+        .zip(eb.se)
+        .map(|(x, y)| (x * x + y * y).sqrt())
+        .filter(|s| s.is_finite() && *s > 0.0);
+    let interval = (c.ci_lo.is_finite() && c.ci_hi.is_finite() && c.df.is_finite())
+        .then(|| (c.ci_lo.exp(), c.ci_hi.exp()));
     Some(Ratio {
         ratio: c.diff.exp(),
-        lo,
-        hi,
+        lo: interval.map(|i| i.0),
+        hi: interval.map(|i| i.1),
+        log_ratio: c.diff,
         se,
+        df: Some(c.df).filter(|d| d.is_finite()),
     })
 }
 
-/// Pool per-combination ratios: inverse-variance weighted on the log
-/// scale with a normal 95 % interval; when a ratio has no spread to weigh
-/// it by (one run a side, or none at all), their geometric mean with a t
-/// interval over the combinations instead.
+/// Pool per-combination ratios with random effects (see [`meta::pool`]).
 pub fn pool(ratios: &[Ratio]) -> Option<Pooled> {
-    let first = ratios.first()?;
+    let effects: Vec<Effect> = ratios.iter().map(Ratio::effect).collect();
+    let fit = meta::pool(&effects)?;
     let range = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| {
         (lo.min(r.ratio), hi.max(r.ratio))
     });
-    let n = ratios.len();
-    let weighed = ratios.iter().all(|r| r.se.is_finite() && r.se > 0.0);
-    let ratio = if n == 1 {
-        *first
-    } else if weighed {
-        let w: Vec<f64> = ratios.iter().map(|r| 1.0 / r.se.powi(2)).collect();
-        let sw: f64 = w.iter().sum();
-        let mean = ratios
-            .iter()
-            .zip(&w)
-            .map(|(r, w)| w * r.ratio.ln())
-            .sum::<f64>()
-            / sw;
-        let se = 1.0 / sw.sqrt();
-        Ratio {
-            ratio: mean.exp(),
-            lo: (mean - 1.96 * se).exp(),
-            hi: (mean + 1.96 * se).exp(),
-            se,
-        }
+    let (ratio, lo, hi) = if fit.k == 1 {
+        (ratios[0].ratio, ratios[0].lo, ratios[0].hi)
     } else {
-        let logs: Vec<f64> = ratios.iter().map(|r| r.ratio.ln()).collect();
-        let e = estimate(&logs)?;
-        Ratio {
-            ratio: e.mean.exp(),
-            lo: e.ci_lo.exp(),
-            hi: e.ci_hi.exp(),
-            se: e.se,
-        }
+        let ci = fit.ci.map(|c| (c.0.exp(), c.1.exp()));
+        (fit.mu.exp(), ci.map(|c| c.0), ci.map(|c| c.1))
     };
-    Some(Pooled { ratio, n, range })
+    Some(Pooled {
+        ratio,
+        lo,
+        hi,
+        pi_lo: fit.pi.map(|c| c.0.exp()),
+        pi_hi: fit.pi.map(|c| c.1.exp()),
+        n: fit.k,
+        range,
+        heterogeneous: fit.heterogeneous(&effects),
+        fit,
+    })
 }
 
 /// The values of `d` among `runs`, in the dimension's numeric order.
@@ -261,6 +305,7 @@ pub fn compare_by(
                 .collect();
             ByComparison {
                 dim: d.name,
+                others: rest.iter().map(|x| x.name).collect(),
                 a: base.clone(),
                 b: bv,
                 cells,
@@ -270,31 +315,137 @@ pub fn compare_by(
         .collect())
 }
 
-/// "1gbit is 9.1x [8.7, 9.6] lower than 100mbit" (or higher).
+/// "1gbit is 9.1x [8.7, 9.6] lower than 100mbit" (or higher); an
+/// interval that spans no difference is said end by end: "1gbit is 2.23x
+/// lower than 100mbit (95 % CI from 5.83x lower to 1.18x higher)".
 pub fn in_words(a: &str, b: &str, r: &Ratio) -> String {
-    let iv = |lo: f64, hi: f64| {
-        if lo.is_finite() {
-            format!(" [{}, {}]", fmt(lo), fmt(hi))
-        } else {
-            String::new()
-        }
+    let (x, bracket, dir, note) = factor(r.ratio, r.interval());
+    format!("{b} is {x}{bracket} {dir} than {a}{note}")
+}
+
+/// A ratio as a factor of at least 1 ("9.10x"), its interval turned the
+/// same way (" [8.70, 9.60]"), its direction ("lower"/"higher"), or, when
+/// the interval spans no difference, the interval end by end
+/// (" (95 % CI from 5.83x lower to 1.18x higher)").
+fn factor(ratio: f64, interval: Option<(f64, f64)>) -> (String, String, &'static str, String) {
+    let dir = if ratio < 1.0 { "lower" } else { "higher" };
+    let x = format!("{}x", fmt(if ratio < 1.0 { 1.0 / ratio } else { ratio }));
+    let (bracket, note) = match interval {
+        None => (String::new(), String::new()),
+        Some((lo, hi)) if lo <= 1.0 && hi >= 1.0 => (
+            String::new(),
+            format!(" (95 % CI from {} to {})", direction(lo), direction(hi)),
+        ),
+        Some((lo, hi)) if ratio < 1.0 => (
+            format!(" [{}, {}]", fmt(1.0 / hi), fmt(1.0 / lo)),
+            String::new(),
+        ),
+        Some((lo, hi)) => (format!(" [{}, {}]", fmt(lo), fmt(hi)), String::new()),
     };
-    if r.ratio < 1.0 {
-        format!(
-            "{b} is {}x{} lower than {a}",
-            fmt(1.0 / r.ratio),
-            iv(1.0 / r.hi, 1.0 / r.lo)
-        )
+    (x, bracket, dir, note)
+}
+
+/// "9.46x lower" / "1.20x higher": a ratio's factor and direction alone.
+fn direction(ratio: f64) -> String {
+    if ratio < 1.0 {
+        format!("{}x lower", fmt(1.0 / ratio))
     } else {
-        format!("{b} is {}x{} higher than {a}", fmt(r.ratio), iv(r.lo, r.hi))
+        format!("{}x higher", fmt(ratio))
     }
 }
 
-fn fmt(x: f64) -> String {
-    if x >= 10.0 {
-        format!("{x:.1}")
+/// The pooled line of one metric, in words: one number with its
+/// interval, heterogeneity and prediction interval when the combinations
+/// agree; what it depends on, per combination, when they do not.
+pub fn pooled_words(c: &ByComparison, title: &str, metric: &str, p: &Pooled) -> String {
+    let pct = |x: f64| format!("{:.1} %", 100.0 * x);
+    if p.n == 1 {
+        return format!(
+            "{title}: {} (one combination)",
+            in_words(&c.a, &c.b, &p.as_ratio())
+        );
+    }
+    let het = match (p.fit.i2, p.fit.q_p) {
+        (Some(i2), Some(qp)) => format!(
+            "I² = {}, τ = {:.2}, Q p {}",
+            pct(i2),
+            p.fit.tau2.unwrap_or(0.0).sqrt(),
+            if qp < 0.001 {
+                "< 0.001".into()
+            } else {
+                format!("= {qp:.3}")
+            }
+        ),
+        _ => "equal weights: a combination has one run a side or no spread".into(),
+    };
+    let pooled = in_words(&c.a, &c.b, &p.as_ratio());
+    let new = match (p.pi_lo, p.pi_hi) {
+        (Some(lo), Some(hi)) => format!(
+            "; in a new combination from {} to {}",
+            direction(lo),
+            direction(hi)
+        ),
+        _ => "; no prediction for a new combination (needs 3)".into(),
+    };
+    if !p.heterogeneous {
+        return format!(
+            "{title}: {pooled} (random effects over {} combinations, {het}{new})",
+            p.n
+        );
+    }
+    let per: Vec<(String, f64)> = c
+        .cells
+        .iter()
+        .filter_map(|cell| {
+            let r = cell.rows.iter().find(|r| r.metric == metric)?.ratio?;
+            Some((cell.others.clone(), r.ratio))
+        })
+        .collect();
+    let list = if per.len() <= 6 {
+        per.iter()
+            .map(|(k, r)| format!("{} at {k}", direction(*r)))
+            .collect::<Vec<_>>()
+            .join(", ")
     } else {
+        format!(
+            "from {} to {} over {} combinations",
+            direction(p.range.0),
+            direction(p.range.1),
+            per.len()
+        )
+    };
+    let on = if c.others.is_empty() {
+        "the combination".to_string()
+    } else {
+        c.others.join(", ")
+    };
+    format!(
+        "{title}: depends on {on}: {} is {list} than {}; pooled {}, not one effect ({het}{new})",
+        c.b,
+        c.a,
+        {
+            let (x, bracket, dir, note) = factor(p.ratio, p.interval());
+            format!("{x}{bracket} {dir}{note}")
+        }
+    )
+}
+
+/// Three significant figures below 100 (0.00471, 0.66, 9.46, 14.9), whole
+/// numbers above.
+fn fmt(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let a = x.abs();
+    if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 0.1 || a == 0.0 {
         format!("{x:.2}")
+    } else {
+        let prec = (-a.log10()).ceil() as usize + 2;
+        format!("{x:.prec$}")
     }
 }
 
@@ -320,12 +471,9 @@ pub fn render_text(set: &str, cmps: &[ByComparison]) -> String {
             for r in &cell.rows {
                 let ratio = r
                     .ratio
-                    .map(|x| {
-                        if x.lo.is_finite() {
-                            format!("{} [{}, {}]", fmt(x.ratio), fmt(x.lo), fmt(x.hi))
-                        } else {
-                            fmt(x.ratio)
-                        }
+                    .map(|x| match x.interval() {
+                        Some((lo, hi)) => format!("{} [{}, {}]", fmt(x.ratio), fmt(lo), fmt(hi)),
+                        None => format!("{} [–]", fmt(x.ratio)),
                     })
                     .unwrap_or_else(|| "–".into());
                 let (diff, verdict) = match &r.diff {
@@ -351,22 +499,12 @@ pub fn render_text(set: &str, cmps: &[ByComparison]) -> String {
                 );
             }
         }
-        let _ = writeln!(s, "\n  pooled over the combinations:");
-        for (_, title, p) in &c.pooled {
-            // The range the way the words put it ("x lower" inverts).
-            let (lo, hi) = if p.ratio.ratio < 1.0 {
-                (1.0 / p.range.1, 1.0 / p.range.0)
-            } else {
-                p.range
-            };
-            let _ = writeln!(
-                s,
-                "  {title}: {} ({} combinations: {}x–{}x)",
-                in_words(&c.a, &c.b, &p.ratio),
-                p.n,
-                fmt(lo),
-                fmt(hi)
-            );
+        let _ = writeln!(
+            s,
+            "\n  pooled over the combinations (random effects, HKSJ 95 % interval):"
+        );
+        for (name, title, p) in &c.pooled {
+            let _ = writeln!(s, "  {}", pooled_words(c, title, name, p));
         }
     }
     s
@@ -399,19 +537,15 @@ pub fn write_page(
                 .iter()
                 .map(|cell| {
                     let r = cell.rows.iter().find(|r| r.metric == metric)?.ratio?;
-                    let (lo, hi) = if r.lo.is_finite() {
-                        (1.0 / r.hi, 1.0 / r.lo)
-                    } else {
-                        (1.0 / r.ratio, 1.0 / r.ratio)
-                    };
+                    // No whisker where the ratio has no interval.
                     Some(Estimate {
                         n: 2,
                         median: 1.0 / r.ratio,
                         mean: 1.0 / r.ratio,
-                        sd: 0.0,
-                        se: 0.0,
-                        ci_lo: lo,
-                        ci_hi: hi,
+                        sd: None,
+                        se: None,
+                        ci_lo: r.hi.map(|h| 1.0 / h),
+                        ci_hi: r.lo.map(|l| 1.0 / l),
                     })
                 })
                 .collect(),
@@ -450,37 +584,76 @@ mod tests {
     fn a_ratio_of_times_and_its_interval() {
         let r = ratio(&[10.0, 11.0, 12.0], &[1.0, 1.1, 1.2]).unwrap();
         assert!((r.ratio - 0.1).abs() < 1e-9, "{r:?}");
-        assert!(r.lo < 0.1 && r.hi > 0.1 && r.hi < 0.13, "{r:?}");
+        let (lo, hi) = r.interval().unwrap();
+        assert!(lo < 0.1 && hi > 0.1 && hi < 0.13, "{r:?}");
         assert!(in_words("100mbit", "1gbit", &r).starts_with("1gbit is 10.0x ["));
         // One run a side: a ratio, no interval.
         let one = ratio(&[4.0], &[2.0]).unwrap();
         assert_eq!(one.ratio, 0.5);
-        assert!(one.lo.is_nan());
+        assert_eq!((one.lo, one.se, one.df), (None, None, None));
         assert_eq!(in_words("a", "b", &one), "b is 2.00x lower than a");
     }
 
-    #[test]
-    fn pooled_ratios_are_their_geometric_mean() {
-        let r = |x, se| Ratio {
+    fn r(x: f64, se: Option<f64>) -> Ratio {
+        Ratio {
             ratio: x,
-            lo: x,
-            hi: x,
+            lo: None,
+            hi: None,
+            log_ratio: x.ln(),
             se,
-        };
-        // Equally precise: the geometric mean, a tight interval.
-        let p = pool(&[r(2.0, 0.1), r(8.0, 0.1)]).unwrap();
-        assert!((p.ratio.ratio - 4.0).abs() < 1e-9);
+            df: None,
+        }
+    }
+
+    #[test]
+    fn the_pooled_interval_covers_combinations_that_disagree() {
+        // Two precise combinations at 2x and 8x: a fixed-effect pool
+        // would say 4x [3.7, 4.3]; random effects cover both.
+        let p = pool(&[r(2.0, Some(0.02)), r(8.0, Some(0.02))]).unwrap();
+        assert!((p.ratio - 4.0).abs() < 1e-9);
+        let (lo, hi) = p.interval().unwrap();
+        assert!(lo < 2.0 && hi > 8.0, "{p:?}");
+        assert!(p.heterogeneous && p.fit.i2.unwrap() > 0.99);
+        assert_eq!((p.n, p.range), (2, (2.0, 8.0)));
+        assert!(p.pi_lo.is_none(), "no prediction from two combinations");
+    }
+
+    #[test]
+    fn agreeing_combinations_pool_to_one_number_with_a_prediction() {
+        let rs = [
+            r(4.0, Some(0.1)),
+            r(4.2, Some(0.1)),
+            r(3.9, Some(0.1)),
+            r(4.1, Some(0.1)),
+        ];
+        let p = pool(&rs).unwrap();
+        assert!(!p.heterogeneous, "{p:?}");
+        assert_eq!(p.fit.tau2, Some(0.0));
+        let (lo, hi) = p.interval().unwrap();
+        let (plo, phi) = (p.pi_lo.unwrap(), p.pi_hi.unwrap());
         assert!(
-            p.ratio.lo < 4.0 && p.ratio.hi > 4.0 && p.ratio.hi < 5.0,
+            plo <= lo && lo < p.ratio && p.ratio < hi && hi <= phi,
             "{p:?}"
         );
-        assert_eq!((p.n, p.range), (2, (2.0, 8.0)));
-        // The more precise one weighs more.
-        assert!(pool(&[r(2.0, 0.05), r(8.0, 0.5)]).unwrap().ratio.ratio < 2.2);
-        // No spread to weigh by: over the combinations.
-        let q = pool(&[r(2.0, f64::NAN), r(8.0, f64::NAN)]).unwrap();
-        assert!((q.ratio.ratio - 4.0).abs() < 1e-9 && q.ratio.hi > 8.0);
-        assert_eq!(pool(&[r(3.0, 0.1)]).unwrap().ratio.ratio, 3.0);
+        // The more precise one weighs more (no heterogeneity to spread it).
+        let w = pool(&[r(2.0, Some(0.05)), r(2.6, Some(0.5))]).unwrap();
+        assert!(w.ratio < 2.1, "{w:?}");
+    }
+
+    #[test]
+    fn combinations_without_spread_pool_with_equal_weights() {
+        let q = pool(&[r(2.0, None), r(8.0, None)]).unwrap();
+        assert_eq!(q.fit.method, meta::Method::Unweighted);
+        assert!((q.ratio - 4.0).abs() < 1e-9 && q.hi.unwrap() > 8.0);
+        assert_eq!(pool(&[r(3.0, Some(0.1))]).unwrap().ratio, 3.0);
         assert!(pool(&[]).is_none());
+    }
+
+    #[test]
+    fn small_factors_keep_three_significant_figures() {
+        assert_eq!(fmt(0.004712), "0.00471");
+        assert_eq!(fmt(0.66), "0.66");
+        assert_eq!(fmt(14.93), "14.9");
+        assert_eq!(fmt(f64::NAN), "–");
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::dims::{Dim, METRICS};
 use crate::frame::{all_runs, group_key, group_stats, probe_stats, runs_frame, varying, RunRef};
 use crate::load::ResultsSet;
-use crate::stats::{t_critical, Estimate};
+use crate::stats::Estimate;
 
 /// One group of the summary.
 #[derive(Debug, Clone, Serialize)]
@@ -96,27 +96,9 @@ pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summa
                 .iter()
                 .filter_map(|m| {
                     let mo = g.metrics.get(m.name)?;
-                    let se = if mo.n > 1 {
-                        mo.sd / (mo.n as f64).sqrt()
-                    } else {
-                        0.0
-                    };
-                    let half = if mo.n > 1 {
-                        t_critical((mo.n - 1) as f64) * se
-                    } else {
-                        0.0
-                    };
                     Some((
                         m.name.to_string(),
-                        Estimate {
-                            n: mo.n,
-                            median: mo.median,
-                            mean: mo.mean,
-                            sd: mo.sd,
-                            se,
-                            ci_lo: mo.mean - half,
-                            ci_hi: mo.mean + half,
-                        },
+                        Estimate::from_moments(mo.n, mo.median, mo.mean, mo.sd),
                     ))
                 })
                 .collect();

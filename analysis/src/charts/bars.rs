@@ -48,7 +48,11 @@ impl Chart for Bars {
             .series
             .iter()
             .flat_map(|s| {
-                let bars = s.values.iter().flatten().map(|e| e.ci_hi.max(e.median));
+                let bars = s
+                    .values
+                    .iter()
+                    .flatten()
+                    .map(|e| e.ci_hi.unwrap_or(e.median).max(e.median));
                 bars.chain(s.outliers.iter().flatten().copied())
             })
             .chain(
@@ -75,24 +79,25 @@ impl Chart for Bars {
                 .draw_series(bars)?
                 .label(&s.name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-            // Whiskers: the 95 % interval of the mean (only with n > 1).
+            // Whiskers: the 95 % interval of the mean, where one is defined
+            // (none for one run).
             for (i, v) in s.values.iter().enumerate() {
-                let Some(e) = v.filter(|e| e.n > 1) else {
+                let Some((lo, hi)) = v.and_then(|e| e.interval()) else {
                     continue;
                 };
                 let xc = i as f64 + 0.1 + si as f64 * width + width * 0.45;
                 let w = width * 0.2;
                 let black = BLACK.stroke_width(1);
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(xc, e.ci_lo), (xc, e.ci_hi)],
+                    vec![(xc, lo), (xc, hi)],
                     black,
                 )))?;
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(xc - w, e.ci_lo), (xc + w, e.ci_lo)],
+                    vec![(xc - w, lo), (xc + w, lo)],
                     black,
                 )))?;
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(xc - w, e.ci_hi), (xc + w, e.ci_hi)],
+                    vec![(xc - w, hi), (xc + w, hi)],
                     black,
                 )))?;
             }

@@ -75,7 +75,11 @@ impl Chart for Lines {
         let top = self
             .lines
             .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.1.ci_hi.max(p.1.median)))
+            .flat_map(|l| {
+                l.points
+                    .iter()
+                    .map(|p| p.1.ci_hi.unwrap_or(p.1.median).max(p.1.median))
+            })
             .fold(0.0f64, f64::max);
         let top = if top > 0.0 { top * 1.15 } else { 1.0 };
         let mut chart = ChartBuilder::on(root)
@@ -111,9 +115,9 @@ impl Chart for Lines {
                     .legend(style::line_key(st));
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
             }
-            for (x, e) in l.points.iter().filter(|p| p.1.n > 1) {
+            for (x, (lo, hi)) in l.points.iter().filter_map(|p| Some((p.0, p.1.interval()?))) {
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(*x, e.ci_lo), (*x, e.ci_hi)],
+                    vec![(x, lo), (x, hi)],
                     c.stroke_width(1),
                 )))?;
             }

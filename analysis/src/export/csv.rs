@@ -63,9 +63,9 @@ impl Exporter for CsvExporter {
                         e.n.to_string(),
                         format!("{}", e.median),
                         format!("{}", e.mean),
-                        format!("{}", e.sd),
-                        format!("{}", e.ci_lo),
-                        format!("{}", e.ci_hi),
+                        opt(e.sd),
+                        opt(e.ci_lo),
+                        opt(e.ci_hi),
                     ]),
                     None => row.extend(std::iter::repeat_n(String::new(), 6)),
                 }
@@ -74,5 +74,58 @@ impl Exporter for CsvExporter {
             out.push('\n');
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::estimate;
+    use crate::summary::{Summary, SummaryRow};
+
+    #[test]
+    fn a_one_run_group_has_empty_spread_and_interval_cells() {
+        let row = |group: &str, values: &[f64]| SummaryRow {
+            group: group.into(),
+            dims: [("link_rate".to_string(), group.to_string())].into(),
+            dim_values: Default::default(),
+            n: values.len(),
+            completed: values.len(),
+            failed: 0,
+            timed_out: 0,
+            interrupted: 0,
+            aborted: 0,
+            success_rate: 1.0,
+            metrics: [("total_time_s".to_string(), estimate(values).unwrap())].into(),
+            probes_lost_pct: None,
+            rtt_p99_ms: None,
+        };
+        let s = Summary {
+            varying: vec!["link_rate".into()],
+            rows: vec![row("1gbit", &[4.0]), row("100mbit", &[30.0, 32.0])],
+            warnings: vec![],
+        };
+        let csv = CsvExporter.render(&s);
+        let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let col = |line: usize, name: &str| -> String {
+            let i = head.iter().position(|h| *h == name).unwrap();
+            csv.lines()
+                .nth(line)
+                .unwrap()
+                .split(',')
+                .nth(i)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(col(1, "total_time_s_n"), "1");
+        assert_eq!(col(1, "total_time_s_median"), "4");
+        for stat in ["sd", "ci_lo", "ci_hi"] {
+            assert_eq!(col(1, &format!("total_time_s_{stat}")), "", "{csv}");
+            assert!(!col(2, &format!("total_time_s_{stat}")).is_empty(), "{csv}");
+        }
+        let json = crate::export::JsonExporter.render(&s);
+        assert!(json.contains("\"sd\": null"), "{json}");
+        let md = crate::export::MarkdownExporter.render(&s);
+        assert!(md.contains("| 4.00 [–] |"), "{md}");
     }
 }

@@ -57,16 +57,16 @@ impl Exporter for MarkdownExporter {
             ));
             for (m, _) in &shown {
                 row.push(match r.metrics.get(*m) {
-                    Some(e) if e.n > 1 => {
-                        format!("{} [{}, {}]", num(e.median), num(e.ci_lo), num(e.ci_hi))
-                    }
-                    Some(e) => num(e.median),
+                    Some(e) => match e.interval() {
+                        Some((lo, hi)) => format!("{} [{}, {}]", num(e.median), num(lo), num(hi)),
+                        None => format!("{} [–]", num(e.median)),
+                    },
                     None => "–".into(),
                 });
             }
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
-        out.push_str("\nValues: median over completed runs [95 % t interval of the mean] when a group has more than one run.\n");
+        out.push_str("\nValues: median over completed runs [95 % t interval of the mean] when a group has more than one run; [–] where it has one (no interval).\n");
         for w in &s.warnings {
             out.push_str(&format!("\nWarning: {w}\n"));
         }

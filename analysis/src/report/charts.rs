@@ -143,17 +143,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         )?);
         let util: Vec<Option<Estimate>> = metric_of(rows, "link_utilisation")
             .into_iter()
-            .map(|e| {
-                e.map(|e| Estimate {
-                    median: e.median * 100.0,
-                    mean: e.mean * 100.0,
-                    sd: e.sd * 100.0,
-                    se: e.se * 100.0,
-                    ci_lo: e.ci_lo * 100.0,
-                    ci_hi: e.ci_hi * 100.0,
-                    n: e.n,
-                })
-            })
+            .map(|e| e.map(|e| e.scaled(100.0)))
             .collect();
         out.push(render(
             &Bars {

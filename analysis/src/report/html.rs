@@ -74,13 +74,15 @@ pub(super) fn html_table(s: &Summary) -> String {
         );
         for (m, _) in &shown {
             let cell = match r.metrics.get(*m) {
-                Some(e) if e.n > 1 => format!(
-                    "{} <small>[{}, {}]</small>",
-                    crate::export::num(e.median),
-                    crate::export::num(e.ci_lo),
-                    crate::export::num(e.ci_hi)
-                ),
-                Some(e) => crate::export::num(e.median),
+                Some(e) => match e.interval() {
+                    Some((lo, hi)) => format!(
+                        "{} <small>[{}, {}]</small>",
+                        crate::export::num(e.median),
+                        crate::export::num(lo),
+                        crate::export::num(hi)
+                    ),
+                    None => format!("{} <small>[–]</small>", crate::export::num(e.median)),
+                },
                 None => "–".into(),
             };
             let _ = write!(h, "<td>{cell}</td>");

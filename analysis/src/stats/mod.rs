@@ -1,6 +1,11 @@
 //! Pure statistics, no I/O and no polars: point estimates with confidence
-//! intervals ([`Estimate`], [`estimate`]) and two-sample comparison
-//! ([`compare`], Welch's t-test).
+//! intervals ([`Estimate`], [`estimate`]), two-sample comparison
+//! ([`compare`], Welch's t-test) and random-effects pooling ([`meta`]).
+//!
+//! A statistic that is undefined (the spread of one value, a test with no
+//! degrees of freedom, anything computed from values so large that it
+//! overflows) is `None` (null in JSON, empty in CSV, "–" in tables), never
+//! 0 or a degenerate interval.
 //!
 //! Confidence intervals are Student-t intervals for the mean at 95 %:
 //! mean ± t(0.975, n−1) · s/√n. With the few repetitions a migration
@@ -8,8 +13,10 @@
 //! trusted, while the t interval is exact for normal data and robust enough
 //! for the roughly symmetric spread of repeated migrations.
 
+pub mod meta;
+
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
 
 /// Confidence level of every interval.
 pub const CONFIDENCE: f64 = 0.95;
@@ -23,27 +30,74 @@ pub struct Estimate {
     pub median: f64,
     /// Mean.
     pub mean: f64,
-    /// Sample standard deviation (n−1); 0 for one value.
-    pub sd: f64,
-    /// Standard error of the mean.
-    pub se: f64,
-    /// Lower bound of the 95 % t interval of the mean (= mean when n = 1).
-    pub ci_lo: f64,
-    /// Upper bound.
-    pub ci_hi: f64,
+    /// Sample standard deviation (n−1); `None` for one value.
+    pub sd: Option<f64>,
+    /// Standard error of the mean; `None` for one value.
+    pub se: Option<f64>,
+    /// Lower bound of the 95 % t interval of the mean; `None` for one value.
+    pub ci_lo: Option<f64>,
+    /// Upper bound; `None` for one value.
+    pub ci_hi: Option<f64>,
 }
 
 impl Estimate {
-    /// A known value with no spread (a setting, a reference line).
+    /// A known value with no spread (a setting, a reference line): its
+    /// interval is the value itself.
     pub fn exact(v: f64) -> Estimate {
         Estimate {
             n: 1,
             median: v,
             mean: v,
-            sd: 0.0,
-            se: 0.0,
-            ci_lo: v,
-            ci_hi: v,
+            sd: Some(0.0),
+            se: Some(0.0),
+            ci_lo: Some(v),
+            ci_hi: Some(v),
+        }
+    }
+
+    /// From moments computed elsewhere (polars' group-by): the t interval
+    /// of the mean; spread and interval `None` for one value or when not
+    /// finite.
+    pub fn from_moments(n: usize, median: f64, mean: f64, sd: f64) -> Estimate {
+        let fin = |x: f64| Some(x).filter(|x| x.is_finite());
+        let sd = (n > 1).then_some(sd).and_then(fin);
+        let se = sd.map(|sd| sd / (n as f64).sqrt()).and_then(fin);
+        let half = se
+            .zip(t_quantile(n as f64 - 1.0))
+            .map(|(se, t)| t * se)
+            .and_then(fin);
+        Estimate {
+            n,
+            median,
+            mean,
+            sd,
+            se,
+            ci_lo: half.map(|h| mean - h).and_then(fin),
+            ci_hi: half.map(|h| mean + h).and_then(fin),
+        }
+    }
+
+    /// The 95 % interval, when defined.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        self.ci_lo.zip(self.ci_hi)
+    }
+
+    /// The same estimate with every value multiplied by `k` (a change of
+    /// unit; a negative `k` swaps the interval's ends).
+    pub fn scaled(&self, k: f64) -> Estimate {
+        let (lo, hi) = match self.interval() {
+            Some((lo, hi)) if k < 0.0 => (Some(hi * k), Some(lo * k)),
+            Some((lo, hi)) => (Some(lo * k), Some(hi * k)),
+            None => (None, None),
+        };
+        Estimate {
+            n: self.n,
+            median: self.median * k,
+            mean: self.mean * k,
+            sd: self.sd.map(|x| x * k.abs()),
+            se: self.se.map(|x| x * k.abs()),
+            ci_lo: lo,
+            ci_hi: hi,
         }
     }
 }
@@ -58,6 +112,11 @@ pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
+    // Identical values have exactly no spread (the two-pass formula leaves
+    // rounding dust like 1e-32, which would weigh a combination by 1e32).
+    if values.iter().all(|x| *x == values[0]) {
+        return Some((values[0], 0.0));
+    }
     let mean = values.iter().sum::<f64>() / n as f64;
     let sd = if n > 1 {
         (values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
@@ -67,33 +126,33 @@ pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
     Some((mean, sd))
 }
 
-/// Two-sided critical t value for `CONFIDENCE` with `df` degrees of freedom.
-pub fn t_critical(df: f64) -> f64 {
-    let t = StudentsT::new(0.0, 1.0, df).expect("df > 0");
-    t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)
+/// Two-sided critical t value for `CONFIDENCE` with `df` degrees of
+/// freedom; `None` when `df` is not a positive finite number.
+pub fn t_quantile(df: f64) -> Option<f64> {
+    if !(df.is_finite() && df > 0.0) {
+        return None;
+    }
+    let t = StudentsT::new(0.0, 1.0, df).ok()?;
+    Some(t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)).filter(|t| t.is_finite())
 }
 
-/// Summarise values; `None` if there are none. Non-finite values are ignored.
+/// Upper tail P(X ≥ x) of χ² with `df` degrees of freedom.
+pub fn chi2_sf(x: f64, df: f64) -> Option<f64> {
+    if !(x.is_finite() && df.is_finite() && df > 0.0) {
+        return None;
+    }
+    Some(1.0 - ChiSquared::new(df).ok()?.cdf(x.max(0.0)))
+}
+
+/// Summarise values; `None` if there are none. Non-finite values are
+/// ignored; spread and interval are `None` for one value or when they
+/// overflow.
 pub fn estimate(values: &[f64]) -> Option<Estimate> {
     let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     let n = v.len();
     let (mean, sd) = mean_sd(&v)?;
     let median = median(&v)?;
-    let se = if n > 1 { sd / (n as f64).sqrt() } else { 0.0 };
-    let half = if n > 1 {
-        t_critical((n - 1) as f64) * se
-    } else {
-        0.0
-    };
-    Some(Estimate {
-        n,
-        median,
-        mean,
-        sd,
-        se,
-        ci_lo: mean - half,
-        ci_hi: mean + half,
-    })
+    Some(Estimate::from_moments(n, median, mean, sd))
 }
 
 /// The difference of two groups' means (B − A) and whether it is significant.
@@ -101,10 +160,13 @@ pub fn estimate(values: &[f64]) -> Option<Estimate> {
 pub struct Comparison {
     /// Mean of B minus mean of A.
     pub diff: f64,
-    /// 95 % Welch interval of the difference.
+    /// 95 % Welch interval of the difference (NaN, serialised as null,
+    /// when undefined).
     pub ci_lo: f64,
     /// Upper bound.
     pub ci_hi: f64,
+    /// Welch–Satterthwaite degrees of freedom (NaN when undefined).
+    pub df: f64,
     /// Two-sided p-value of Welch's t-test (`None` when a group has < 2 values
     /// or both have zero variance).
     pub p_value: Option<f64>,
@@ -115,40 +177,49 @@ pub struct Comparison {
 /// Name of the test [`compare`] applies, for reports.
 pub const COMPARE_TEST: &str = "Welch's two-sample t-test (unequal variances), two-sided, α = 0.05";
 
-/// Compare two samples with Welch's t-test.
+/// Compare two samples with Welch's t-test. With fewer than two values
+/// on a side, or spreads so large they overflow, the difference has no
+/// interval and no test; with no spread on either side, an interval of
+/// the difference itself and no p-value.
 pub fn compare(a: &[f64], b: &[f64]) -> Option<Comparison> {
     let (ea, eb) = (estimate(a)?, estimate(b)?);
     let diff = eb.mean - ea.mean;
-    if ea.n < 2 || eb.n < 2 {
-        return Some(Comparison {
-            diff,
-            ci_lo: f64::NAN,
-            ci_hi: f64::NAN,
-            p_value: None,
-            significant: false,
-        });
-    }
-    let (va, vb) = (ea.sd.powi(2) / ea.n as f64, eb.sd.powi(2) / eb.n as f64);
+    let untested = Comparison {
+        diff,
+        ci_lo: f64::NAN,
+        ci_hi: f64::NAN,
+        df: f64::NAN,
+        p_value: None,
+        significant: false,
+    };
+    let (Some(sa), Some(sb)) = (ea.sd, eb.sd) else {
+        return Some(untested);
+    };
+    let (va, vb) = (sa.powi(2) / ea.n as f64, sb.powi(2) / eb.n as f64);
     let se = (va + vb).sqrt();
+    if !(se.is_finite() && diff.is_finite()) {
+        return Some(untested);
+    }
     if se == 0.0 {
         return Some(Comparison {
-            diff,
             ci_lo: diff,
             ci_hi: diff,
-            p_value: None,
             significant: diff != 0.0,
+            ..untested
         });
     }
     // Welch–Satterthwaite degrees of freedom.
     let df = (va + vb).powi(2) / (va.powi(2) / (ea.n - 1) as f64 + vb.powi(2) / (eb.n - 1) as f64);
-    let t = diff / se;
-    let dist = StudentsT::new(0.0, 1.0, df).expect("df > 0");
-    let p = 2.0 * (1.0 - dist.cdf(t.abs()));
-    let half = t_critical(df) * se;
+    let (Some(tq), Ok(dist)) = (t_quantile(df), StudentsT::new(0.0, 1.0, df)) else {
+        return Some(untested);
+    };
+    let p = 2.0 * (1.0 - dist.cdf((diff / se).abs()));
+    let half = tq * se;
     Some(Comparison {
         diff,
         ci_lo: diff - half,
         ci_hi: diff + half,
+        df,
         p_value: Some(p),
         significant: p < 1.0 - CONFIDENCE,
     })
@@ -237,15 +308,35 @@ mod tests {
         // half-width = 4.9683 → [7.0317, 16.9683].
         let e = estimate(&[10.0, 12.0, 14.0]).unwrap();
         assert_eq!((e.n, e.median, e.mean), (3, 12.0, 12.0));
-        assert!(close(e.sd, 2.0, 1e-12));
-        assert!(close(e.ci_lo, 7.0317, 1e-3), "{e:?}");
-        assert!(close(e.ci_hi, 16.9683, 1e-3), "{e:?}");
+        assert!(close(e.sd.unwrap(), 2.0, 1e-12));
+        assert!(close(e.ci_lo.unwrap(), 7.0317, 1e-3), "{e:?}");
+        assert!(close(e.ci_hi.unwrap(), 16.9683, 1e-3), "{e:?}");
     }
 
     #[test]
-    fn single_value_has_a_degenerate_interval() {
+    fn a_single_value_has_no_spread_and_no_interval() {
         let e = estimate(&[5.0]).unwrap();
-        assert_eq!((e.sd, e.ci_lo, e.ci_hi), (0.0, 5.0, 5.0));
+        assert_eq!((e.n, e.median, e.mean), (1, 5.0, 5.0));
+        assert_eq!((e.sd, e.se, e.ci_lo, e.ci_hi), (None, None, None, None));
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(
+            json.contains("\"sd\":null") && json.contains("\"ci_lo\":null"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn extreme_values_give_undefined_statistics_not_a_panic() {
+        // Squares of 1e200 overflow: no spread, no test, no panic.
+        let e = estimate(&[1e200, 3e200]).unwrap();
+        assert_eq!(e.sd, None);
+        let c = compare(&[1.0, 2.0], &[1e200, 3e200]).unwrap();
+        assert_eq!(c.p_value, None);
+        assert!(c.ci_lo.is_nan());
+        let c = compare(&[f64::MAX, 1.0], &[-f64::MAX, 0.0]).unwrap();
+        assert!(!c.significant);
+        assert_eq!(t_quantile(0.0), None);
+        assert_eq!(t_quantile(f64::NAN), None);
     }
 
     #[test]
@@ -280,8 +371,11 @@ mod tests {
             let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
             proptest::prop_assert!(e.median >= lo && e.median <= hi);
             proptest::prop_assert!(e.mean >= lo - 1e-6 && e.mean <= hi + 1e-6);
-            proptest::prop_assert!(e.ci_lo <= e.mean + 1e-9 && e.mean <= e.ci_hi + 1e-9);
-            proptest::prop_assert!(e.sd >= 0.0);
+            if let Some((lo, hi)) = e.interval() {
+                proptest::prop_assert!(lo <= e.mean + 1e-9 && e.mean <= hi + 1e-9);
+            }
+            proptest::prop_assert_eq!(e.sd.is_some(), v.len() > 1);
+            proptest::prop_assert!(e.sd.unwrap_or(0.0) >= 0.0);
         }
 
         #[test]
@@ -290,7 +384,7 @@ mod tests {
             let shifted: Vec<f64> = v.iter().map(|x| x + k).collect();
             let b = estimate(&shifted).unwrap();
             proptest::prop_assert!((b.mean - a.mean - k).abs() < 1e-6);
-            proptest::prop_assert!((b.sd - a.sd).abs() < 1e-6);
+            proptest::prop_assert!((b.sd.unwrap() - a.sd.unwrap()).abs() < 1e-6);
             proptest::prop_assert!((b.median - a.median - k).abs() < 1e-6);
         }
 
