@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::dims::{completed_value, METRICS};
+use crate::dims::{completed_value, Dim, DIMS, METRICS};
 use crate::export::num;
 use crate::frame::{all_runs, group_key, varying};
-use crate::load::ResultsSet;
+use crate::load::{ResultsSet, Usage};
 use crate::report::page;
 use crate::stats::{compare, estimate, Comparison, Estimate, COMPARE_TEST};
 
@@ -39,6 +39,15 @@ impl Side<'_> {
             .collect()
     }
 
+    /// Check the side's group against its runs ([`check_group`]); `flag`
+    /// names it in the error (`--group-a`).
+    pub fn check(&self, flag: &str) -> Result<(), Usage> {
+        match &self.group {
+            Some(g) => check_group(self.set, g, flag),
+            None => Ok(()),
+        }
+    }
+
     /// Display name.
     pub fn name(&self) -> String {
         match &self.group {
@@ -51,13 +60,89 @@ impl Side<'_> {
 /// Whether run `r` has every `dimension=value` of `group` (space- or
 /// comma-separated); a word that is not one is never matched.
 pub fn in_group(group: &str, r: &crate::frame::RunRef) -> bool {
-    group
-        .split([' ', ','])
-        .filter(|w| !w.is_empty())
-        .all(|w| match w.split_once('=') {
-            Some((k, v)) => crate::dims::dim(k).is_some_and(|d| (d.label)(&r.rec.params) == v),
-            None => false,
-        })
+    has_all(group, &r.rec.params)
+}
+
+/// Whether `params` has every `dimension=value` of `group`.
+fn has_all(group: &str, params: &migbench_model::RunParams) -> bool {
+    words(group).all(|w| match w.split_once('=') {
+        Some((k, v)) => crate::dims::dim(k).is_some_and(|d| (d.label)(params) == v),
+        None => false,
+    })
+}
+
+fn words(group: &str) -> impl Iterator<Item = &str> {
+    group.split([' ', ',']).filter(|w| !w.is_empty())
+}
+
+/// Check a `--group-a`/`--group-b` (named `flag`) against `set`'s runs,
+/// as `--by` checks its dimension: the group is a full group key, or
+/// every word is `dimension=value` with a known dimension and a value
+/// some run has, and some run has them all. The [`Usage`] error names
+/// the word at fault and lists the dimensions or values there are.
+pub fn check_group(set: &ResultsSet, group: &str, flag: &str) -> Result<(), Usage> {
+    let runs = all_runs(std::slice::from_ref(set));
+    let vary = varying(&runs);
+    if runs.is_empty() || runs.iter().any(|r| group_key(r, &vary) == group) {
+        return Ok(());
+    }
+    let names = |ds: &mut dyn Iterator<Item = &Dim>| -> String {
+        ds.map(|d| d.name).collect::<Vec<_>>().join(", ")
+    };
+    let varying_here = match names(&mut vary.iter().copied()) {
+        n if n.is_empty() => format!("in {} no dimension varies", set.name),
+        n => format!("in {} these vary: {n}", set.name),
+    };
+    let g = crate::load::clip(group);
+    if words(group).next().is_none() {
+        return Err(Usage(format!(
+            "{flag} {g:?}: empty; a group is dimension=value pairs, e.g. link_rate=100mbit ({varying_here})"
+        )));
+    }
+    for w in words(group) {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(Usage(format!(
+                "{flag} {g}: `{}` is not dimension=value (e.g. link_rate=100mbit); {varying_here}",
+                crate::load::clip(w),
+            )));
+        };
+        let Some(d) = crate::dims::dim(k) else {
+            return Err(Usage(format!(
+                "{flag} {g}: no dimension `{}`; {varying_here} (every dimension: {})",
+                crate::load::clip(k),
+                names(&mut DIMS.iter())
+            )));
+        };
+        let mut values: Vec<(f64, String)> = runs
+            .iter()
+            .map(|r| ((d.value)(&r.rec.params), (d.label)(&r.rec.params)))
+            .collect();
+        values.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        values.dedup_by(|x, y| x.1 == y.1);
+        if !values.iter().any(|(_, l)| l == v) {
+            return Err(Usage(format!(
+                "{flag} {g}: no run of {} has {k}={}; {k} here is {}",
+                set.name,
+                crate::load::clip(v),
+                values
+                    .iter()
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if !runs.iter().any(|r| in_group(group, r)) {
+        let mut keys: Vec<String> = runs.iter().map(|r| group_key(r, &vary)).collect();
+        keys.sort();
+        keys.dedup();
+        return Err(Usage(format!(
+            "{flag} {g}: no run of {} has all of these; its groups are: {}",
+            set.name,
+            keys.join("; ")
+        )));
+    }
+    Ok(())
 }
 
 /// One metric compared.
@@ -187,10 +272,23 @@ pub fn render_predicted(
     model: &(migbench_model::predict::Model, String),
 ) -> Result<String> {
     use crate::report::predicted::{accuracy_line, by_group, group_lines, HEADS};
+    if let Some(g) = group {
+        check_group(set, g, "--group-a")?;
+    }
     let runs = all_runs(std::slice::from_ref(set));
     let groups: Vec<_> = by_group(&runs, &model.0)
         .into_iter()
-        .filter(|(g, _)| group.is_none_or(|want| g == want))
+        .filter_map(|(g, v)| match group {
+            None => Some((g, v)),
+            Some(want) if g == want => Some((g, v)),
+            Some(want) => {
+                let v: Vec<_> = v
+                    .into_iter()
+                    .filter(|c| has_all(want, &c.rec.params))
+                    .collect();
+                (!v.is_empty()).then_some((g, v))
+            }
+        })
         .collect();
     if groups.is_empty() {
         anyhow::bail!(

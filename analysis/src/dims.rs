@@ -106,11 +106,13 @@ pub fn bound_s(r: &RunRecord) -> Option<f64> {
     Some(must_send * 8.0 / r.params.link_rate.0 as f64)
 }
 
-/// Value of a metric for a run, only for completed runs.
+/// Value of a metric for a run, only for completed runs, and only when
+/// finite (a ratio over a zero, e.g. a physical bound of 0 s, has none).
 pub fn completed_value(m: &Metric, r: &RunRecord) -> Option<f64> {
     (r.outcome == migbench_model::Outcome::Completed)
         .then(|| (m.value)(r))
         .flatten()
+        .filter(|v| v.is_finite())
 }
 
 #[cfg(test)]

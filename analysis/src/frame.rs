@@ -322,6 +322,91 @@ pub fn probe_stats(paths: &[PathBuf]) -> PolarsResult<HashMap<PathBuf, ProbeStat
         .collect())
 }
 
+/// [`probe_stats`] over many files, file by file where one query over
+/// all of them fails: the statistics of every usable file, and each
+/// unusable one with the reason in a plain sentence.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeScan {
+    /// Statistics per usable file.
+    pub stats: HashMap<PathBuf, ProbeStats>,
+    /// Files that could not be used, and why.
+    pub unusable: Vec<crate::load::SeriesError>,
+}
+
+/// Scan `probes.csv` files ([`probe_stats`]) so that one bad file costs
+/// only its own run's probe metrics: when the query over all of them
+/// fails, each is scanned alone, and a file that fails, or whose RTTs
+/// are not finite numbers within 1e9 ms, is set aside with the reason
+/// ([`probe_error`]).
+pub fn scan_probes(paths: &[PathBuf]) -> ProbeScan {
+    let mut scan = ProbeScan::default();
+    let all = match quiet(|| probe_stats(paths)) {
+        Ok(Ok(all)) => all,
+        _ => {
+            for p in paths {
+                match quiet(|| probe_stats(std::slice::from_ref(p))) {
+                    Ok(Ok(one)) => scan.stats.extend(one),
+                    Ok(Err(e)) => scan.unusable.push(probe_error(p, &e.to_string())),
+                    Err(()) => scan
+                        .unusable
+                        .push(probe_error(p, "the CSV reader failed on it")),
+                }
+            }
+            std::mem::take(&mut scan.stats)
+        }
+    };
+    for (p, st) in all {
+        let plausible = |v: f64| v.is_nan() || v.abs() <= crate::load::MAX_MS;
+        if plausible(st.rtt_p50_ms) && plausible(st.rtt_p99_ms) {
+            scan.stats.insert(p, st);
+        } else {
+            scan.unusable.push(crate::load::SeriesError {
+                path: p,
+                line: None,
+                why: format!(
+                    "its RTTs are not plausible (median {} ms, p99 {} ms)",
+                    crate::load::show(st.rtt_p50_ms),
+                    crate::load::show(st.rtt_p99_ms)
+                ),
+            });
+        }
+    }
+    scan.unusable.sort_by(|a, b| a.path.cmp(&b.path));
+    scan
+}
+
+/// Run `f`, turning a panic inside it (a CSV reader meeting bytes it
+/// does not expect) into `Err(())` without printing it.
+fn quiet<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    out.map_err(|_| ())
+}
+
+/// Why a `probes.csv` cannot be used, in a plain sentence: the file's own
+/// first fault (not text, a wrong header, a line that is not three
+/// numbers, with its line), else the first line of polars' message
+/// without its hints.
+pub fn probe_error(path: &std::path::Path, polars_message: &str) -> crate::load::SeriesError {
+    if let Err(e) = crate::load::read_probes(path) {
+        return e;
+    }
+    let first = polars_message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unreadable");
+    crate::load::SeriesError {
+        path: path.to_owned(),
+        line: None,
+        why: format!("cannot be read as CSV ({})", crate::load::clip(first)),
+    }
+}
+
 /// (send time, RTT) in ms of every answered probe in one run's
 /// `probes.csv`, for CDF charts.
 pub fn probe_rtts(path: &std::path::Path) -> PolarsResult<Vec<(f64, f64)>> {
@@ -380,6 +465,8 @@ mod tests {
                 started_at: 0.0,
             },
             records,
+            lines: Vec::new(),
+            skipped: Vec::new(),
             warnings: Vec::new(),
         }
     }

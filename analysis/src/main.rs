@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use migbench_analysis::by_dim::{compare_by, render_text as by_text, write_page as by_page};
 use migbench_analysis::compare::{compare_sides, render_predicted, render_text, write_page, Side};
 use migbench_analysis::export::{self, Exporter};
-use migbench_analysis::load::{load_results, ResultsSet};
-use migbench_analysis::report::{default_name, report_path, write_report};
+use migbench_analysis::load::{duplicates, load_results, refuse_duplicates, ResultsSet, Usage};
+use migbench_analysis::report::{check_name, default_name, plain_name, report_path, write_report};
 use migbench_analysis::summary::summarise;
 use migbench_model::predict::Model;
 
@@ -36,9 +36,14 @@ enum Cmd {
         /// Report name (default: <scenario>-<timestamp>).
         #[arg(long)]
         name: Option<String>,
-        /// Skip scanning raw probe files for the summary's probe columns.
+        /// Read no raw probe file (probes.csv): no probe columns in the
+        /// summary, no outages on timelines, no RTT CDF.
         #[arg(long)]
         no_probes: bool,
+        /// Count a run found more than once among the inputs (the same
+        /// directory twice, copied runs) every time instead of refusing.
+        #[arg(long)]
+        allow_duplicates: bool,
         /// The model whose predictions the report sets beside the runs
         /// (default: results/model.json if `migbench predict --fit` stored
         /// one, else this lab's constants).
@@ -75,6 +80,10 @@ enum Cmd {
         /// Root of the reports tree (the page goes to <reports>/compare-...).
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
+        /// Count a run found more than once within a side (copied runs)
+        /// every time instead of refusing.
+        #[arg(long)]
+        allow_duplicates: bool,
         #[command(flatten)]
         gate: migbench_analysis::gate::GateArgs,
     },
@@ -91,6 +100,10 @@ enum Cmd {
         /// summary.parquet`, summary.csv's columns, typed).
         #[arg(long, value_name = "FILE", required_if_eq("format", "parquet"))]
         output: Option<PathBuf>,
+        /// Count a run found more than once among the inputs (the same
+        /// directory twice, copied runs) every time instead of refusing.
+        #[arg(long)]
+        allow_duplicates: bool,
     },
     /// Export every run and every probe as tables for other tools (pandas,
     /// polars, DuckDB, R).
@@ -108,19 +121,58 @@ enum Cmd {
     Export(migbench_analysis::export::parquet::ExportArgs),
 }
 
-fn load_all(dirs: &[PathBuf]) -> Result<Vec<ResultsSet>> {
-    let sets = dirs
-        .iter()
-        .map(|d| {
-            load_results(d).with_context(|| format!("loading results directory {}", d.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for s in &sets {
-        for w in &s.warnings {
+/// Load results directories, printing their warnings (each once); a run
+/// found more than once within `dirs` is refused (a [`Usage`] error)
+/// unless `allow_duplicates`, when it is counted every time with a
+/// warning.
+fn load_all(dirs: &[PathBuf], allow_duplicates: bool) -> Result<Vec<ResultsSet>> {
+    load_sides(&[dirs], allow_duplicates).map(|mut s| s.remove(0))
+}
+
+/// [`load_all`] for sides loaded separately (compare's A and B, which
+/// may be one directory): duplicates are looked for within each side.
+fn load_sides(sides: &[&[PathBuf]], allow_duplicates: bool) -> Result<Vec<Vec<ResultsSet>>> {
+    let mut out = Vec::new();
+    for dirs in sides {
+        let sets = dirs
+            .iter()
+            .map(|d| {
+                load_results(d)
+                    .with_context(|| format!("loading results directory {}", d.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(sets);
+    }
+    let mut shown = std::collections::HashSet::new();
+    for w in out.iter().flatten().flat_map(|s| &s.warnings) {
+        if shown.insert(w) {
             eprintln!("warning: {w}");
         }
     }
-    Ok(sets)
+    for sets in &out {
+        if !allow_duplicates {
+            refuse_duplicates(sets)?;
+            continue;
+        }
+        let dups = duplicates(sets);
+        if let Some(d) = dups.first() {
+            eprintln!(
+                "warning: {} run(s) counted more than once (--allow-duplicates), e.g. {} at {}",
+                dups.len(),
+                d.id.run_id,
+                d.places.join(" and ")
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Warnings the summary added to the loading's (unusable probe files).
+fn print_new_warnings(sets: &[ResultsSet], summary: &migbench_analysis::summary::Summary) {
+    let loaded: usize = sets.iter().map(|s| s.warnings.len()).sum();
+    for w in summary.warnings.iter().skip(loaded) {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn run() -> Result<()> {
@@ -131,14 +183,22 @@ fn run() -> Result<()> {
             name,
             no_probes,
             model,
+            allow_duplicates,
         } => {
+            if let Some(n) = &name {
+                check_name(n)?;
+            }
             let model = Model::load(model.as_deref()).map_err(anyhow::Error::msg)?;
-            let sets = load_all(&results)?;
+            let sets = load_all(&results, allow_duplicates)?;
             let summary = summarise(&sets, !no_probes)?;
+            print_new_warnings(&sets, &summary);
             let dir = report_path(&reports, &name.unwrap_or_else(|| default_name(&sets)));
-            let index = write_report(&sets, &summary, &model, &dir)?;
+            let written = write_report(&sets, &summary, &model, &dir, !no_probes)?;
+            for w in &written.warnings {
+                eprintln!("warning: {w}");
+            }
             print!("{}", export::MarkdownExporter.render(&summary));
-            println!("report: {}", index.display());
+            println!("report: {}", written.index.display());
         }
         Cmd::Compare {
             a,
@@ -149,6 +209,7 @@ fn run() -> Result<()> {
             group_a,
             group_b,
             reports,
+            allow_duplicates,
             gate,
         } => {
             if !gate.fail_if.is_empty() {
@@ -157,26 +218,28 @@ fn run() -> Result<()> {
                 std::process::exit(code);
             }
             if let Some(by) = by {
-                let sets = load_all(&[a])?;
+                let sets = load_all(&[a], allow_duplicates)?;
                 let runs = migbench_analysis::frame::all_runs(&sets);
                 let cmps = compare_by(&runs, &by, group_a.as_deref(), group_b.as_deref())
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(Usage)?;
                 print!("{}", by_text(&sets[0].name, &cmps));
-                let name = format!("compare-{}-by-{by}", sets[0].name).replace(['/', ' '], "-");
+                let name = plain_name(&format!("compare-{}-by-{by}", sets[0].name));
                 let index = by_page(&sets[0].name, &cmps, &report_path(&reports, &name))?;
                 println!("report: {}", index.display());
                 return Ok(());
             }
             let Some(b) = b.filter(|_| !predicted) else {
                 let model = Model::load(model.as_deref()).map_err(anyhow::Error::msg)?;
-                let sets = load_all(&[a])?;
+                let sets = load_all(&[a], allow_duplicates)?;
                 print!(
                     "{}",
                     render_predicted(&sets[0], group_a.as_deref(), &model)?
                 );
                 return Ok(());
             };
-            let sets = load_all(&[a, b])?;
+            // Each side is checked for runs given twice on its own: A and
+            // B may be one directory, compared group against group.
+            let sets = load_sides(&[&[a], &[b]], allow_duplicates)?.concat();
             let (sa, sb) = (
                 Side {
                     set: &sets[0],
@@ -187,13 +250,14 @@ fn run() -> Result<()> {
                     group: group_b,
                 },
             );
+            sa.check("--group-a")?;
+            sb.check("--group-b")?;
             let rows = compare_sides(&sa, &sb);
             if rows.iter().all(|r| r.a.is_none() && r.b.is_none()) {
                 bail!("no completed runs to compare (check --group-a/--group-b: groups look like \"link_rate=100mbit\")");
             }
             print!("{}", render_text(&sa, &sb, &rows));
-            let name = format!("compare-{}-vs-{}", sa.name(), sb.name())
-                .replace(['/', ' ', '[', ']', '='], "-");
+            let name = plain_name(&format!("compare-{}-vs-{}", sa.name(), sb.name()));
             let index = write_page(&sa, &sb, &rows, &report_path(&reports, &name))?;
             println!("report: {}", index.display());
         }
@@ -201,9 +265,11 @@ fn run() -> Result<()> {
             results,
             format,
             output,
+            allow_duplicates,
         } => {
-            let sets = load_all(&results)?;
+            let sets = load_all(&results, allow_duplicates)?;
             let summary = summarise(&sets, true)?;
+            print_new_warnings(&sets, &summary);
             if let Some(path) = output {
                 export::parquet::write_summary(&summary, &format, &path)?;
                 println!("summary: {}", path.display());
@@ -213,7 +279,7 @@ fn run() -> Result<()> {
             print!("{}", exporter.render(&summary));
         }
         Cmd::Export(args) => {
-            let sets = load_all(&args.results)?;
+            let sets = load_all(&args.results, true)?;
             let (written, warnings) = export::parquet::export(&sets, &args.output, &args.format)?;
             for w in warnings {
                 eprintln!("warning: {w}");
@@ -226,12 +292,15 @@ fn run() -> Result<()> {
     Ok(())
 }
 
+/// Exit 2 for a mistake in the call ([`Usage`], as clap does for its
+/// own), 1 for a failure while working.
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
         for c in e.chain().skip(1) {
             eprintln!("  caused by: {c}");
         }
-        std::process::exit(1);
+        let usage = e.chain().any(|c| c.is::<Usage>());
+        std::process::exit(if usage { 2 } else { 1 });
     }
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::dims::{Dim, METRICS};
-use crate::frame::{all_runs, group_key, group_stats, probe_stats, runs_frame, varying, RunRef};
+use crate::frame::{
+    all_runs, group_key, group_stats, runs_frame, scan_probes, varying, ProbeScan, RunRef,
+};
 use crate::load::ResultsSet;
 use crate::stats::Estimate;
 
@@ -51,12 +53,15 @@ pub struct Summary {
     pub varying: Vec<String>,
     /// One row per group, sorted by dimension values.
     pub rows: Vec<SummaryRow>,
-    /// Warnings gathered while loading.
+    /// Warnings gathered while loading (the `runs.jsonl` lines skipped,
+    /// [`crate::load::Skipped`]) and reading raw probes (each `FILE:LINE:
+    /// ...` or `FILE: ...`).
     pub warnings: Vec<String>,
 }
 
 /// Build the summary of some results sets. `with_probes` also scans every
-/// run's raw `probes.csv`.
+/// run's raw `probes.csv`; a file that cannot be used costs only its run's
+/// probe columns, with a warning naming it and why.
 pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summary> {
     let runs = all_runs(sets);
     let vary = varying(&runs);
@@ -67,10 +72,20 @@ pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summa
             .iter()
             .map(|r| r.set.run_dir(&r.rec.run_id).join("probes.csv"))
             .collect();
-        probe_stats(&paths)?
+        scan_probes(&paths)
     } else {
-        HashMap::new()
+        ProbeScan::default()
     };
+    let probe_warnings = probes
+        .unusable
+        .iter()
+        .map(|e| format!("{e}; its run is reported without probe metrics"));
+    let warnings: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.warnings.clone())
+        .chain(probe_warnings)
+        .collect();
+    let probes_ok = &probes.stats;
     // Representative run per group for labels; probe stats pooled per group.
     let mut firsts: BTreeMap<String, RunRef> = BTreeMap::new();
     let mut pooled: HashMap<String, (u64, u64, Vec<f64>)> = HashMap::new();
@@ -78,7 +93,7 @@ pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summa
         let key = group_key(r, &vary);
         firsts.entry(key.clone()).or_insert(*r);
         let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
-        if let Some(p) = probes.get(&path) {
+        if let Some(p) = probes_ok.get(&path) {
             let e = pooled.entry(key).or_default();
             e.0 += p.sent;
             e.1 += p.lost;
@@ -150,6 +165,6 @@ pub fn summarise(sets: &[ResultsSet], with_probes: bool) -> anyhow::Result<Summa
     Ok(Summary {
         varying: vary.iter().map(|d| d.name.to_string()).collect(),
         rows,
-        warnings: sets.iter().flat_map(|s| s.warnings.clone()).collect(),
+        warnings,
     })
 }

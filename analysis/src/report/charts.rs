@@ -13,7 +13,7 @@ use crate::charts::timeline::Timeline;
 use crate::charts::{render, Rendered};
 use crate::dims::dim;
 use crate::frame::{all_runs, group_key, varying};
-use crate::load::{load_progress, load_workload, ResultsSet};
+use crate::load::ResultsSet;
 use crate::stats::Estimate;
 use crate::summary::{Summary, SummaryRow};
 
@@ -31,7 +31,12 @@ pub(super) fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
 }
 
 /// Charts that apply to this data.
-pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<Rendered>> {
+pub fn charts(
+    sets: &[ResultsSet],
+    summary: &Summary,
+    dir: &Path,
+    series: &super::series::Series,
+) -> Result<Vec<Rendered>> {
     let mut out = Vec::new();
     let rows = &summary.rows;
     let cats: Vec<String> = rows.iter().map(short_label).collect();
@@ -279,14 +284,12 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
         .filter(|r| seen.insert(group_key(r, &vary)))
         .take(MAX_TIMELINES)
     {
-        let progress = load_progress(r.set, &r.rec.run_id);
+        let progress = series.progress(r);
         if progress.is_empty() {
             continue;
         }
-        let probes = r.set.run_dir(&r.rec.run_id).join("probes.csv");
-        let outages = std::fs::read_to_string(&probes)
-            .ok()
-            .and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
+        let outages = series
+            .probes(r)
             .map(|ev| {
                 let thr =
                     migbench_pure::outage::outage_threshold_ms(r.rec.params.probe_interval.ms());
@@ -315,7 +318,7 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     r.rec.params.downtime_limit
                 ),
                 progress,
-                workload: load_workload(r.set, &r.rec.run_id),
+                workload: series.workload(r),
                 outages,
                 t0_ms: t0,
                 interventions: r
@@ -325,12 +328,12 @@ pub fn charts(sets: &[ResultsSet], summary: &Summary, dir: &Path) -> Result<Vec<
                     .map(|i| (i.t_ms / 1e3, intervention_label(i)))
                     .chain(fault_marks(r.rec))
                     .collect(),
-                service: super::service::timeline_series(r),
+                service: super::service::timeline_series(r, series),
             },
             dir,
         )?);
     }
-    if let Some(cdf) = super::pooled::rtt_cdf(&runs)? {
+    if let Some(cdf) = super::pooled::rtt_cdf(&runs, series) {
         out.push(render(&cdf, dir)?);
     }
     Ok(out)

@@ -199,3 +199,24 @@ pub(super) fn service_tables(runs: &[RunRef], vary: &[&Dim], s: &Summary) -> Opt
     }
     Some(h)
 }
+
+/// The `runs.jsonl` lines left out, one row each: where, which run, the
+/// field and value at fault, and why.
+pub(super) fn skipped_table(skipped: &[crate::load::Skipped]) -> String {
+    let mut h = String::from("<table><thead><tr><th>file:line</th><th>run</th><th>field</th><th>value</th><th>why</th></tr></thead><tbody>");
+    let o = |v: &Option<String>| esc(v.as_deref().unwrap_or("–"));
+    for s in skipped {
+        let _ = write!(
+            h,
+            "<tr><td style=\"text-align:left\">{}:{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(&s.file),
+            s.line,
+            o(&s.run_id),
+            o(&s.field),
+            o(&s.value),
+            esc(&s.why)
+        );
+    }
+    h.push_str("</tbody></table><p><small>These records are in no statistic, table or chart: a line that is not a whole record, or one holding a value no run can have (not finite, negative, a time above 1e9 ms, a downtime longer than the whole migration by more than a second, ...).</small></p>");
+    h
+}

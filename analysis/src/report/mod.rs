@@ -11,6 +11,7 @@ mod outliers;
 mod pooled;
 pub mod predicted;
 mod repeats;
+pub mod series;
 mod service;
 
 use anyhow::{Context, Result};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::export::{CsvExporter, Exporter, JsonExporter, MarkdownExporter};
 use crate::frame::all_runs;
-use crate::load::ResultsSet;
+use crate::load::{ResultsSet, Usage};
 use crate::stats::COMPARE_TEST;
 use crate::summary::Summary;
 
@@ -35,15 +36,65 @@ pub fn report_path(root: &Path, name: &str) -> PathBuf {
     root.join(name)
 }
 
+/// Check a user-given report name: one plain folder name under the
+/// reports root, never a path out of it.
+pub fn check_name(name: &str) -> Result<(), Usage> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains(['/', '\\']) {
+        Some("it has a / or \\ (a path, not a name)")
+    } else if name.contains("..") {
+        Some("it has ..")
+    } else if name.starts_with('.') {
+        Some("it starts with . (a hidden folder)")
+    } else if name.chars().any(char::is_control) {
+        Some("it has a control character")
+    } else if name.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Usage(format!(
+            "--name \"{}\": {why}; a report name is one plain folder name made under --reports: no / or .., not empty, not starting with . (e.g. --name golden-100mbit)",
+            crate::load::clip(name)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `s` as a plain folder name: every character but letters, digits, `.`,
+/// `_` and `-` becomes `-`, and no leading `.` (for names built from
+/// manifests and arguments: scenario names, groups).
+pub fn plain_name(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .replace("..", "--");
+    let out = out.trim_start_matches('.');
+    match out {
+        "" => "report".into(),
+        o if o.len() > 200 => o[..200].to_string(),
+        o => o.to_string(),
+    }
+}
+
 /// Default report name for some results sets: `<scenario>-<timestamp>`,
-/// or `combined-<first>` for several.
+/// or `combined-<first>` for several ([`plain_name`]).
 pub fn default_name(sets: &[ResultsSet]) -> String {
     let one = |s: &ResultsSet| s.name.replace('/', "-");
-    match sets {
+    plain_name(&match sets {
         [s] => one(s),
         [s, ..] => format!("combined-{}", one(s)),
         [] => "empty".into(),
-    }
+    })
 }
 
 pub fn esc(s: &str) -> String {
@@ -82,15 +133,30 @@ pub fn figure(c: &crate::charts::Rendered) -> String {
     )
 }
 
-/// Write a full report for `sets` into `dir`.
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The report's `index.html`.
+    pub index: PathBuf,
+    /// Raw series the report could not use, each `FILE[:LINE]: why`
+    /// (also shown in the report); the summary's warnings are not repeated.
+    pub warnings: Vec<String>,
+}
+
+/// Write a full report for `sets` into `dir`. Raw series that cannot be
+/// used are left out with a warning; `probes` false (`--no-probes`)
+/// reads no `probes.csv`. The `runs.jsonl` lines the sets skipped are
+/// listed in a table.
 pub fn write_report(
     sets: &[ResultsSet],
     summary: &Summary,
     model: &(migbench_model::predict::Model, String),
     dir: &Path,
-) -> Result<PathBuf> {
+    probes: bool,
+) -> Result<Written> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut charts = charts(sets, summary, dir)?;
+    let series = series::Series::new(probes, &summary.warnings);
+    let mut charts = charts(sets, summary, dir, &series)?;
     std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
     std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;
     std::fs::write(dir.join("summary.json"), JsonExporter.render(summary))?;
@@ -111,7 +177,8 @@ pub fn write_report(
             esc(&m.guest_image)
         );
     }
-    for w in &summary.warnings {
+    let late = series.warnings();
+    for w in summary.warnings.iter().chain(&late) {
         let _ = write!(body, "<p class=\"warn\">Warning: {}</p>", esc(w));
     }
     body.push_str("<h2>Summary</h2>");
@@ -149,6 +216,11 @@ pub fn write_report(
         body.push_str(&table);
         charts.extend(more);
     }
+    let skipped: Vec<_> = sets.iter().flat_map(|s| s.skipped.clone()).collect();
+    if !skipped.is_empty() {
+        body.push_str("<h2>Skipped records</h2>");
+        body.push_str(&html::skipped_table(&skipped));
+    }
     body.push_str("<h2>Charts</h2>");
     for c in &charts {
         body.push_str(&figure(c));
@@ -171,5 +243,8 @@ pub fn write_report(
     );
     let index = dir.join("index.html");
     std::fs::write(&index, page(&title, &body))?;
-    Ok(index)
+    Ok(Written {
+        index,
+        warnings: late,
+    })
 }

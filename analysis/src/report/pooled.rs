@@ -3,13 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
 use migbench_model::Outcome;
 
 use crate::charts::cdf::Cdf;
 use crate::charts::convergence::{Cell, Convergence};
-use crate::frame::{probe_rtts, RunRef};
-use crate::load::load_progress;
+use crate::frame::RunRef;
 use crate::stats::ecdf;
 
 /// Dirty rate × bandwidth, pooling every other dimension.
@@ -71,17 +69,22 @@ pub(super) fn convergence(runs: &[RunRef]) -> Convergence {
     }
 }
 
-/// Probe RTT CDF per phase, pooled over completed runs.
-pub(super) fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
+/// Probe RTT CDF per phase, pooled over completed runs (none without
+/// probes: `--no-probes`, or no usable `probes.csv`).
+pub(super) fn rtt_cdf(runs: &[RunRef], series: &super::series::Series) -> Option<Cdf> {
     let mut phases: [Vec<f64>; 3] = Default::default();
     for r in runs.iter().filter(|r| r.rec.outcome == Outcome::Completed) {
-        let progress = load_progress(r.set, &r.rec.run_id);
+        let Some(probes) = series.probes(r) else {
+            continue;
+        };
+        let progress = series.progress(r);
         let (Some(first), Some(last)) = (progress.first(), progress.last()) else {
             continue;
         };
-        let path = r.set.run_dir(&r.rec.run_id).join("probes.csv");
-        // One scan per run, split by send time into the three phases.
-        for (sent, rtt) in probe_rtts(&path)? {
+        // Split by send time into the three phases.
+        for p in probes {
+            let Some(recv) = p.recv_ms else { continue };
+            let (sent, rtt) = (p.sent_ms, recv - p.sent_ms);
             let phase = if sent < first.t_ms {
                 0
             } else if sent < last.t_ms {
@@ -93,10 +96,10 @@ pub(super) fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
         }
     }
     if phases.iter().all(Vec::is_empty) {
-        return Ok(None);
+        return None;
     }
     let names = ["before migration", "during migration", "after migration"];
-    Ok(Some(Cdf {
+    Some(Cdf {
         name: "rtt-cdf".into(),
         title: "Probe RTT before / during / after migration (completed runs)".into(),
         curves: names
@@ -105,5 +108,5 @@ pub(super) fn rtt_cdf(runs: &[RunRef]) -> Result<Option<Cdf>> {
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (format!("{n} (n={})", v.len()), ecdf(v, 400)))
             .collect(),
-    }))
+    })
 }

@@ -107,21 +107,19 @@ pub(super) fn charts(
 /// A run's service series for its timeline: each request's latency at
 /// its send time, and each stream chunk's gap since the previous one at
 /// its arrival (points above 20 ms only: the rest is the steady cadence).
-pub(super) fn timeline_series(r: &RunRef) -> Vec<(String, Vec<(f64, f64)>)> {
-    let dir = r.set.run_dir(&r.rec.run_id).join("service");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+pub(super) fn timeline_series(
+    r: &RunRef,
+    series: &super::series::Series,
+) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out = Vec::new();
-    if let Some(ev) = read("rr.csv").and_then(|t| migbench_model::record::read_probes_csv(&t).ok())
-    {
+    if let Some(ev) = series.service_probes(r, "rr.csv") {
         let pts = ev
             .iter()
             .filter_map(|e| Some((e.sent_ms, e.recv_ms? - e.sent_ms)))
             .collect();
         out.push(("request latency".to_string(), pts));
     }
-    if let Some(ch) =
-        read("stream.csv").and_then(|t| migbench_model::series::read_stream_csv(&t).ok())
-    {
+    if let Some(ch) = series.stream(r) {
         let pts = ch
             .windows(2)
             .map(|w| (w[1].recv_ms, w[1].recv_ms - w[0].recv_ms))
