@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use migbench_model::predict::advise::{advise, closest, link_needed, Advice, Question};
+use migbench_model::predict::advise::{
+    advise, closest, link_needed, shown, why_none, why_not_plain, Advice, Binding, Question,
+    FASTEST_LINK_BPS,
+};
 use migbench_model::predict::Inputs;
 use migbench_model::scalar::ScalarField;
 use migbench_model::units::{BitRate, ByteRate, Dur, Percent, Size};
@@ -19,6 +22,55 @@ fn parse<T: ScalarField + Send + Sync + 'static>(s: &str) -> Result<T, String> {
     T::parse_str(s)
 }
 
+/// The most RAM a guest is asked about (16 TiB: more than any host has).
+pub const MAX_RAM: u64 = 16 << 40;
+/// The fastest link asked about, bits/s (1 Tbit/s).
+pub const MAX_LINK_BPS: u64 = 1_000_000_000_000;
+/// The fastest dirty rate asked about, bytes/s (100 GB/s: a host's
+/// memory bandwidth).
+pub const MAX_DIRTY_RATE: u64 = 100_000_000_000;
+/// The longest duration asked about (30 days).
+const MAX_DUR: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// A size within physical sense: a value that overflowed (saturated at
+/// 2^64 − 1 by the parser) or lies above 16 TiB is refused.
+fn parse_size(s: &str) -> Result<Size, String> {
+    let v = Size::parse_str(s)?;
+    if v.0 > MAX_RAM {
+        return Err(format!(
+            "`{s}` is more than 16 TiB (no host has that much memory)"
+        ));
+    }
+    Ok(v)
+}
+
+/// A link rate within physical sense (at most 1 Tbit/s).
+fn parse_link(s: &str) -> Result<BitRate, String> {
+    let v = BitRate::parse_str(s)?;
+    if v.0 > MAX_LINK_BPS {
+        return Err(format!("`{s}` is faster than 1 Tbit/s (no such link)"));
+    }
+    Ok(v)
+}
+
+/// A duration within sense (at most 30 days).
+fn parse_dur(s: &str) -> Result<Dur, String> {
+    let v = Dur::parse_str(s)?;
+    if v.0 > MAX_DUR {
+        return Err(format!("`{s}` is longer than 30 days"));
+    }
+    Ok(v)
+}
+
+/// How many settings to show: at least one.
+fn parse_top(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 shows nothing: give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
 /// `migbench advise` flags.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -26,32 +78,33 @@ fn parse<T: ScalarField + Send + Sync + 'static>(s: &str) -> Result<T, String> {
 )]
 pub struct AdviseArgs {
     /// Guest RAM ("8GiB").
-    #[arg(long, value_parser = parse::<Size>)]
+    #[arg(long, value_parser = parse_size)]
     pub ram: Size,
     /// What the guest dirties ("50MB/s"), or `measure` to read it from a
     /// running guest (--qmp, or --connect and --domain).
     #[arg(long, allow_hyphen_values = true)]
     pub dirty_rate: String,
     /// Memory the guest keeps rewriting (default: a quarter of its RAM).
-    #[arg(long, value_parser = parse::<Size>)]
+    #[arg(long, value_parser = parse_size)]
     pub working_set: Option<Size>,
     /// Share of each page that compresses ("0%" for random data).
     #[arg(long, value_parser = parse::<Percent>, default_value = "0%")]
     pub compressibility: Percent,
     /// The migration link ("1gbit", "100mbit").
-    #[arg(long, value_parser = parse::<BitRate>)]
+    #[arg(long, value_parser = parse_link)]
     pub link: BitRate,
     /// The longest pause the guest may see ("300ms").
-    #[arg(long, value_parser = parse::<Dur>)]
+    #[arg(long, value_parser = parse_dur)]
     pub max_downtime: Dur,
     /// The longest the migration may take ("120s"; default: any up to --timeout).
-    #[arg(long, value_parser = parse::<Dur>)]
+    #[arg(long, value_parser = parse_dur)]
     pub max_time: Option<Dur>,
     /// When a migration is given up.
-    #[arg(long, value_parser = parse::<Dur>, default_value = "1h")]
+    #[arg(long, value_parser = parse_dur, default_value = "1h")]
     pub timeout: Dur,
-    /// How many settings to show.
-    #[arg(long, default_value_t = 5)]
+    /// How many settings to show (at least 1; the best post-copy and
+    /// pre-copy settings are shown whenever both meet the target).
+    #[arg(long, default_value = "5", value_parser = parse_top)]
     pub top: usize,
     /// Output: a table, or JSON.
     #[arg(long, value_enum, default_value = "table")]
@@ -70,7 +123,7 @@ pub struct AdviseArgs {
     #[arg(long, value_name = "NAME", requires = "connect")]
     pub domain: Option<String>,
     /// --dirty-rate measure: how long QEMU samples.
-    #[arg(long, value_parser = parse::<Dur>, default_value = "1s")]
+    #[arg(long, value_parser = parse_dur, default_value = "1s")]
     pub measure_for: Dur,
 }
 
@@ -126,6 +179,12 @@ fn dirty_rate(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<(f64, Stri
     if a.dirty_rate.trim() != "measure" {
         let r = ByteRate::parse_str(&a.dirty_rate)
             .map_err(|e| usage(format!("--dirty-rate {}: {e}, or `measure`", a.dirty_rate)))?;
+        if r.0 > MAX_DIRTY_RATE {
+            return Err(usage(format!(
+                "--dirty-rate {}: more than 100 GB/s (a host's memory bandwidth)",
+                a.dirty_rate
+            )));
+        }
         return Ok((r.0 as f64, "given".into()));
     }
     let secs = a.measure_for.0.as_secs().max(1);
@@ -163,9 +222,13 @@ struct Answer<'a> {
     dirty_rate_source: &'a str,
     model: &'a str,
     outside: Vec<String>,
-    advice: &'a [Advice],
-    /// When no setting meets the targets: the one that comes closest.
+    advice: Vec<&'a Advice>,
+    /// When no setting meets the targets: why, and the one that comes closest.
+    why_none: Option<Binding>,
     closest: Option<Advice>,
+    /// When plain pre-copy does not meet them: why (on this link, or on
+    /// the fastest link tried when none would do), and the link it needs.
+    why_not_plain: Option<Binding>,
     link_needed_bps: Option<f64>,
 }
 
@@ -178,12 +241,27 @@ fn print(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<i32> {
     let (m, model) = crate::predict::load_model(a.model.as_deref())?;
     let c = m.constants;
     let all = advise(&q, &c);
-    let shown = &all[..all.len().min(a.top)];
-    let needed = all
-        .iter()
-        .all(|x| x.intrusion > 0)
-        .then(|| link_needed(&q, &c))
-        .flatten();
+    let rows = shown(&all, a.top);
+    let why = all.is_empty().then(|| why_none(&q, &c)).flatten();
+    let near = if all.is_empty() {
+        closest(&q, &c)
+    } else {
+        None
+    };
+    // Plain pre-copy: why not on this link, and the link it would need
+    // (or why not even on the fastest).
+    let plain_here = why_not_plain(&q, &c);
+    let needed = plain_here.and_then(|_| link_needed(&q, &c));
+    let plain_why = match (plain_here, needed) {
+        (Some(_), None) => why_not_plain(
+            &Question {
+                link_bps: FASTEST_LINK_BPS,
+                ..q
+            },
+            &c,
+        ),
+        (w, _) => w,
+    };
     let outside = m.envelope.outside(&Inputs {
         ram: q.ram,
         working_set: q.working_set,
@@ -199,12 +277,10 @@ fn print(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<i32> {
             dirty_rate_source: &source,
             model: &model,
             outside,
-            advice: shown,
-            closest: if all.is_empty() {
-                closest(&q, &c)
-            } else {
-                None
-            },
+            advice: rows,
+            why_none: why,
+            closest: near,
+            why_not_plain: plain_why,
             link_needed_bps: needed,
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
@@ -219,36 +295,45 @@ fn print(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<i32> {
         q.link_bps / 1e6,
         q.max_downtime_ms,
         q.max_time_ms
-            .map(|t| format!(", total ≤ {:.0} s", t / 1e3))
+            .map(|t| format!(", total ≤ {} s", t / 1e3))
             .unwrap_or_default()
     )?;
     writeln!(out, "model: {model}")?;
     for o in &outside {
         writeln!(out, "note: {o}: the answer is an extrapolation")?;
     }
-    if shown.is_empty() {
-        writeln!(out, "no setting meets the target on this link")?;
-        if let Some(x) = closest(&q, &c) {
-            writeln!(
+    if rows.is_empty() {
+        match why {
+            Some(w) => writeln!(
+                out,
+                "no setting meets the target on this link: {}",
+                w.explain(&q)
+            )?,
+            None => writeln!(out, "no setting meets the target on this link")?,
+        }
+        match &near {
+            Some(x) => writeln!(
                 out,
                 "closest: {} — {:.1} s, downtime {:.0} ms ({})",
-                describe(&x),
+                describe(x),
                 x.predicted.total_time_ms / 1e3,
                 x.predicted.downtime_ms.unwrap_or(f64::NAN),
                 x.why
-            )?;
+            )?,
+            None => writeln!(out, "closest: none (no setting completes within --timeout)")?,
         }
     } else {
         writeln!(
             out,
-            "{:<3} {:<58} {:>8} {:>8} {:>6}  why",
-            "#", "settings", "total s", "down ms", "passes"
+            "{:<3} {:<15} {:<50} {:>8} {:>8} {:>6}  why",
+            "#", "kind", "settings", "total s", "down ms", "passes"
         )?;
-        for (k, x) in shown.iter().enumerate() {
+        for (k, x) in rows.iter().enumerate() {
             writeln!(
                 out,
-                "{:<3} {:<58} {:>8.1} {:>8.0} {:>6}  {}",
+                "{:<3} {:<15} {:<50} {:>8.1} {:>8.0} {:>6}  {}",
                 k + 1,
+                x.family.to_string(),
                 describe(x),
                 x.predicted.total_time_ms / 1e3,
                 x.predicted.downtime_ms.unwrap_or(f64::NAN),
@@ -257,16 +342,25 @@ fn print(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<i32> {
             )?;
         }
     }
-    match (shown.first().map(|x| x.intrusion), needed) {
-        (Some(0), _) => {}
-        (_, Some(bps)) => writeln!(
+    match (plain_here, needed, plain_why) {
+        (None, _, _) => {}
+        (Some(here), Some(bps), _) => writeln!(
             out,
-            "plain pre-copy would need a link of at least {}",
-            human_bps(bps)
+            "plain pre-copy would need a link of at least {} (on this one, {})",
+            human_bps(bps),
+            here.explain(&q)
         )?,
-        (_, None) => writeln!(
+        (Some(_), None, Some(w)) => writeln!(
             out,
-            "plain pre-copy meets this target on no link up to 400 Gbit/s (the switchover alone is longer)"
+            "plain pre-copy meets this target on no link up to {}: {}",
+            human_bps(FASTEST_LINK_BPS),
+            w.explain(&q)
+        )?,
+        (Some(here), None, None) => writeln!(
+            out,
+            "plain pre-copy meets this target on no link up to {} ({} here)",
+            human_bps(FASTEST_LINK_BPS),
+            here.explain(&q)
         )?,
     }
     Ok(0)
@@ -301,7 +395,9 @@ fn describe(x: &Advice) -> String {
 }
 
 fn human_bps(bps: f64) -> String {
-    if bps >= 1e9 {
+    if bps >= 1e11 {
+        format!("{:.0} Gbit/s", bps / 1e9)
+    } else if bps >= 1e9 {
         format!("{:.1} Gbit/s", bps / 1e9)
     } else {
         format!("{:.0} Mbit/s", bps / 1e6)

@@ -59,6 +59,8 @@ pub struct Advice {
     /// host more: CPU for compression, memory for XBZRLE, a throttled
     /// guest, a guest split across hosts).
     pub intrusion: u32,
+    /// The kind of remedy.
+    pub family: Family,
     /// Why it works, in words.
     pub why: String,
 }
@@ -159,6 +161,73 @@ fn meets(p: &Prediction, q: &Question) -> bool {
         && q.max_time_ms.is_none_or(|m| p.total_time_ms <= m)
 }
 
+/// Total times within this share of each other are the same outcome (the
+/// model's own median error on configurations it has not seen is about
+/// this; see `bench/model/tests/predict.rs`).
+pub const TIME_NOISE: f64 = 0.05;
+/// Downtimes within this many ms, or [`DOWN_NOISE_SHARE`] of the smaller,
+/// are the same outcome (identical runs differ by tens of ms).
+pub const DOWN_NOISE_MS: f64 = 20.0;
+/// See [`DOWN_NOISE_MS`].
+pub const DOWN_NOISE_SHARE: f64 = 0.15;
+
+/// Whether `a` does at least as well as `b` within the model's noise:
+/// no slower and no longer a pause, beyond what tells runs apart.
+fn as_good(a: &Prediction, b: &Prediction) -> bool {
+    let (da, db) = (
+        a.downtime_ms.unwrap_or(f64::MAX),
+        b.downtime_ms.unwrap_or(f64::MAX),
+    );
+    a.total_time_ms <= b.total_time_ms * (1.0 + TIME_NOISE)
+        && da <= db + (DOWN_NOISE_SHARE * db).max(DOWN_NOISE_MS)
+}
+
+/// The kinds of remedy, least intrusive first; a setting belongs to the
+/// most intrusive it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Pre-copy with a downtime limit (and perhaps a bandwidth cap).
+    Plain,
+    /// multifd channels, with or without compression.
+    Multifd,
+    /// XBZRLE's cache.
+    Xbzrle,
+    /// Auto-converge's throttle.
+    AutoConverge,
+    /// Post-copy.
+    Postcopy,
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Plain => "plain pre-copy",
+            Family::Multifd => "multifd",
+            Family::Xbzrle => "XBZRLE",
+            Family::AutoConverge => "auto-converge",
+            Family::Postcopy => "post-copy",
+        })
+    }
+}
+
+impl Setting {
+    /// The remedy this setting is (see [`Family`]).
+    pub fn family(&self) -> Family {
+        if self.postcopy {
+            Family::Postcopy
+        } else if self.auto_converge {
+            Family::AutoConverge
+        } else if self.xbzrle_cache > 0.0 {
+            Family::Xbzrle
+        } else if self.multifd_channels > 0 || self.compression {
+            Family::Multifd
+        } else {
+            Family::Plain
+        }
+    }
+}
+
 /// Why a setting works, in words.
 fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
     let rate = super::send_rate(&s.inputs(q), c);
@@ -174,7 +243,7 @@ fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
             "auto-converge throttles the guest up to {:.0} % until its dirtying fits",
             p.max_throttle_pct
         ));
-    } else if q.dirty_rate * 1.0 < rate {
+    } else if q.dirty_rate < rate {
         parts.push(format!(
             "the link ({:.0} MB/s) outpaces the dirty rate ({:.1} MB/s): {} passes",
             rate / 1e6,
@@ -209,105 +278,356 @@ fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
     parts.join("; ")
 }
 
-/// The settings that meet `q`'s targets, best first: the least intrusive,
-/// then the shortest total time, then the shortest downtime; a setting
-/// is left out when one less intrusive does as well.
-pub fn advise(q: &Question, c: &Constants) -> Vec<Advice> {
-    let mut ok: Vec<(Setting, Prediction)> = grid(q)
+fn advice(s: Setting, p: Prediction, q: &Question, c: &Constants) -> Advice {
+    Advice {
+        why: why(&s, &p, q, c),
+        intrusion: s.intrusion(),
+        family: s.family(),
+        setting: s,
+        predicted: p,
+    }
+}
+
+/// Every valid setting with its prediction.
+fn predicted(q: &Question, c: &Constants) -> Vec<(Setting, Prediction)> {
+    grid(q)
         .into_iter()
         .filter(Setting::valid)
         .map(|s| (s, predict(&s.inputs(q), c)))
-        .filter(|(_, p)| meets(p, q))
-        .collect();
-    ok.sort_by(|(a, pa), (b, pb)| {
+        .collect()
+}
+
+/// The best of one family's settings that meet the target: the fastest,
+/// then (among those as fast within noise) the shortest pause, then
+/// (among those alike within noise) the least intrusive, uncapped and
+/// with the fewest channels and smallest cache.
+fn family_best(mut ok: Vec<(Setting, Prediction)>) -> Option<(Setting, Prediction)> {
+    let fastest = ok
+        .iter()
+        .map(|(_, p)| p.total_time_ms)
+        .fold(f64::INFINITY, f64::min);
+    ok.retain(|(_, p)| p.total_time_ms <= fastest * (1.0 + TIME_NOISE));
+    let shortest = ok
+        .iter()
+        .filter_map(|(_, p)| p.downtime_ms)
+        .fold(f64::INFINITY, f64::min);
+    ok.retain(|(_, p)| {
+        p.downtime_ms.unwrap_or(f64::MAX)
+            <= shortest + (DOWN_NOISE_SHARE * shortest).max(DOWN_NOISE_MS)
+    });
+    ok.into_iter().min_by(|(a, pa), (b, pb)| {
         a.intrusion()
             .cmp(&b.intrusion())
+            .then(b.bandwidth_share.total_cmp(&a.bandwidth_share))
+            .then(a.multifd_channels.cmp(&b.multifd_channels))
+            .then(a.xbzrle_cache.total_cmp(&b.xbzrle_cache))
             .then(pa.total_time_ms.total_cmp(&pb.total_time_ms))
             .then(
                 pa.downtime_ms
                     .unwrap_or(f64::MAX)
                     .total_cmp(&pb.downtime_ms.unwrap_or(f64::MAX)),
             )
-            // An uncapped link and a smaller limit when all else ties.
-            .then(pb.total_time_ms.total_cmp(&pa.total_time_ms))
-            .then(b.bandwidth_share.total_cmp(&a.bandwidth_share))
             .then(a.downtime_limit_ms.total_cmp(&b.downtime_limit_ms))
-    });
-    // Keep a setting only when nothing less intrusive already kept does
-    // as well (more multifd channels on a link one stream fills, say).
+    })
+}
+
+/// The settings that meet `q`'s targets: one per [`Family`] (its best,
+/// see [`family_best`]; settings that differ only in what does not
+/// change the outcome beyond the model's noise are one), least intrusive
+/// first. A family is left out when a less intrusive one shown does as
+/// well within noise — except post-copy's best, which is always there
+/// when it meets the target, beside the best pre-copy setting.
+pub fn advise(q: &Question, c: &Constants) -> Vec<Advice> {
+    let ok: Vec<(Setting, Prediction)> = predicted(q, c)
+        .into_iter()
+        .filter(|(_, p)| meets(p, q))
+        .collect();
     let mut kept: Vec<(Setting, Prediction)> = Vec::new();
-    for (s, p) in ok {
-        let down = p.downtime_ms.unwrap_or(f64::MAX);
-        let dominated = kept.iter().any(|(k, kp)| {
-            k.intrusion() <= s.intrusion()
-                && kp.total_time_ms <= p.total_time_ms * 1.001
-                && kp.downtime_ms.unwrap_or(f64::MAX) <= down * 1.001
-        });
-        if !dominated {
+    for family in [
+        Family::Plain,
+        Family::Multifd,
+        Family::Xbzrle,
+        Family::AutoConverge,
+        Family::Postcopy,
+    ] {
+        let Some((s, p)) = family_best(
+            ok.iter()
+                .filter(|(s, _)| s.family() == family)
+                .copied()
+                .collect(),
+        ) else {
+            continue;
+        };
+        let dominated = kept.iter().any(|(_, kp)| as_good(kp, &p));
+        if !dominated || family == Family::Postcopy {
             kept.push((s, p));
         }
     }
-    kept.into_iter()
-        .map(|(s, p)| Advice {
-            why: why(&s, &p, q, c),
-            intrusion: s.intrusion(),
-            setting: s,
-            predicted: p,
-        })
-        .collect()
+    kept.into_iter().map(|(s, p)| advice(s, p, q, c)).collect()
+}
+
+/// The rows to show of `all` (as [`advise`] ranks them) when `top` are
+/// asked for: the first `top`, and the best post-copy and the best
+/// pre-copy setting beside them when both meet the target, whatever
+/// `top` says.
+pub fn shown(all: &[Advice], top: usize) -> Vec<&Advice> {
+    let mut out: Vec<&Advice> = all.iter().take(top).collect();
+    for postcopy in [false, true] {
+        let has = out.iter().any(|a| a.setting.postcopy == postcopy);
+        if let Some(best) = all.iter().find(|a| a.setting.postcopy == postcopy) {
+            if !has {
+                out.push(best);
+            }
+        }
+    }
+    out
 }
 
 /// When nothing meets the targets: the setting that comes closest (the
-/// shortest downtime among those that complete in time), or `None` when
-/// none completes.
+/// least excess over the worse of the two targets, downtime and total
+/// time, each as a multiple of its target), or `None` when none
+/// completes within the timeout.
 pub fn closest(q: &Question, c: &Constants) -> Option<Advice> {
-    let relaxed = Question {
-        max_downtime_ms: f64::MAX,
-        ..*q
+    let excess = |p: &Prediction| {
+        let down = p.downtime_ms.unwrap_or(f64::MAX) / q.max_downtime_ms;
+        let time = q.max_time_ms.map_or(0.0, |m| p.total_time_ms / m);
+        down.max(time)
     };
-    grid(q)
+    predicted(q, c)
         .into_iter()
-        .filter(Setting::valid)
-        .map(|s| (s, predict(&s.inputs(q), c)))
-        .filter(|(_, p)| meets(p, &relaxed))
+        .filter(|(_, p)| p.converges)
         .min_by(|(a, pa), (b, pb)| {
-            pa.downtime_ms
-                .unwrap_or(f64::MAX)
-                .total_cmp(&pb.downtime_ms.unwrap_or(f64::MAX))
+            excess(pa)
+                .total_cmp(&excess(pb))
                 .then(a.intrusion().cmp(&b.intrusion()))
                 .then(pa.total_time_ms.total_cmp(&pb.total_time_ms))
         })
-        .map(|(s, p)| Advice {
-            why: why(&s, &p, q, c),
-            intrusion: s.intrusion(),
-            setting: s,
-            predicted: p,
+        .map(|(s, p)| advice(s, p, q, c))
+}
+
+/// What keeps a target out of reach, named by its cause.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "constraint", rename_all = "kebab-case")]
+pub enum Binding {
+    /// QEMU's setup alone, before any page moves, is longer than the time
+    /// target.
+    Setup {
+        /// The setup, ms.
+        setup_ms: f64,
+    },
+    /// Moving the guest's memory over the link once takes longer than the
+    /// time target, at the fastest the settings send.
+    LinkTime {
+        /// The guest's non-zero memory, bytes.
+        bytes: f64,
+        /// The fastest it moves, bytes/s.
+        rate: f64,
+        /// Setup, the first pass and the switchover, ms.
+        floor_ms: f64,
+    },
+    /// The switchover alone (post-copy's pause, where that is shorter) is
+    /// longer than the downtime target.
+    Switchover {
+        /// The shortest pause any setting has, ms.
+        floor_ms: f64,
+    },
+    /// The guest dirties memory at least as fast as the link sends it:
+    /// pre-copy's passes never shrink.
+    Dirtying {
+        /// Dirty rate, bytes/s.
+        dirty: f64,
+        /// Send rate, bytes/s.
+        send: f64,
+    },
+    /// It completes, but only after the time target.
+    MaxTime {
+        /// The shortest total time of a setting that meets the downtime
+        /// target, ms.
+        total_ms: f64,
+    },
+    /// It completes, but only with a pause longer than the target.
+    Downtime {
+        /// The shortest pause of a setting that completes, ms.
+        down_ms: f64,
+    },
+    /// Nothing completes within the timeout.
+    Timeout,
+}
+
+impl Binding {
+    /// In words, for a person.
+    pub fn explain(&self, q: &Question) -> String {
+        match *self {
+            Binding::Setup { setup_ms } => format!(
+                "QEMU's setup alone takes {:.1} s for this RAM, more than --max-time {}",
+                setup_ms / 1e3,
+                secs(q.max_time_ms.unwrap_or(0.0))
+            ),
+            Binding::LinkTime {
+                bytes,
+                rate,
+                floor_ms,
+            } => format!(
+                "moving the guest's {:.0} MB of memory once takes at least {:.1} s at {:.0} MB/s (with setup and switchover), more than --max-time {}",
+                bytes / 1e6,
+                floor_ms / 1e3,
+                rate / 1e6,
+                secs(q.max_time_ms.unwrap_or(0.0))
+            ),
+            Binding::Switchover { floor_ms } => format!(
+                "the switchover alone pauses the guest {floor_ms:.0} ms, more than --max-downtime {:.0} ms",
+                q.max_downtime_ms
+            ),
+            Binding::Dirtying { dirty, send } => format!(
+                "the guest dirties {:.1} MB/s, at least the {:.1} MB/s the link sends",
+                dirty / 1e6,
+                send / 1e6
+            ),
+            Binding::MaxTime { total_ms } => format!(
+                "the fastest setting that keeps the pause under --max-downtime takes {:.1} s, more than --max-time {}",
+                total_ms / 1e3,
+                secs(q.max_time_ms.unwrap_or(0.0))
+            ),
+            Binding::Downtime { down_ms } => format!(
+                "the shortest pause of a setting that completes is {down_ms:.0} ms, more than --max-downtime {:.0} ms",
+                q.max_downtime_ms
+            ),
+            Binding::Timeout => format!(
+                "no setting completes within --timeout {}",
+                secs(q.timeout_ms)
+            ),
+        }
+    }
+}
+
+fn secs(ms: f64) -> String {
+    format!("{} s", (ms / 1e3 * 10.0).round() / 10.0)
+}
+
+/// The plain pre-copy settings (each downtime limit, the whole link).
+fn plain_settings() -> impl Iterator<Item = Setting> {
+    LIMITS_MS.iter().map(|&l| Setting {
+        downtime_limit_ms: l,
+        bandwidth_share: 1.0,
+        multifd_channels: 0,
+        compression: false,
+        xbzrle_cache: 0.0,
+        auto_converge: false,
+        postcopy: false,
+    })
+}
+
+/// Why no setting of `settings` meets `q`'s targets: the first that
+/// binds of the setup, the link time for the RAM, the switchover, the
+/// dirtying against the send rate, the time target and the downtime
+/// target. `None` when one does meet them.
+fn binding(q: &Question, c: &Constants, settings: &[(Setting, Prediction)]) -> Option<Binding> {
+    if settings.iter().any(|(_, p)| meets(p, q)) {
+        return None;
+    }
+    let gib = q.ram / (1u64 << 30) as f64;
+    let setup_ms = (c.setup_ms + c.setup_ms_per_gib * gib).max(0.0);
+    // The fastest any of these settings moves memory, and the floor of
+    // one pass of the guest's memory at that rate.
+    let rate = settings
+        .iter()
+        .map(|(s, _)| super::data_rate(&s.inputs(q), c))
+        .fold(0.0, f64::max);
+    let bytes = (c.base_bytes + c.base_bytes_per_gib * gib + q.working_set.min(q.ram)).min(q.ram);
+    let switchover = c.switchover_ms + c.switchover_ms_per_gib * gib;
+    let pause_floor = settings
+        .iter()
+        .map(|(s, _)| {
+            if s.postcopy {
+                c.switchover_ms_per_gib * gib
+            } else {
+                switchover
+            }
         })
+        .fold(f64::INFINITY, f64::min);
+    let send_ms = bytes / rate.max(1.0) * 1e3;
+    let floor_ms = setup_ms + send_ms + pause_floor;
+    if let Some(m) = q.max_time_ms.filter(|m| floor_ms > *m) {
+        // The link time for the RAM when it alone is too long, else QEMU's
+        // setup when it alone is, else the two together.
+        if setup_ms > m && send_ms <= m {
+            return Some(Binding::Setup { setup_ms });
+        }
+        return Some(Binding::LinkTime {
+            bytes,
+            rate,
+            floor_ms,
+        });
+    }
+    if pause_floor > q.max_downtime_ms {
+        return Some(Binding::Switchover {
+            floor_ms: pause_floor,
+        });
+    }
+    let send = settings
+        .iter()
+        .map(|(s, _)| super::data_rate(&s.inputs(q), c))
+        .fold(0.0, f64::max);
+    let only_plain = settings.iter().all(|(s, _)| s.family() == Family::Plain);
+    if only_plain && q.dirty_rate * c.dirty_scale >= send {
+        return Some(Binding::Dirtying {
+            dirty: q.dirty_rate * c.dirty_scale,
+            send,
+        });
+    }
+    let in_down = settings
+        .iter()
+        .filter(|(_, p)| p.converges && p.downtime_ms.is_some_and(|d| d <= q.max_downtime_ms))
+        .map(|(_, p)| p.total_time_ms)
+        .fold(f64::INFINITY, f64::min);
+    if in_down.is_finite() {
+        return Some(Binding::MaxTime { total_ms: in_down });
+    }
+    let down = settings
+        .iter()
+        .filter(|(_, p)| p.converges)
+        .filter_map(|(_, p)| p.downtime_ms)
+        .fold(f64::INFINITY, f64::min);
+    if down.is_finite() {
+        return Some(Binding::Downtime { down_ms: down });
+    }
+    if !only_plain && q.dirty_rate * c.dirty_scale >= send {
+        return Some(Binding::Dirtying {
+            dirty: q.dirty_rate * c.dirty_scale,
+            send,
+        });
+    }
+    Some(Binding::Timeout)
+}
+
+/// Why no setting at all meets `q`'s targets on its link (`None` when one
+/// does).
+pub fn why_none(q: &Question, c: &Constants) -> Option<Binding> {
+    binding(q, c, &predicted(q, c))
+}
+
+/// Why plain pre-copy does not meet `q`'s targets on its link (`None`
+/// when it does).
+pub fn why_not_plain(q: &Question, c: &Constants) -> Option<Binding> {
+    let plain: Vec<(Setting, Prediction)> = plain_settings()
+        .map(|s| (s, predict(&s.inputs(q), c)))
+        .collect();
+    binding(q, c, &plain)
 }
 
 /// The slowest link over which plain pre-copy (with the downtime limit
 /// that fits the target) meets the targets, bits/s, or `None` when even
-/// 400 Gbit/s does not.
+/// [`FASTEST_LINK_BPS`] does not (then [`why_not_plain`] on that link
+/// says why).
 pub fn link_needed(q: &Question, c: &Constants) -> Option<f64> {
     let works = |bps: f64| {
         let r = Question {
             link_bps: bps,
             ..*q
         };
-        LIMITS_MS.iter().any(|&l| {
-            let s = Setting {
-                downtime_limit_ms: l,
-                bandwidth_share: 1.0,
-                multifd_channels: 0,
-                compression: false,
-                xbzrle_cache: 0.0,
-                auto_converge: false,
-                postcopy: false,
-            };
-            meets(&predict(&s.inputs(&r), c), &r)
-        })
+        plain_settings().any(|s| meets(&predict(&s.inputs(&r), c), &r))
     };
-    let (mut lo, mut hi) = (1e6_f64, 400e9_f64);
+    let (mut lo, mut hi) = (1e6_f64, FASTEST_LINK_BPS);
     if !works(hi) {
         return None;
     }
@@ -325,6 +645,9 @@ pub fn link_needed(q: &Question, c: &Constants) -> Option<f64> {
     }
     Some(hi)
 }
+
+/// The fastest link [`link_needed`] tries, bits/s (400 Gbit/s).
+pub const FASTEST_LINK_BPS: f64 = 400e9;
 
 #[cfg(test)]
 mod tests {
@@ -403,5 +726,113 @@ mod tests {
                 .all(|x| x.setting.multifd_channels == 0 || x.setting.compression),
             "{a:?}"
         );
+    }
+
+    fn busy_1gib() -> Question {
+        Question {
+            ram: GIB,
+            working_set: 0.25 * GIB,
+            dirty_rate: 20e6,
+            compressibility: 0.0,
+            link_bps: 100e6,
+            max_downtime_ms: 500.0,
+            max_time_ms: None,
+            timeout_ms: 3_600_000.0,
+        }
+    }
+
+    #[test]
+    fn one_row_per_family_and_no_two_alike() {
+        for q in [busy_1gib(), q(10.0, 1.0), q(200.0, 1.0), q(50.0, 1.0)] {
+            let a = advise(&q, &Constants::LAB);
+            let fams: Vec<Family> = a.iter().map(|x| x.family).collect();
+            let mut dedup = fams.clone();
+            dedup.dedup();
+            assert_eq!(fams, dedup, "{a:?}");
+            assert!(fams.windows(2).all(|w| w[0] < w[1]), "{fams:?}");
+            // No row does as well as a less intrusive one above it (but
+            // post-copy, always shown beside pre-copy).
+            for (k, x) in a.iter().enumerate() {
+                if x.family == Family::Postcopy {
+                    continue;
+                }
+                assert!(
+                    !a[..k].iter().any(|y| as_good(&y.predicted, &x.predicted)),
+                    "{a:?}"
+                );
+            }
+        }
+        // The README's busy guest: auto-converge once (not once per
+        // downtime limit) and post-copy beside it.
+        let a = advise(&busy_1gib(), &Constants::LAB);
+        assert_eq!(
+            a.iter().map(|x| x.family).collect::<Vec<_>>(),
+            [Family::AutoConverge, Family::Postcopy],
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn the_best_postcopy_and_precopy_are_shown_whatever_top_says() {
+        let a = advise(&q(10.0, 1.0), &Constants::LAB);
+        assert!(a.iter().any(|x| x.setting.postcopy), "{a:?}");
+        let s = shown(&a, 1);
+        assert!(s.iter().any(|x| x.setting.postcopy), "{s:?}");
+        assert!(s.iter().any(|x| !x.setting.postcopy), "{s:?}");
+        assert_eq!(s[0].family, Family::Plain);
+        assert!(shown(&a, 0).len() == 2 && shown(&a, 100).len() == a.len());
+        assert!(shown(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn every_no_names_what_binds() {
+        let c = Constants::LAB;
+        // 1 GiB over 1 Gbit in 1 s: its memory cannot cross the link in
+        // time; on a link fast enough, QEMU's setup alone (TCG) is longer.
+        let mut t = Question {
+            dirty_rate: 1e6,
+            link_bps: 1e9,
+            max_downtime_ms: 300.0,
+            max_time_ms: Some(1000.0),
+            ..busy_1gib()
+        };
+        assert!(advise(&t, &c).is_empty());
+        assert!(
+            matches!(why_none(&t, &c), Some(Binding::LinkTime { .. })),
+            "{:?}",
+            why_none(&t, &c)
+        );
+        assert!(why_none(&t, &c)
+            .unwrap()
+            .explain(&t)
+            .contains("--max-time 1 s"));
+        assert!(closest(&t, &c).is_some());
+        assert_eq!(link_needed(&t, &c), None);
+        t.link_bps = FASTEST_LINK_BPS;
+        assert!(matches!(why_not_plain(&t, &c), Some(Binding::Setup { .. })));
+        // A busy guest on a slow link: its dirtying outpaces the link.
+        let b = busy_1gib();
+        assert!(matches!(
+            why_not_plain(&b, &c),
+            Some(Binding::Dirtying { .. })
+        ));
+        assert_eq!(why_none(&b, &c), None);
+        // A pause shorter than any switchover.
+        let mut p = q(10.0, 1.0);
+        p.max_downtime_ms = 1.0;
+        assert!(matches!(why_none(&p, &c), Some(Binding::Switchover { .. })));
+        // Converging, but not in time: 8 MB/s over 100 Mbit takes passes.
+        let m = Question {
+            dirty_rate: 8e6,
+            max_time_ms: Some(60_000.0),
+            ..busy_1gib()
+        };
+        assert!(
+            matches!(why_not_plain(&m, &c), Some(Binding::MaxTime { .. })),
+            "{:?}",
+            why_not_plain(&m, &c)
+        );
+        // Nothing is wrong when plain pre-copy meets it.
+        assert_eq!(why_not_plain(&q(10.0, 1.0), &c), None);
     }
 }

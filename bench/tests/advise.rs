@@ -1,0 +1,182 @@
+//! `migbench advise` as a new user tries it (issue 23): `--top 0`
+//! refused, values beyond physical sense refused naming their flag (never
+//! saturated), a time target the link cannot meet named as such with the
+//! closest setting shown, distinct alternatives, and the README's
+//! examples re-run character for character.
+
+mod common;
+
+use common::*;
+
+fn advise(args: &[&str]) -> std::process::Output {
+    // Run where no stored model is found: this lab's constants.
+    let tmp = tempfile::tempdir().unwrap();
+    migbench()
+        .current_dir(tmp.path())
+        .arg("advise")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const BUSY: [&str; 10] = [
+    "--ram",
+    "1GiB",
+    "--working-set",
+    "256MiB",
+    "--dirty-rate",
+    "20MB/s",
+    "--link",
+    "100mbit",
+    "--max-downtime",
+    "500ms",
+];
+
+#[test]
+fn top_zero_is_refused_and_top_one_still_shows_both_kinds() {
+    let zero = advise(&[&BUSY[..], &["--top", "0"]].concat());
+    assert_eq!(zero.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&zero.stderr);
+    assert!(err.contains("--top"), "{err}");
+    assert!(text(&zero).is_empty(), "{}", text(&zero));
+    // A quiet guest: plain pre-copy first, and post-copy beside it.
+    let one = advise(&[
+        "--ram",
+        "1GiB",
+        "--dirty-rate",
+        "5MB/s",
+        "--link",
+        "1gbit",
+        "--max-downtime",
+        "300ms",
+        "--top",
+        "1",
+    ]);
+    let t = text(shown(&one));
+    let rows: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    assert!(rows[0].contains("plain pre-copy"), "{t}");
+    assert!(rows[1].contains("post-copy"), "{t}");
+    assert!(!t.contains("no setting"), "{t}");
+}
+
+#[test]
+fn values_beyond_physical_sense_are_refused_naming_the_flag() {
+    let base = |ram: &str, dirty: &str, link: &str, down: &str| {
+        vec![
+            "--ram".to_string(),
+            ram.into(),
+            "--dirty-rate".into(),
+            dirty.into(),
+            "--link".into(),
+            link.into(),
+            "--max-downtime".into(),
+            down.into(),
+        ]
+    };
+    for (args, flag) in [
+        (
+            base("99999999999999999999GiB", "1MB/s", "1gbit", "300ms"),
+            "--ram",
+        ),
+        (base("17TiB", "1MB/s", "1gbit", "300ms"), "--ram"),
+        (base("1GiB", "1e30MB/s", "1gbit", "300ms"), "--dirty-rate"),
+        (base("1GiB", "101GB/s", "1gbit", "300ms"), "--dirty-rate"),
+        (base("1GiB", "1MB/s", "99999999999gbit", "300ms"), "--link"),
+        (base("1GiB", "1MB/s", "1001gbit", "300ms"), "--link"),
+        (base("1GiB", "1MB/s", "1gbit", "1e30s"), "--max-downtime"),
+        (
+            [
+                base("1GiB", "1MB/s", "1gbit", "300ms"),
+                vec!["--working-set".into(), "99999999999999999999GiB".into()],
+            ]
+            .concat(),
+            "--working-set",
+        ),
+        (
+            [
+                base("1GiB", "1MB/s", "1gbit", "300ms"),
+                vec!["--timeout".into(), "1e30h".into()],
+            ]
+            .concat(),
+            "--timeout",
+        ),
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = advise(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(text(&out).is_empty(), "{args:?}: advised on {}", text(&out));
+    }
+    // The bounds themselves are accepted.
+    let edge = advise(&[
+        "--ram",
+        "16TiB",
+        "--dirty-rate",
+        "100GB/s",
+        "--link",
+        "1000gbit",
+        "--max-downtime",
+        "300ms",
+    ]);
+    assert!(shown(&edge).status.success());
+}
+
+#[test]
+fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
+    let out = advise(&[
+        "--ram",
+        "1GiB",
+        "--dirty-rate",
+        "1MB/s",
+        "--link",
+        "1gbit",
+        "--max-downtime",
+        "300ms",
+        "--max-time",
+        "1s",
+    ]);
+    let t = text(shown(&out));
+    assert!(
+        t.contains("no setting meets the target on this link: moving the guest's"),
+        "{t}"
+    );
+    assert!(t.contains("more than --max-time 1 s"), "{t}");
+    assert!(!t.contains("switchover alone"), "{t}");
+    assert!(t.contains("\nclosest: "), "{t}");
+    // On a link fast enough, QEMU's setup (TCG) is what remains.
+    assert!(
+        t.contains(
+            "plain pre-copy meets this target on no link up to 400 Gbit/s: QEMU's setup alone"
+        ),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_busy_guest_gets_one_row_per_remedy() {
+    let out = advise(&[&BUSY[..], &["--top", "10"]].concat());
+    let t = text(shown(&out));
+    let rows: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert!(
+        rows.iter().filter(|r| r.contains("auto-converge ")).count() == 1,
+        "{t}"
+    );
+    assert!(rows.iter().any(|r| r.contains("post-copy ")), "{t}");
+    assert!(
+        t.contains("plain pre-copy would need a link of at least")
+            && t.contains("the guest dirties 20.0 MB/s"),
+        "{t}"
+    );
+}
