@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use migbench_model::settings::Services;
 use migbench_model::units::{BitRate, Dur, Percent, Size};
 use migbench_model::{RunParams, StreamChunk};
+use migbench_probes::clock::Origin;
 use migbench_probes::prober::Prober;
 use migbench_probes::stream_client::CHUNK_INTERVAL;
 use migbench_pure::outage::service_downtime_ms;
@@ -118,7 +119,8 @@ pub async fn calibrate(
         let (qemu, _agent) =
             boot_source(&spec, &net, run_dir.path(), run_dir.path(), cancel).await?;
         let qemu = crate::backend::qmp::QmpVm::connect(qemu).await?;
-        let origin = Instant::now();
+        let clock = Origin::now();
+        let origin = clock.at;
         let params = RunParams {
             services,
             probe_interval: Dur(interval),
@@ -133,11 +135,11 @@ pub async fn calibrate(
             &[Duration::ZERO],
             Some(net.client.clone()),
             ip,
-            origin,
+            clock,
             cancel,
         )
         .await?;
-        let prober = Prober::start(Some(&net.client), net.guest_echo(), interval, origin)
+        let prober = Prober::start(Some(&net.client), net.guest_echo(), interval, clock)
             .context("starting the prober")?;
         // A pause's effect on TCP outlasts it: leave room before the next.
         let between = if services.needs_agent() {

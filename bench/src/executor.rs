@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use migbench_model::settings::{DiskPattern, StorageMode};
 use migbench_model::{Outcome, RunParams, RunRecord};
+use migbench_probes::clock::Origin;
 use migbench_probes::disk::DiskRequest;
 use migbench_probes::prober::{ProbeTarget, Prober};
 use migbench_probes::protocol::Request;
@@ -157,7 +158,10 @@ impl<E: Environment> MigrationExecutor<E> {
         phases: &mut Phases,
     ) -> Result<()> {
         let cancel = &self.cancel;
-        let origin = Instant::now();
+        // Every raw series counts from this instant; its wall time goes
+        // into timeline.json and the record as `origin_unix`.
+        let clock = Origin::now();
+        let origin = clock.at;
         let mut t = origin;
         let started_at = rec.started_at;
         let guest = hosts.guest();
@@ -194,9 +198,9 @@ impl<E: Environment> MigrationExecutor<E> {
             ProbeTarget::TcpRr { .. } => anyhow::bail!("the probe cannot be a TCP service"),
         };
         let services =
-            ServiceClients::start(p, &self.buffers, probe_ns.clone(), guest_ip, origin, cancel)
+            ServiceClients::start(p, &self.buffers, probe_ns.clone(), guest_ip, clock, cancel)
                 .await?;
-        let prober = Prober::start(probe_ns.as_deref(), target, p.probe_interval.0, origin)
+        let prober = Prober::start(probe_ns.as_deref(), target, p.probe_interval.0, clock)
             .context("starting the prober")?;
         let stop_sampler = Arc::new(AtomicBool::new(false));
         let sampler = guest
@@ -215,6 +219,7 @@ impl<E: Environment> MigrationExecutor<E> {
             params: p,
             raw,
             origin,
+            origin_unix: clock.unix_secs(),
             started_at,
             poll: self.poll_interval,
             cancel,
@@ -270,6 +275,7 @@ impl<E: Environment> MigrationExecutor<E> {
             *rec = assemble(p, &self.accel, measured);
         } else {
             count_probes(rec, &probes);
+            rec.origin_unix = Some(clock.unix_secs());
         }
         outcome
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use migbench_model::ProbeEvent;
 
+use crate::clock::Origin;
 use crate::icmp;
 use crate::netns::in_netns;
 use crate::protocol::{decode_probe, encode_probe, PROBE_LEN};
@@ -125,19 +126,22 @@ pub struct Probed {
 
 impl Prober {
     /// Start probing `target` every `interval` from namespace `netns`.
-    /// All times are measured from `origin`.
+    /// All times are measured from `origin` (kernel receive timestamps
+    /// from its wall-clock time: give the run's [`Origin`], not a bare
+    /// instant, for times that line up with its `origin_unix`).
     pub fn start(
         netns: Option<&str>,
         target: impl Into<ProbeTarget>,
         interval: Duration,
-        origin: Instant,
+        origin: impl Into<Origin>,
     ) -> std::io::Result<Prober> {
         let target = target.into();
+        let origin: Origin = origin.into();
         let sock = UdpSocket::from(in_netns(netns, || target.socket())?);
         // (A raw ICMP socket in a UdpSocket only for its timeout and
         // send/recv calls, which are plain send(2)/recv(2).)
         sock.set_read_timeout(Some(Duration::from_millis(20)))?;
-        let id = (std::process::id() as u16) ^ (origin.elapsed().as_nanos() as u16);
+        let id = (std::process::id() as u16) ^ (origin.elapsed_ns() as u16);
         // Kernel receive timestamps: a busy host (TCG QEMU on two cores)
         // may wake the receiver late, which must not lengthen the outage.
         let kernel_stamps = nix::sys::socket::setsockopt(
@@ -147,8 +151,6 @@ impl Prober {
         )
         .is_ok();
         let rsock = sock.try_clone()?;
-        // Realtime (the kernel stamps' clock) at the origin instant.
-        let realtime_origin_ns = realtime_ns().saturating_sub(origin.elapsed().as_nanos() as u64);
         let stop = Arc::new(AtomicBool::new(false));
         let recv_stop = Arc::new(AtomicBool::new(false));
         let sent_count = Arc::new(AtomicU64::new(0));
@@ -170,8 +172,8 @@ impl Prober {
                 // when it was due (no coordinated omission); datagrams
                 // never wait.
                 let t = match tcp {
-                    Some(_) => due.saturating_duration_since(origin).as_nanos() as u64,
-                    None => origin.elapsed().as_nanos() as u64,
+                    Some(_) => due.saturating_duration_since(origin.at).as_nanos() as u64,
+                    None => origin.elapsed_ns(),
                 };
                 // A send error (e.g. no route for a moment) is a lost probe, not a stop.
                 let _ = sock.send(&target.packet(id, seq, t));
@@ -203,9 +205,11 @@ impl Prober {
                     }
                     Err(_) => continue,
                 };
+                // A kernel stamp is realtime: counted from the origin's
+                // wall time, the same instant the send times count from.
                 let t = match stamp {
-                    Some(rt) => rt.saturating_sub(realtime_origin_ns),
-                    None => origin.elapsed().as_nanos() as u64,
+                    Some(rt) => origin.since_unix_ns(rt),
+                    None => origin.elapsed_ns(),
                 };
                 match target.frame() {
                     None => {
@@ -275,14 +279,6 @@ impl Drop for Prober {
         self.stop.store(true, Ordering::Relaxed);
         self.recv_stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// CLOCK_REALTIME in ns.
-pub(crate) fn realtime_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// Receive one datagram (or what a stream socket has) with its kernel

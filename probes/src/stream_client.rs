@@ -7,12 +7,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use migbench_model::StreamChunk;
 
+use crate::clock::Origin;
 use crate::netns::in_netns;
-use crate::prober::{only_waiting, realtime_ns, realtime_thread, recv_stamped, stop_and_join};
+use crate::prober::{only_waiting, realtime_thread, recv_stamped, stop_and_join};
 use crate::protocol::{ChunkHeader, StreamHello, CHUNK_HEADER_LEN};
 
 /// Chunks are sized to leave the guest every 10 ms.
@@ -41,13 +42,15 @@ pub fn chunk_size(bitrate_bps: u64) -> u32 {
 
 impl StreamClient {
     /// Connect to the agent's stream at `addr` from namespace `netns` and
-    /// start receiving `bitrate_bps`; times are ms since `origin`.
+    /// start receiving `bitrate_bps`; times are ms since `origin` (as
+    /// [`crate::prober::Prober::start`]).
     pub fn start(
         netns: Option<&str>,
         addr: SocketAddr,
         bitrate_bps: u64,
-        origin: Instant,
+        origin: impl Into<Origin>,
     ) -> std::io::Result<StreamClient> {
+        let origin: Origin = origin.into();
         let sock = in_netns(netns, || {
             TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         })?;
@@ -63,7 +66,6 @@ impl StreamClient {
             &true,
         )
         .is_ok();
-        let realtime_origin_ns = realtime_ns().saturating_sub(origin.elapsed().as_nanos() as u64);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let chunk = hello.chunk as usize;
@@ -85,8 +87,8 @@ impl StreamClient {
                     }
                 };
                 let t = match stamp {
-                    Some(rt) => rt.saturating_sub(realtime_origin_ns),
-                    None => origin.elapsed().as_nanos() as u64,
+                    Some(rt) => origin.since_unix_ns(rt),
+                    None => origin.elapsed_ns(),
                 };
                 pending.extend_from_slice(&buf[..n]);
                 let whole = pending.len() / chunk * chunk;
@@ -127,6 +129,8 @@ impl Drop for StreamClient {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]

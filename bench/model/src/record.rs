@@ -150,6 +150,14 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// Wall-clock start, seconds since the Unix epoch.
     pub started_at: f64,
+    /// Wall-clock time of the run's clock origin, seconds since the Unix
+    /// epoch, µs precision: every raw series (`events.jsonl`,
+    /// `progress.jsonl`, `probes.csv`, `workload.jsonl`, `service/`) counts
+    /// its ms from it, so a sample at `t_ms` happened at
+    /// `origin_unix + t_ms / 1000`. Absent in records made before it was
+    /// recorded (their series cannot be placed closer than `started_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_unix: Option<f64>,
     /// The whole run on the host's clock, ms: boot, probing windows,
     /// migration, verification and teardown (`wall_ms − total_time_ms` is
     /// the per-run overhead).
@@ -311,6 +319,7 @@ impl RunRecord {
             outcome: Outcome::Completed,
             error: None,
             started_at,
+            origin_unix: None,
             wall_ms: None,
             total_time_ms: None,
             qemu_total_time_ms: None,

@@ -24,6 +24,10 @@ use super::watch::{End, Watched};
 pub struct Timeline {
     /// Wall-clock start of the run, seconds since the Unix epoch.
     pub started_at: f64,
+    /// Wall-clock time of the clock origin, seconds since the Unix epoch
+    /// (µs precision; absent before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_unix: Option<f64>,
     /// The migration began: the disk copy's start with block storage, else `migrate`.
     pub began_ms: f64,
     /// What the watch loop saw.
@@ -118,6 +122,7 @@ fn derive_probe_metrics(
 /// The record of a run of `p` on accelerator `accel` from what it measured.
 pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
     let mut rec = RunRecord::pending(p, m.timeline.started_at, accel);
+    rec.origin_unix = m.timeline.origin_unix;
     migration_fields(&mut rec, m.timeline, m.samples);
     rec.wire_bytes = m.timeline.wire_bytes;
     if let Some(d) = m.timeline.disk {

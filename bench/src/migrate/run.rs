@@ -30,8 +30,10 @@ pub struct RunContext<'a> {
     pub params: &'a RunParams,
     /// Its raw-data directory.
     pub raw: &'a Path,
-    /// The run's clock origin.
+    /// The run's clock origin: every raw series counts from it.
     pub origin: Instant,
+    /// Wall-clock time of `origin`, seconds since the Unix epoch.
+    pub origin_unix: f64,
     /// Wall-clock start, seconds since the Unix epoch.
     pub started_at: f64,
     /// Time between progress readings.
@@ -252,6 +254,7 @@ pub async fn migrate<D: MigrationDriver>(
     };
     out.timeline = Some(Timeline {
         started_at: ctx.started_at,
+        origin_unix: Some(ctx.origin_unix),
         began_ms,
         watched: w.watched,
         // Bytes on the wire from `migrate` on (the disk phase was before).

@@ -5,11 +5,12 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use migbench_model::settings::Services;
 use migbench_model::{ProbeEvent, RunParams, RunRecord};
+use migbench_probes::clock::Origin;
 use migbench_probes::prober::{ProbeTarget, Probed, Prober};
 use migbench_probes::protocol::{RR_PORT, STREAM_PORT};
 use migbench_probes::stream_client::{Received, StreamClient};
@@ -50,7 +51,7 @@ impl ServiceClients {
         buffers: &[Duration],
         netns: Option<String>,
         ip: Ipv4Addr,
-        origin: Instant,
+        origin: Origin,
         cancel: &Cancel,
     ) -> Result<ServiceClients> {
         let s = p.services;
@@ -249,7 +250,7 @@ mod tests {
                 &[],
                 None,
                 ip,
-                Instant::now(),
+                Origin::now(),
                 &Cancel::default(),
             ))
             .err()
