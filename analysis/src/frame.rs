@@ -1,6 +1,6 @@
 //! polars frames: every run of the loaded results as one row ([`runs_frame`]),
 //! the per-group aggregation ([`group_stats`]) and the lazy scan of raw
-//! probe CSVs ([`probe_stats`]). Confidence intervals come from
+//! probe CSVs ([`scan_probes`], each file alone, on every core). Confidence intervals come from
 //! [`crate::stats`]; polars does the grouping and the moments.
 
 use std::collections::HashMap;
@@ -265,65 +265,7 @@ pub struct ProbeStats {
     pub rtt_p99_ms: f64,
 }
 
-/// Scan the given `probes.csv` files lazily (one polars query over all of
-/// them) and aggregate per file. Missing files are skipped.
-pub fn probe_stats(paths: &[PathBuf]) -> PolarsResult<HashMap<PathBuf, ProbeStats>> {
-    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.is_file()).collect();
-    if existing.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sources: Vec<PlRefPath> = existing
-        .iter()
-        .map(|p| PlRefPath::from(p.to_string_lossy().as_ref()))
-        .collect();
-    let schema = Schema::from_iter([
-        Field::new("seq".into(), DataType::UInt64),
-        Field::new("sent_ms".into(), DataType::Float64),
-        Field::new("recv_ms".into(), DataType::Float64),
-    ]);
-    let lf = LazyCsvReader::new_paths(sources.into_iter().collect())
-        .with_schema(Some(Arc::new(schema)))
-        .with_include_file_paths(Some("path".into()))
-        .finish()?;
-    let out = lf
-        .with_column((col("recv_ms") - col("sent_ms")).alias("rtt"))
-        .group_by([col("path")])
-        .agg([
-            len().alias("sent"),
-            col("recv_ms").null_count().alias("lost"),
-            col("rtt")
-                .quantile(lit(0.5), QuantileMethod::Linear)
-                .alias("p50"),
-            col("rtt")
-                .quantile(lit(0.99), QuantileMethod::Linear)
-                .alias("p99"),
-        ])
-        .collect()?;
-    let paths_col = out.column("path")?.str()?.clone();
-    let num = |name: &str| -> PolarsResult<Vec<f64>> {
-        let c = out.column(name)?.cast(&DataType::Float64)?;
-        Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-    };
-    let (sent, lost, p50, p99) = (num("sent")?, num("lost")?, num("p50")?, num("p99")?);
-    Ok(paths_col
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            (
-                PathBuf::from(p.unwrap_or_default()),
-                ProbeStats {
-                    sent: sent[i] as u64,
-                    lost: lost[i] as u64,
-                    rtt_p50_ms: p50[i],
-                    rtt_p99_ms: p99[i],
-                },
-            )
-        })
-        .collect())
-}
-
-/// [`probe_stats`] over many files, file by file where one query over
-/// all of them fails: the statistics of every usable file, and each
+/// [`scan_probes`]' result: the statistics of every usable file, and each
 /// unusable one with the reason in a plain sentence.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeScan {
@@ -333,108 +275,108 @@ pub struct ProbeScan {
     pub unusable: Vec<crate::load::SeriesError>,
 }
 
-/// Scan `probes.csv` files ([`probe_stats`]) so that one bad file costs
-/// only its own run's probe metrics: when the query over all of them
-/// fails, each is scanned alone, and a file that fails, or whose RTTs
-/// are not finite numbers within 1e9 ms, is set aside with the reason
-/// ([`probe_error`]).
-pub fn scan_probes(paths: &[PathBuf]) -> ProbeScan {
-    let mut scan = ProbeScan::default();
-    let all = match quiet(|| probe_stats(paths)) {
-        Ok(Ok(all)) => all,
-        _ => {
-            for p in paths {
-                match quiet(|| probe_stats(std::slice::from_ref(p))) {
-                    Ok(Ok(one)) => scan.stats.extend(one),
-                    Ok(Err(e)) => scan.unusable.push(probe_error(p, &e.to_string())),
-                    Err(()) => scan
-                        .unusable
-                        .push(probe_error(p, "the CSV reader failed on it")),
-                }
-            }
-            std::mem::take(&mut scan.stats)
-        }
+/// The `q` quantile of values, interpolated linearly between the two
+/// nearest ranks (polars' and numpy's "linear"); NaN if empty. Reorders
+/// `v` (a selection, not a sort: O(n)).
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let k = pos.floor() as usize;
+    let (_, at, above) = v.select_nth_unstable_by(k, f64::total_cmp);
+    let lo = *at;
+    let frac = pos - k as f64;
+    if frac == 0.0 || above.is_empty() {
+        return lo;
+    }
+    let hi = above.iter().copied().fold(f64::INFINITY, f64::min);
+    lo + (hi - lo) * frac
+}
+
+/// One file's statistics; `None` for a missing file. The file is read and
+/// checked by [`crate::load::read_probes`] (a file that is not text, not
+/// `seq,sent_ms,recv_ms` numbers, or holds times beyond 1e9 ms is an error
+/// naming its line).
+pub fn probe_file_stats(
+    path: &std::path::Path,
+) -> Result<Option<ProbeStats>, crate::load::SeriesError> {
+    let Some(events) = crate::load::read_probes(path)? else {
+        return Ok(None);
     };
-    for (p, st) in all {
-        let plausible = |v: f64| v.is_nan() || v.abs() <= crate::load::MAX_MS;
-        if plausible(st.rtt_p50_ms) && plausible(st.rtt_p99_ms) {
-            scan.stats.insert(p, st);
-        } else {
-            scan.unusable.push(crate::load::SeriesError {
-                path: p,
-                line: None,
-                why: format!(
-                    "its RTTs are not plausible (median {} ms, p99 {} ms)",
-                    crate::load::show(st.rtt_p50_ms),
-                    crate::load::show(st.rtt_p99_ms)
-                ),
-            });
+    let mut rtts: Vec<f64> = events
+        .iter()
+        .filter_map(|e| Some(e.recv_ms? - e.sent_ms))
+        .collect();
+    Ok(Some(ProbeStats {
+        sent: events.len() as u64,
+        lost: (events.len() - rtts.len()) as u64,
+        rtt_p50_ms: quantile(&mut rtts, 0.5),
+        rtt_p99_ms: quantile(&mut rtts, 0.99),
+    }))
+}
+
+/// Scan `probes.csv` files, each on its own ([`probe_file_stats`]) so
+/// that a bad file costs only its own run's probe metrics, on every core:
+/// files are handed out one at a time to a thread per core, and each is
+/// read, reduced to four numbers and dropped, so memory stays at a few
+/// files' worth however many runs there are. Missing files are skipped.
+pub fn scan_probes(paths: &[PathBuf]) -> ProbeScan {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(paths.len().max(1));
+    type FileResult = (usize, Result<Option<ProbeStats>, crate::load::SeriesError>);
+    let results: Vec<Vec<FileResult>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else { break };
+                        out.push((i, probe_file_stats(p)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a probe scan thread panicked"))
+            .collect()
+    });
+    let mut scan = ProbeScan::default();
+    for (i, r) in results.into_iter().flatten() {
+        match r {
+            Ok(Some(st)) => {
+                scan.stats.insert(paths[i].clone(), st);
+            }
+            Ok(None) => {}
+            Err(e) => scan.unusable.push(e),
         }
     }
     scan.unusable.sort_by(|a, b| a.path.cmp(&b.path));
     scan
 }
 
-/// Run `f`, turning a panic inside it (a CSV reader meeting bytes it
-/// does not expect) into `Err(())` without printing it.
-fn quiet<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
-    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    out.map_err(|_| ())
-}
-
-/// Why a `probes.csv` cannot be used, in a plain sentence: the file's own
-/// first fault (not text, a wrong header, a line that is not three
-/// numbers, with its line), else the first line of polars' message
-/// without its hints.
-pub fn probe_error(path: &std::path::Path, polars_message: &str) -> crate::load::SeriesError {
-    if let Err(e) = crate::load::read_probes(path) {
-        return e;
-    }
-    let first = polars_message
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("unreadable");
-    crate::load::SeriesError {
-        path: path.to_owned(),
-        line: None,
-        why: format!("cannot be read as CSV ({})", crate::load::clip(first)),
-    }
-}
-
-/// (send time, RTT) in ms of every answered probe in one run's
-/// `probes.csv`, for CDF charts.
-pub fn probe_rtts(path: &std::path::Path) -> PolarsResult<Vec<(f64, f64)>> {
-    if !path.is_file() {
-        return Ok(vec![]);
-    }
-    let lf = LazyCsvReader::new(PlRefPath::from(path.to_string_lossy().as_ref())).finish()?;
-    let out = lf
-        .select([
-            col("sent_ms").cast(DataType::Float64),
-            (col("recv_ms") - col("sent_ms"))
-                .cast(DataType::Float64)
-                .alias("rtt"),
-        ])
-        .drop_nulls(None)
-        .collect()?;
-    let sent = out.column("sent_ms")?.f64()?.clone();
-    let rtt = out.column("rtt")?.f64()?.clone();
-    Ok(sent
-        .iter()
-        .zip(rtt.iter())
-        .filter_map(|(s, r)| Some((s?, r?)))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_ranks_like_numpy() {
+        // numpy.quantile([1, 2, 3, 4], [0.5, 0.99]) = [2.5, 3.97]
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(quantile(&mut v, 0.5), 2.5);
+        assert!((quantile(&mut v, 0.99) - 3.97).abs() < 1e-12);
+        assert_eq!(quantile(&mut [7.0], 0.99), 7.0);
+        assert!(quantile(&mut [], 0.5).is_nan());
+        let mut w: Vec<f64> = (0..1000).rev().map(f64::from).collect();
+        assert!((quantile(&mut w, 0.99) - 989.01).abs() < 1e-9);
+    }
     use migbench_model::{expand, RunRecord, Scenario};
 
     fn set_of(text: &str) -> ResultsSet {
