@@ -277,13 +277,27 @@ pub fn charts(
     if varies("dirty_rate") || varies("link_rate") || varies("max_bandwidth") {
         out.push(render(&super::pooled::convergence(&runs), dir)?);
     }
-    // Per-run timelines: the first repetition of each group.
-    let mut seen = std::collections::HashSet::new();
-    for r in runs
+    // Per-run timelines: the outliers first (the runs a reader wants to
+    // see, most extreme first, at most half the timelines), then the first
+    // repetition of each group; never more than MAX_TIMELINES, however
+    // many runs (the other runs are in the aggregate charts).
+    let mut flagged: Vec<_> = super::outliers::FLAGGED_METRICS
         .iter()
-        .filter(|r| seen.insert(group_key(r, &vary)))
-        .take(MAX_TIMELINES)
-    {
+        .flat_map(|m| super::outliers::flagged(&runs, m))
+        .collect();
+    flagged.sort_by(|a, b| b.mads.total_cmp(&a.mads));
+    let mut seen = std::collections::HashSet::new();
+    let firsts = runs.iter().filter(|r| seen.insert(group_key(r, &vary)));
+    let key = |r: &&crate::frame::RunRef| (r.set.name.clone(), r.rec.run_id.clone());
+    let chosen = pick_timelines(flagged.iter().map(|f| f.run), firsts, key, MAX_TIMELINES);
+    let outlier = |r: &crate::frame::RunRef| {
+        flagged
+            .iter()
+            .find(|f| f.run.set.name == r.set.name && f.run.rec.run_id == r.rec.run_id)
+            .map(|f| format!(" — outlier, {:.1} MADs from its group's median", f.mads))
+            .unwrap_or_default()
+    };
+    for r in chosen {
         let progress = series.progress(r);
         if progress.is_empty() {
             continue;
@@ -304,7 +318,7 @@ pub fn charts(
             &Timeline {
                 name: format!("timeline-{}-{}", sanitize(&r.set.name), r.rec.run_id),
                 title: format!(
-                    "{}{} ({}): link {}, dirty {}, RAM {}, limit {}",
+                    "{}{} ({}): link {}, dirty {}, RAM {}, limit {}{}",
                     r.rec.run_id,
                     if r.rec.params.variant.is_empty() {
                         String::new()
@@ -315,7 +329,8 @@ pub fn charts(
                     r.rec.params.link_rate,
                     r.rec.params.dirty_rate,
                     r.rec.params.ram,
-                    r.rec.params.downtime_limit
+                    r.rec.params.downtime_limit,
+                    outlier(r)
                 ),
                 progress,
                 workload: series.workload(r),
@@ -337,6 +352,31 @@ pub fn charts(
         out.push(render(&cdf, dir)?);
     }
     Ok(out)
+}
+
+/// The runs that get a timeline: up to half of `max` from `outliers`
+/// (most extreme first), then `firsts` (each group's first run) up to
+/// `max`, each run once (`key` names a run).
+fn pick_timelines<T, K: Eq + std::hash::Hash>(
+    outliers: impl Iterator<Item = T>,
+    firsts: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> K,
+    max: usize,
+) -> Vec<T> {
+    let mut picked = std::collections::HashSet::new();
+    let mut chosen: Vec<T> = outliers
+        .filter(|r| picked.insert(key(r)))
+        .take(max / 2)
+        .collect();
+    for r in firsts {
+        if chosen.len() >= max {
+            break;
+        }
+        if picked.insert(key(&r)) {
+            chosen.push(r);
+        }
+    }
+    chosen
 }
 
 /// An injected fault's moments as markers: struck, lifted, recovered
@@ -432,5 +472,25 @@ fn lines_over(
         x_axis: dim(x).map(|d| d.axis).unwrap_or(x).into(),
         y_axis: y_axis.into(),
         lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timelines_go_to_outliers_first_then_one_run_per_group_capped() {
+        // 30 outliers (run ids 1000..), 50 groups' first runs (0..50, run
+        // 3 also an outlier): 6 outliers, then groups, 12 in all, no run
+        // twice.
+        let outliers = [3].into_iter().chain(1000..1030);
+        let got = pick_timelines(outliers, 0..50, |r| *r, 12);
+        assert_eq!(got, vec![3, 1000, 1001, 1002, 1003, 1004, 0, 1, 2, 4, 5, 6]);
+        // Few runs: every group's first run, no outlier.
+        assert_eq!(
+            pick_timelines(std::iter::empty(), 0..3, |r| *r, 12),
+            vec![0, 1, 2]
+        );
     }
 }
