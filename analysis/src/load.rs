@@ -21,7 +21,9 @@ use migbench_model::record::SCHEMA_VERSION;
 use migbench_model::{Manifest, RunRecord};
 use serde::Serialize;
 
-pub use check::{check_record, Absurd, DOWNTIME_SLACK_MS, MAX_BYTES, MAX_COUNT, MAX_MBPS, MAX_MS};
+pub use check::{
+    check_record, Absurd, DOWNTIME_SLACK_MS, MAX_BYTES, MAX_COUNT, MAX_MBPS, MAX_MS, MIN_NONZERO,
+};
 pub use dups::{duplicates, refuse_duplicates, Duplicate, RunIdentity};
 pub use series::{
     load_progress, load_workload, read_probes, read_progress, read_stream, read_workload,

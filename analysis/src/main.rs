@@ -14,6 +14,34 @@ use migbench_analysis::report::{check_name, default_name, plain_name, report_pat
 use migbench_analysis::summary::summarise;
 use migbench_model::predict::Model;
 
+/// `print!` that ends the program quietly when standard output is closed
+/// (`migbench summary | head`) instead of panicking, and with exit 1 on
+/// another write error.
+macro_rules! print {
+    ($($t:tt)*) => {
+        out(format_args!($($t)*))
+    };
+}
+
+/// `println!` likewise.
+macro_rules! println {
+    ($($t:tt)*) => {{
+        out(format_args!($($t)*));
+        out(format_args!("\n"));
+    }};
+}
+
+fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Turn migbench results directories into reports.
 #[derive(Debug, Parser)]
 #[command(name = "migbench-analyze", version, about)]

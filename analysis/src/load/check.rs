@@ -16,6 +16,8 @@ pub const MAX_MBPS: f64 = 1e7;
 pub const MAX_BYTES: u64 = 1_000_000_000_000_000;
 /// Most passes, requests, retransmits... one run can count.
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
+/// Smallest nonzero magnitude a measured value can have.
+pub const MIN_NONZERO: f64 = 1e-30;
 /// How much longer than the whole migration a downtime may be, ms (it is
 /// measured on other clocks and by other means, so a little).
 pub const DOWNTIME_SLACK_MS: f64 = 1000.0;
@@ -50,6 +52,13 @@ enum Kind {
 fn check_f64(field: &str, v: f64, kind: Kind) -> Result<(), Absurd> {
     let why = if !v.is_finite() {
         Some("not a finite number".to_string())
+    } else if v != 0.0 && v.abs() < MIN_NONZERO {
+        // No clock or counter resolves this; squared twice (Welch's
+        // degrees of freedom) it underflows to 0/0.
+        Some(format!(
+            "nonzero but below {} (no measurement is that small)",
+            show(MIN_NONZERO)
+        ))
     } else {
         match kind {
             Kind::Ms if v < 0.0 => Some("a negative time".into()),
@@ -89,8 +98,9 @@ fn check_u64(field: &str, v: u64, max: u64, what: &str) -> Result<(), Absurd> {
 
 /// Check the numbers the analyzer uses in one record: times within 0 and
 /// [`MAX_MS`], rates within 0 and [`MAX_MBPS`], byte counts up to
-/// [`MAX_BYTES`], counts up to [`MAX_COUNT`], percentages, a positive
-/// guest RAM and link rate (metrics divide by them), and no downtime
+/// [`MAX_BYTES`], counts up to [`MAX_COUNT`], percentages, no nonzero
+/// value below [`MIN_NONZERO`], a positive guest RAM and link rate
+/// (metrics divide by them), and no downtime
 /// longer than the migration's total time by more than
 /// [`DOWNTIME_SLACK_MS`]. The first offence is returned.
 pub fn check_record(r: &RunRecord) -> Result<(), Absurd> {
