@@ -347,6 +347,9 @@ mod tests {
         let mut r = completed(6);
         r.params.ram = migbench_model::units::Size(0);
         cases.push((r, "params.ram = 0B", "divide"));
+        let mut r = completed(7);
+        r.run_id = "../../../escape".into();
+        cases.push((r, "run_id = ../../../escape", "plain name"));
         let mut text = line(&good) + "\n";
         for (r, _, _) in &cases {
             text += &(line(r) + "\n");
@@ -365,7 +368,7 @@ mod tests {
             assert_eq!(s.run_id.as_deref(), Some(r.run_id.as_str()));
         }
         // A downtime within a second of the total time stands (other clocks).
-        let mut r = completed(7);
+        let mut r = completed(8);
         r.downtime_probe_ms = Some(12_900.0);
         assert_eq!(check_record(&r), Ok(()));
     }

@@ -333,8 +333,20 @@ fn report_names_stay_inside_the_reports_folder() {
         ),
     )
     .unwrap();
+    // So can a run_id (it names the run's folder and its timeline chart).
+    let runs = std::fs::read_to_string(dir.join("runs.jsonl")).unwrap();
+    std::fs::write(
+        dir.join("runs.jsonl"),
+        runs.replacen("\"run-0000\"", "\"../../../../../escaped\"", 1),
+    )
+    .unwrap();
     let (code, out, err) = analyze(&["report", &s(&dir), "--reports", &s(&reports)]);
     assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("runs.jsonl:1: ../../../../../escaped: run_id = ")
+            && err.contains("not a plain name"),
+        "{err}"
+    );
     let index = out
         .lines()
         .find_map(|l| l.strip_prefix("report: "))
@@ -344,6 +356,22 @@ fn report_names_stay_inside_the_reports_folder() {
         index.starts_with(std::fs::canonicalize(&reports).unwrap()),
         "{index:?}"
     );
+    let outside: Vec<_> = walk(tmp.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("escaped"))
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(e.path());
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
 }
 
 #[test]

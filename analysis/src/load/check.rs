@@ -96,15 +96,29 @@ fn check_u64(field: &str, v: u64, max: u64, what: &str) -> Result<(), Absurd> {
     Ok(())
 }
 
-/// Check the numbers the analyzer uses in one record: times within 0 and
-/// [`MAX_MS`], rates within 0 and [`MAX_MBPS`], byte counts up to
-/// [`MAX_BYTES`], counts up to [`MAX_COUNT`], percentages, no nonzero
-/// value below [`MIN_NONZERO`], a positive guest RAM and link rate
-/// (metrics divide by them), and no downtime
-/// longer than the migration's total time by more than
+/// Check one record: a run_id that is a plain folder name (it names the
+/// run's raw data, `runs/<run_id>`, and its charts), and the numbers the
+/// analyzer uses: times within 0 and [`MAX_MS`], rates within 0 and
+/// [`MAX_MBPS`], byte counts up to [`MAX_BYTES`], counts up to
+/// [`MAX_COUNT`], percentages, no nonzero value below [`MIN_NONZERO`], a
+/// positive guest RAM and link rate (metrics divide by them), and no
+/// downtime longer than the migration's total time by more than
 /// [`DOWNTIME_SLACK_MS`]. The first offence is returned.
 pub fn check_record(r: &RunRecord) -> Result<(), Absurd> {
     use Kind::*;
+    let id = &r.run_id;
+    if id.is_empty()
+        || id.starts_with('.')
+        || id.contains(['/', '\\'])
+        || id.chars().any(char::is_control)
+        || id.len() > 200
+    {
+        return Err(Absurd {
+            field: "run_id".into(),
+            value: super::clip(id),
+            why: "not a plain name (it names the run's folder under runs/)".into(),
+        });
+    }
     let mut f: Vec<(String, Option<f64>, Kind)> = [
         ("wall_ms", r.wall_ms, Ms),
         ("total_time_ms", r.total_time_ms, Ms),

@@ -316,7 +316,11 @@ pub fn charts(
         let t0 = progress[0].t_ms;
         out.push(render(
             &Timeline {
-                name: format!("timeline-{}-{}", sanitize(&r.set.name), r.rec.run_id),
+                name: format!(
+                    "timeline-{}-{}",
+                    sanitize(&r.set.name),
+                    sanitize(&r.rec.run_id)
+                ),
                 title: format!(
                     "{}{} ({}): link {}, dirty {}, RAM {}, limit {}{}",
                     r.rec.run_id,
