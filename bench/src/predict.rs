@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use migbench_model::predict::{fit, predict, to_converge, Inputs, Model, MODEL_FILE};
+use migbench_model::predict::{fit_report, predict, to_converge, Inputs, Model, MODEL_FILE};
 use migbench_model::{expand, RunRecord, Scenario};
 
 use crate::commands::UsageError;
@@ -57,7 +57,7 @@ fn fit_and_store(dirs: &[PathBuf], to: &Path) -> Result<Model> {
             .map_err(|e| UsageError(format!("--fit {}: {e}", path.display())))?;
         recs.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
     }
-    let m = fit(&recs).ok_or_else(|| {
+    let fitted = fit_report(&recs).ok_or_else(|| {
         UsageError(format!(
             "--fit: no completed pre-copy run without a bandwidth cap in {} to fit the model on",
             dirs.iter()
@@ -66,6 +66,11 @@ fn fit_and_store(dirs: &[PathBuf], to: &Path) -> Result<Model> {
                 .join(", ")
         ))
     })?;
+    let m = fitted.model;
+    // What the runs could not tell apart keeps the prior, said aloud.
+    for u in &fitted.unidentified {
+        eprintln!("not identified by these runs, prior kept: {u}");
+    }
     if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -116,7 +121,7 @@ fn print(
     if table {
         writeln!(
             out,
-            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder {:.0} % of the limit, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder {:.0} % of the limit + {:.0} % of what the guest dirtied since the last sync, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,
@@ -124,6 +129,7 @@ fn print(
             c.switchover_ms,
             c.switchover_ms_per_gib,
             c.remainder_share * 100.0,
+            c.sync_share * 100.0,
             c.base_bytes / 1e6,
             c.base_bytes_per_gib / 1e6,
             c.background_rate / 1e6,

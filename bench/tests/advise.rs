@@ -56,6 +56,7 @@ fn top_zero_is_refused_and_top_one_still_shows_both_kinds() {
         "--top",
         "1",
     ]);
+    assert_exit(one.status, EXIT_OK, "advise --top 1");
     let t = text(shown(&one));
     let rows: Vec<&str> = t
         .lines()
@@ -144,6 +145,8 @@ fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
         "--max-time",
         "1s",
     ]);
+    // No setting meets the target: advice all the same, not an error.
+    assert_exit(out.status, EXIT_OK, "advise --max-time 1s");
     let t = text(shown(&out));
     assert!(
         t.contains("no setting meets the target on this link: moving the guest's"),
@@ -152,7 +155,25 @@ fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
     assert!(t.contains("more than --max-time 1 s"), "{t}");
     assert!(!t.contains("switchover alone"), "{t}");
     assert!(t.contains("\nclosest: "), "{t}");
-    // On a link fast enough, QEMU's setup (TCG) is what remains.
+    assert!(
+        t.contains("plain pre-copy would need a link of at least")
+            && t.contains("(on this one, moving the guest's"),
+        "{t}"
+    );
+    // 4 GiB: QEMU's setup (TCG) alone is longer, on any link.
+    let big = advise(&[
+        "--ram",
+        "4GiB",
+        "--dirty-rate",
+        "1MB/s",
+        "--link",
+        "1gbit",
+        "--max-downtime",
+        "300ms",
+        "--max-time",
+        "1s",
+    ]);
+    let t = text(shown(&big));
     assert!(
         t.contains(
             "plain pre-copy meets this target on no link up to 400 Gbit/s: QEMU's setup alone"
@@ -164,6 +185,7 @@ fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
 #[test]
 fn a_busy_guest_gets_one_row_per_remedy() {
     let out = advise(&[&BUSY[..], &["--top", "10"]].concat());
+    assert_exit(out.status, EXIT_OK, "advise --top 10");
     let t = text(shown(&out));
     let rows: Vec<&str> = t
         .lines()

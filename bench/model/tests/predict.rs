@@ -1,86 +1,353 @@
-//! The model against real runs: fitted on the first repetition of each
-//! combination in `fixtures/model/` (link-speed, max-downtime and
-//! bandwidth as run here, TCG on 2 cores), it predicts the other
-//! repetitions; the table it prints is the README's accuracy.
+//! The model against real runs (`fixtures/model/*.jsonl`, TCG on 2
+//! cores): the shipped constants are what a fit of the fixtures gives;
+//! fitted on every configuration but one, it predicts the one left out
+//! (the README quotes the table this prints, and the assertions hold it
+//! to those figures); fitted on them all, it predicts configurations it
+//! has never seen (`fixtures/model/holdout/`); a fit whose runs do not
+//! vary RAM, link or limit keeps the prior for what they cannot tell.
 
 use std::path::Path;
 
-use migbench_model::predict::accuracy::{check, Accuracy};
-use migbench_model::predict::fit;
+use migbench_model::predict::accuracy::{check, measured_downtime, Checked};
+use migbench_model::predict::{fit, fit_report, Constants, Envelope, Model};
+use migbench_model::stats::median;
 use migbench_model::RunRecord;
 
-fn fixtures() -> Vec<RunRecord> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/model");
+fn load(dir: &str) -> Vec<RunRecord> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/model")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
     let mut recs = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap().flatten() {
-        if e.path().extension().is_some_and(|x| x == "jsonl") {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            recs.extend(
-                text.lines()
-                    .map(|l| serde_json::from_str::<RunRecord>(l).unwrap()),
-            );
-        }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        recs.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<RunRecord>(l).unwrap()),
+        );
     }
     recs
 }
 
-#[test]
-fn fitted_on_one_repetition_the_model_predicts_the_others() {
-    let recs = fixtures();
-    assert!(recs.len() >= 40, "{} fixture runs", recs.len());
-    let (train, test): (Vec<RunRecord>, Vec<RunRecord>) =
-        recs.into_iter().partition(|r| r.params.repetition == 0);
-    let c = fit(&train).expect("constants fitted").constants;
-    println!("fitted: {c:?}");
-    println!(
-        "{:<44} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}  outcome",
-        "run", "total s", "pred s", "err %", "down ms", "pred ms", "err ms"
-    );
-    let refs: Vec<&RunRecord> = test.iter().collect();
-    let checked = check(&refs, &c);
-    for k in &checked {
-        let r = k.rec;
-        let mut line = format!(
-            "{:<44}",
-            r.params.label().chars().take(44).collect::<String>()
-        );
-        if let (Some(e), Some(t)) = (k.time_error_pct, r.total_time_ms) {
+fn fixtures() -> Vec<RunRecord> {
+    load("")
+}
+
+/// A configuration: everything a run's parameters set but its repetition.
+fn cell(r: &RunRecord) -> String {
+    let p = &r.params;
+    format!(
+        "{} {} ws {} {} limit {} cap {}",
+        p.ram, p.dirty_rate, p.working_set, p.link_rate, p.downtime_limit, p.max_bandwidth
+    )
+}
+
+/// The `q`-quantile of `v` (nearest rank).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[k]
+}
+
+/// Figures over checked runs: median and 90th percentile of |total time
+/// error| (%) and |downtime error| (ms), and the share of runs whose
+/// ending was right.
+#[derive(Debug)]
+struct Figures {
+    runs: usize,
+    time_median: f64,
+    time_p90: f64,
+    down_median: f64,
+    down_p90: f64,
+    ending_pct: f64,
+}
+
+fn figures(checked: &[Checked]) -> Figures {
+    let time: Vec<f64> = checked
+        .iter()
+        .filter_map(|c| c.time_error_pct.map(f64::abs))
+        .collect();
+    let down: Vec<f64> = checked
+        .iter()
+        .filter_map(|c| c.downtime_error_ms.map(f64::abs))
+        .collect();
+    Figures {
+        runs: checked.len(),
+        time_median: median(&time).unwrap(),
+        time_p90: quantile(&time, 0.9),
+        down_median: median(&down).unwrap(),
+        down_p90: quantile(&down, 0.9),
+        ending_pct: checked
+            .iter()
+            .filter(|c| c.completed == c.predicted.converges)
+            .count() as f64
+            / checked.len() as f64
+            * 100.0,
+    }
+}
+
+fn print_row(k: &Checked) {
+    let r = k.rec;
+    let mut line = format!("{:<60}", cell(r));
+    match (k.time_error_pct, r.total_time_ms) {
+        (Some(e), Some(t)) => {
             line += &format!(
-                " {:>9.1} {:>9.1} {:>8.1}",
+                " {:>7.1} {:>7.1} {:>6.1}",
                 t / 1e3,
                 k.predicted.total_time_ms / 1e3,
                 e
-            );
+            )
         }
-        if let (Some(e), Some(d)) = (k.downtime_error_ms, r.downtime_qemu_ms) {
-            line += &format!(" {d:>8.0} {:>8.0} {e:>8.0}", d + e);
+        _ => line += &format!(" {:>22}", ""),
+    }
+    if let (Some(e), Some(d)) = (k.downtime_error_ms, measured_downtime(r)) {
+        line += &format!(" {d:>7.0} {:>7.0} {e:>6.0}", d + e);
+    }
+    println!(
+        "{line}  {} / {}",
+        r.outcome,
+        if k.predicted.converges {
+            "completes"
+        } else {
+            "does not"
         }
+    );
+}
+
+/// Each constant as shipped against a fresh fit of the fixtures: equal
+/// within the rounding `LAB` is written with.
+#[test]
+fn the_shipped_constants_are_a_fit_of_the_fixtures() {
+    let m = fit(&fixtures()).expect("constants fitted");
+    let (f, lab) = (m.constants, Constants::LAB);
+    println!("fitted: {f:?}");
+    let close = |what: &str, fitted: f64, shipped: f64, unit: f64| {
+        assert!(
+            (fitted - shipped).abs() <= unit / 2.0 + 1e-9,
+            "{what}: fitted {fitted}, shipped {shipped} (rounded to {unit})"
+        );
+    };
+    close("goodput", f.goodput, lab.goodput, 0.001);
+    close("setup_ms", f.setup_ms, lab.setup_ms, 1.0);
+    close(
+        "setup_ms_per_gib",
+        f.setup_ms_per_gib,
+        lab.setup_ms_per_gib,
+        1.0,
+    );
+    close("pass_ms", f.pass_ms, lab.pass_ms, 1.0);
+    close("switchover_ms", f.switchover_ms, lab.switchover_ms, 1.0);
+    close(
+        "switchover_ms_per_gib",
+        f.switchover_ms_per_gib,
+        lab.switchover_ms_per_gib,
+        1.0,
+    );
+    close("base_bytes", f.base_bytes, lab.base_bytes, 0.1e6);
+    close(
+        "base_bytes_per_gib",
+        f.base_bytes_per_gib,
+        lab.base_bytes_per_gib,
+        0.1e6,
+    );
+    close("dirty_scale", f.dirty_scale, lab.dirty_scale, 0.01);
+    close(
+        "background_rate",
+        f.background_rate,
+        lab.background_rate,
+        0.1e6,
+    );
+    close(
+        "remainder_share",
+        f.remainder_share,
+        lab.remainder_share,
+        0.01,
+    );
+    close("sync_share", f.sync_share, lab.sync_share, 0.01);
+    // Not fitted: the prior's.
+    assert_eq!(f.dirty_capacity, lab.dirty_capacity);
+    assert_eq!(f.compress_rate, lab.compress_rate);
+    // The envelope shipped is the fixtures'.
+    println!("envelope: {:?}", m.envelope);
+    assert_eq!(m.envelope, Envelope::LAB);
+    assert_eq!(Model::LAB.constants, lab);
+}
+
+/// The figures the README states for the leave-one-configuration-out
+/// table: (total time median %, p90 %, downtime median ms, p90 ms,
+/// endings right %). A change of the model or the fixtures that moves
+/// them beyond the margins fails here until the README says so.
+const README_LOCO: (f64, f64, f64, f64, f64) = (2.9, 11.0, 32.0, 105.0, 98.9);
+
+#[test]
+fn left_out_configurations_are_predicted_as_the_readme_says() {
+    let recs = fixtures();
+    let mut cells: Vec<String> = recs.iter().map(cell).collect();
+    cells.sort();
+    cells.dedup();
+    assert!(cells.len() >= 40, "{} configurations", cells.len());
+    println!(
+        "{:<60} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6}  ending",
+        "configuration left out", "total s", "pred s", "err %", "down ms", "pred ms", "err ms"
+    );
+    let mut all: Vec<Checked> = Vec::new();
+    for c in &cells {
+        let train: Vec<RunRecord> = recs.iter().filter(|r| cell(r) != *c).cloned().collect();
+        let test: Vec<&RunRecord> = recs.iter().filter(|r| cell(r) == *c).collect();
+        let constants = fit(&train).expect("fitted").constants;
+        for k in check(&test, &constants) {
+            print_row(&k);
+            all.push(k);
+        }
+    }
+    let f = figures(&all);
+    println!(
+        "left out one of {} configurations at a time ({} runs): total time median {:.1} %, p90 {:.1} %; downtime median {:.0} ms, p90 {:.0} ms; endings right {:.0} %",
+        cells.len(),
+        f.runs,
+        f.time_median,
+        f.time_p90,
+        f.down_median,
+        f.down_p90,
+        f.ending_pct
+    );
+    let (tm, tp, dm, dp, end) = README_LOCO;
+    let near = |what: &str, got: f64, stated: f64, margin: f64| {
+        assert!(
+            (got - stated).abs() <= margin,
+            "{what}: {got:.1} where the README states {stated} (±{margin}): {f:?}"
+        );
+    };
+    near("total time median %", f.time_median, tm, 0.3);
+    near("total time p90 %", f.time_p90, tp, 1.0);
+    near("downtime median ms", f.down_median, dm, 3.0);
+    near("downtime p90 ms", f.down_p90, dp, 8.0);
+    near("endings right %", f.ending_pct, end, 0.5);
+    // The targets for total time and endings.
+    assert!(f.time_median <= 5.0 && f.time_p90 <= 15.0, "{f:?}");
+    assert!(f.ending_pct >= 95.0, "{f:?}");
+}
+
+/// Configurations no fixture has (the issue's own: a 512 MiB guest over
+/// 200 Mbit with a 200 ms limit, idle and 3 MB/s, three runs each), run
+/// here and never fitted on: each cell's median within the issue's
+/// targets (total time 10 %, downtime 50 ms or 25 %).
+#[test]
+fn configurations_never_fitted_on_are_predicted_within_the_targets() {
+    let c = fit(&fixtures()).unwrap().constants;
+    let held = load("holdout");
+    assert_eq!(held.len(), 6);
+    let mut cells: Vec<String> = held.iter().map(cell).collect();
+    cells.dedup();
+    for name in cells {
+        let runs: Vec<&RunRecord> = held.iter().filter(|r| cell(r) == name).collect();
+        let checked = check(&runs, &c);
+        for k in &checked {
+            print_row(k);
+        }
+        let p = checked[0].predicted;
+        let total = median(
+            &runs
+                .iter()
+                .filter_map(|r| r.total_time_ms)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let down = median(
+            &runs
+                .iter()
+                .filter_map(|r| measured_downtime(r))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let pd = p.downtime_ms.unwrap();
         println!(
-            "{line}  {} / predicted {}",
-            r.outcome,
-            if k.predicted.converges {
-                "completes"
-            } else {
-                "does not"
-            }
+            "{name}: total {:.1} s predicted {:.1} s; downtime {down:.0} ms predicted {pd:.0} ms",
+            total / 1e3,
+            p.total_time_ms / 1e3
+        );
+        assert!(
+            (p.total_time_ms - total).abs() <= 0.10 * total,
+            "{name}: total {total} predicted {}",
+            p.total_time_ms
+        );
+        assert!(
+            (pd - down).abs() <= (0.25 * down).max(50.0),
+            "{name}: downtime {down} predicted {pd}"
         );
     }
-    let a = Accuracy::of(&checked);
-    println!("{a:?}");
-    let (time, down, tolerance) = (
-        a.time_mae_pct.unwrap(),
-        a.downtime_mae_ms.unwrap(),
-        a.downtime_tolerance_ms.unwrap(),
-    );
-    assert!(time <= 10.0, "total time off by {time:.1} % (median)");
+}
+
+/// A fit on runs of one RAM size (link-speed: 1 GiB) keeps the prior's
+/// per-GiB slopes and says so, so a post-copy pause is not predicted as
+/// nothing; one on a single configuration names every share it could not
+/// tell apart too; nothing starts from `LAB`.
+#[test]
+fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
+    let recs = fixtures();
+    let one_ram: Vec<RunRecord> = recs
+        .iter()
+        .filter(|r| r.params.ram.0 == 1 << 30 && r.params.downtime_limit.ms() == 300.0)
+        .cloned()
+        .collect();
+    let f = fit_report(&one_ram).unwrap();
+    println!("{:?}", f.unidentified);
+    let c = f.model.constants;
+    let prior = Constants::PRIOR;
+    assert_eq!(c.setup_ms_per_gib, prior.setup_ms_per_gib);
+    assert_eq!(c.switchover_ms_per_gib, prior.switchover_ms_per_gib);
+    assert_eq!(c.base_bytes_per_gib, prior.base_bytes_per_gib);
     assert!(
-        down <= tolerance,
-        "downtime off by {down:.0} ms (median), tolerance {tolerance:.0} ms"
+        f.unidentified.iter().any(|u| u.contains("per-GiB")),
+        "{:?}",
+        f.unidentified
     );
+    // Its link and dirty rate vary: the shares are fitted.
+    assert_eq!(f.unidentified.len(), 1, "{:?}", f.unidentified);
+    // A post-copy switch of a 2 GiB guest still pauses it (the prior's
+    // slope), where a slope fitted as 0 said "a 0 ms pause".
+    let mut i = migbench_model::predict::Inputs {
+        ram: 2.0 * (1u64 << 30) as f64,
+        working_set: 0.5 * (1u64 << 30) as f64,
+        dirty_rate: 50e6,
+        link_bps: 1e9,
+        downtime_limit_ms: 300.0,
+        timeout_ms: 600_000.0,
+        ..Default::default()
+    };
+    i.postcopy = migbench_model::predict::Switch::AfterPasses(2);
+    let p = migbench_model::predict::predict(&i, &c);
     assert!(
-        a.ending_right_pct() >= 95.0,
-        "ending right in {:.0} % of runs",
-        a.ending_right_pct()
+        p.downtime_ms.unwrap() >= 2.0 * prior.switchover_ms_per_gib,
+        "{p:?}"
+    );
+    // One configuration: nothing varies but the repetitions.
+    let first = recs
+        .iter()
+        .find(|r| {
+            r.outcome == migbench_model::Outcome::Completed
+                && r.params.max_bandwidth == migbench_model::settings::BandwidthCap::Unlimited
+        })
+        .map(cell)
+        .unwrap();
+    let single: Vec<RunRecord> = recs.iter().filter(|r| cell(r) == first).cloned().collect();
+    let s = fit_report(&single).unwrap();
+    println!("{:?}", s.unidentified);
+    let text = s.unidentified.join("; ");
+    for what in ["per-GiB", "share of the limit", "between syncs"] {
+        assert!(text.contains(what), "{what}: {text}");
+    }
+    let sc = s.model.constants;
+    assert_eq!(
+        (sc.remainder_share, sc.sync_share),
+        (prior.remainder_share, prior.sync_share)
     );
 }
 
@@ -90,15 +357,9 @@ fn fitted_on_one_repetition_the_model_predicts_the_others() {
 /// within 10 % (median) and 35 % (each run).
 #[test]
 fn the_settings_rules_predict_how_each_remedy_ends() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/model/settings/convergence.jsonl");
-    let recs: Vec<RunRecord> = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let recs = load("settings");
     let refs: Vec<&RunRecord> = recs.iter().collect();
-    let checked = check(&refs, &migbench_model::predict::Constants::LAB);
+    let checked = check(&refs, &Constants::LAB);
     assert_eq!(checked.len(), 7);
     for k in &checked {
         println!(
@@ -125,6 +386,6 @@ fn the_settings_rules_predict_how_each_remedy_ends() {
             assert!(e.abs() <= 35.0, "{}: {e:.0} %", k.rec.params.variant);
         }
     }
-    let a = Accuracy::of(&checked);
+    let a = migbench_model::predict::accuracy::Accuracy::of(&checked);
     assert!(a.time_mae_pct.unwrap() <= 10.0, "{a:?}");
 }

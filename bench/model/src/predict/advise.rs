@@ -807,9 +807,18 @@ mod tests {
             .explain(&t)
             .contains("--max-time 1 s"));
         assert!(closest(&t, &c).is_some());
+        // A link ten times as fast would do.
+        let need = link_needed(&t, &c).unwrap();
+        assert!(need > 5e9 && need < 50e9, "{need}");
+        // 4 GiB: QEMU's setup (TCG) alone is longer than a second, on any link.
+        t.ram = 4.0 * GIB;
         assert_eq!(link_needed(&t, &c), None);
         t.link_bps = FASTEST_LINK_BPS;
-        assert!(matches!(why_not_plain(&t, &c), Some(Binding::Setup { .. })));
+        assert!(
+            matches!(why_not_plain(&t, &c), Some(Binding::Setup { .. })),
+            "{:?}",
+            why_not_plain(&t, &c)
+        );
         // A busy guest on a slow link: its dirtying outpaces the link.
         let b = busy_1gib();
         assert!(matches!(

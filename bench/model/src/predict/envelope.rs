@@ -102,9 +102,10 @@ fn widen(r: Option<(f64, f64)>, x: f64) -> Option<(f64, f64)> {
 }
 
 impl Envelope {
-    /// The fixtures' ranges (link-speed, max-downtime, bandwidth).
+    /// The fixtures' ranges (`fixtures/model/*.jsonl`; the predict test
+    /// compares them with the fixtures').
     pub const LAB: Envelope = Envelope {
-        runs: 46,
+        runs: 94,
         ram: (256.0 * MIB, 1024.0 * MIB),
         link_bps: (100e6, 1e9),
         dirty_rate: (0.0, 40e6),

@@ -26,15 +26,74 @@ fn plain(r: &RunRecord) -> bool {
         && i.disk_bytes == 0.0
 }
 
-/// Fit the constants from recorded runs, with the envelope they rest on:
-/// what the link delivered (throughput over link rate), setup and the
-/// guest's own non-zero memory (lines in RAM), the pass cost and
-/// background dirtying that predict the busy runs' total times best (a
-/// grid), the switchover (QEMU's downtime less the time to send what
-/// remained) and the share of the limit a busy guest leaves. `None`
-/// without a completed uncapped pre-copy run (then [`Constants::LAB`]
-/// stands).
+/// A fit, and what its runs could not identify.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    /// The constants and what they rest on.
+    pub model: Model,
+    /// Constants kept at [`Constants::PRIOR`] because the runs do not vary
+    /// what tells them apart (one RAM size, one link and limit, no
+    /// dirtying guest), in words.
+    pub unidentified: Vec<String>,
+}
+
+/// [`fit_report`]'s model alone.
 pub fn fit(records: &[RunRecord]) -> Option<Model> {
+    fit_report(records).map(|f| f.model)
+}
+
+/// How many distinct values `key` takes over `runs`.
+fn distinct(runs: &[&RunRecord], key: impl Fn(&RunRecord) -> f64) -> usize {
+    let mut v: Vec<f64> = runs.iter().map(|r| key(r)).collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v.len()
+}
+
+/// The median `y` of each distinct `x` of `points`.
+fn medians(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs.into_iter()
+        .filter_map(|x| {
+            let ys: Vec<f64> = points.iter().filter(|p| p.0 == x).map(|p| p.1).collect();
+            Some((x, median(&ys)?))
+        })
+        .collect()
+}
+
+/// A cost line in RAM: fitted when the runs vary RAM (a slope that comes
+/// out negative becomes a flat line), else the prior slope with the
+/// intercept that fits.
+fn ram_line(points: &[(f64, f64)], ram_varies: bool, prior_slope: f64) -> Option<(f64, f64)> {
+    if points.is_empty() {
+        return None;
+    }
+    if ram_varies {
+        return match cost_fit(points)? {
+            (_, b) if b < 0.0 => {
+                let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+                Some((mean.max(0.0), 0.0))
+            }
+            ab => Some(ab),
+        };
+    }
+    let a = points.iter().map(|p| p.1 - prior_slope * p.0).sum::<f64>() / points.len() as f64;
+    Some((a.max(0.0), prior_slope))
+}
+
+/// Fit the constants from recorded runs, with the envelope they rest on
+/// and what the runs could not identify: what the link delivered
+/// (throughput over link rate), setup and the guest's own non-zero
+/// memory (lines in RAM), the pass cost and background dirtying that
+/// predict the busy runs' total times best (a grid), then the switchover
+/// (a line in RAM) and the remainder's two shares that predict QEMU's
+/// downtimes best. Nothing starts from [`Constants::LAB`]: what the runs
+/// cannot identify keeps [`Constants::PRIOR`] and is named. `None`
+/// without a completed uncapped pre-copy run.
+pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
+    let prior = Constants::PRIOR;
     let pre: Vec<&RunRecord> = records.iter().filter(|r| plain(r)).collect();
     let done: Vec<&RunRecord> = pre
         .iter()
@@ -48,37 +107,59 @@ pub fn fit(records: &[RunRecord]) -> Option<Model> {
             .filter_map(|r| r.throughput_mbps.map(|t| t / r.link_rate_mbps))
             .collect::<Vec<_>>(),
     )?;
-    let d = Constants::LAB;
-    let (setup_ms, setup_ms_per_gib) = cost_fit(
-        &done
-            .iter()
-            .filter_map(|r| Some((gib(r), r.qemu_setup_time_ms?)))
-            .collect::<Vec<_>>(),
+    let mut unidentified = Vec::new();
+    let ram_varies = distinct(&done, gib) >= 2;
+    if !ram_varies {
+        unidentified.push(format!(
+            "the per-GiB costs (every run has {:.0} MiB of RAM): setup {:.0} ms, the guest's own memory {:.1} MB and switchover {:.0} ms per GiB kept",
+            done.first().map_or(0.0, |r| gib(r) * 1024.0),
+            prior.setup_ms_per_gib,
+            prior.base_bytes_per_gib / 1e6,
+            prior.switchover_ms_per_gib
+        ));
+    }
+    // QEMU's setup varies several-fold between identical runs under TCG
+    // (0.5-2.4 s for 1 GiB): the line goes through each RAM size's median.
+    let (setup_ms, setup_ms_per_gib) = ram_line(
+        &medians(
+            &done
+                .iter()
+                .filter_map(|r| Some((gib(r), r.qemu_setup_time_ms?)))
+                .collect::<Vec<_>>(),
+        ),
+        ram_varies,
+        prior.setup_ms_per_gib,
     )
-    .unwrap_or((d.setup_ms, 0.0));
+    .unwrap_or((prior.setup_ms, prior.setup_ms_per_gib));
     let idle: Vec<&&RunRecord> = done.iter().filter(|r| r.params.dirty_rate.0 == 0).collect();
+    // The guest's own memory per GiB starts flat where the runs will fit it.
+    let start_slope = if ram_varies {
+        0.0
+    } else {
+        prior.base_bytes_per_gib
+    };
     let base = Constants {
         goodput,
         setup_ms,
         setup_ms_per_gib,
-        pass_ms: d.pass_ms,
-        switchover_ms: d.switchover_ms,
+        pass_ms: 0.0,
+        switchover_ms: 0.0,
         switchover_ms_per_gib: 0.0,
         base_bytes: median(
             &idle
                 .iter()
                 .filter_map(|r| {
                     let ws = r.params.working_set.0.min(r.params.ram.0);
-                    Some(r.transferred_bytes? as f64 - ws as f64)
+                    Some(r.transferred_bytes? as f64 - ws as f64 - start_slope * gib(r))
                 })
                 .collect::<Vec<_>>(),
         )
         .map(|b| b.max(0.0))
-        .unwrap_or(d.base_bytes),
-        base_bytes_per_gib: 0.0,
+        .unwrap_or(prior.base_bytes),
+        base_bytes_per_gib: start_slope,
         dirty_scale: 1.0,
         background_rate: 0.0,
-        ..d
+        ..prior
     };
     // Every plain run judged: completed ones by their total time,
     // timed-out ones by whether the model converges too (a wrong verdict
@@ -92,12 +173,6 @@ pub fn fit(records: &[RunRecord]) -> Option<Model> {
         })
         .collect();
     let envelope = Envelope::of(records);
-    if !judged.iter().any(|(i, _)| i.dirty_rate > 0.0) {
-        return Some(Model {
-            constants: base,
-            envelope,
-        });
-    }
     // Mean |log(predicted / measured)|: a run off by a factor counts the
     // same, short or long.
     let error = |c: &Constants| {
@@ -114,7 +189,21 @@ pub fn fit(records: &[RunRecord]) -> Option<Model> {
             .sum();
         e / judged.len() as f64
     };
-    let mut c = grid(base, &error);
+    let busy = judged.iter().any(|(i, _)| i.dirty_rate > 0.0);
+    let mut c = if busy {
+        grid(base, &error)
+    } else {
+        unidentified.push(format!(
+            "the pass cost and background dirtying (no run with a dirtying workload): {:.0} ms and {:.1} MB/s kept",
+            prior.pass_ms,
+            prior.background_rate / 1e6
+        ));
+        Constants {
+            pass_ms: prior.pass_ms,
+            background_rate: prior.background_rate,
+            ..base
+        }
+    };
     // The guest's own memory as a line in its RAM: what each completed run
     // sent beyond the model's working set and dirtying.
     let bytes: Vec<(f64, f64)> = done
@@ -125,57 +214,107 @@ pub fn fit(records: &[RunRecord]) -> Option<Model> {
             Some((gib(r), r.transferred_bytes? as f64 - (p.bytes - own)))
         })
         .collect();
-    if let Some((a, b)) = line_fit(&bytes) {
+    if let Some((a, b)) = ram_line(&bytes, ram_varies, prior.base_bytes_per_gib) {
         (c.base_bytes, c.base_bytes_per_gib) = (a, b);
-        // Refit the pass cost and background with the new base.
-        c = grid(c, &error);
-    }
-    // Runs whose predicted downtime does not depend on the share are
-    // those that end with their pass's dirtying (after the bulk pass, or
-    // idle): they give the switchover, a line in RAM over what QEMU's
-    // downtime adds to sending the last pages. The others give the share.
-    let with_share = |r: &RunRecord, s: f64| {
-        predict(
-            &Inputs::of(&r.params),
-            &Constants {
-                remainder_share: s,
-                ..c
-            },
-        )
-    };
-    let (mut points, mut shares) = (Vec::new(), Vec::new());
-    for r in &done {
-        let (Some(measured), Some(lo), Some(hi)) = (
-            r.downtime_qemu_ms,
-            with_share(r, 0.0).downtime_ms,
-            with_share(r, 1.0).downtime_ms,
-        ) else {
-            continue;
-        };
-        let sw = c.switchover_ms + c.switchover_ms_per_gib * gib(r);
-        if (hi - lo).abs() < 1e-9 {
-            points.push((gib(r), measured - (lo - sw)));
-        } else {
-            shares.push((r, measured));
+        if busy {
+            // Refit the pass cost and background with the new base.
+            c = grid(c, &error);
         }
     }
-    if let Some((a, b)) = cost_fit(&points) {
-        (c.switchover_ms, c.switchover_ms_per_gib) = (a, b);
-    }
-    let limit_share: Vec<f64> = shares
-        .iter()
-        .map(|(r, measured)| {
-            let sw = c.switchover_ms + c.switchover_ms_per_gib * gib(r);
-            ((measured - sw) / r.params.downtime_limit.ms()).clamp(0.0, 1.0)
-        })
-        .collect();
-    if let Some(s) = median(&limit_share) {
-        c.remainder_share = s;
-    }
-    Some(Model {
-        constants: c,
-        envelope,
+    let (switchover, shares) = downtime_fit(&done, c, ram_varies, &mut unidentified);
+    (c.switchover_ms, c.switchover_ms_per_gib) = switchover;
+    (c.remainder_share, c.sync_share) = shares;
+    Some(Fitted {
+        model: Model {
+            constants: c,
+            envelope,
+        },
+        unidentified,
     })
+}
+
+/// The switchover (a line in RAM) and the remainder's shares (of the
+/// limit's worth, of what the guest dirtied since the last sync) that
+/// give QEMU's downtimes of `done` their least mean |error|: for each
+/// pair of shares on a grid, the switchover is the line through what the
+/// remainder leaves of each downtime. A share the runs cannot tell apart
+/// keeps its prior: the limit's share needs more than one limit's worth
+/// (limit or link varied), the dirtied share more than one dirty rate.
+fn downtime_fit(
+    done: &[&RunRecord],
+    c: Constants,
+    ram_varies: bool,
+    unidentified: &mut Vec<String>,
+) -> ((f64, f64), (f64, f64)) {
+    let prior = Constants::PRIOR;
+    let measured: Vec<(&RunRecord, f64)> = done
+        .iter()
+        .filter_map(|r| Some((*r, r.downtime_qemu_ms?)))
+        .collect();
+    let limit_varies = distinct(done, |r| r.params.downtime_limit.ms()) >= 2
+        || distinct(done, |r| r.link_rate_mbps) >= 2;
+    let dirty_varies = distinct(done, |r| r.params.dirty_rate.0 as f64) >= 2;
+    if !limit_varies {
+        unidentified.push(format!(
+            "the remainder's share of the limit (one downtime limit over one link): {:.2} kept",
+            prior.remainder_share
+        ));
+    }
+    if !dirty_varies {
+        unidentified.push(format!(
+            "the remainder's share of what the guest dirties between syncs (one dirty rate): {:.2} kept",
+            prior.sync_share
+        ));
+    }
+    let limit_shares: Vec<f64> = if limit_varies {
+        (0..=20).map(|k| k as f64 * 0.05).collect()
+    } else {
+        vec![prior.remainder_share]
+    };
+    let sync_shares: Vec<f64> = if dirty_varies {
+        (0..=4).map(|k| k as f64 * 0.25).collect()
+    } else {
+        vec![prior.sync_share]
+    };
+    // (mean |error|, switchover line, shares)
+    type Best = (f64, (f64, f64), (f64, f64));
+    let mut best: Option<Best> = None;
+    for &s in &limit_shares {
+        for &k in &sync_shares {
+            let without = Constants {
+                remainder_share: s,
+                sync_share: k,
+                switchover_ms: 0.0,
+                switchover_ms_per_gib: 0.0,
+                ..c
+            };
+            let points: Vec<(f64, f64)> = measured
+                .iter()
+                .filter_map(|(r, m)| {
+                    let left = predict(&Inputs::of(&r.params), &without).downtime_ms?;
+                    Some((gib(r), m - left))
+                })
+                .collect();
+            let Some((a, b)) = ram_line(&points, ram_varies, prior.switchover_ms_per_gib) else {
+                continue;
+            };
+            let e = points
+                .iter()
+                .map(|(x, y)| (y - a - b * x).abs())
+                .sum::<f64>()
+                / points.len() as f64;
+            if best.is_none_or(|(be, _, _)| e < be) {
+                best = Some((e, (a, b), (s, k)));
+            }
+        }
+    }
+    match best {
+        Some((_, sw, shares)) => (sw, shares),
+        None => (
+            (prior.switchover_ms, prior.switchover_ms_per_gib),
+            (prior.remainder_share, prior.sync_share),
+        ),
+    }
 }
 
 /// The pass cost (0–1 s) and background dirtying (0–4 MB/s) that give

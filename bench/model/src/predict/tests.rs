@@ -18,6 +18,7 @@ const T: Constants = Constants {
     dirty_scale: 1.0,
     background_rate: 0.0,
     remainder_share: 0.5,
+    sync_share: 0.5,
     dirty_capacity: 500e6,
     compress_rate: 200e6,
 };
@@ -52,11 +53,14 @@ fn dirtying_adds_passes_and_time_until_it_outpaces_the_link() {
     let busy = predict(&guest(5.0, 100.0), &c);
     assert!(busy.converges && busy.passes > idle.passes, "{busy:?}");
     assert!(busy.total_time_ms > idle.total_time_ms);
-    // A busy guest past its first pass leaves at most the share of the
-    // limit (and no more than its last pass dirtied).
+    // What is left: a share of the limit's worth and of what the guest
+    // dirtied since the last sync, never more than the limit's worth; a
+    // busy guest leaves more than an idle one.
     let sw = c.switchover_ms + c.switchover_ms_per_gib / 4.0;
     let d = busy.downtime_ms.unwrap();
-    assert!(d > sw && d <= 0.5 * 300.0 + sw, "{busy:?}");
+    assert!(d >= 0.5 * 300.0 + sw && d <= 300.0 + sw, "{busy:?}");
+    let quiet = idle.downtime_ms.unwrap();
+    assert!(quiet >= 0.5 * 300.0 + sw && quiet < d, "{idle:?}");
     let stuck = predict(&guest(20.0, 100.0), &c);
     assert!(
         !stuck.converges && stuck.outcome == Outcome::TimedOut,
@@ -208,4 +212,34 @@ fn the_envelope_names_what_it_was_not_fitted_on() {
         "{notes:?}"
     );
     assert!(notes.iter().any(|n| n.starts_with("multifd")), "{notes:?}");
+}
+
+#[test]
+fn the_remainder_follows_the_guest_and_the_limit() {
+    // Only the sync's dirtying (no share of the limit): an idle guest
+    // leaves almost nothing, a busy one more, a looser limit no less.
+    let c = Constants {
+        remainder_share: 0.0,
+        sync_share: 1.0,
+        background_rate: 0.2e6,
+        ..T
+    };
+    let sw = c.switchover_ms + c.switchover_ms_per_gib / 4.0;
+    let idle = predict(&guest(0.0, 1000.0), &c).downtime_ms.unwrap() - sw;
+    let busy = predict(&guest(5.0, 1000.0), &c).downtime_ms.unwrap() - sw;
+    assert!(idle < 20.0 && busy > idle, "{idle} {busy}");
+    // Only the limit's share: half the limit, whatever the guest does.
+    let half = Constants {
+        remainder_share: 0.5,
+        sync_share: 0.0,
+        ..c
+    };
+    for dirty in [0.0, 5.0] {
+        let mut g = guest(dirty, 1000.0);
+        for limit in [100.0, 500.0] {
+            g.downtime_limit_ms = limit;
+            let d = predict(&g, &half).downtime_ms.unwrap() - sw;
+            assert!((d - 0.5 * limit).abs() < 1e-6, "{dirty} {limit}: {d}");
+        }
+    }
 }
