@@ -81,7 +81,7 @@ impl Chart for Lines {
                     .map(|p| p.1.ci_hi.unwrap_or(p.1.median).max(p.1.median))
             })
             .fold(0.0f64, f64::max);
-        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let top = super::axis_top(top, 1.15);
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, style::text(style::TITLE))
             .margin(12)

@@ -54,6 +54,19 @@ macro_rules! labelled {
 }
 pub(crate) use labelled;
 
+/// The top of a value axis from the largest value to show: `max` times
+/// `pad`, or 1 when that is not a positive finite number (an infinite
+/// axis hangs plotters' tick search; the loader keeps such values out,
+/// this keeps a chart from hanging if one gets through).
+pub(crate) fn axis_top(max: f64, pad: f64) -> f64 {
+    let top = max * pad;
+    if top.is_finite() && top > 0.0 {
+        top
+    } else {
+        1.0
+    }
+}
+
 /// Axes for one value per category (bars, stacked bars): categories along
 /// x at 0.5, 1.5, ..., values from 0 to a little above `max` on y.
 pub(crate) fn category_chart<'a, DB: DrawingBackend>(
@@ -67,7 +80,7 @@ where
     DB::ErrorType: 'static,
 {
     let n = cats.len().max(1);
-    let top = if max > 0.0 { max * 1.15 } else { 1.0 };
+    let top = axis_top(max, 1.15);
     let mut chart = ChartBuilder::on(root)
         .caption(title, style::text(style::TITLE))
         .margin(12)
@@ -122,4 +135,39 @@ pub fn render(chart: &impl Chart, dir: &Path) -> Result<Rendered> {
         title: chart.title(),
         svg,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bars::{Bars, Series};
+    use crate::stats::Estimate;
+
+    #[test]
+    fn an_infinite_or_huge_value_draws_instead_of_hanging() {
+        for v in [f64::INFINITY, f64::MAX, 1e308] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let dir = tempfile::tempdir().unwrap();
+                let chart = Bars {
+                    name: "inf".into(),
+                    title: "an absurd value".into(),
+                    y_axis: "s".into(),
+                    categories: vec!["a".into(), "b".into()],
+                    series: vec![Series {
+                        name: "x".into(),
+                        values: vec![Some(Estimate::exact(v)), Some(Estimate::exact(2.0))],
+                        outliers: Vec::new(),
+                    }],
+                    marker: None,
+                };
+                let _ = tx.send(super::render(&chart, dir.path()).is_ok());
+            });
+            let done = rx.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(done.is_ok(), "drawing a bar of {v} did not finish in 60 s");
+        }
+        assert_eq!(super::axis_top(f64::INFINITY, 1.15), 1.0);
+        assert_eq!(super::axis_top(f64::MAX, 1.15), 1.0);
+        assert_eq!(super::axis_top(2.0, 1.5), 3.0);
+        assert_eq!(super::axis_top(f64::NAN, 1.5), 1.0);
+    }
 }

@@ -78,7 +78,7 @@ impl Chart for Scatter {
             .flat_map(|g| g.points.iter().map(|p| p.0.max(p.1)))
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max);
-        let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+        let top = super::axis_top(top, 1.1);
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, style::text(style::TITLE))
             .margin(12)
