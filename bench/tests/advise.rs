@@ -202,3 +202,91 @@ fn a_busy_guest_gets_one_row_per_remedy() {
         "{t}"
     );
 }
+
+/// Every `$ migbench advise ...` in the README's code blocks, re-run with
+/// this lab's constants: its output is the block's lines that follow,
+/// character for character.
+#[test]
+fn the_readmes_advise_examples_are_what_advise_prints() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let mut examples = 0;
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(cmd) = line.strip_prefix("$ migbench advise ") else {
+            continue;
+        };
+        let expected: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let out = advise(&args);
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        let got = text(&out);
+        let want = expected.join("\n") + "\n";
+        assert!(
+            got == want,
+            "README: `migbench advise {cmd}` shows\n{want}\nbut it prints\n{got}"
+        );
+        examples += 1;
+    }
+    assert!(examples >= 3, "{examples} examples in the README");
+}
+
+/// `predict --fit` on runs of one RAM size (the link-speed fixture: all
+/// 1 GiB) says which constants it could not identify and keeps the
+/// prior's per-GiB slopes, so `advise --model` still pauses a post-copy
+/// switch of a larger guest (it said "a 0 ms pause" when the slopes were
+/// fitted as 0).
+#[test]
+fn a_fit_on_one_ram_size_names_what_it_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ls");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/model/link-speed.jsonl"),
+        dir.join("runs.jsonl"),
+    )
+    .unwrap();
+    let sc = tmp.path().join("s.toml");
+    std::fs::write(&sc, "[guest]\nram = \"1GiB\"\n[link]\nrate = \"1gbit\"\n").unwrap();
+    let model = tmp.path().join("m.json");
+    let fit = migbench()
+        .current_dir(tmp.path())
+        .arg("predict")
+        .arg(&sc)
+        .arg("--fit")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&shown(&fit).stderr).into_owned();
+    assert!(fit.status.success(), "{err}");
+    assert!(
+        err.contains("not identified by these runs, prior kept: the per-GiB costs (every run has 1024 MiB of RAM)"),
+        "{err}"
+    );
+    let out = advise(&[
+        "--ram",
+        "4GiB",
+        "--working-set",
+        "1GiB",
+        "--dirty-rate",
+        "200MB/s",
+        "--link",
+        "1gbit",
+        "--max-downtime",
+        "500ms",
+        "--model",
+        model.to_str().unwrap(),
+        "--top",
+        "10",
+    ]);
+    let t = text(shown(&out));
+    let pc = t
+        .lines()
+        .find(|l| l.contains("post-copy after the first pass"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(!pc.contains("a 0 ms pause"), "{t}");
+}

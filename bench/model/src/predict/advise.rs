@@ -275,6 +275,10 @@ fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
             (1.0 - s.bandwidth_share) * 100.0
         ));
     }
+    if s.auto_converge || s.compression || s.xbzrle_cache > 0.0 {
+        // The remainder is fitted on plain pre-copy runs only.
+        parts.push("its pause is outside the model (fitted on plain pre-copy)".into());
+    }
     parts.join("; ")
 }
 
