@@ -37,17 +37,16 @@ timeout = \"60s\"
 #[test]
 fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
     let _g = lab_lock();
-    let (_tmp, root, child) = start_run("align", SCENARIO);
-    let mut run = Running(child);
-    let pid = run.0.id();
-    let ns = client_namespace(pid, &mut run.0);
+    let (_tmp, root, mut run) = start_run("align", SCENARIO);
+    let pid = run.id();
+    let ns = client_namespace(pid, &mut run);
     let pcap = root.with_file_name("client.pcap");
     let mut capture = Capture::start(&ns, &pcap);
     // Stop the capture a second after the migration was seen complete
     // (events.jsonl is written then): the reply gap has ended by then, and
     // the client's namespace (where migbench kills what runs at the end)
     // still exists for the probing window after.
-    let events = wait_for(&root, "align", "runs/run-0000/events.jsonl", &mut run.0);
+    let events = wait_for(&root, "align", "runs/run-0000/events.jsonl", &mut run);
     std::thread::sleep(Duration::from_secs(1));
     let stats = capture.stop();
     eprintln!("tcpdump: {stats}");
@@ -57,8 +56,7 @@ fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
         !ps.lines().any(|l| l.contains(&*pcap_arg)),
         "tcpdump left running"
     );
-    let status = run.0.wait().unwrap();
-    assert!(status.success(), "migbench run: {status}");
+    run.wait_exit(EXIT_OK);
     assert_nothing_left(pid);
     let dir = events.parent().unwrap().parent().unwrap().parent().unwrap();
     let recs = records(dir);
@@ -156,18 +154,6 @@ fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
     assert!(d_end.abs() <= 5.0, "gap end off by {d_end:.3} ms");
 }
 
-/// `migbench run`, interrupted (it cleans up) if the test fails before it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            signal(self.0.id() as i32, nix::sys::signal::Signal::SIGINT);
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// tcpdump in a namespace writing a pcap file; stopped on drop whatever
 /// happened.
 struct Capture {
@@ -236,7 +222,7 @@ impl Drop for Capture {
 
 /// The client namespace of migbench process `pid`, once its guest LAN
 /// bridge exists.
-fn client_namespace(pid: u32, run: &mut Child) -> String {
+fn client_namespace(pid: u32, run: &mut Running) -> String {
     let prefix = format!("migbench-{pid}-");
     let start = Instant::now();
     loop {
@@ -244,7 +230,7 @@ fn client_namespace(pid: u32, run: &mut Child) -> String {
             start.elapsed() < Duration::from_secs(60),
             "no client namespace"
         );
-        assert!(matches!(run.try_wait(), Ok(None)), "migbench ended early");
+        assert!(run.running(), "migbench ended early");
         let list = stdout_of("ip", &["netns", "list"]);
         let ns = list
             .lines()
@@ -265,7 +251,7 @@ fn client_namespace(pid: u32, run: &mut Child) -> String {
 
 /// Wait (up to 300 s) for `file` in the one results directory under
 /// `root/<name>/`; its path.
-fn wait_for(root: &Path, name: &str, file: &str, run: &mut Child) -> PathBuf {
+fn wait_for(root: &Path, name: &str, file: &str, run: &mut Running) -> PathBuf {
     let start = Instant::now();
     loop {
         assert!(
@@ -280,10 +266,7 @@ fn wait_for(root: &Path, name: &str, file: &str, run: &mut Child) -> PathBuf {
                 }
             }
         }
-        assert!(
-            matches!(run.try_wait(), Ok(None)),
-            "migbench ended without {file}"
-        );
+        assert!(run.running(), "migbench ended without {file}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

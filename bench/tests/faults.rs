@@ -18,7 +18,8 @@ fn by_fault(recs: &[RunRecord], kind: FaultKind) -> &RunRecord {
 #[test]
 fn every_fault_ends_in_a_defined_outcome_with_the_guest_where_the_record_says() {
     let _g = lab_lock();
-    let (tmp, recs, dir) = run_scenario("faults");
+    // The destination and the source killed fail their runs: exit 1.
+    let (tmp, recs, dir) = run_scenario("faults", EXIT_FAILED);
     assert_eq!(recs.len(), 7);
     for r in &recs {
         let f = r
@@ -84,7 +85,7 @@ fn every_fault_ends_in_a_defined_outcome_with_the_guest_where_the_record_says() 
 #[test]
 fn a_link_failure_during_postcopy_is_recovered_and_the_guest_arrives_intact() {
     let _g = lab_lock();
-    let (_tmp, recs, _dir) = run_scenario("faults-postcopy");
+    let (_tmp, recs, _dir) = run_scenario("faults-postcopy", EXIT_OK);
     let r = &recs[0];
     let f = r.fault.as_ref().expect("a fault record");
     assert_eq!(f.phase.as_deref(), Some("postcopy-active"), "{r:?}");

@@ -1,6 +1,7 @@
-//! Real lab tests: real QEMU guests, network namespaces and tc-shaped links,
-//! driven through the `migbench` binary exactly as a user runs it. They need
-//! root, qemu-system-x86 and the guest agent (`.ci/run` provides all three).
+//! Real lab tests (the lab tier: `cargo test --features lab`): real QEMU
+//! guests, network namespaces and tc-shaped links, driven through the
+//! `migbench` binary exactly as a user runs it. They need root,
+//! qemu-system-x86 and the guest agent (`.ci/run` provides all three).
 //! They measure timing, so they run one at a time (a shared lock).
 
 mod common;
@@ -13,7 +14,7 @@ use migbench_model::{Integrity, Outcome};
 #[test]
 fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("idle100");
+    let (_tmp, recs, dir) = run_scenario("idle100", EXIT_OK);
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -41,8 +42,9 @@ fn idle_guest_over_100mbit_fills_the_link_and_the_probe_sees_at_least_the_pause(
 #[test]
 fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
     let _g = lab_lock();
-    // 30 MB/s of dirtying over a 100 Mbit (12 MB/s) link with a 10 ms limit never converges.
-    let (_tmp, recs, dir) = run_scenario("stuck");
+    // 30 MB/s of dirtying over a 100 Mbit (12 MB/s) link with a 10 ms limit
+    // never converges; a timed-out run is not a failed one (exit 0).
+    let (_tmp, recs, dir) = run_scenario("stuck", EXIT_OK);
     let r = &recs[0];
     assert_eq!(r.outcome, Outcome::TimedOut, "{r:?}");
     assert_eq!(
@@ -106,7 +108,7 @@ fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
 fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
     let _g = lab_lock();
     // Run 0 finishes quickly; run 1 cannot converge and is interrupted mid-migration.
-    let (_tmp, root, mut child) = start_run("intr", "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"30MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"120s\"\n");
+    let (_tmp, root, child) = start_run("intr", "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = [\"0\", \"30MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ndowntime_limit = \"10ms\"\ntimeout = \"120s\"\n");
     let pid = child.id();
     let start = Instant::now();
     // Wait for run 0's record; run 1 starts right after it.
@@ -114,17 +116,10 @@ fn interrupting_a_migration_keeps_finished_runs_and_leaves_nothing_behind() {
     // Boot (~3 s), fill, baseline (2 s), then migration; interrupt well inside it.
     std::thread::sleep(Duration::from_secs(12));
     signal(pid as i32, nix::sys::signal::Signal::SIGINT);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "migbench did not exit after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.code(), Some(130));
+    child.wait_exit_within(
+        EXIT_INTERRUPTED,
+        Duration::from_secs(300).saturating_sub(start.elapsed()),
+    );
     let recs = records(&dir);
     assert_eq!(recs[0].outcome, Outcome::Completed);
     assert_eq!(recs.len(), 2, "the interrupted run is recorded too");
@@ -137,23 +132,20 @@ fn a_killed_matrix_resumes_where_it_stopped_and_ends_as_if_run_in_one_go() {
     let _g = lab_lock();
     // Three quick runs at 1 Gbit; migbench is SIGKILLed during the second.
     let text = "repetitions = 3\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n";
-    let (tmp, root, mut child) = start_run("resume", text);
+    let (tmp, root, child) = start_run("resume", text);
     let pid = child.id();
     let dir = first_run_recorded(&root, "resume");
     std::thread::sleep(Duration::from_secs(4));
-    signal(pid as i32, nix::sys::signal::Signal::SIGKILL);
-    child.wait().unwrap();
+    child.kill_and_wait();
     let scenario = tmp.path().join("resume.toml");
     // A changed scenario is refused, naming the line, before anything runs.
     let changed = tmp.path().join("changed.toml");
     std::fs::write(&changed, text.replace("1gbit", "100mbit")).unwrap();
-    let out = resume(&changed, &root, &dir);
-    assert_eq!(shown(&out).status.code(), Some(2));
+    let out = resume(&changed, &root, &dir, EXIT_REFUSED);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 5") && err.contains("100mbit"), "{err}");
     // The same scenario resumes: the killed run is swept and redone.
-    let out = resume(&scenario, &root, &dir);
-    assert!(shown(&out).status.success());
+    resume(&scenario, &root, &dir, EXIT_OK);
     let recs = records(&dir);
     let ids: Vec<usize> = recs.iter().map(|r| r.params.index).collect();
     assert_eq!(ids, vec![0, 1, 2], "each run once, in matrix order");
@@ -165,7 +157,7 @@ fn a_killed_matrix_resumes_where_it_stopped_and_ends_as_if_run_in_one_go() {
 #[test]
 fn a_second_run_on_the_host_is_refused_with_the_first_ones_pid() {
     let _g = lab_lock();
-    let (_tmp, root, mut first) = start_run(
+    let (_tmp, root, first) = start_run(
         "first",
         "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
     );
@@ -184,48 +176,14 @@ fn a_second_run_on_the_host_is_refused_with_the_first_ones_pid() {
         "second",
         "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n",
     );
-    let out = run_cmd(&sc, &tmp2.path().join("results")).output().unwrap();
-    assert_eq!(shown(&out).status.code(), Some(2));
+    let out = run_cmd(&sc, &tmp2.path().join("results")).exits(EXIT_REFUSED);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("pid {}", first.id())) && err.contains("--allow-concurrent"),
         "{err}"
     );
     assert!(!tmp2.path().join("results").exists(), "nothing was started");
-    assert!(first.wait().unwrap().success());
-}
-
-#[test]
-fn a_bad_scenario_is_refused_with_file_line_field_and_exit_code_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cases = [
-        (
-            "[guest]\nram = \"256MiB\"\nbogus = 1\n[link]\nrate = \"1gbit\"\n",
-            3,
-            "guest.bogus",
-        ),
-        (
-            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100parsecs\"\n",
-            4,
-            "link.rate",
-        ),
-        (
-            "[guest]\nram = \"-256MiB\"\n[link]\nrate = \"1gbit\"\n",
-            2,
-            "guest.ram",
-        ),
-    ];
-    for (text, line, field) in cases {
-        let sc = write_scenario(tmp.path(), "bad", text);
-        let out = migbench()
-            .args(["run", sc.to_str().unwrap(), "--dry-run"])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
-        assert!(err.contains(&format!("`{field}`")), "{err}");
-    }
+    first.wait_exit(EXIT_OK);
 }
 
 #[test]
@@ -234,8 +192,7 @@ fn the_quick_scenario_completes_and_its_report_renders_with_matching_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quick.toml");
     let root = tmp.path().join("results");
-    let st = run_cmd(&scenario, &root).status().unwrap();
-    assert!(st.success());
+    run_cmd(&scenario, &root).exits(EXIT_OK);
     let dir = results_dir(&root, "quick");
     let recs = records(&dir);
     assert_eq!(recs.len(), 4);
@@ -332,7 +289,7 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
 {
     let _g = lab_lock();
     // 64 MiB of base data ("OS image") + 16 MiB written before migration.
-    let (_tmp, recs, _dir) = run_scenario("storage");
+    let (_tmp, recs, _dir) = run_scenario("storage", EXIT_OK);
     assert_eq!(recs.len(), 4);
     for r in &recs {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -367,7 +324,7 @@ fn block_migration_copies_the_disk_incremental_only_the_overlay_and_all_four_mod
 #[test]
 fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_starts_clean() {
     let _g = lab_lock();
-    let (_tmp, root, mut child) = start_run("mirrorfail", "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n");
+    let (_tmp, root, child) = start_run("mirrorfail", "repetitions = 2\n[guest]\nram = \"256MiB\"\n[storage]\nmode = \"block\"\ndisk_size = \"256MiB\"\n[workload]\ndisk_fill = \"96MiB\"\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"120s\"\n");
     let pid = child.id();
     // The first run's source namespace; its migration link counts the mirror's bytes.
     let src_ns = format!("migbench-{pid}-0-src");
@@ -382,7 +339,8 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
         std::thread::sleep(Duration::from_millis(100));
     }
     kill_pidfile(Path::new(&format!("/tmp/migbench-{pid}-run0/dst.pid")));
-    let status = child.wait().unwrap();
+    // A failed run makes migbench exit 1.
+    child.wait_exit(EXIT_FAILED);
     let dir = results_dir(&root, "mirrorfail");
     let recs = records(&dir);
     assert_eq!(recs.len(), 2);
@@ -400,7 +358,6 @@ fn a_destination_killed_during_the_disk_mirror_fails_the_run_and_the_next_run_st
         recs[1]
     );
     assert_eq!(recs[1].disk_integrity, Integrity::Ok);
-    assert_eq!(status.code(), Some(1), "a failed run makes migbench exit 1");
     assert_nothing_left(pid);
 }
 
@@ -444,47 +401,47 @@ fn a_disk_that_fills_during_a_matrix_fails_cleanly_and_keeps_the_runs_before_it(
         "huge",
         &text.replace("repetitions = 3", "repetitions = 3000"),
     );
-    let out = run_cmd(&big, &mnt).output().unwrap();
-    assert_eq!(shown(&out).status.code(), Some(2));
+    let out = run_cmd(&big, &mnt).exits(EXIT_REFUSED);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("results disk") && err.contains("MiB free"),
         "{err}"
     );
     // The disk fills once the first run is recorded.
-    let mut child = spawn_run(&sc, &mnt);
+    let child = spawn_run(&sc, &mnt);
     let pid = child.id();
     let dir = first_run_recorded(&mnt, "full");
     let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
     let chunk = vec![0u8; 1 << 20];
     while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
     drop(filler);
-    let status = child.wait().unwrap();
+    // A full disk is a failure, whether the runs after the first were
+    // recorded failed or one could not be recorded at all (README,
+    // "Results layout": exit 1, `--resume` redoes it).
+    child.wait_exit(EXIT_FAILED);
     // Every line of runs.jsonl is a whole record, the first one completed;
-    // whatever came after it failed (or could not be recorded at all).
+    // whatever came after it failed.
     let recs = records(&dir);
     assert_eq!(recs[0].outcome, Outcome::Completed);
     for r in &recs[1..] {
         assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
     }
-    assert!(
-        !status.success() || recs.len() == 3,
-        "a full disk must show: {status:?} {recs:?}"
-    );
     let tmp_files: Vec<_> = walk(&dir)
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(tmp_files.is_empty(), "partial files left: {tmp_files:?}");
     assert_nothing_left(pid);
-    if !status.success() {
-        // The run that could not be recorded is redone once there is room.
-        std::fs::remove_file(mnt.join("filler")).unwrap();
-        let out = resume(&sc, &mnt, &dir);
-        assert!(shown(&out).status.success());
-        let recs = records(&dir);
-        assert_eq!(recs.len(), 3, "{recs:?}");
-        assert_all_completed(&recs);
+    // The runs not recorded are run once there is room; the failed ones
+    // are kept (a finished run is not redone) and still make it exit 1.
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    let want = if recs.len() > 1 { EXIT_FAILED } else { EXIT_OK };
+    resume(&sc, &mnt, &dir, want);
+    let after = records(&dir);
+    assert_eq!(after.len(), 3, "{after:?}");
+    for (i, r) in after.iter().enumerate() {
+        let kept = recs.get(i).map_or(Outcome::Completed, |r| r.outcome);
+        assert_eq!(r.outcome, kept, "{after:?}");
     }
 }
 
@@ -505,7 +462,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn auto_repetitions_run_cells_in_turn_until_each_is_precise() {
     let _g = lab_lock();
-    let (tmp, recs, dir) = run_scenario("auto");
+    let (tmp, recs, dir) = run_scenario("auto", EXIT_OK);
     let sc = migbench_model::Scenario::load(&tmp.path().join("auto.toml")).unwrap();
     let migbench_model::repeat::Repetitions::Auto(a) = sc.repetitions else {
         panic!("auto scenario")
@@ -548,7 +505,7 @@ fn auto_repetitions_run_cells_in_turn_until_each_is_precise() {
 #[test]
 fn a_snapshot_started_guest_migrates_with_its_memory_intact() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("fast");
+    let (_tmp, recs, dir) = run_scenario("fast", EXIT_OK);
     assert_eq!(recs.len(), 2);
     for r in &recs {
         assert_eq!(

@@ -2,8 +2,9 @@
 //! in the lab's host namespaces, migrations through libvirt's API, and
 //! `[hosts]` scenarios pointed at the lab's daemons as if they were remote
 //! hypervisors (`migbench lab-hosts`). They need root, QEMU, libvirt and the
-//! guest agent (`.ci/run` provides them) and run one at a time.
-#![cfg(feature = "libvirt")]
+//! guest agent (`.ci/run` provides them) and run one at a time. The lab
+//! tier with the libvirt backend: `cargo test --features lab` (libvirt is
+//! a default feature).
 
 mod common;
 
@@ -41,7 +42,7 @@ fn probe_sees_libvirts_downtime(r: &RunRecord) {
 #[test]
 fn both_backends_complete_the_same_run_and_the_report_compares_them() {
     let _g = lab_lock();
-    let (tmp, recs, dir) = run_scenario("backends");
+    let (tmp, recs, dir) = run_scenario("backends", EXIT_OK);
     assert_eq!(recs.len(), 2);
     let (qmp, lv) = (&recs[0], &recs[1]);
     for r in [qmp, lv] {
@@ -79,7 +80,7 @@ fn both_backends_complete_the_same_run_and_the_report_compares_them() {
 #[test]
 fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("libvirt-storage");
+    let (_tmp, recs, dir) = run_scenario("libvirt-storage", EXIT_OK);
     assert_eq!(recs.len(), 2);
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -110,7 +111,7 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
 #[test]
 fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("libvirt-policies");
+    let (_tmp, recs, dir) = run_scenario("libvirt-policies", EXIT_OK);
     assert_eq!(recs.len(), 5);
     let intact = |r: &RunRecord| {
         assert_eq!(
@@ -248,12 +249,12 @@ impl LabHosts {
     }
 
     /// `migbench run` of `[hosts]` + `extra` (+ a declared 1 Gbit link)
-    /// inside the client namespace.
-    fn run(&self, name: &str, hosts: &str, extra: &str) -> (Output, PathBuf) {
+    /// inside the client namespace; it must exit `want`.
+    #[track_caller]
+    fn run(&self, name: &str, hosts: &str, extra: &str, want: i32) -> (Output, PathBuf) {
         let sc = self.scenario(name, &format!("{hosts}{extra}"));
         let root = self.tmp.path().join("results");
-        let out = self.run_cmd(&sc, &root).output().unwrap();
-        shown(&out);
+        let out = self.run_cmd(&sc, &root).exits(want);
         (out, root)
     }
 
@@ -292,7 +293,7 @@ impl LabHosts {
         let child = self.child.take().unwrap();
         let pid = child.id();
         let st = terminate(child);
-        assert!(st.success(), "lab-hosts: {st:?}");
+        assert_exit(st, EXIT_OK, "migbench lab-hosts after SIGTERM");
         assert_nothing_left(pid);
     }
 }
@@ -312,10 +313,11 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-/// A refused run: exit 2, `what` in the message, no results written.
+/// A refused run (exit 2, checked where it ran): `what` in the message,
+/// no results written.
 fn refused(out: &Output, root: &Path, name: &str, what: &[&str]) {
+    assert_eq!(out.status.code(), Some(EXIT_REFUSED));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
     for w in what {
         assert!(err.contains(w), "`{w}` not in: {err}");
     }
@@ -340,12 +342,12 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
 
     // Two repetitions with the agent's UDP probe and a dirtying guest:
     // there and back again.
-    let (out, root) = lab.run(
+    let (_, root) = lab.run(
         "udp",
         &hosts.replace("[hosts]", "repetitions = 2\n[hosts]"),
         "probe = \"udp\"\n[workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n[link]\nrate = \"1gbit\"\n",
+        EXIT_OK,
     );
-    assert!(out.status.success());
     let dir = results_dir(&root, "udp");
     let recs = records(&dir);
     assert_eq!(recs.len(), 2);
@@ -386,9 +388,8 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
             "300ms",
         ])
         .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&shown(&out).stdout).unwrap();
+        .exits(EXIT_OK);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         v["dirty_rate_source"].as_str().unwrap().contains("libvirt"),
         "{v}"
@@ -397,12 +398,12 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
     assert!((0.0..50e6).contains(&rate), "{v}");
 
     // ICMP: any guest, answered by its kernel; no agent, no integrity check.
-    let (out, root) = lab.run(
+    let (_, root) = lab.run(
         "icmp",
         &hosts.replace("[hosts]", "repetitions = 2\n[hosts]"),
         "probe = \"icmp\"\n",
+        EXIT_OK,
     );
-    assert!(out.status.success());
     for r in records(&results_dir(&root, "icmp")) {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
         assert_eq!(r.integrity, Integrity::NotChecked);
@@ -414,6 +415,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         "nodomain",
         &hosts.replace("domain = \"migbench-guest\"", "domain = \"no-such-guest\""),
         "",
+        EXIT_REFUSED,
     );
     refused(
         &out,
@@ -422,12 +424,18 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         &["hosts.domain", "no-such-guest", "not running"],
     );
     let dead = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
-    let (out, root) = lab.run("nouri", &hosts.replace(&lab.get("dst"), dead), "");
+    let (out, root) = lab.run(
+        "nouri",
+        &hosts.replace(&lab.get("dst"), dead),
+        "",
+        EXIT_REFUSED,
+    );
     refused(&out, &root, "nouri", &["hosts.dst", "cannot connect"]);
     let (out, root) = lab.run(
         "noroute",
         &hosts.replace(&lab.get("migration_address"), "198.18.0.99"),
         "",
+        EXIT_REFUSED,
     );
     refused(
         &out,
@@ -464,7 +472,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
     std::thread::sleep(Duration::from_secs(3));
     signal(dst_qemu as i32, nix::sys::signal::Signal::SIGKILL);
     let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(1), "a failed run exits 1");
+    assert_exit(st, EXIT_FAILED, "a failed run exits 1");
     let r = &records(&results_dir(&root, "aborted"))[0];
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
     let err = r.error.as_deref().unwrap();
@@ -481,12 +489,12 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
             "[hosts]",
             "repetitions = 2\n[guest]\nram = \"128MiB\"\n[lab]\naccel = \"tcg\"\n[hosts]",
         );
-    let (out, root) = lab.run(
+    let (_, root) = lab.run(
         "own",
         &own,
         "[hosts.provision]\nbridge = \"br0\"\n[workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n",
+        EXIT_OK,
     );
-    assert!(out.status.success());
     let recs = records(&results_dir(&root, "own"));
     assert_eq!(recs.len(), 2);
     for r in &recs {
@@ -517,6 +525,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         "clash",
         &own.replace("migbench-own", "migbench-guest"),
         "[hosts.provision]\nbridge = \"br0\"\n",
+        EXIT_REFUSED,
     );
     refused(&out, &root, "clash", &["hosts.domain", "already exists"]);
 
@@ -529,7 +538,7 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
         .join("libvirtd.pid");
     kill_pidfile(&pidfile);
     std::thread::sleep(Duration::from_millis(300));
-    let (out, root) = lab.run("deaddst", &hosts, "");
+    let (out, root) = lab.run("deaddst", &hosts, "", EXIT_REFUSED);
     refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);
     lab.stop();
 }
@@ -544,7 +553,7 @@ fn a_setting_libvirt_cannot_express_is_refused_before_any_run_naming_field_value
         "[backend]\nkind = [\"qmp\", \"libvirt\"]\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[migration]\nauto_converge = \"20/10/50\"\n",
     );
     let root = tmp.path().join("results");
-    let out = run_cmd(&sc, &root).output().unwrap();
+    let out = run_cmd(&sc, &root).exits(EXIT_REFUSED);
     refused(
         &out,
         &root,

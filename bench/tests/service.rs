@@ -10,7 +10,7 @@ use migbench_model::Outcome;
 #[test]
 fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_network_outage() {
     let _g = lab_lock();
-    let (tmp, recs, dir) = run_scenario("service");
+    let (tmp, recs, dir) = run_scenario("service", EXIT_OK);
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.outcome, Outcome::Completed, "{r:?}");

@@ -1,10 +1,12 @@
-//! Helpers shared by the real lab tests: run the `migbench` binary on a
-//! scenario, read its records, check nothing was left behind. Lab tests
-//! measure timing, so they run one at a time (a shared lock).
+//! Helpers shared by the tests that run the `migbench` binary: run it on a
+//! scenario, read its records, check nothing was left behind. Every
+//! helper that runs migbench checks its exit code against the one the
+//! caller names (a panic, exit 101, always fails); lab tests measure
+//! timing, so they run one at a time (a shared lock).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::Mutex;
 
 use migbench_model::RunRecord;
@@ -17,6 +19,111 @@ pub fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
 
 pub fn migbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_migbench"))
+}
+
+/// Every run finished, none failed (timed-out and aborted runs included).
+pub const EXIT_OK: i32 = 0;
+/// A run failed, or the command did (a full results disk, a dead QEMU).
+pub const EXIT_FAILED: i32 = 1;
+/// Bad input or a preflight refusal: nothing was started.
+pub const EXIT_REFUSED: i32 = 2;
+/// Ctrl-C: the run in flight recorded `interrupted`.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// A finished migbench exited `want`; a panic (101) or a signal is named
+/// as such.
+#[track_caller]
+pub fn assert_exit(status: ExitStatus, want: i32, what: &str) {
+    match status.code() {
+        Some(c) if c == want => {}
+        Some(101) => panic!("{what}: migbench panicked (exit 101), expected exit {want}"),
+        Some(c) => panic!("{what}: exit {c}, expected exit {want}"),
+        None => panic!("{what}: ended by a signal ({status}), expected exit {want}"),
+    }
+}
+
+/// Run a migbench command to its end, show what it printed and check its
+/// exit code: `migbench().args([..]).exits(EXIT_REFUSED)`.
+pub trait Exits {
+    fn exits(&mut self, want: i32) -> Output;
+}
+
+impl Exits for Command {
+    #[track_caller]
+    fn exits(&mut self, want: i32) -> Output {
+        let out = self.output().unwrap();
+        shown(&out);
+        assert_exit(out.status, want, &format!("{self:?}"));
+        out
+    }
+}
+
+/// A `migbench run` in the background. Its exit code must be checked
+/// ([`Running::wait_exit`], [`Running::wait_killed`]): dropping it
+/// unchecked interrupts it (SIGINT, so it cleans up) and fails the test
+/// unless the test is failing already.
+#[must_use = "a run's exit code must be checked"]
+pub struct Running {
+    child: Child,
+    checked: bool,
+}
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait (up to `limit`) for it to end; its exit code must be `want`.
+    #[track_caller]
+    pub fn wait_exit_within(mut self, want: i32, limit: std::time::Duration) -> ExitStatus {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "migbench did not end within {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        self.checked = true;
+        assert_exit(status, want, "migbench run");
+        status
+    }
+
+    /// Wait for it to end; its exit code must be `want`.
+    #[track_caller]
+    pub fn wait_exit(self, want: i32) -> ExitStatus {
+        self.wait_exit_within(want, std::time::Duration::from_secs(3600))
+    }
+
+    /// SIGKILL it and check that is how it ended.
+    #[track_caller]
+    pub fn kill_and_wait(mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        signal(self.id() as i32, nix::sys::signal::Signal::SIGKILL);
+        let status = self.child.wait().unwrap();
+        self.checked = true;
+        assert_eq!(status.signal(), Some(9), "migbench run: {status}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id() as i32, nix::sys::signal::Signal::SIGINT);
+            let _ = self.child.wait();
+        }
+        if !self.checked && !std::thread::panicking() {
+            panic!("a `migbench run`'s exit code was never checked");
+        }
+    }
 }
 
 /// `migbench run SCENARIO --results ROOT`.
@@ -52,34 +159,39 @@ pub fn records(dir: &Path) -> Vec<RunRecord> {
         .collect()
 }
 
-/// Run `tests/scenarios/<name>.toml` to the end: its temp dir (keep it),
-/// records and results directory.
-pub fn run_scenario(name: &str) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
+/// Run `tests/scenarios/<name>.toml` to the end; migbench must exit
+/// `want` ([`EXIT_OK`], or [`EXIT_FAILED`] where a run is meant to
+/// fail): its temp dir (keep it), records and results directory.
+#[track_caller]
+pub fn run_scenario(name: &str, want: i32) -> (tempfile::TempDir, Vec<RunRecord>, PathBuf) {
     let text = &std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/scenarios/{name}.toml")),
     )
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let sc = write_scenario(tmp.path(), name, text);
-    let out = run_cmd(&sc, &tmp.path().join("results")).output().unwrap();
-    shown(&out);
+    run_cmd(&sc, &tmp.path().join("results")).exits(want);
     let dir = results_dir(&tmp.path().join("results"), name);
     let recs = records(&dir);
     (tmp, recs, dir)
 }
 
 /// `migbench run` in the background, its stderr shown.
-pub fn spawn_run(scenario: &Path, results: &Path) -> std::process::Child {
-    run_cmd(scenario, results)
+pub fn spawn_run(scenario: &Path, results: &Path) -> Running {
+    let child = run_cmd(scenario, results)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Running {
+        child,
+        checked: false,
+    }
 }
 
 /// Write scenario `text` as `name` in a new temp dir and start `migbench
 /// run` on it: the temp dir (keep it), the results root and the process.
-pub fn start_run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, std::process::Child) {
+pub fn start_run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, Running) {
     let tmp = tempfile::tempdir().unwrap();
     let sc = write_scenario(tmp.path(), name, text);
     let root = tmp.path().join("results");
@@ -132,17 +244,15 @@ pub fn by_variant<'a>(recs: &'a [RunRecord], name: &str) -> &'a RunRecord {
         .unwrap_or_else(|| panic!("no run of variant {name}"))
 }
 
-/// `migbench report DIR --reports ROOT --name NAME` (must succeed): the report's directory.
+/// `migbench report DIR --reports ROOT --name NAME` (must exit 0): the report's directory.
 pub fn report(dir: &Path, reports: &Path, name: &str) -> PathBuf {
-    let out = migbench()
+    migbench()
         .arg("report")
         .arg(dir)
         .arg("--reports")
         .arg(reports)
         .args(["--name", name])
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
+        .exits(EXIT_OK);
     reports.join(name)
 }
 
@@ -166,13 +276,11 @@ pub fn kill_pidfile(pidfile: &Path) {
     signal(pid, nix::sys::signal::Signal::SIGKILL);
 }
 
-/// `migbench run SCENARIO --results ROOT --resume DIR`, to the end.
-pub fn resume(scenario: &Path, root: &Path, dir: &Path) -> std::process::Output {
-    run_cmd(scenario, root)
-        .arg("--resume")
-        .arg(dir)
-        .output()
-        .unwrap()
+/// `migbench run SCENARIO --results ROOT --resume DIR`, to the end; it
+/// must exit `want`.
+#[track_caller]
+pub fn resume(scenario: &Path, root: &Path, dir: &Path, want: i32) -> Output {
+    run_cmd(scenario, root).arg("--resume").arg(dir).exits(want)
 }
 
 /// Every record completed (the records are shown when one did not).
@@ -224,7 +332,7 @@ pub fn screenshot_ink(page: &Path, png: &Path) -> f64 {
     inked as f64 / (data.len() / px) as f64
 }
 
-/// `migbench calibrate ARGS --json FILE` (must succeed): its stdout and the
+/// `migbench calibrate ARGS --json FILE` (must exit 0): its stdout and the
 /// rows of its JSON.
 pub fn calibrate_json(args: &[&str]) -> (String, Vec<serde_json::Value>) {
     let tmp = tempfile::tempdir().unwrap();
@@ -234,9 +342,7 @@ pub fn calibrate_json(args: &[&str]) -> (String, Vec<serde_json::Value>) {
         .args(args)
         .arg("--json")
         .arg(&json)
-        .output()
-        .unwrap();
-    assert!(shown(&out).status.success());
+        .exits(EXIT_OK);
     let rows = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     (String::from_utf8_lossy(&out.stdout).into_owned(), rows)
 }
