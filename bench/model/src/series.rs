@@ -106,7 +106,12 @@ pub fn write_probes_csv<W: std::io::Write>(mut w: W, events: &[ProbeEvent]) -> s
     w.flush()
 }
 
-/// Read `probes.csv` back (for tools and tests; the analyzer uses polars).
+/// Read `probes.csv` back: the analyzer reads every run's with this
+/// (100 million rows for 100,000 runs), so its numbers are parsed with
+/// `fast-float2` (the parser polars uses) rather than std's
+/// `f64::from_str`: with the split below, a quarter less CPU for the
+/// whole summary.
+/// The error names the line and quotes it.
 pub fn read_probes_csv(text: &str) -> Result<Vec<ProbeEvent>, String> {
     let mut lines = text.lines();
     if lines.next() != Some(PROBES_CSV_HEADER) {
@@ -114,24 +119,29 @@ pub fn read_probes_csv(text: &str) -> Result<Vec<ProbeEvent>, String> {
             "not a probes.csv: header is not `{PROBES_CSV_HEADER}`"
         ));
     }
-    lines
-        .enumerate()
-        .map(|(i, l)| {
-            let bad = || format!("probes.csv line {}: `{l}`", i + 2);
-            let mut f = l.split(',');
-            let seq = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-            let sent_ms = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-            let recv_ms = match f.next() {
-                Some("") | None => None,
-                Some(x) => Some(x.parse().map_err(|_| bad())?),
-            };
-            Ok(ProbeEvent {
-                seq,
-                sent_ms,
-                recv_ms,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(text.len() / 24);
+    for (i, l) in lines.enumerate() {
+        let bad = || format!("probes.csv line {}: `{l}`", i + 2);
+        // A closure, not the char ',': its searcher cost a fifth of the
+        // summary's CPU on 10k runs (0.78 s against 0.64 s user).
+        #[allow(clippy::manual_pattern_char_comparison)]
+        let mut f = l.split(|c| c == ',');
+        let seq = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+        let sent_ms = f
+            .next()
+            .and_then(|x| fast_float2::parse(x).ok())
+            .ok_or_else(bad)?;
+        let recv_ms = match f.next() {
+            Some("") | None => None,
+            Some(x) => Some(fast_float2::parse(x).map_err(|_| bad())?),
+        };
+        out.push(ProbeEvent {
+            seq,
+            sent_ms,
+            recv_ms,
+        });
+    }
+    Ok(out)
 }
 
 /// One line of `workload.jsonl`: the dirtier's achieved rate in a window.
