@@ -504,8 +504,13 @@ impl Binding {
     }
 }
 
+/// A duration as the flags take it: ms under a second, else s to 0.1 s.
 fn secs(ms: f64) -> String {
-    format!("{} s", (ms / 1e3 * 10.0).round() / 10.0)
+    if ms < 1000.0 {
+        format!("{} ms", ms.round())
+    } else {
+        format!("{} s", (ms / 1e3 * 10.0).round() / 10.0)
+    }
 }
 
 /// The plain pre-copy settings (each downtime limit, the whole link).
@@ -810,6 +815,19 @@ mod tests {
             .unwrap()
             .explain(&t)
             .contains("--max-time 1 s"));
+        // Under a second in ms, not rounded to "0 s".
+        let short = Question {
+            max_time_ms: Some(40.0),
+            ..t
+        };
+        assert!(
+            why_none(&short, &c)
+                .unwrap()
+                .explain(&short)
+                .contains("--max-time 40 ms"),
+            "{:?}",
+            why_none(&short, &c)
+        );
         assert!(closest(&t, &c).is_some());
         // A link ten times as fast would do.
         let need = link_needed(&t, &c).unwrap();
