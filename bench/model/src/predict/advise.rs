@@ -1,8 +1,10 @@
 //! Advice before any run: every combination of the settings a user can
 //! turn (downtime limit, bandwidth cap, multifd and compression, XBZRLE,
-//! auto-converge, post-copy) predicted for one guest on one link, those
-//! that meet the targets ranked — least intrusive first, then fastest —
-//! each with why; and, when none does, the link the guest would need.
+//! auto-converge, post-copy) predicted for one guest on one link; of
+//! those that meet the targets, each kind of remedy's best (settings
+//! alike within the model's noise are one), least intrusive first, each
+//! with why; when none meets them, what binds ([`Binding`]) and the
+//! closest; when plain pre-copy does not, the link it would need.
 
 use serde::Serialize;
 
@@ -335,9 +337,10 @@ fn family_best(mut ok: Vec<(Setting, Prediction)>) -> Option<(Setting, Predictio
     })
 }
 
-/// The settings that meet `q`'s targets: one per [`Family`] (its best,
-/// see [`family_best`]; settings that differ only in what does not
-/// change the outcome beyond the model's noise are one), least intrusive
+/// The settings that meet `q`'s targets: one per [`Family`] (its best:
+/// the fastest, then the shortest pause, then the least intrusive;
+/// settings that differ only in what does not change the outcome beyond
+/// the model's noise are one), least intrusive
 /// first. A family is left out when a less intrusive one shown does as
 /// well within noise — except post-copy's best, which is always there
 /// when it meets the target, beside the best pre-copy setting.

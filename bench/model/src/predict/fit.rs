@@ -1,8 +1,9 @@
 //! Fitting the model's constants to a lab's own runs: medians and
 //! least-squares lines for what a run shows directly (link goodput, setup,
-//! the guest's own memory, switchover), a small grid for what only shows
-//! in total times (pass cost, background dirtying), and the share of the
-//! downtime limit a busy guest leaves for its switchover.
+//! the guest's own memory), a small grid for what only shows in total
+//! times (pass cost, background dirtying), and one for the remainder's
+//! shares with the switchover line that predict QEMU's downtimes. What the
+//! runs cannot tell apart keeps [`Constants::PRIOR`] and is named.
 
 use super::{predict, Constants, Envelope, Inputs, Model};
 use crate::stats::median;
