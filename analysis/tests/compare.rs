@@ -3,12 +3,10 @@
 //! another varies, groups named by a subset of their dimensions, and the
 //! model's predictions beside the measurements.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::golden;
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
-}
 
 fn analyze(args: &[&str], reports: &Path) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_migbench-analyze"))

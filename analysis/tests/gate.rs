@@ -2,14 +2,12 @@
 //! built binary on synthetic candidates: the checked-in golden runs
 //! (4 groups × 2 repetitions) with some numbers of `runs.jsonl` scaled.
 
+mod common;
+use common::golden;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
-}
 
 /// A copy of the golden results in `dir/name` whose records went through
 /// `edit` (only `runs.jsonl` and the manifest: the gate reads no more).

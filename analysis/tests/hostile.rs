@@ -2,6 +2,8 @@
 //! lines never panic the loader; every line is either a record or a
 //! warning that names the file and its line, and no intact record is lost.
 
+mod common;
+use common::{copy_dir, golden};
 use std::path::Path;
 
 use migbench_analysis::load::parse_runs;
@@ -96,16 +98,11 @@ proptest! {
 // series of garbage, through every library entry point and the binary.
 // ---------------------------------------------------------------------
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migbench_analysis::compare::{compare_sides, Side};
 use migbench_analysis::load::{check_record, load_results};
-
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
-}
 
 /// Numeric fields of a record the analyzer reads.
 const FIELDS: &[&str] = &[
@@ -189,18 +186,6 @@ fn hostile_copy(dir: &Path, edits: &[Edit], garbage: &[Garbage]) {
             .join(format!("run-{:04}", run % 8))
             .join(SERIES[file % SERIES.len()]);
         std::fs::write(p, bytes).unwrap();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
     }
 }
 

@@ -3,15 +3,13 @@
 //! runs, read back with polars and checked against `runs.jsonl` and the
 //! raw `probes.csv` files.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{copy_dir, golden};
+use std::path::Path;
 use std::process::Command;
 
 use polars::prelude::*;
 use serde_json::Value;
-
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
-}
 
 fn analyze(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_migbench-analyze"))
@@ -179,11 +177,7 @@ fn an_unreadable_probes_file_is_skipped_with_a_warning() {
     let res = tmp.path().join("results");
     let g = golden();
     // Copy the golden results, then spoil one run's probes.
-    for entry in walk(&g) {
-        let to = res.join(entry.strip_prefix(&g).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, &to).unwrap();
-    }
+    copy_dir(&g, &res);
     let bad = res.join("runs/run-0003/probes.csv");
     std::fs::write(&bad, "this is not a probes file\n").unwrap();
     let out = tmp.path().join("csv");
@@ -216,19 +210,6 @@ fn an_unreadable_probes_file_is_skipped_with_a_warning() {
         .unwrap();
     assert_eq!(runs.height(), 8);
     assert!(runs.column("params.dirty_rate").is_ok());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

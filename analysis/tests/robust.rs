@@ -5,46 +5,10 @@
 //! group filters are checked like `--by` (exit 2), and a report name
 //! cannot leave the reports folder.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// A copy of the golden results at `dir`.
-fn copy_golden(dir: &Path) -> PathBuf {
-    copy_dir(&golden(), dir);
-    dir.to_owned()
-}
-
-fn analyze<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_migbench-analyze"))
-        .args(args)
-        .output()
-        .unwrap();
-    let (out, err) = (
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    );
-    (status.code().unwrap_or(-1), out, err)
-}
+mod common;
+use common::{analyze, copy_golden, golden, walk};
+use std::path::Path;
+use std::process::Command;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -361,17 +325,6 @@ fn report_names_stay_inside_the_reports_folder() {
         .filter(|p| p.to_string_lossy().contains("escaped"))
         .collect();
     assert!(outside.is_empty(), "{outside:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        out.push(e.path());
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        }
-    }
-    out
 }
 
 #[test]
