@@ -17,7 +17,7 @@
 use serde::Serialize;
 
 use crate::dims::{completed_value, dim, metric, Dim, Metric};
-use crate::frame::{group_key, varying, RunRef};
+use crate::frame::{dim_values, group_key, varying, RunRef};
 use crate::stats::meta::{self, Effect};
 use crate::stats::{compare, estimate, Comparison, Estimate};
 
@@ -205,17 +205,6 @@ pub fn pool(ratios: &[Ratio]) -> Option<Pooled> {
     })
 }
 
-/// The values of `d` among `runs`, in the dimension's numeric order.
-fn values(d: &Dim, runs: &[RunRef]) -> Vec<String> {
-    let mut v: Vec<(f64, String)> = runs
-        .iter()
-        .map(|r| ((d.value)(&r.rec.params), (d.label)(&r.rec.params)))
-        .collect();
-    v.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-    v.dedup_by(|x, y| x.1 == y.1);
-    v.into_iter().map(|(_, l)| l).collect()
-}
-
 /// Compare every value of dimension `name` after the first with the
 /// first (or `b` with `a` when given), within each combination of the
 /// other varying dimensions. The error names the dimension and what was
@@ -233,7 +222,7 @@ pub fn compare_by(
             vary.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
         ));
     };
-    let vals = values(d, runs);
+    let vals = dim_values(d, runs);
     if vals.len() < 2 {
         return Err(format!(
             "--by {name}: it has one value here ({}); these vary: {}",

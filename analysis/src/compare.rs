@@ -113,22 +113,13 @@ pub fn check_group(set: &ResultsSet, group: &str, flag: &str) -> Result<(), Usag
                 names(&mut DIMS.iter())
             )));
         };
-        let mut values: Vec<(f64, String)> = runs
-            .iter()
-            .map(|r| ((d.value)(&r.rec.params), (d.label)(&r.rec.params)))
-            .collect();
-        values.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        values.dedup_by(|x, y| x.1 == y.1);
-        if !values.iter().any(|(_, l)| l == v) {
+        let values = crate::frame::dim_values(d, &runs);
+        if !values.iter().any(|l| l == v) {
             return Err(Usage(format!(
                 "{flag} {g}: no run of {} has {k}={}; {k} here is {}",
                 set.name,
                 crate::load::clip(v),
-                values
-                    .iter()
-                    .map(|(_, l)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                values.join(", ")
             )));
         }
     }

@@ -252,6 +252,18 @@ pub fn group_stats(df: &DataFrame) -> PolarsResult<HashMap<String, GroupStats>> 
     Ok(res)
 }
 
+/// The values (labels) of dimension `d` among `runs`, each once, in the
+/// dimension's numeric order.
+pub fn dim_values(d: &Dim, runs: &[RunRef]) -> Vec<String> {
+    let mut v: Vec<(f64, String)> = runs
+        .iter()
+        .map(|r| ((d.value)(&r.rec.params), (d.label)(&r.rec.params)))
+        .collect();
+    v.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    v.dedup_by(|x, y| x.1 == y.1);
+    v.into_iter().map(|(_, l)| l).collect()
+}
+
 /// Probe statistics of one run, computed from its raw `probes.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeStats {
