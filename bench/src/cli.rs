@@ -42,6 +42,9 @@ pub enum Cmd {
         /// this host (their timings will distort each other's).
         #[arg(long)]
         allow_concurrent: bool,
+        /// How large a matrix may be.
+        #[command(flatten)]
+        bounds: Bounds,
     },
     /// Predict each run of a scenario's matrix before running anything:
     /// total time, downtime, passes, bytes and how it ends (and, when it
@@ -66,6 +69,9 @@ pub enum Cmd {
         /// stored one, else this lab's constants).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// How large a matrix may be.
+        #[command(flatten)]
+        bounds: Bounds,
     },
     /// Which migration settings meet a downtime (and time) target for a
     /// guest on a link, ranked least intrusive first, each with its
@@ -171,4 +177,27 @@ pub struct CalibrateArgs {
     /// this host.
     #[arg(long)]
     pub allow_concurrent: bool,
+}
+
+/// The largest matrix `run` and `predict` accept: a bigger one is refused
+/// before it is expanded, with what makes it so large.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Bounds {
+    /// Refuse a matrix of more runs than this.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_runs: u64,
+    /// Refuse a matrix whose runs are estimated to take longer than this
+    /// (e.g. "168h").
+    #[arg(long, value_name = "DURATION", default_value = "168h")]
+    pub max_duration: migbench_model::units::Dur,
+}
+
+impl Bounds {
+    /// As the model's limits.
+    pub fn limits(&self) -> migbench_model::matrix::Limits {
+        migbench_model::matrix::Limits {
+            max_runs: self.max_runs,
+            max_secs: self.max_duration.0.as_secs_f64(),
+        }
+    }
 }

@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
-use migbench_model::{expand, Outcome, RunParams, RunRecord, Scenario};
+use migbench_model::matrix::Limits;
+use migbench_model::{Outcome, RunParams, RunRecord, Scenario};
 
 use crate::backend::qmp::lab::QmpLab;
 use crate::cleanup::sweep;
@@ -94,6 +95,17 @@ pub fn guest_image(agent: Option<&Path>, display: &Display) -> Result<image::Gue
     Ok(img?)
 }
 
+/// `sc`'s matrix, refused (a usage error) above `limits` before it is
+/// expanded.
+pub(crate) fn expand_bounded(
+    sc: &Scenario,
+    scenario: &Path,
+    limits: &Limits,
+) -> Result<Vec<RunParams>> {
+    migbench_model::matrix::expand_bounded(sc, limits)
+        .map_err(|e| UsageError(format!("{}: {e}", scenario.display())).into())
+}
+
 /// `migbench run`.
 pub fn run(
     rt: &tokio::runtime::Runtime,
@@ -102,11 +114,11 @@ pub fn run(
     dry_run: bool,
     results: &Path,
     agent: Option<PathBuf>,
-    (resume, allow_concurrent): (Option<&Path>, bool),
+    (resume, allow_concurrent, limits): (Option<&Path>, bool, &Limits),
 ) -> Result<i32> {
     let sc = Scenario::load(scenario)?;
     let text = std::fs::read_to_string(scenario)?;
-    let matrix = expand(&sc);
+    let matrix = expand_bounded(&sc, scenario, limits)?;
     if let Some(dir) = resume {
         manifest::same_scenario(dir, scenario, &text)?;
         if sc.hosts.is_some() {
@@ -117,8 +129,23 @@ pub fn run(
         }
     }
     if dry_run {
-        print!("{}", crate::table::render_plan(&sc, &matrix));
-        return Ok(0);
+        use std::io::Write;
+        // The size first: a long plan's total is far below. A closed
+        // stdout (`| head`) ends it quietly.
+        let secs = migbench_model::matrix::estimated_secs(&matrix);
+        let plan = crate::table::render_plan(&sc, &matrix);
+        let mut out = std::io::stdout().lock();
+        return quiet_on_broken_pipe(
+            writeln!(
+                out,
+                "matrix: {} runs, estimated {}",
+                matrix.len(),
+                migbench_model::matrix::human_secs(secs)
+            )
+            .and_then(|()| out.write_all(plan.as_bytes()))
+            .map(|()| 0)
+            .map_err(Into::into),
+        );
     }
     let _lock = crate::lock::for_measuring(allow_concurrent)?;
     if sc.hosts.is_some() {

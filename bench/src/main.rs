@@ -45,6 +45,7 @@ fn main() {
             agent,
             resume,
             allow_concurrent,
+            bounds,
         } => commands::run(
             &rt,
             &cancel,
@@ -52,7 +53,7 @@ fn main() {
             dry_run,
             &results,
             agent,
-            (resume.as_deref(), allow_concurrent),
+            (resume.as_deref(), allow_concurrent, &bounds.limits()),
         ),
         Cmd::Image { agent } => commands::image_cmd(agent),
         Cmd::Calibrate(args) => migbench::calibrate::command(&rt, &cancel, args),
@@ -67,6 +68,7 @@ fn main() {
             json,
             fit,
             model,
+            bounds,
         } => migbench::predict::command(
             &scenario,
             if json {
@@ -76,6 +78,7 @@ fn main() {
             },
             &fit,
             model.as_deref(),
+            &bounds.limits(),
         ),
         Cmd::Advise(args) => migbench::advise::command(&rt, args),
         Cmd::Cleanup { snapshots } => {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use migbench_model::predict::{fit_report, predict, to_converge, Inputs, Model, MODEL_FILE};
-use migbench_model::{expand, RunRecord, Scenario};
+use migbench_model::{RunRecord, Scenario};
 
 use crate::commands::UsageError;
 
@@ -92,8 +92,9 @@ pub fn command(
     format: Format,
     fit_dirs: &[PathBuf],
     model: Option<&Path>,
+    limits: &migbench_model::matrix::Limits,
 ) -> Result<i32> {
-    crate::commands::quiet_on_broken_pipe(print(scenario, format, fit_dirs, model))
+    crate::commands::quiet_on_broken_pipe(print(scenario, format, fit_dirs, model, limits))
 }
 
 fn print(
@@ -101,10 +102,12 @@ fn print(
     format: Format,
     fit_dirs: &[PathBuf],
     model: Option<&Path>,
+    limits: &migbench_model::matrix::Limits,
 ) -> Result<i32> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let sc = Scenario::load(scenario)?;
+    let matrix = crate::commands::expand_bounded(&sc, scenario, limits)?;
     let (m, source) = if fit_dirs.is_empty() {
         load_model(model)?
     } else {
@@ -116,7 +119,6 @@ fn print(
         )
     };
     let c = m.constants;
-    let matrix = expand(&sc);
     let table = format == Format::Table;
     if table {
         writeln!(

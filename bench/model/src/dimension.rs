@@ -105,6 +105,12 @@ macro_rules! dimensions {
                     runs
                 }
 
+                /// Each key's number of values, with its dotted name
+                /// (`guest.ram`): this section's factors of the matrix size.
+                pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+                    vec![$( (concat!(stringify!($section), ".", stringify!($key)), self.$key.0.len()), )*]
+                }
+
                 /// The first required key that was not written.
                 pub fn missing(&self) -> Option<&'static str> {
                     $( if self.$key.0.is_empty() { return Some(stringify!($key)); } )*
@@ -198,7 +204,9 @@ pub(crate) use dimensions;
 
 /// Multiply the runs so far by one dimension's values.
 pub fn times<R: Clone, T: Copy>(runs: Vec<R>, values: &[T], set: impl Fn(&mut R, T)) -> Vec<R> {
-    let mut out = Vec::with_capacity(runs.len() * values.len());
+    // Callers bound the product first ([`crate::matrix::size`]).
+    let n = runs.len().checked_mul(values.len());
+    let mut out = Vec::with_capacity(n.expect("a matrix size that overflows: check it first"));
     for r in runs {
         for v in values {
             let mut r = r.clone();

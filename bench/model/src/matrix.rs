@@ -108,6 +108,179 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
     runs
 }
 
+/// How large a matrix may be before it is refused: runs, and the
+/// estimated duration ([`RunParams::estimated_secs`]) in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Runs at most (`--max-runs`).
+    pub max_runs: u64,
+    /// Estimated seconds at most (`--max-duration`).
+    pub max_secs: f64,
+}
+
+impl Default for Limits {
+    /// 10,000 runs, 7 days.
+    fn default() -> Self {
+        Limits {
+            max_runs: 10_000,
+            max_secs: 7.0 * 86_400.0,
+        }
+    }
+}
+
+/// A matrix's size before it is expanded: each factor with its size, and
+/// their product (`None` when it overflows `u64`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixSize {
+    /// `(name, values)` of every factor with more than one value, in
+    /// expansion order (`guest.ram`, ..., `variants`, `repetitions`).
+    pub factors: Vec<(String, u64)>,
+    /// The number of runs: an upper bound (a post-copy fault drops the
+    /// runs without post-copy), `None` above `u64::MAX`.
+    pub runs: Option<u64>,
+}
+
+impl std::fmt::Display for MatrixSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let factors: Vec<String> = self
+            .factors
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        let product = match self.runs {
+            Some(n) => n.to_string(),
+            None => "more than 18446744073709551615".into(),
+        };
+        if factors.is_empty() {
+            write!(f, "{product}")
+        } else {
+            write!(f, "{} = {product}", factors.join(" × "))
+        }
+    }
+}
+
+/// The size of `sc`'s matrix, computed with checked arithmetic from the
+/// number of values of each key; nothing is expanded.
+pub fn size(sc: &Scenario) -> MatrixSize {
+    let mut factors: Vec<(String, u64)> = Vec::new();
+    let mut runs = Some(1u64);
+    let mut factor = |name: &str, n: usize, runs: &mut Option<u64>| {
+        let n = n as u64;
+        if n != 1 {
+            factors.push((name.to_string(), n));
+        }
+        *runs = runs.and_then(|r| r.checked_mul(n));
+    };
+    let sections = [
+        sc.backend.sizes(),
+        sc.guest.sizes(),
+        sc.storage.sizes(),
+        sc.workload.sizes(),
+        sc.link.sizes(),
+        sc.probe.sizes(),
+        sc.service.sizes(),
+        sc.fault.sizes(),
+    ];
+    for (name, n) in sections.iter().flatten() {
+        factor(name, *n, &mut runs);
+    }
+    // Each variant multiplies its own [migration] and [policy] lists.
+    let mut per_variant = Some(0u64);
+    let mut each = Vec::new();
+    for v in &sc.variants {
+        let one = v
+            .migration
+            .sizes()
+            .into_iter()
+            .chain(v.policy.sizes())
+            .try_fold(1u64, |p, (_, n)| p.checked_mul(n as u64));
+        each.push(format!(
+            "{} {}",
+            v.name,
+            one.map_or_else(|| "too many".into(), |n| n.to_string())
+        ));
+        per_variant = per_variant.zip(one).and_then(|(a, b)| a.checked_add(b));
+    }
+    if sc.variants.len() <= 1 {
+        let one = sc.variants.first();
+        for (name, n) in one.map_or_else(Vec::new, |v| {
+            v.migration
+                .sizes()
+                .into_iter()
+                .chain(v.policy.sizes())
+                .collect()
+        }) {
+            factor(name, n, &mut runs);
+        }
+    } else {
+        let combos = per_variant.unwrap_or(u64::MAX);
+        factors.push((format!("variants ({})", each.join(" + ")), combos));
+        runs = runs.zip(per_variant).and_then(|(r, p)| r.checked_mul(p));
+    }
+    let reps = sc.repetitions.max();
+    if reps != 1 {
+        factors.push(("repetitions".into(), reps.into()));
+    }
+    runs = runs.and_then(|r| r.checked_mul(reps.into()));
+    MatrixSize { factors, runs }
+}
+
+/// A matrix above [`Limits`]: what makes it, and how to allow it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct TooLarge(pub String);
+
+/// [`expand`], refused before anything is allocated when the matrix has
+/// more runs than `limits.max_runs`, and after expansion when the runs'
+/// estimated duration is above `limits.max_secs`.
+pub fn expand_bounded(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, TooLarge> {
+    let size = size(sc);
+    match size.runs {
+        Some(n) if n <= limits.max_runs => {}
+        Some(n) => {
+            return Err(TooLarge(format!(
+                "the matrix has {n} runs, more than the limit of {}: {size}; give fewer values or repetitions, or pass `--max-runs {n}` to run them all",
+                limits.max_runs
+            )))
+        }
+        None => {
+            return Err(TooLarge(format!(
+                "the matrix has more runs than can be counted: {size}; give fewer values or repetitions (`--max-runs` raises the limit of {})",
+                limits.max_runs
+            )))
+        }
+    }
+    let runs = expand(sc);
+    let secs = estimated_secs(&runs);
+    if secs > limits.max_secs {
+        return Err(TooLarge(format!(
+            "the matrix's {} runs would take about {} (estimated), more than the limit of {}: {size}; give fewer values or repetitions, or pass `--max-duration {}` to run them all",
+            runs.len(),
+            human_secs(secs),
+            human_secs(limits.max_secs),
+            crate::units::Dur(std::time::Duration::from_secs((secs / 3600.0).ceil() as u64 * 3600)),
+        )));
+    }
+    Ok(runs)
+}
+
+/// The estimated duration of `runs` in seconds, each at its plan
+/// ([`RunParams::estimated_secs`]).
+pub fn estimated_secs(runs: &[RunParams]) -> f64 {
+    runs.iter().map(RunParams::estimated_secs).sum()
+}
+
+/// `secs` in the unit a person reads best: "12.5 min", "3.2 h", "9.7 days".
+pub fn human_secs(secs: f64) -> String {
+    if secs < 2.0 * 3600.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else if secs < 2.0 * 86_400.0 {
+        format!("{:.1} h", secs / 3600.0)
+    } else {
+        format!("{:.1} days", secs / 86_400.0)
+    }
+}
+
 /// Names of the dimensions that take more than one value among `runs`, in
 /// the knob table's order: what a manifest records as `varying` and what
 /// the analyzer groups by.

@@ -1,0 +1,91 @@
+//! Bounded work and quantities at the command line (unit tier: no root,
+//! no QEMU): `run`, `run --dry-run` and `predict` refuse a matrix above
+//! the limits with exit code 2 before expanding it, and a quantity out of
+//! range is refused with exit code 2 in the user's own notation.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn migbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_migbench"))
+        .args(args)
+        .output()
+        .expect("migbench starts")
+}
+
+fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_billion_repetitions_exit_2_naming_the_factors_in_run_dry_run_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        tmp.path(),
+        "big",
+        "repetitions = 1000000000\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
+    );
+    let sc = sc.to_str().unwrap();
+    let results = tmp.path().join("results");
+    let results = results.to_str().unwrap();
+    for args in [
+        vec!["run", sc, "--dry-run"],
+        vec!["run", sc, "--results", results],
+        vec!["predict", sc],
+    ] {
+        let out = migbench(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("big.toml: the matrix has 2000000000 runs"),
+            "{err}"
+        );
+        assert!(
+            err.contains("link.rate 2 × repetitions 1000000000 = 2000000000"),
+            "{err}"
+        );
+        assert!(err.contains("`--max-runs 2000000000`"), "{err}");
+        assert!(!err.contains("memory allocation"), "{err}");
+    }
+}
+
+#[test]
+fn a_large_accepted_dry_run_says_its_size_and_duration_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        tmp.path(),
+        "wide",
+        "repetitions = 6000\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
+    );
+    let sc = sc.to_str().unwrap();
+    let refused = migbench(&["run", sc, "--dry-run"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("12000 runs, more than the limit of 10000"),
+        "{err}"
+    );
+    let out = migbench(&["run", sc, "--dry-run", "--max-runs", "12000"]);
+    assert_eq!(out.status.code(), Some(0));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    let first = plan.lines().next().unwrap();
+    assert!(
+        first.starts_with("matrix: 12000 runs, estimated "),
+        "{first}"
+    );
+    assert!(first.ends_with(" h"), "{first}");
+    let tight = migbench(&[
+        "run",
+        sc,
+        "--dry-run",
+        "--max-runs",
+        "12000",
+        "--max-duration",
+        "1h",
+    ]);
+    assert_eq!(tight.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&tight.stderr);
+    assert!(err.contains("`--max-duration "), "{err}");
+}
