@@ -149,15 +149,13 @@ pub struct ByComparison {
 }
 
 /// B/A of geometric means with Welch's interval on the logarithms;
-/// non-positive values have no logarithm and are left out.
+/// `None` when a side has no value or a value ≤ 0 (an outage of 0 ms):
+/// that side's geometric mean is 0 or undefined, and leaving such runs
+/// out would let the side's few nonzero runs stand for all of it.
 pub fn ratio(a: &[f64], b: &[f64]) -> Option<Ratio> {
     let log = |v: &[f64]| -> Option<Vec<f64>> {
-        let l: Vec<f64> = v
-            .iter()
-            .filter(|x| **x > 0.0 && x.is_finite())
-            .map(|x| x.ln())
-            .collect();
-        (!l.is_empty()).then_some(l)
+        let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        (!v.is_empty() && v.iter().all(|x| *x > 0.0)).then(|| v.iter().map(|x| x.ln()).collect())
     };
     let (la, lb) = (log(a)?, log(b)?);
     let c = compare(&la, &lb)?;
@@ -636,6 +634,42 @@ mod tests {
         assert!((q.ratio - 4.0).abs() < 1e-9 && q.hi.unwrap() > 8.0);
         assert_eq!(pool(&[r(3.0, Some(0.1))]).unwrap().ratio, 3.0);
         assert!(pool(&[]).is_none());
+    }
+
+    #[test]
+    fn a_side_with_a_zero_has_no_ratio() {
+        // Two of side A's three outages are 0: its geometric mean is 0,
+        // and the one nonzero run alone must not stand for the side (it
+        // made "B is 4.56x lower" of medians 0 and 110).
+        assert_eq!(ratio(&[0.0, 0.0, 500.0], &[100.0, 110.0, 120.0]), None);
+        assert_eq!(ratio(&[10.0, 11.0], &[0.0, 1.0]), None);
+        assert_eq!(ratio(&[10.0, -1.0], &[1.0, 1.1]), None);
+        assert!(ratio(&[10.0, 11.0], &[1.0, 1.1]).is_some());
+    }
+
+    #[test]
+    fn nearly_equal_ratios_without_spread_do_not_depend_on_anything() {
+        // One run a side in two combinations, 0.99x and 1.01x: nothing
+        // says the effect depends on the other dimension.
+        let p = pool(&[r(0.99, None), r(1.01, None)]).unwrap();
+        assert_eq!(p.fit.method, meta::Method::Unweighted);
+        assert!(!p.heterogeneous, "{p:?}");
+        // Far apart (9.5x and 14.9x lower) they do.
+        let q = pool(&[r(1.0 / 9.46, None), r(1.0 / 14.9, None)]).unwrap();
+        assert!(q.heterogeneous, "{q:?}");
+    }
+
+    #[test]
+    fn identical_ratios_without_spread_have_no_interval() {
+        // Three combinations of one run a side with the same ratio: no
+        // spread to size an interval, not an interval of zero width.
+        let p = pool(&[r(1.0, None), r(1.0, None), r(1.0, None)]).unwrap();
+        assert_eq!(p.fit.method, meta::Method::Unweighted);
+        assert_eq!(
+            (p.lo, p.hi, p.pi_lo, p.pi_hi),
+            (None, None, None, None),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -80,8 +80,10 @@ impl Pooled {
     /// Whether the combinations differ beyond chance so much that one
     /// pooled number would mislead: I² ≥ 50 % with Q's p < 0.10 (weighted);
     /// unweighted, whether the interval over the combinations spans more
-    /// than a factor of 2 (e^0.69) while they disagree in direction or by
-    /// more than 1.5x.
+    /// than a factor of 2 (e^0.69; no interval counts as wider) while they
+    /// disagree in direction or by more than 1.5x. Without the first
+    /// condition two runs at 0.99x and 1.01x "depended" on the other
+    /// dimension.
     pub fn heterogeneous(&self, effects: &[Effect]) -> bool {
         match self.method {
             Method::Single => false,
@@ -94,7 +96,8 @@ impl Pooled {
                     .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), e| {
                         (lo.min(e.y), hi.max(e.y))
                     });
-                hi - lo > 1.5f64.ln() || (lo < 0.0 && hi > 0.0)
+                let wide = self.ci.is_none_or(|(a, b)| b - a > 2f64.ln());
+                wide && (hi - lo > 1.5f64.ln() || (lo < 0.0 && hi > 0.0))
             }
         }
     }
@@ -142,12 +145,23 @@ pub fn pool(effects: &[Effect]) -> Option<Pooled> {
         .or_else(|| unweighted(effects, none))
 }
 
-/// Equal weights, t over the combinations.
+/// Equal weights, t over the combinations. When every combination has
+/// the same effect the spread between them is 0 and, with no
+/// within-combination spread either, nothing sizes an interval: the
+/// interval and the prediction are `None`, not a zero-width [y, y].
 fn unweighted(effects: &[Effect], none: Pooled) -> Option<Pooled> {
     let k = effects.len();
     let kf = k as f64;
     let ys: Vec<f64> = effects.iter().map(|e| e.y).collect();
     let (mu, sd) = super::mean_sd(&ys)?;
+    if sd == 0.0 {
+        return Some(Pooled {
+            method: Method::Unweighted,
+            mu,
+            ..none
+        })
+        .filter(|p| p.mu.is_finite());
+    }
     let se = sd / kf.sqrt();
     let ci = t_quantile(kf - 1.0).map(|t| (mu - t * se, mu + t * se));
     let pi = (k >= 3).then(|| t_quantile(kf - 2.0)).flatten().map(|t| {
