@@ -593,9 +593,11 @@ impl Verdict {
         let p = match self.p_value {
             Some(p) if p < 0.001 => "p<0.001".to_string(),
             Some(p) => format!("p={p:.3}"),
-            // No spread on either side (any difference is real), or
+            // No spread on either side (any difference is real: the only
+            // way to be significant without a p-value, even when the
+            // interval, relative to a zero baseline, is infinite), or
             // values too large to test.
-            None if self.ci_lo.is_some() => "no spread".to_string(),
+            None if self.significant || self.ci_lo.is_some() => "no spread".to_string(),
             None => "no test".to_string(),
         };
         let verdict = match self.outcome {

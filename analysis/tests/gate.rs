@@ -283,3 +283,22 @@ fn bad_expressions_exit_2_naming_the_flag() {
     let (code, _, _) = gate(&base, &base, &["--format", "json"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn a_rise_from_a_zero_baseline_without_spread_says_no_spread_not_no_test() {
+    // Every baseline run has no probe outage, every candidate run 5 ms:
+    // no spread on either side, so any difference counts (and from 0 it
+    // is infinitely many percent). The verdict comes from that rule, not
+    // from a missing test, and the line must say which.
+    let tmp = tempfile::tempdir().unwrap();
+    let set = |v: f64| move |r: &mut Value| r["downtime_probe_ms"] = v.into();
+    let base = results_like(tmp.path(), "base", set(0.0));
+    let cand = results_like(tmp.path(), "cand", set(5.0));
+    let (code, out, _) = gate(&base, &cand, &["--fail-if", "downtime_probe_ms > +5%"]);
+    assert_eq!(code, 1, "{out}");
+    for line in out.lines().filter(|l| l.starts_with("downtime_probe_ms")) {
+        assert!(line.contains("(no spread)"), "{line}");
+        assert!(!line.contains("no test"), "{line}");
+        assert!(line.ends_with("FAIL"), "{line}");
+    }
+}
