@@ -244,10 +244,29 @@ pub fn compare_by(
         None => vals.iter().filter(|v| **v != base).cloned().collect(),
     };
     let rest: Vec<&Dim> = vary.into_iter().filter(|x| x.name != d.name).collect();
-    let mut keys: Vec<String> = runs.iter().map(|r| group_key(r, &rest)).collect();
-    keys.dedup();
-    keys.sort();
-    keys.dedup();
+    // Combinations in the order of their values (0, 2MB/s, 10MB/s; as
+    // text "10MB/s" would come before "2MB/s"), each once.
+    let mut keyed: Vec<(Vec<f64>, String)> = runs
+        .iter()
+        .map(|r| {
+            let v = rest.iter().map(|x| (x.value)(&r.rec.params)).collect();
+            (v, group_key(r, &rest))
+        })
+        .collect();
+    keyed.sort_by(|x, y| {
+        x.0.iter()
+            .zip(&y.0)
+            .map(|(a, b)| a.total_cmp(b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| x.1.cmp(&y.1))
+    });
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<String> = keyed
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| seen.insert(k.clone()))
+        .collect();
     let metrics: Vec<&Metric> = KEY_METRICS.iter().filter_map(|m| metric(m)).collect();
     let side = |key: &str, value: &str, m: &Metric| -> Vec<f64> {
         runs.iter()

@@ -144,3 +144,54 @@ fn predicted_sets_the_model_beside_each_group() {
     assert!(rows.iter().all(|r| r.contains(" 2 / 2 ")), "{text}");
     assert!(text.contains("8 runs: total time off by"), "{text}");
 }
+
+#[test]
+fn combinations_are_listed_in_the_order_of_their_values() {
+    // Three dirty rates, 0, 2 and 10 MB/s: as text "10MB/s" sorts before
+    // "2MB/s", which scrambled the per-combination list and hid the trend
+    // ("9.5x at 0, 14.9x at 10MB/s, 9.5x at 2MB/s").
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("three");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(golden().join("manifest.json"), dir.join("manifest.json")).unwrap();
+    let mut lines = String::new();
+    for l in std::fs::read_to_string(golden().join("runs.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if v["params"]["dirty_rate"] == "0" {
+            let mut copy = v.clone();
+            copy["run_id"] = format!("{}-2", v["run_id"].as_str().unwrap()).into();
+            copy["params"]["dirty_rate"] = "2MB/s".into();
+            lines.push_str(&format!("{copy}\n"));
+        } else {
+            v["params"]["dirty_rate"] = "10MB/s".into();
+        }
+        lines.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(dir.join("runs.jsonl"), lines).unwrap();
+    let out = analyze(&[dir.to_str().unwrap(), "--by", "link_rate"], tmp.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cells: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  dirty_rate="))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        cells,
+        ["dirty_rate=0", "dirty_rate=2MB/s", "dirty_rate=10MB/s"],
+        "{text}"
+    );
+    let pooled = text
+        .lines()
+        .find(|l| l.contains("total migration time (s): depends on dirty_rate"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let (a, b, c) = (
+        pooled.find("at dirty_rate=0,").unwrap(),
+        pooled.find("at dirty_rate=2MB/s").unwrap(),
+        pooled.find("at dirty_rate=10MB/s").unwrap(),
+    );
+    assert!(a < b && b < c, "{pooled}");
+}
