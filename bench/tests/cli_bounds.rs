@@ -89,3 +89,46 @@ fn a_large_accepted_dry_run_says_its_size_and_duration_first() {
     let err = String::from_utf8_lossy(&tight.stderr);
     assert!(err.contains("`--max-duration "), "{err}");
 }
+
+#[test]
+fn a_quantity_out_of_range_exits_2_naming_the_flag_or_field_and_the_range() {
+    let out = migbench(&[
+        "advise",
+        "--ram",
+        "1GiB",
+        "--dirty-rate",
+        "10MB/s",
+        "--link",
+        "99999999999gbit",
+        "--max-downtime",
+        "300ms",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--link"), "{err}");
+    assert!(
+        err.contains("`99999999999gbit` is out of range: a link rate is at most 18446744073gbit"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        tmp.path(),
+        "huge",
+        "[guest]\nram = \"256MiB\"\n[workload]\ndirty_rate = \"1e30MB/s\"\n[link]\nrate = \"1gbit\"\n",
+    );
+    for cmd in ["run", "predict"] {
+        let mut args = vec![cmd, sc.to_str().unwrap()];
+        if cmd == "run" {
+            args.push("--dry-run");
+        }
+        let out = migbench(&args);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("huge.toml:4:"), "{err}");
+        assert!(err.contains("field `workload.dirty_rate`"), "{err}");
+        assert!(
+            err.contains("a byte rate is at most 18446744073709MB/s"),
+            "{err}"
+        );
+    }
+}

@@ -57,6 +57,55 @@ pub(crate) fn split_number(s: &str) -> Result<(f64, &str), String> {
     Ok((value, unit.trim()))
 }
 
+/// A quantity as written: its value, the number's own text and the unit.
+/// Unlike [`split_number`], a number too large for `f64` is kept (as
+/// infinity) so [`scale`] refuses it with the accepted range.
+pub(crate) fn split_quantity(s: &str) -> Result<(f64, &str, &str), String> {
+    let t = s.trim();
+    let end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(end);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{t}` does not start with a number"))?;
+    if value.is_nan() {
+        return Err(format!("`{t}` is not a number"));
+    }
+    if value < 0.0 {
+        return Err(format!("`{t}` is negative"));
+    }
+    Ok((value, num, unit.trim()))
+}
+
+/// `value` (written `num`) times `per` units of the base, as a whole
+/// number, checked before converting: `Err` says the largest value of
+/// `what` in the unit the user wrote (`unit`). Whole numbers are exact.
+pub(crate) fn scale(
+    s: &str,
+    (value, num, unit): (f64, &str, &str),
+    per: u64,
+    what: &str,
+) -> Result<u64, String> {
+    let exact = if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+        num.parse::<u128>()
+            .ok()
+            .and_then(|n| n.checked_mul(per.into()))
+            .and_then(|n| u64::try_from(n).ok())
+    } else {
+        let x = (value * per as f64).round();
+        // 2^64: the first f64 above u64::MAX.
+        (x.is_finite() && x < 18_446_744_073_709_551_616.0).then_some(x as u64)
+    };
+    exact.ok_or_else(|| {
+        format!(
+            "`{}` is out of range: {what} is at most {}{unit}",
+            s.trim(),
+            u64::MAX / per.max(1)
+        )
+    })
+}
+
 /// Serialise a scalar as its string notation and read it back through
 /// [`ScalarField`] (strings and, where allowed, bare integers).
 macro_rules! string_serde {

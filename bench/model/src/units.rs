@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::scalar::{split_number, string_serde, zero_or_unit, OneValue, ScalarField};
+use crate::scalar::{
+    scale, split_number, split_quantity, string_serde, zero_or_unit, OneValue, ScalarField,
+};
 
 /// A size in bytes (`"512MiB"`, `"1GiB"`, `"100MB"`, `"4096B"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,7 +36,15 @@ impl ScalarField for Size {
     const EXPECTING: &'static str =
         "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB (e.g. \"512MiB\" or \"1 GB\")";
     fn parse_str(s: &str) -> Result<Self, String> {
-        let (v, unit) = split_number(s)?;
+        Size::parse_as(s, s, "a size", "")
+    }
+}
+
+impl Size {
+    /// Parse `size`, the size part of `s` (all of it, or a rate without
+    /// its `per` suffix), as `what` for range errors.
+    fn parse_as(s: &str, size: &str, what: &str, per: &str) -> Result<Size, String> {
+        let (v, num, unit) = split_quantity(size)?;
         let mult = SIZE_UNITS
             .iter()
             .find(|(u, _)| *u == unit)
@@ -43,7 +53,7 @@ impl ScalarField for Size {
                 let names: Vec<&'static str> = SIZE_UNITS.iter().map(|(u, _)| *u).collect();
                 match suggest(unit, &names) {
                     Some(close) => {
-                        format!("unknown size unit `{unit}` in `{s}`: did you mean `{v}{close}`?")
+                        format!("unknown size unit `{unit}` in `{s}`: did you mean `{num}{close}{per}`?")
                     }
                     None => format!(
                         "unknown size unit `{unit}` in `{s}`: expected {}",
@@ -51,11 +61,9 @@ impl ScalarField for Size {
                     ),
                 }
             })?;
-        Ok(Size((v * mult as f64).round() as u64))
+        scale(s, (v, num, &format!("{unit}{per}")), mult, what).map(Size)
     }
-}
 
-impl Size {
     /// Mebibytes, rounded down.
     pub fn mib(self) -> u64 {
         self.0 >> 20
@@ -99,7 +107,7 @@ impl ScalarField for ByteRate {
         let Some(size) = t.strip_suffix("/s") else {
             return Err(format!("`{s}` lacks `/s`: expected {}", Self::EXPECTING));
         };
-        Size::parse_str(size).map(|b| ByteRate(b.0))
+        Size::parse_as(s, size, "a byte rate", "/s").map(|b| ByteRate(b.0))
     }
     fn parse_int(i: i64) -> Result<Self, String> {
         zero_or_unit(i, ByteRate(0))
@@ -123,21 +131,25 @@ pub struct BitRate(pub u64);
 impl ScalarField for BitRate {
     const EXPECTING: &'static str = "a link rate in bits per second: kbit, mbit, gbit (e.g. \"100mbit\"; \"100Mbps\", \"100 Mbit/s\" and \"1 GBit\" also work)";
     fn parse_str(s: &str) -> Result<Self, String> {
-        let (v, unit) = split_number(s)?;
+        let q = split_quantity(s)?;
+        let (_, num, unit) = q;
         let mult = bit_unit(unit).map_err(|bytes| match (bytes, suggest(unit, BIT_SPELLINGS)) {
-            (Some(per), _) => format!(
-                "`{s}` is in bytes; a link rate is in bits: did you mean `{}`?",
-                BitRate((v * per as f64 * 8.0).round() as u64)
-            ),
+            (Some(per), _) => match scale(s, q, per * 8, "") {
+                Ok(bits) => format!(
+                    "`{s}` is in bytes; a link rate is in bits: did you mean `{}`?",
+                    BitRate(bits)
+                ),
+                Err(_) => format!("`{s}` is in bytes; a link rate is in bits (kbit, mbit, gbit)"),
+            },
             (None, Some(close)) => {
-                format!("unknown rate unit `{unit}` in `{s}`: did you mean `{v}{close}`?")
+                format!("unknown rate unit `{unit}` in `{s}`: did you mean `{num}{close}`?")
             }
             (None, None) => format!(
                 "unknown rate unit `{unit}` in `{s}`: expected {}",
                 Self::EXPECTING
             ),
         })?;
-        let bits = (v * mult as f64).round() as u64;
+        let bits = scale(s, q, mult, "a link rate")?;
         if bits == 0 {
             return Err(format!("`{s}`: a link rate must be above zero"));
         }
@@ -241,19 +253,18 @@ pub struct Dur(pub std::time::Duration);
 impl ScalarField for Dur {
     const EXPECTING: &'static str = "a duration with a unit: us, ms, s, min (e.g. \"300ms\")";
     fn parse_str(s: &str) -> Result<Self, String> {
-        let (v, unit) = split_number(s)?;
-        let ns_per = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "min" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(format!("unknown duration unit `{unit}` in `{s}`")),
+        let q = split_quantity(s)?;
+        let ns_per: u64 = match q.2 {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            unit => return Err(format!("unknown duration unit `{unit}` in `{s}`")),
         };
-        Ok(Dur(std::time::Duration::from_nanos(
-            (v * ns_per).round() as u64
-        )))
+        let ns = scale(s, q, ns_per, "a duration")?;
+        Ok(Dur(std::time::Duration::from_nanos(ns)))
     }
     fn parse_int(i: i64) -> Result<Self, String> {
         if i == 0 {
