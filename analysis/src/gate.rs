@@ -37,7 +37,11 @@
 //! fewer the check cannot tell; it passes (fail-open, so a CI job with one
 //! repetition is not blocked by an untestable check) with a warning on
 //! stderr. `--require-runs N` (N ≥ 2) makes a check with fewer than N runs
-//! on either side fail instead.
+//! on either side fail instead. Too few values because candidate runs
+//! failed, timed out or were aborted (a larger share of them than of the
+//! baseline's) is no lack of repetitions but a regression: the check fails
+//! ("2 of 2 candidate runs did not complete"), with or without
+//! `--require-runs`.
 //!
 //! Exit status: 1 if any check fails, 0 if none does, 2 if the gate
 //! cannot be evaluated (a bad expression, named with its flag; unreadable
@@ -93,7 +97,9 @@ pub struct GateArgs {
     ///
     /// Fewer than 2 completed runs on a side cannot be tested: the check
     /// passes with a warning ("too few runs (n=1): cannot tell"), unless
-    /// --require-runs.
+    /// --require-runs, or unless candidate runs failed, timed out or were
+    /// aborted more often than the baseline's: then it fails ("2 of 2
+    /// candidate runs did not complete").
     ///
     /// Example: migbench compare results/quick/base results/quick/new
     /// --fail-if "total_time_ms > +5%" --fail-if "downtime_probe_ms >
@@ -407,6 +413,10 @@ pub enum Outcome {
     NotSignificant,
     /// Fewer runs than the test (or --require-runs) needs.
     TooFewRuns,
+    /// Too few values because candidate runs did not complete (failed,
+    /// timed out, aborted) more often than the baseline's: a regression
+    /// in itself, so the check fails.
+    Incomplete,
 }
 
 /// One check's verdict in one group (`--format json` prints these).
@@ -428,6 +438,14 @@ pub struct Verdict {
     pub baseline_n: usize,
     /// Likewise, candidate.
     pub candidate_n: usize,
+    /// Baseline runs of the group, completed or not.
+    pub baseline_runs: usize,
+    /// Likewise, candidate.
+    pub candidate_runs: usize,
+    /// Baseline runs of the group that failed, timed out or were aborted.
+    pub baseline_failed: usize,
+    /// Likewise, candidate.
+    pub candidate_failed: usize,
     /// Baseline mean in the metric's (named) unit.
     pub baseline_mean: Option<f64>,
     /// Candidate mean.
@@ -451,6 +469,15 @@ pub struct Verdict {
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
+}
+
+/// Runs that failed, timed out or were aborted (not those the operator
+/// interrupted).
+fn failed(runs: &[&RunRecord]) -> usize {
+    use migbench_model::Outcome as O;
+    runs.iter()
+        .filter(|r| matches!(r.outcome, O::Failed | O::TimedOut | O::Aborted))
+        .count()
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -483,6 +510,10 @@ pub fn evaluate(
         unit: check.unit(),
         baseline_n: va.len(),
         candidate_n: vb.len(),
+        baseline_runs: baseline.len(),
+        candidate_runs: candidate.len(),
+        baseline_failed: failed(baseline),
+        candidate_failed: failed(candidate),
         baseline_mean: ma,
         candidate_mean: mb,
         change: None,
@@ -494,8 +525,21 @@ pub fn evaluate(
         fail: false,
     };
     let need = require_runs.map_or(2, |n| n.max(2) as usize);
+    // Untestable because candidate runs did not complete (more often than
+    // the baseline's): that is the regression, not a lack of repetitions.
+    let share = |f: usize, runs: &[&RunRecord]| f as f64 / runs.len().max(1) as f64;
+    let too_few = |v: &mut Verdict| {
+        if v.candidate_failed > 0
+            && share(v.candidate_failed, candidate) > share(v.baseline_failed, baseline)
+        {
+            v.outcome = Outcome::Incomplete;
+            v.fail = true;
+        } else {
+            v.fail = require_runs.is_some();
+        }
+    };
     let (Some(ma), Some(c)) = (ma, compare(&va, &vb)) else {
-        v.fail = require_runs.is_some();
+        too_few(&mut v);
         return v;
     };
     // The change in the threshold's terms.
@@ -512,7 +556,7 @@ pub fn evaluate(
     };
     v.change = Some(to(c.diff)).filter(|x| !x.is_nan());
     if va.len().min(vb.len()) < need {
-        v.fail = require_runs.is_some();
+        too_few(&mut v);
         return v;
     }
     v.ci_lo = finite(to(c.ci_lo));
@@ -568,6 +612,17 @@ impl Verdict {
         }
         s.push_str(": ");
         let threshold = with_unit(signed(self.threshold, rel), self.unit);
+        if self.outcome == Outcome::Incomplete {
+            let _ = write!(
+                s,
+                "{} of {} candidate runs did not complete (baseline {} of {}): FAIL",
+                self.candidate_failed,
+                self.candidate_runs,
+                self.baseline_failed,
+                self.baseline_runs
+            );
+            return s;
+        }
         if self.outcome == Outcome::TooFewRuns {
             let n = if self.baseline_n == self.candidate_n {
                 format!("n={}", self.baseline_n)

@@ -302,3 +302,48 @@ fn a_rise_from_a_zero_baseline_without_spread_says_no_spread_not_no_test() {
         assert!(line.ends_with("FAIL"), "{line}");
     }
 }
+
+#[test]
+fn a_candidate_whose_runs_all_failed_fails_the_gate() {
+    // Every candidate migration failed: no value to test, but that is
+    // the worst regression there is, not "too few repetitions". It
+    // passed ("gate: ok", exit 0) before.
+    let tmp = tempfile::tempdir().unwrap();
+    let fail = |r: &mut Value| {
+        r["outcome"] = "failed".into();
+        r["error"] = "migration failed".into();
+    };
+    let base = results_like(tmp.path(), "base", |_| {});
+    let broken = results_like(tmp.path(), "broken", fail);
+    let (code, out, _) = gate(&base, &broken, &["--fail-if", "total_time_ms > +5%"]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("total_time_ms"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    for l in lines {
+        assert!(
+            l.contains("2 of 2 candidate runs did not complete (baseline 0 of 2)")
+                && l.ends_with("FAIL"),
+            "{l}"
+        );
+    }
+    let (code, out, _) = gate(
+        &base,
+        &broken,
+        &["--fail-if", "total_time_ms > +5%", "--format", "json"],
+    );
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["fail"].as_bool()),
+        (Some("incomplete"), Some(true))
+    );
+    assert_eq!(v["candidate_failed"], 2);
+    // Both sides failing alike says nothing about the candidate.
+    let also = results_like(tmp.path(), "also", fail);
+    let (code, out, _) = gate(&also, &broken, &["--fail-if", "total_time_ms > +5%"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cannot tell"), "{out}");
+}
