@@ -29,8 +29,21 @@ fn every_fault_ends_in_a_defined_outcome_with_the_guest_where_the_record_says() 
         assert!(f.struck, "{r:?}");
         assert_eq!(f.leftovers, Some(0), "{r:?}");
         assert!(f.errors.is_empty(), "{r:?}");
-        // No hang: everything ended well before the 60 s timeout.
-        assert!(f.to_end_ms.unwrap() < 50_000.0, "{r:?}");
+        // No hang: the migration ended within its 60 s timeout (counted
+        // from `migrate`), and not before a fault that lasts was lifted.
+        // (2026-12-05: the lasting faults ended 9.9–13.4 s after striking
+        // at 2 s, the kills 0–0.1 s after.)
+        let (struck, to_end) = (f.struck_ms.unwrap(), f.to_end_ms.unwrap());
+        assert!(struck + to_end <= r.params.timeout.ms(), "{r:?}");
+        let lifted = f.cleared_ms.map_or(0.0, |c| c - struck);
+        eprintln!(
+            "{:?}: struck at {struck:.0} ms, lifted after {lifted:.0} ms, ended after {to_end:.0} ms",
+            r.params.fault.kind
+        );
+        assert!(
+            to_end >= lifted,
+            "ended {to_end} ms after the strike, lifted after {lifted} ms: {r:?}"
+        );
         // A surviving guest answers and is intact where the record says.
         if f.guest != GuestLocation::Lost {
             assert!(f.answers, "{r:?}");
@@ -70,7 +83,13 @@ fn every_fault_ends_in_a_defined_outcome_with_the_guest_where_the_record_says() 
     // A guest-side stall shows in the probe, not in the switchover outage.
     let r = by_fault(&recs, FaultKind::AgentStall);
     let gap = r.fault.as_ref().unwrap().probe_gap_ms.unwrap();
-    assert!(gap >= 1400.0, "a 1.5 s stall, probe gap {gap} ms");
+    eprintln!("agent stall: probe gap {gap:.1} ms");
+    // The stall's 1500 ms, less one 1 ms probe interval (and 9 ms of
+    // timer slack), plus at most 200 ms of scheduling (measured 1502.6 ms).
+    assert!(
+        (1490.0..=1700.0).contains(&gap),
+        "a 1.5 s stall, probe gap {gap} ms"
+    );
     let switchover = r.switchover_probe_ms.unwrap();
     assert!(switchover < 1000.0, "switchover outage {switchover} ms");
     // The report has the fault table.

@@ -80,7 +80,7 @@ fn both_backends_complete_the_same_run_and_the_report_compares_them() {
 #[test]
 fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("libvirt-storage", EXIT_OK);
+    let (tmp, recs, dir) = run_scenario("libvirt-storage", EXIT_OK);
     assert_eq!(recs.len(), 2);
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
@@ -93,26 +93,45 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
         assert!(call.contains(flag), "run {i} without {flag}: {call}");
         assert!(r.disk_time_ms.unwrap() > 0.0, "{r:?}");
     }
-    // libvirt's mirror runs inside its call; its bytes are broken out.
+    // libvirt's mirror runs inside its call; its bytes are broken out:
+    // the 32 MiB base + 8 MiB written (copy-storage-all) or the 8 MiB
+    // overlay (-inc), plus what the guest writes at 1 MB/s from the 2 s
+    // probing window before `migrate` to the end of the disk phase, within
+    // ±15 %; the phase ends at the first job sample counting memory, so up
+    // to one poll of RAM at the link's 1 Gbit may be counted too. (README,
+    // libvirt backend: 43.1 MiB and 10.7 MiB measured; 2026-12-05: 43.0
+    // MiB for 42.4 expected, 11.1 MiB for 10.2.)
     let mib = |r: &RunRecord| r.disk_bytes.expect("disk bytes through libvirt") as f64 / 1048576.0;
+    let expected = |written: f64, r: &RunRecord| {
+        written + (r.params.probe_before.ms() + r.disk_time_ms.unwrap()) / 1048.576
+    };
+    let one_poll = poll_ms(tmp.path(), "libvirt-storage") / 1e3 * 1e9 / 8.0 / 1048576.0;
     let (all, inc) = (mib(&recs[0]), mib(&recs[1]));
-    eprintln!("libvirt disk phase: copy-storage-all {all:.1} MiB, -inc {inc:.1} MiB");
-    // 32 MiB base + 8 MiB written cross for -all; -inc moves the overlay only.
-    assert!(
-        (36.0..128.0).contains(&all),
-        "copy-storage-all moved {all:.1} MiB"
+    let (all_x, inc_x) = (expected(40.0, &recs[0]), expected(8.0, &recs[1]));
+    eprintln!(
+        "libvirt disk phase: copy-storage-all {all:.1} MiB (expected {all_x:.1}), -inc {inc:.1} MiB (expected {inc_x:.1}), one poll {one_poll:.1} MiB"
     );
+    for (got, want, what) in [
+        (all, all_x, "copy-storage-all"),
+        (inc, inc_x, "copy-storage-inc"),
+    ] {
+        assert!(
+            (want * 0.85..=want * 1.15 + one_poll).contains(&got),
+            "{what} moved {got:.1} MiB, expected {want:.1} MiB ± 15 % (+ {one_poll:.1} MiB)"
+        );
+    }
     assert!(
-        inc >= 8.0 && inc < all - 16.0,
-        "copy-storage-inc moved {inc:.1} MiB"
+        inc < all - 16.0,
+        "copy-storage-inc moved {inc:.1} MiB, -all {all:.1} MiB"
     );
 }
 
 #[test]
 fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
     let _g = lab_lock();
-    let (_tmp, recs, dir) = run_scenario("libvirt-policies", EXIT_OK);
+    let (tmp, recs, dir) = run_scenario("libvirt-policies", EXIT_OK);
     assert_eq!(recs.len(), 5);
+    let poll = poll_ms(tmp.path(), "libvirt-policies");
     let intact = |r: &RunRecord| {
         assert_eq!(
             (r.outcome, r.integrity),
@@ -144,18 +163,23 @@ fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
         "{why}"
     );
     assert!(np.interventions[0].state.passes >= 2, "{np:?}");
+    // 6 s (progress_timeout) after the last new low, within two polls.
+    let i = &np.interventions[0];
+    let stuck = i.t_ms - no_progress_since_ms(&dir, np, i);
+    assert!(
+        (6000.0..=6000.0 + 2.0 * poll).contains(&stuck),
+        "aborted {stuck:.0} ms after the last new low (at {} ms)",
+        i.t_ms
+    );
     assert_eq!(np.integrity, Integrity::Ok);
 
-    // Nova's downtime steps through virDomainMigrateSetMaxDowntime.
+    // Nova's downtime steps through virDomainMigrateSetMaxDowntime, each
+    // within a poll + 200 ms of its time.
     let st = by_variant(&recs, "stepping");
     intact(st);
     assert_eq!(st.outcome_detail, Some(OutcomeDetail::Stepped));
-    for (n, i) in st.interventions.iter().enumerate() {
-        let step = (n + 1) as f64;
-        assert_eq!(i.action, Action::SetDowntimeLimit);
-        assert_eq!(i.value, Some(2000.0 + 1500.0 * step));
-        assert!(i.t_ms >= 2000.0 * step, "step {step} at {} ms", i.t_ms);
-    }
+    assert!(!st.interventions.is_empty());
+    assert_on_nova_schedule(st, 1000.0, 4.0, 8000.0, poll);
     let limit = st.downtime_limit_final_ms.unwrap();
     let d = st.downtime_libvirt_ms.unwrap();
     assert!(

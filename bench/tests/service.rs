@@ -118,15 +118,37 @@ fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
                 .as_f64()
                 .unwrap_or_else(|| panic!("{k} missing: {r}"))
         };
-        // Within 15 ms: with the stream and requests running, the TCG
-        // guest catches up on their backlog after it resumes before it
-        // answers (11–13 ms late seen here; the UDP-only calibration test
-        // holds the precise bound).
-        assert!((v("icmp_ms") - pause).abs() <= 15.0, "{r}");
-        // Nothing arrives while the guest is paused; TCP resends on resume.
-        assert!(v("stream_gap_ms") >= pause - 5.0, "{r}");
-        assert!(v("stream_gap_ms") <= pause + 300.0, "{r}");
-        assert!(v("stream_stall_ms") >= pause - 30.0, "{r}");
-        assert!(v("rr_max_ms") >= pause * 0.9, "{r}");
+        eprintln!(
+            "pause {pause:.2} ms: icmp {:+.2}, stream gap {:+.2}, stall {:+.2}, rr max {:+.2} ms",
+            v("icmp_ms") - pause,
+            v("stream_gap_ms") - pause,
+            v("stream_stall_ms") - pause,
+            v("rr_max_ms") - pause
+        );
+        // ICMP within ±15 ms of the pause: with the stream and requests
+        // running, the TCG guest can catch up on their backlog after it
+        // resumes before it answers (11–13 ms late seen at 5d953c3; the
+        // UDP-only calibration test holds the precise bound). Measured
+        // 2026-12-05, 6 pauses in 3 runs of this test: +0.86 … +2.08 ms.
+        let icmp = v("icmp_ms") - pause;
+        assert!((-15.0..=15.0).contains(&icmp), "icmp {icmp:+.2} ms: {r}");
+        // Nothing arrives while the guest is paused; TCP resends on
+        // resume. The stream sends a chunk every 10 ms, so its gap is the
+        // pause plus up to one chunk interval, + 20 ms slack (measured:
+        // +9.55 … +11.70 ms; the README's table +10.0 … +13.7 ms).
+        let gap = v("stream_gap_ms") - pause;
+        assert!((-5.0..=30.0).contains(&gap), "stream gap {gap:+.2} ms: {r}");
+        // The zero-buffer viewer stalls for about the pause (measured
+        // −10.42 … +0.42 ms), never longer than the gap allows.
+        let stall = v("stream_stall_ms") - pause;
+        assert!((-30.0..=30.0).contains(&stall), "stall {stall:+.2} ms: {r}");
+        // The slowest request waits the pause, and at most TCP's minimum
+        // retransmission timeout (200 ms) more if a segment was resent
+        // (measured −2.52 … +1.18 ms, no resend).
+        let rr = v("rr_max_ms") - pause;
+        assert!(
+            (-0.1 * pause..=230.0).contains(&rr),
+            "rr max {rr:+.2} ms: {r}"
+        );
     }
 }

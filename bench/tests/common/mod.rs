@@ -368,3 +368,67 @@ pub fn first_run_recorded(root: &Path, name: &str) -> PathBuf {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// The migration poll interval (ms) of scenario `name` as
+/// [`run_scenario`] wrote it into `tmp`: how late a policy may act.
+pub fn poll_ms(tmp: &Path, name: &str) -> f64 {
+    let sc = migbench_model::Scenario::load(&tmp.join(format!("{name}.toml"))).unwrap();
+    sc.migration.poll_interval.0.as_secs_f64() * 1e3
+}
+
+/// Nova's downtime stepping as it happened: intervention `n` (step
+/// `n + 1`) sets `base + (limit − base)/steps · (n + 1)` and comes no
+/// sooner than its schedule (`delay · 2 GiB · (n + 1)`, small guests
+/// counting as 2 GiB) and no later than one poll plus 200 ms of
+/// scheduling slack after it.
+#[track_caller]
+pub fn assert_on_nova_schedule(r: &RunRecord, delay_ms: f64, steps: f64, limit_ms: f64, poll: f64) {
+    let base = limit_ms / steps;
+    for (n, i) in r.interventions.iter().enumerate() {
+        eprintln!(
+            "downtime step {}: {:?} ms at {:.0} ms",
+            n + 1,
+            i.value,
+            i.t_ms
+        );
+        let step = (n + 1) as f64;
+        assert_eq!(i.action, migbench_model::record::Action::SetDowntimeLimit);
+        assert_eq!(i.value, Some(base + (limit_ms - base) / steps * step));
+        let due = delay_ms * 2.0 * step;
+        assert!(
+            (due..=due + poll + 200.0).contains(&i.t_ms),
+            "step {step} at {} ms, due at {due} ms (poll {poll} ms)",
+            i.t_ms
+        );
+    }
+}
+
+/// When the no-progress policy's clock started for the abort
+/// `abort` of run `r` (ms after `migrate`, the interventions' clock): the
+/// first `active` sample of `progress.jsonl` at which remaining RAM
+/// reached the low it then never went below — the policy's own rule
+/// replayed on what it saw.
+pub fn no_progress_since_ms(
+    dir: &Path,
+    r: &RunRecord,
+    abort: &migbench_model::record::Intervention,
+) -> f64 {
+    // Samples are stamped on the run's clock, interventions from `migrate`;
+    // the abort's own sample ties the two.
+    let offset = abort.state.t_ms - abort.t_ms;
+    let mut low: Option<(u64, f64)> = None;
+    for l in run_file(dir, &r.run_id, "progress.jsonl").lines() {
+        let s: migbench_model::ProgressSample = serde_json::from_str(l).unwrap();
+        if s.t_ms > abort.state.t_ms {
+            break;
+        }
+        if s.status != "active" {
+            continue;
+        }
+        match low {
+            Some((l, _)) if s.remaining >= l => {}
+            _ => low = Some((s.remaining, s.t_ms - offset)),
+        }
+    }
+    low.expect("active samples before the abort").1
+}
