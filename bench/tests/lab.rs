@@ -72,7 +72,7 @@ fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
 }
 
 #[test]
-fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
+fn calibration_measures_a_200ms_pause_within_3ms_median_and_10ms_each_at_1ms_probes() {
     let _g = lab_lock();
     let (_, rows) = calibrate_json(&[
         "--pauses",
@@ -87,7 +87,13 @@ fn calibration_measures_a_200ms_pause_within_3ms_at_1ms_probes() {
     assert_eq!(rows.len(), 3);
     // The median of the repeats must be within ±3 ms; a single repeat on
     // this shared 2-core host may catch a scheduling hiccup (CI once saw
-    // +6.05 ms with a 1.43 ms median), so within ±10 ms.
+    // +6.05 ms with a 1.43 ms median), so within ±10 ms. Measured
+    // 2026-12-05, this command 20 times (60 pauses): error p50 +0.90 ms,
+    // p99 = max +7.41 ms, min −0.10 ms. The 10 runs on a quiet host: max
+    // +3.08 ms, medians ≤ +2.62 ms; the 10 beside a nice-19 cargo build:
+    // +7.41 and +3.23 ms in one run (its median +3.23 ms fails the ±3 ms
+    // median) — the outliers come with CPU contention on the 2 cores,
+    // which is why the lab tier runs alone.
     let mut errs: Vec<f64> = rows
         .iter()
         .map(|r| r["error_ms"].as_f64().expect("a measured outage"))
