@@ -28,9 +28,10 @@
 //! verdict is printed in the unit named).
 //!
 //! Runs are compared group by group: the groups of the dimensions that
-//! vary in either results directory (less those `--group-a`/`--group-b`
-//! pin), matched by their labels, so a 100 Mbit run is never compared
-//! with a 1 Gbit one. A group only one side has is named in a warning and
+//! vary in either results directory (less those both `--group-a` and
+//! `--group-b` pin), matched by their labels, so a 100 Mbit run is never
+//! compared with a 1 Gbit one (nor, with `--group-a dirty_rate=0` alone,
+//! an idle baseline with a candidate pooled over all dirty rates). A group only one side has is named in a warning and
 //! not gated.
 //!
 //! Too few runs: Welch's test needs two completed runs on each side. With
@@ -92,8 +93,9 @@ pub struct GateArgs {
     /// named in s or ms (total_time_ms).
     ///
     /// Runs are compared group by group (the dimensions that vary, less
-    /// those --group-a/--group-b pin), a verdict line per check and group;
-    /// a group only one side has is not gated (a warning names it).
+    /// those both --group-a and --group-b pin), a verdict line per check
+    /// and group; a group only one side has is not gated (a warning names
+    /// it).
     ///
     /// Fewer than 2 completed runs on a side cannot be tested: the check
     /// passes with a warning ("too few runs (n=1): cannot tell"), unless
@@ -669,7 +671,7 @@ impl Verdict {
 type Pairs<'a> = Vec<(Option<String>, Vec<&'a RunRecord>, Vec<&'a RunRecord>)>;
 
 /// Pair the sides' runs group by group. Groups are keyed by the labels of
-/// the dimensions varying in either set, less those the sides' `--group`
+/// the dimensions varying in either set, less those both sides' `--group`
 /// filters name. Groups only one side has are returned as warnings.
 pub fn pair_groups<'a>(
     a: &'a Side<'a>,
@@ -687,11 +689,21 @@ pub fn pair_groups<'a>(
             });
         }
     }
-    let pinned: Vec<&str> = [&a.group, &b.group]
-        .into_iter()
-        .flatten()
-        .flat_map(|g| g.split([' ', ',']))
-        .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+    // A dimension leaves the key only when both sides pin it (the
+    // comparison is across it, or within one value of it); pinned on one
+    // side only, the other side's runs are still matched by it, not
+    // pooled over its values.
+    let names = |g: &Option<String>| -> Vec<String> {
+        g.iter()
+            .flat_map(|g| g.split([' ', ',']))
+            .filter_map(|w| w.split_once('=').map(|(k, _)| k.to_string()))
+            .collect()
+    };
+    let (pin_a, pin_b) = (names(&a.group), names(&b.group));
+    let pinned: Vec<&str> = pin_a
+        .iter()
+        .filter(|k| pin_b.contains(k))
+        .map(String::as_str)
         .collect();
     let vary_a = varying(&all_runs(std::slice::from_ref(a.set)));
     let vary_b = varying(&all_runs(std::slice::from_ref(b.set)));

@@ -347,3 +347,34 @@ fn a_candidate_whose_runs_all_failed_fails_the_gate() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("cannot tell"), "{out}");
 }
+
+#[test]
+fn a_group_pinned_on_one_side_is_matched_on_the_other() {
+    // --group-a dirty_rate=0 picks the baseline's idle runs; the candidate
+    // (here the very same runs) must be matched by dirty rate too, not
+    // pooled over both (that printed "candidate +34.7 %" for identical
+    // data: idle against idle and busy).
+    let tmp = tempfile::tempdir().unwrap();
+    let base = results_like(tmp.path(), "base", |_| {});
+    let (code, out, err) = gate(
+        &base,
+        &base,
+        &[
+            "--group-a",
+            "dirty_rate=0",
+            "--fail-if",
+            "total_time_ms > +5%",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("total_time_ms"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for l in lines {
+        assert!(l.contains("dirty_rate=0"), "{l}");
+        assert!(l.contains("candidate +0.0 %"), "{l}");
+    }
+    assert!(err.contains("only in the candidate"), "{err}");
+}
