@@ -132,3 +132,39 @@ fn a_quantity_out_of_range_exits_2_naming_the_flag_or_field_and_the_range() {
         );
     }
 }
+
+#[test]
+fn qemus_1g_is_a_size_and_a_bare_duration_asks_for_a_unit() {
+    let advise = |ram: &str, downtime: &str| {
+        migbench(&[
+            "advise",
+            "--ram",
+            ram,
+            "--dirty-rate",
+            "10MB/s",
+            "--link",
+            "1gbit",
+            "--max-downtime",
+            downtime,
+        ])
+    };
+    let out = advise("1G", "300ms");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = advise("1G", "300");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-downtime"), "{err}");
+    assert!(
+        err.contains("`300` has no unit: add a unit: 300ms"),
+        "{err}"
+    );
+    let out = advise("1PiB", "300ms");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the largest is TiB"), "{err}");
+}

@@ -30,11 +30,80 @@ const SIZE_UNITS: &[(&str, u64)] = &[
     ("MB", 1_000_000),
     ("GB", 1_000_000_000),
     ("TB", 1_000_000_000_000),
+    // QEMU's and libvirt's `-m 1G`: binary.
+    ("K", 1 << 10),
+    ("k", 1 << 10),
+    ("M", 1 << 20),
+    ("m", 1 << 20),
+    ("G", 1 << 30),
+    ("g", 1 << 30),
+    ("T", 1 << 40),
+    ("t", 1 << 40),
 ];
+
+/// Units above the largest a size knows, with their size in it.
+const SIZE_BEYOND: &[(&str, &str, u64)] = &[
+    ("PiB", "TiB", 1 << 10),
+    ("EiB", "TiB", 1 << 20),
+    ("PB", "TB", 1_000),
+    ("EB", "TB", 1_000_000),
+    ("P", "T", 1 << 10),
+    ("E", "T", 1 << 20),
+];
+
+/// The largest unit when `unit` is beyond it: "the largest is TiB (`1PiB`
+/// is `1024TiB`)".
+fn beyond(num: f64, unit: &str, per: &str, table: &[(&str, &str, u64)]) -> Option<String> {
+    table
+        .iter()
+        .find(|(u, _, _)| *u == unit)
+        .map(|(u, largest, n)| {
+            format!(
+                "the largest is {largest}{per} (`{num}{u}{per}` is `{}{largest}{per}`)",
+                num * *n as f64
+            )
+        })
+}
+
+/// The first character of `unit` that is not ASCII (the micro sign
+/// aside), named with its script and the ASCII letter it looks like:
+/// "`М` is Cyrillic (U+041C); type the Latin `M`".
+pub(crate) fn lookalike(unit: &str) -> Option<String> {
+    let c = unit.chars().find(|c| !c.is_ascii() && *c != 'µ')?;
+    let script = match c as u32 {
+        0x0370..=0x03FF => "Greek",
+        0x0400..=0x052F => "Cyrillic",
+        0xFF01..=0xFF5E => "a full-width character",
+        _ => "not ASCII",
+    };
+    const CYRILLIC: &str = "АAВBЕEКKМMНHОOРPСCТTХXаaеeкkмmоoрpсcуyхxіi";
+    const GREEK: &str = "ΑAΒBΕEΚKΜMΝNΟOΡPΤTΧXΥYΖZΙIκkνvοoρpτtχx";
+    let pairs: Vec<char> = CYRILLIC.chars().chain(GREEK.chars()).collect();
+    let ascii = pairs
+        .chunks(2)
+        .find(|p| p[0] == c)
+        .map(|p| p[1])
+        .or_else(|| {
+            (0xFF01..=0xFF5E)
+                .contains(&(c as u32))
+                .then(|| char::from_u32(c as u32 - 0xFEE0))
+                .flatten()
+        });
+    let u = format!("{:04X}", c as u32);
+    Some(match (script, ascii) {
+        ("not ASCII", _) | (_, None) => {
+            format!("`{c}` is not ASCII (U+{u}): units are ASCII letters")
+        }
+        ("a full-width character", Some(a)) => {
+            format!("`{c}` is a full-width character (U+{u}); type the ASCII `{a}`")
+        }
+        (script, Some(a)) => format!("`{c}` is {script} (U+{u}); type the Latin `{a}`"),
+    })
+}
 
 impl ScalarField for Size {
     const EXPECTING: &'static str =
-        "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB (e.g. \"512MiB\" or \"1 GB\")";
+        "a size with a unit: B, KiB, MiB, GiB, TiB, kB, MB, GB, or QEMU's K, M, G, T (binary: \"1G\" is 1GiB) (e.g. \"512MiB\" or \"1 GB\")";
     fn parse_str(s: &str) -> Result<Self, String> {
         Size::parse_as(s, s, "a size", "")
     }
@@ -50,6 +119,9 @@ impl Size {
             .find(|(u, _)| *u == unit)
             .map(|(_, m)| *m)
             .ok_or_else(|| {
+                if let Some(hint) = lookalike(unit).or_else(|| beyond(v, unit, per, SIZE_BEYOND)) {
+                    return format!("unknown size unit `{unit}{per}` in `{s}`: {hint}");
+                }
                 let names: Vec<&'static str> = SIZE_UNITS.iter().map(|(u, _)| *u).collect();
                 match suggest(unit, &names) {
                     Some(close) => {
@@ -132,7 +204,10 @@ impl ScalarField for BitRate {
     const EXPECTING: &'static str = "a link rate in bits per second: kbit, mbit, gbit (e.g. \"100mbit\"; \"100Mbps\", \"100 Mbit/s\" and \"1 GBit\" also work)";
     fn parse_str(s: &str) -> Result<Self, String> {
         let q = split_quantity(s)?;
-        let (_, num, unit) = q;
+        let (v, num, unit) = q;
+        if let Some(hint) = lookalike(unit).or_else(|| bits_beyond(v, unit)) {
+            return Err(format!("unknown rate unit `{unit}` in `{s}`: {hint}"));
+        }
         let mult = bit_unit(unit).map_err(|bytes| match (bytes, suggest(unit, BIT_SPELLINGS)) {
             (Some(per), _) => match scale(s, q, per * 8, "") {
                 Ok(bits) => format!(
@@ -155,6 +230,23 @@ impl ScalarField for BitRate {
         }
         Ok(BitRate(bits))
     }
+}
+
+/// `1pbit`: "the largest is tbit (`1pbit` is `1000tbit`)".
+fn bits_beyond(num: f64, unit: &str) -> Option<String> {
+    let mut c = unit.chars();
+    let n = match c.next()?.to_ascii_lowercase() {
+        'p' => 1e3,
+        'e' => 1e6,
+        _ => return None,
+    };
+    let rest = c.as_str();
+    let rest = rest
+        .strip_suffix("/s")
+        .or_else(|| rest.strip_suffix("ps"))
+        .unwrap_or(rest);
+    (rest.eq_ignore_ascii_case("bit") || rest == "b")
+        .then(|| format!("the largest is tbit (`{num}{unit}` is `{}tbit`)", num * n))
 }
 
 /// Spellings of link-rate units that suggestions are drawn from.
@@ -261,7 +353,15 @@ impl ScalarField for Dur {
             "s" => 1_000_000_000,
             "min" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            unit => return Err(format!("unknown duration unit `{unit}` in `{s}`")),
+            "" => return Err(format!("`{}` has no unit: add a unit: {}ms", s.trim(), q.1)),
+            unit => {
+                let hint = lookalike(unit)
+                    .or_else(|| {
+                        suggest(unit, DUR_SPELLINGS).map(|c| format!("did you mean `{}{c}`?", q.1))
+                    })
+                    .unwrap_or_else(|| format!("expected {}", Self::EXPECTING));
+                return Err(format!("unknown duration unit `{unit}` in `{s}`: {hint}"));
+            }
         };
         let ns = scale(s, q, ns_per, "a duration")?;
         Ok(Dur(std::time::Duration::from_nanos(ns)))
@@ -271,12 +371,14 @@ impl ScalarField for Dur {
             Ok(Dur(std::time::Duration::ZERO))
         } else {
             Err(format!(
-                "bare number {i} has no unit: expected {}",
-                Self::EXPECTING
+                "bare number {i} has no unit: add a unit: \"{i}ms\""
             ))
         }
     }
 }
+
+/// Spellings of duration units that suggestions are drawn from.
+const DUR_SPELLINGS: &[&str] = &["ns", "us", "ms", "s", "min", "h"];
 
 impl Dur {
     /// Milliseconds as a float.

@@ -196,3 +196,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn qemus_binary_suffixes_are_sizes() {
+    assert_eq!(Size::parse_str("1G").unwrap(), Size(1 << 30));
+    assert_eq!(Size::parse_str("512M").unwrap(), Size(512 << 20));
+    assert_eq!(Size::parse_str("512m").unwrap(), Size(512 << 20));
+    assert_eq!(Size::parse_str("64K").unwrap(), Size(64 << 10));
+    assert_eq!(Size::parse_str("1T").unwrap(), Size(1 << 40));
+    assert_eq!(ByteRate::parse_str("20M/s").unwrap(), ByteRate(20 << 20));
+    // The decimal spellings stay decimal.
+    assert_eq!(Size::parse_str("1GB").unwrap(), Size(1_000_000_000));
+    // Bytes for a link rate, too many to say in bits.
+    assert_eq!(
+        BitRate::parse_str("3000000TB/s").unwrap_err(),
+        "`3000000TB/s` is in bytes; a link rate is in bits (kbit, mbit, gbit)"
+    );
+}
+
+#[test]
+fn a_unit_beyond_the_largest_names_the_largest_and_converts() {
+    assert_eq!(
+        Size::parse_str("1PiB").unwrap_err(),
+        "unknown size unit `PiB` in `1PiB`: the largest is TiB (`1PiB` is `1024TiB`)"
+    );
+    let e = Size::parse_str("2EB").unwrap_err();
+    assert!(
+        e.contains("the largest is TB (`2EB` is `2000000TB`)"),
+        "{e}"
+    );
+    let e = ByteRate::parse_str("1.5PiB/s").unwrap_err();
+    assert!(
+        e.contains("the largest is TiB/s (`1.5PiB/s` is `1536TiB/s`)"),
+        "{e}"
+    );
+    let e = BitRate::parse_str("1pbit").unwrap_err();
+    assert!(
+        e.contains("the largest is tbit (`1pbit` is `1000tbit`)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn non_ascii_look_alikes_are_named() {
+    // A Cyrillic `М` in "100 Мbit".
+    let e = BitRate::parse_str("100 \u{41c}bit").unwrap_err();
+    assert!(
+        e.contains("`\u{41c}` is Cyrillic (U+041C); type the Latin `M`"),
+        "{e}"
+    );
+    assert!(!e.contains("did you mean"), "{e}");
+    let e = Size::parse_str("512\u{39c}iB").unwrap_err();
+    assert!(e.contains("is Greek (U+039C); type the Latin `M`"), "{e}");
+    let e = Dur::parse_str("300\u{ff4d}s").unwrap_err();
+    assert!(
+        e.contains("full-width character (U+FF4D); type the ASCII `m`"),
+        "{e}"
+    );
+    // The micro sign is a duration unit.
+    assert_eq!(Dur::parse_str("5µs").unwrap().0.as_micros(), 5);
+}
+
+#[test]
+fn a_bare_number_for_a_duration_asks_for_a_unit() {
+    assert_eq!(
+        Dur::parse_str("300").unwrap_err(),
+        "`300` has no unit: add a unit: 300ms"
+    );
+    let e = Dur::parse_str("300 msec").unwrap_err();
+    assert!(e.contains("did you mean `300ms`?"), "{e}");
+    let (field, message) = scenario_error(
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[migration]\ndowntime_limit = 300\n",
+    );
+    assert_eq!(field, "migration.downtime_limit");
+    assert!(message.contains("add a unit: \"300ms\""), "{message}");
+}
