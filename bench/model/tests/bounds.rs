@@ -22,9 +22,9 @@ fn list(n: usize, item: impl Fn(usize) -> String) -> String {
 
 #[test]
 fn a_billion_repetitions_are_refused_before_expansion_naming_the_factors() {
-    let sc = parse(&format!(
-        "repetitions = 1000000000\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n"
-    ));
+    let sc = parse(
+        "repetitions = 1000000000\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
+    );
     let e = expand_bounded(&sc, &Limits::default()).unwrap_err().0;
     assert!(e.contains("2000000000 runs"), "{e}");
     assert!(e.contains("link.rate 2 × repetitions 1000000000"), "{e}");
