@@ -271,3 +271,22 @@ fn a_bare_number_for_a_duration_asks_for_a_unit() {
     assert_eq!(field, "migration.downtime_limit");
     assert!(message.contains("add a unit: \"300ms\""), "{message}");
 }
+
+#[test]
+fn a_range_error_quotes_the_value_as_written() {
+    let (field, message) = scenario_error(
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[migration]\ndowntime_limit = \"3000000ms\"\n",
+    );
+    assert_eq!(field, "migration.downtime_limit");
+    assert!(
+        message.starts_with("3000000ms is outside 1ms – 2000s"),
+        "{message}"
+    );
+    let (field, message) =
+        scenario_error("[guest]\nram = [\"256MiB\", \"66560MiB\"]\n[link]\nrate = \"1gbit\"\n");
+    assert_eq!(field, "guest.ram");
+    assert!(
+        message.starts_with("66560MiB is outside 96MiB – 64GiB"),
+        "{message}"
+    );
+}

@@ -245,7 +245,9 @@ impl Scenario {
         let doc = doc.expect("the same TOML parses with toml_edit");
         let located = |p: Problem| {
             let offset = spans::offset_of(&doc, &p.field, p.variant);
-            invalid(offset, p.field, p.message)
+            // A range error quotes the value as written, not as printed.
+            let message = spans::as_written(&p.message, &spans::written(&doc, &p.field, p.variant));
+            invalid(offset, p.field, message)
         };
         sc.variants = variants::resolve(&sc, text).map_err(located)?;
         // Real hosts are reached through libvirt: the default backend there.

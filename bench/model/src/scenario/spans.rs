@@ -97,3 +97,55 @@ pub(crate) fn offset_of(doc: &ImDocument<&str>, dotted: &str, variant: Option<us
     }
     best.unwrap_or(0)
 }
+
+/// The strings written for a dotted field (one, or a list's), in the
+/// `[[variant]]` numbered `variant` when given, else in its table.
+pub(crate) fn written(doc: &ImDocument<&str>, dotted: &str, variant: Option<usize>) -> Vec<String> {
+    let root: &Table = match variant.and_then(|i| {
+        doc.get("variant")
+            .and_then(Item::as_array_of_tables)
+            .and_then(|a| a.get(i))
+    }) {
+        Some(t) => t,
+        None => doc.as_table(),
+    };
+    let mut item: Option<&Item> = None;
+    let mut table = Some(root);
+    for part in dotted.split('.') {
+        item = table.and_then(|t| t.get(part));
+        table = item.and_then(Item::as_table);
+    }
+    let strings = |v: &Value| v.as_str().map(str::to_string);
+    match item.and_then(Item::as_value) {
+        Some(Value::Array(a)) => a.iter().filter_map(strings).collect(),
+        Some(v) => strings(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// `message` with the value it starts with (a quantity in migbench's
+/// notation, `50min is outside 1ms – 2000s`) as the user wrote it
+/// (`3000000ms`), when one of the `written` strings means it.
+pub(crate) fn as_written(message: &str, written: &[String]) -> String {
+    use crate::scalar::ScalarField;
+    use crate::units::{BitRate, ByteRate, Dur, Size};
+    let Some((token, rest)) = message.split_once(" is ") else {
+        return message.to_string();
+    };
+    let canonical = |w: &str| -> Option<String> {
+        Dur::parse_str(w)
+            .map(|v| v.to_string())
+            .or_else(|_| Size::parse_str(w).map(|v| v.to_string()))
+            .or_else(|_| BitRate::parse_str(w).map(|v| v.to_string()))
+            .or_else(|_| ByteRate::parse_str(w).map(|v| v.to_string()))
+            .ok()
+    };
+    match written
+        .iter()
+        .map(|w| w.trim())
+        .find(|w| *w != token && canonical(w).as_deref() == Some(token))
+    {
+        Some(w) => format!("{w} is {rest}"),
+        None => message.to_string(),
+    }
+}

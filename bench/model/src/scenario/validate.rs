@@ -89,7 +89,9 @@ impl Scenario {
             Some(n) if n <= crate::matrix::Limits::default().max_runs => {
                 crate::matrix::expand(self).len()
             }
-            n => n.and_then(|n| usize::try_from(n).ok()).unwrap_or(usize::MAX),
+            n => n
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(usize::MAX),
         };
         h.check(runs)?;
         if self.backend.kind.0.contains(&Backend::Qmp) {
