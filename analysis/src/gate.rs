@@ -29,7 +29,8 @@
 //!
 //! Runs are compared group by group: the groups of the dimensions that
 //! vary in either results directory (less those both `--group-a` and
-//! `--group-b` pin), matched by their labels, so a 100 Mbit run is never
+//! `--group-b` pin, or one pins and the other side has one value of),
+//! matched by their labels, so a 100 Mbit run is never
 //! compared with a 1 Gbit one (nor, with `--group-a dirty_rate=0` alone,
 //! an idle baseline with a candidate pooled over all dirty rates). A group only one side has is named in a warning and
 //! not gated.
@@ -93,7 +94,8 @@ pub struct GateArgs {
     /// named in s or ms (total_time_ms).
     ///
     /// Runs are compared group by group (the dimensions that vary, less
-    /// those both --group-a and --group-b pin), a verdict line per check
+    /// those both --group-a and --group-b pin, or one pins and the other
+    /// side has one value of), a verdict line per check
     /// and group; a group only one side has is not gated (a warning names
     /// it).
     ///
@@ -672,7 +674,7 @@ type Pairs<'a> = Vec<(Option<String>, Vec<&'a RunRecord>, Vec<&'a RunRecord>)>;
 
 /// Pair the sides' runs group by group. Groups are keyed by the labels of
 /// the dimensions varying in either set, less those both sides' `--group`
-/// filters name. Groups only one side has are returned as warnings.
+/// filters name (or one names while the other side has one value of it). Groups only one side has are returned as warnings.
 pub fn pair_groups<'a>(
     a: &'a Side<'a>,
     b: &'a Side<'a>,
@@ -689,10 +691,11 @@ pub fn pair_groups<'a>(
             });
         }
     }
-    // A dimension leaves the key only when both sides pin it (the
-    // comparison is across it, or within one value of it); pinned on one
-    // side only, the other side's runs are still matched by it, not
-    // pooled over its values.
+    // A dimension leaves the key when both sides pin it (the comparison
+    // is across it, or within one value of it), or one side pins it and
+    // the other has one value of it; pinned on one side while the other
+    // has several values, the other side's runs are still matched by it,
+    // not pooled over its values.
     let names = |g: &Option<String>| -> Vec<String> {
         g.iter()
             .flat_map(|g| g.split([' ', ',']))
@@ -700,18 +703,22 @@ pub fn pair_groups<'a>(
             .collect()
     };
     let (pin_a, pin_b) = (names(&a.group), names(&b.group));
-    let pinned: Vec<&str> = pin_a
-        .iter()
-        .filter(|k| pin_b.contains(k))
-        .map(String::as_str)
-        .collect();
+    let single = |runs: &[&RunRecord], d: &Dim| {
+        runs.iter()
+            .all(|r| (d.label)(&r.params) == (d.label)(&runs[0].params))
+    };
+    let pinned = |d: &Dim| {
+        let (pa, pb) = (
+            pin_a.iter().any(|k| k == d.name),
+            pin_b.iter().any(|k| k == d.name),
+        );
+        (pa && (pb || single(&rb, d))) || (pb && single(&ra, d))
+    };
     let vary_a = varying(&all_runs(std::slice::from_ref(a.set)));
     let vary_b = varying(&all_runs(std::slice::from_ref(b.set)));
     let vary: Vec<&Dim> = DIMS
         .iter()
-        .filter(|d| {
-            !pinned.contains(&d.name) && (vary_a.iter().chain(&vary_b)).any(|v| v.name == d.name)
-        })
+        .filter(|d| !pinned(d) && (vary_a.iter().chain(&vary_b)).any(|v| v.name == d.name))
         .collect();
     let key = |r: &RunRecord| -> Option<String> {
         (!vary.is_empty()).then(|| {

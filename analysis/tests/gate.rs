@@ -378,3 +378,38 @@ fn a_group_pinned_on_one_side_is_matched_on_the_other() {
     }
     assert!(err.contains("only in the candidate"), "{err}");
 }
+
+#[test]
+fn a_group_pinned_on_one_side_against_one_value_on_the_other_is_compared() {
+    // The baseline has only 100 Mbit runs; --group-b link_rate=1gbit picks
+    // the candidate's 1 Gbit runs: one value each, compared per dirty rate.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = results_like(tmp.path(), "base", |v| {
+        v["params"]["link_rate"] = "100mbit".into();
+    });
+    let cand = results_like(tmp.path(), "cand", |_| {});
+    let (code, out, _) = gate(
+        &base,
+        &cand,
+        &[
+            "--group-b",
+            "link_rate=1gbit",
+            "--fail-if",
+            "total_time_ms > +5%",
+        ],
+    );
+    assert_ne!(code, 2, "{out}");
+    let groups: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("total_time_ms"))
+        .map(|l| &l[..l.find(':').unwrap()])
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "total_time_ms [dirty_rate=0]",
+            "total_time_ms [dirty_rate=5MB/s]"
+        ],
+        "{out}"
+    );
+}
