@@ -258,7 +258,7 @@ pub fn expand_bounded(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, 
             runs.len(),
             human_secs(secs),
             human_secs(limits.max_secs),
-            crate::units::Dur(std::time::Duration::from_secs((secs / 3600.0).ceil() as u64 * 3600)),
+            crate::units::Dur(std::time::Duration::from_secs(((secs / 3600.0).ceil() as u64).saturating_mul(3600))),
         )));
     }
     Ok(runs)

@@ -146,7 +146,13 @@ impl<'de, T: ScalarField> Visitor<'de> for OneVisitor<T> {
         T::parse_int(v).map_err(E::custom)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-        T::parse_int(v.min(i64::MAX as u64) as i64).map_err(E::custom)
+        match i64::try_from(v) {
+            Ok(i) => T::parse_int(i).map_err(E::custom),
+            Err(_) => Err(E::custom(format!(
+                "{v} is out of range: expected {}",
+                T::EXPECTING
+            ))),
+        }
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
         Err(E::custom(format!(

@@ -52,6 +52,10 @@ fn value() -> impl Strategy<Value = String> {
         Just("{}".to_string()),
         Just("\"\"".to_string()),
         "\"(link-down|dst-kill|link-degrade|agent-stall|none)( to [0-9]{1,3}mbit)?( for [0-9]{1,2}s)?( at (pass )?[0-9]{1,2}s?)?\"",
+        // Quantities at and far beyond u64 and f64.
+        "\"[0-9]{15,45}(\\.[0-9])? ?(B|KiB|TiB|G|MB/s|GiB/s|kbit|gbit|Mbps|ns|ms|s|min|h|%)\"",
+        "\"[1-9]e[0-9]{1,3} ?(TiB|MB/s|gbit|tbit|h|%)\"",
+        "\"(to [0-9]{15,25}gbit|link-down for [0-9]{15,25}h)\"",
     ]
 }
 
