@@ -221,6 +221,11 @@ pub fn compare_by(
         ));
     };
     let vals = dim_values(d, runs);
+    if vals.is_empty() {
+        return Err(format!(
+            "--by {name}: no runs to compare (none read, or every record skipped)"
+        ));
+    }
     if vals.len() < 2 {
         return Err(format!(
             "--by {name}: it has one value here ({}); these vary: {}",
@@ -437,13 +442,16 @@ pub fn pooled_words(c: &ByComparison, title: &str, metric: &str, p: &Pooled) -> 
 }
 
 /// Three significant figures below 100 (0.00471, 0.66, 9.46, 14.9), whole
-/// numbers above.
+/// numbers above; below 0.001 and from a million on, in scientific
+/// notation (2.25e-33, 4.71e38), not 35 digits.
 fn fmt(x: f64) -> String {
     if !x.is_finite() {
         return "–".into();
     }
     let a = x.abs();
-    if a >= 100.0 {
+    if a >= 1e6 || (a != 0.0 && a < 1e-3) {
+        format!("{x:.2e}")
+    } else if a >= 100.0 {
         format!("{x:.0}")
     } else if a >= 10.0 {
         format!("{x:.1}")
@@ -692,10 +700,21 @@ mod tests {
     }
 
     #[test]
+    fn no_runs_is_said_plainly() {
+        let err = compare_by(&[], "link_rate", None, None).unwrap_err();
+        assert!(err.contains("no runs to compare"), "{err}");
+    }
+
+    #[test]
     fn small_factors_keep_three_significant_figures() {
         assert_eq!(fmt(0.004712), "0.00471");
         assert_eq!(fmt(0.66), "0.66");
         assert_eq!(fmt(14.93), "14.9");
         assert_eq!(fmt(f64::NAN), "–");
+        // Extremes the loader lets through (1e-30 ms against 1e9 ms).
+        assert_eq!(fmt(2.25e-33), "2.25e-33");
+        assert_eq!(fmt(4.7116e38), "4.71e38");
+        assert_eq!(fmt(999_999.0), "999999");
+        assert_eq!(fmt(0.00123), "0.00123");
     }
 }
