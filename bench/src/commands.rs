@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use migbench_model::matrix::Limits;
 use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
-use migbench_model::matrix::Limits;
 use migbench_model::{Outcome, RunParams, RunRecord, Scenario};
 
 use crate::backend::qmp::lab::QmpLab;
