@@ -248,6 +248,14 @@ pub fn compare_by(
         Some(_) => vec![pick(b, &vals[1])?],
         None => vals.iter().filter(|v| **v != base).cloned().collect(),
     };
+    // The same runs on both sides are no comparison ("100mbit is 1.00x
+    // higher than 100mbit", with an interval from two copies of a sample).
+    if others.contains(&base) {
+        return Err(format!(
+            "{name}={base} on both sides: compare it with another value; there are {}",
+            vals.join(", ")
+        ));
+    }
     let rest: Vec<&Dim> = vary.into_iter().filter(|x| x.name != d.name).collect();
     // Combinations in the order of their values (0, 2MB/s, 10MB/s; as
     // text "10MB/s" would come before "2MB/s"), each once.
@@ -697,6 +705,17 @@ mod tests {
             (None, None, None, None),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_value_is_not_compared_with_itself() {
+        let golden =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results");
+        let sets = vec![crate::load::load_results(&golden).unwrap()];
+        let runs = crate::frame::all_runs(&sets);
+        let err = compare_by(&runs, "link_rate", Some("100mbit"), Some("100mbit")).unwrap_err();
+        assert!(err.contains("link_rate=100mbit on both sides"), "{err}");
+        assert!(compare_by(&runs, "link_rate", Some("100mbit"), Some("1gbit")).is_ok());
     }
 
     #[test]
