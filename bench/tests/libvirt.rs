@@ -163,7 +163,8 @@ fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
         "{why}"
     );
     assert!(np.interventions[0].state.passes >= 2, "{np:?}");
-    // 6 s (progress_timeout) after the last new low, within two polls.
+    // 6 s (progress_timeout) after the last new low, within two polls
+    // (passed here 2026-12-05).
     let i = &np.interventions[0];
     let stuck = i.t_ms - no_progress_since_ms(&dir, np, i);
     assert!(
@@ -174,7 +175,7 @@ fn nova_policies_work_through_libvirt_on_a_guest_that_cannot_converge() {
     assert_eq!(np.integrity, Integrity::Ok);
 
     // Nova's downtime steps through virDomainMigrateSetMaxDowntime, each
-    // within a poll + 200 ms of its time.
+    // within a poll + 200 ms of its time (2026-12-05: 2–4 ms after it).
     let st = by_variant(&recs, "stepping");
     intact(st);
     assert_eq!(st.outcome_detail, Some(OutcomeDetail::Stepped));
