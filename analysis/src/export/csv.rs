@@ -78,13 +78,13 @@ impl Exporter for CsvExporter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::stats::estimate;
     use crate::summary::{Summary, SummaryRow};
 
-    #[test]
-    fn a_one_run_group_has_empty_spread_and_interval_cells() {
+    /// A summary of two groups: one run (4 s) and two runs (30, 32 s).
+    pub(crate) fn one_and_two_run_summary() -> Summary {
         let row = |group: &str, values: &[f64]| SummaryRow {
             group: group.into(),
             dims: [("link_rate".to_string(), group.to_string())].into(),
@@ -100,11 +100,16 @@ mod tests {
             probes_lost_pct: None,
             rtt_p99_ms: None,
         };
-        let s = Summary {
+        Summary {
             varying: vec!["link_rate".into()],
             rows: vec![row("1gbit", &[4.0]), row("100mbit", &[30.0, 32.0])],
             warnings: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn a_one_run_group_has_empty_spread_and_interval_cells() {
+        let s = one_and_two_run_summary();
         let csv = CsvExporter.render(&s);
         let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
         let col = |line: usize, name: &str| -> String {

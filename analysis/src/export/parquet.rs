@@ -62,15 +62,32 @@ pub fn write_frame(df: &mut DataFrame, path: &Path, format: &str) -> Result<()> 
 /// labels as text and the statistics as numbers.
 pub fn summary_frame(s: &Summary) -> PolarsResult<DataFrame> {
     let text = CsvExporter.render(s);
-    let labels = Schema::from_iter(
-        s.varying
-            .iter()
-            .map(|d| Field::new(d.as_str().into(), DataType::String)),
-    );
+    // Every column's type from its name, not guessed from the values: a
+    // statistic a group cannot have (the spread of one run) is an empty
+    // cell, which a guess would read as text, and a mean that happens to
+    // be whole as an integer; schemas would differ between exports.
+    const COUNTS: [&str; 6] = [
+        "n",
+        "completed",
+        "failed",
+        "timed_out",
+        "interrupted",
+        "aborted",
+    ];
+    let header = text.lines().next().unwrap_or_default();
+    let schema = Schema::from_iter(header.split(',').map(|c| {
+        let dtype = if s.varying.iter().any(|d| d == c) {
+            DataType::String
+        } else if COUNTS.contains(&c) || c.ends_with("_n") {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        };
+        Field::new(c.into(), dtype)
+    }));
     CsvReadOptions::default()
         .with_has_header(true)
-        .with_infer_schema_length(None)
-        .with_schema_overwrite(Some(Arc::new(labels)))
+        .with_schema(Some(Arc::new(schema)))
         .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
         .finish()
 }
@@ -245,4 +262,30 @@ pub fn export(sets: &[ResultsSet], dir: &Path, format: &str) -> Result<(Vec<Stri
         ],
         warnings,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_columns_are_typed_by_name_even_for_one_run_groups() {
+        let s = crate::export::csv::tests::one_and_two_run_summary();
+        let df = summary_frame(&s).unwrap();
+        let dtype = |c: &str| df.column(c).unwrap().dtype().clone();
+        assert_eq!(dtype("link_rate"), DataType::String);
+        assert_eq!(dtype("n"), DataType::Int64);
+        assert_eq!(dtype("total_time_s_n"), DataType::Int64);
+        for c in [
+            "total_time_s_mean",
+            "total_time_s_sd",
+            "total_time_s_ci_lo",
+            "success_rate",
+        ] {
+            assert_eq!(dtype(c), DataType::Float64, "{c}");
+        }
+        let sd = df.column("total_time_s_sd").unwrap().f64().unwrap().clone();
+        assert_eq!(sd.get(0), None, "one run has no spread");
+        assert!(sd.get(1).unwrap() > 0.0);
+    }
 }
