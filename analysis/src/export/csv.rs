@@ -16,6 +16,16 @@ fn field(s: &str) -> String {
     }
 }
 
+/// The summary's per-group count columns (after the dimensions).
+pub(crate) const COUNT_COLUMNS: [&str; 6] = [
+    "n",
+    "completed",
+    "failed",
+    "timed_out",
+    "interrupted",
+    "aborted",
+];
+
 impl Exporter for CsvExporter {
     fn extension(&self) -> &'static str {
         "csv"
@@ -24,18 +34,10 @@ impl Exporter for CsvExporter {
     fn render(&self, s: &Summary) -> String {
         let mut head: Vec<String> = s.varying.clone();
         head.extend(
-            [
-                "n",
-                "completed",
-                "failed",
-                "timed_out",
-                "interrupted",
-                "aborted",
-                "success_rate",
-                "probes_lost_pct",
-                "rtt_p99_ms",
-            ]
-            .map(String::from),
+            COUNT_COLUMNS
+                .iter()
+                .chain(&["success_rate", "probes_lost_pct", "rtt_p99_ms"])
+                .map(|c| c.to_string()),
         );
         for m in METRICS {
             for stat in ["n", "median", "mean", "sd", "ci_lo", "ci_hi"] {

@@ -66,19 +66,11 @@ pub fn summary_frame(s: &Summary) -> PolarsResult<DataFrame> {
     // statistic a group cannot have (the spread of one run) is an empty
     // cell, which a guess would read as text, and a mean that happens to
     // be whole as an integer; schemas would differ between exports.
-    const COUNTS: [&str; 6] = [
-        "n",
-        "completed",
-        "failed",
-        "timed_out",
-        "interrupted",
-        "aborted",
-    ];
     let header = text.lines().next().unwrap_or_default();
     let schema = Schema::from_iter(header.split(',').map(|c| {
         let dtype = if s.varying.iter().any(|d| d == c) {
             DataType::String
-        } else if COUNTS.contains(&c) || c.ends_with("_n") {
+        } else if super::csv::COUNT_COLUMNS.contains(&c) || c.ends_with("_n") {
             DataType::Int64
         } else {
             DataType::Float64
