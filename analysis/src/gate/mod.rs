@@ -60,7 +60,7 @@ use crate::dims::{completed_value, Dim, DIMS};
 use crate::export::num;
 use crate::frame::{all_runs, varying};
 use crate::load::{load_results, ResultsSet};
-use crate::stats::compare;
+use crate::stats::{compare, finite, mean_sd};
 
 mod expr;
 mod run;
@@ -205,10 +205,6 @@ pub struct Verdict {
     pub fail: bool,
 }
 
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
 /// Runs that failed, timed out or were aborted (not those the operator
 /// interrupted).
 fn failed(runs: &[&RunRecord]) -> usize {
@@ -216,10 +212,6 @@ fn failed(runs: &[&RunRecord]) -> usize {
     runs.iter()
         .filter(|r| matches!(r.outcome, O::Failed | O::TimedOut | O::Aborted))
         .count()
-}
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 /// Evaluate a check on one group's runs.
@@ -238,6 +230,7 @@ pub fn evaluate(
             .collect()
     };
     let (va, vb) = (values(baseline), values(candidate));
+    let mean = |v: &[f64]| mean_sd(v).map(|(m, _)| m);
     let (ma, mb) = (mean(&va), mean(&vb));
     let mut v = Verdict {
         check: check.expr.clone(),

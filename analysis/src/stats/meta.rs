@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::t_quantile;
+use super::{finite, finite_pair, t_quantile};
 
 /// One combination's effect: a log-ratio and its sampling variance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -171,9 +171,9 @@ fn unweighted(effects: &[Effect], none: Pooled) -> Option<Pooled> {
     Some(Pooled {
         method: Method::Unweighted,
         mu,
-        se: Some(se).filter(|s| s.is_finite()),
-        ci: ci.filter(|c| c.0.is_finite() && c.1.is_finite()),
-        pi: pi.filter(|c| c.0.is_finite() && c.1.is_finite()),
+        se: finite(se),
+        ci: finite_pair(ci),
+        pi: finite_pair(pi),
         ..none
     })
     .filter(|p| p.mu.is_finite())
@@ -221,8 +221,6 @@ fn weighted(effects: &[Effect], v: &[f64]) -> Option<Pooled> {
         let h = t * (tau2 + se * se).sqrt();
         (mu - h, mu + h)
     });
-    let fin = |x: f64| Some(x).filter(|x| x.is_finite());
-    let fin2 = |c: Option<(f64, f64)>| c.filter(|c| c.0.is_finite() && c.1.is_finite());
     if !(mu.is_finite() && q.is_finite() && se.is_finite()) {
         return None;
     }
@@ -230,15 +228,15 @@ fn weighted(effects: &[Effect], v: &[f64]) -> Option<Pooled> {
         method: Method::Weighted,
         k,
         mu,
-        se: fin(se),
-        ci: fin2(ci),
-        pi: fin2(pi),
-        tau2: fin(tau2),
-        i2: fin(i2),
-        q: fin(q),
+        se: finite(se),
+        ci: finite_pair(ci),
+        pi: finite_pair(pi),
+        tau2: finite(tau2),
+        i2: finite(i2),
+        q: finite(q),
         q_p: super::chi2_sf(q, df),
-        se_dl: fin(se_dl),
-        se_hksj_raw: fin(se_hksj_raw),
+        se_dl: finite(se_dl),
+        se_hksj_raw: finite(se_hksj_raw),
     })
 }
 

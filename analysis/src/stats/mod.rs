@@ -59,7 +59,7 @@ impl Estimate {
     /// of the mean; spread and interval `None` for one value or when not
     /// finite.
     pub fn from_moments(n: usize, median: f64, mean: f64, sd: f64) -> Estimate {
-        let fin = |x: f64| Some(x).filter(|x| x.is_finite());
+        let fin = finite;
         let sd = (n > 1).then_some(sd).and_then(fin);
         let se = sd.map(|sd| sd / (n as f64).sqrt()).and_then(fin);
         let half = se
@@ -105,6 +105,17 @@ impl Estimate {
 /// Median of values (any order); `None` if empty (the model's: one
 /// median for the whole workspace).
 pub use migbench_model::stats::median;
+
+/// `v` when it is a finite number: an undefined statistic (an overflow,
+/// a 0/0) is `None`, never shown as a number.
+pub fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Both ends of an interval when both are finite.
+pub fn finite_pair(c: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    c.filter(|c| c.0.is_finite() && c.1.is_finite())
+}
 
 /// Mean and sample standard deviation.
 pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
