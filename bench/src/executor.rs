@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use migbench_model::settings::{DiskPattern, StorageMode};
 use migbench_model::{Outcome, RunParams, RunRecord};
-use migbench_probes::clock::Origin;
+use migbench_probes::clock::{Origin, WallLog};
 use migbench_probes::disk::DiskRequest;
 use migbench_probes::prober::{ProbeTarget, Prober};
 use migbench_probes::protocol::Request;
@@ -161,6 +161,7 @@ impl<E: Environment> MigrationExecutor<E> {
         // Every raw series counts from this instant; its wall time goes
         // into timeline.json and the record as `origin_unix`.
         let clock = Origin::now();
+        let wall_log = WallLog::start(clock);
         let origin = clock.at;
         let mut t = origin;
         let started_at = rec.started_at;
@@ -248,7 +249,9 @@ impl<E: Environment> MigrationExecutor<E> {
             None => Vec::new(),
         };
         let (probes, services) = collect.await?;
+        let wall_clock = wall_log.finish();
         let write = || -> std::io::Result<()> {
+            write_jsonl(&raw.join("clock.jsonl"), &wall_clock)?;
             write_atomic(&raw.join("probes.csv"), |w| {
                 migbench_model::record::write_probes_csv(w, &probes)
             })?;

@@ -1,7 +1,7 @@
 //! Real lab test of a run's times against the world's clock: tcpdump
 //! captures the client namespace's probe traffic during a run with the
-//! `icmp` service; every reply in the capture must be where
-//! `origin_unix + recv_ms / 1000` puts it, and the switchover's gap
+//! `icmp` service; every reply in the capture must be where the run's
+//! `clock.jsonl` puts `recv_ms` on the wall clock, and the switchover's gap
 //! between the guest's echo replies in the capture must be the record's
 //! `downtime_icmp_ms`, at the wall time the run's series put it.
 
@@ -17,6 +17,7 @@ use common::*;
 use migbench::lab::net::GUEST_IP;
 use migbench::migrate::record::Timeline;
 use migbench_model::{Outcome, ProbeEvent};
+use migbench_probes::clock::{wall_at, WallSample};
 use migbench_probes::protocol::{decode_probe, ECHO_PORT};
 use migbench_pure::outage::{gap_before, outage_threshold_ms};
 
@@ -35,7 +36,7 @@ timeout = \"60s\"
 ";
 
 #[test]
-fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
+fn a_packet_capture_sees_the_icmp_outage_where_clock_jsonl_puts_it() {
     let _g = lab_lock();
     let (_tmp, root, mut run) = start_run("align", SCENARIO);
     let pid = run.id();
@@ -81,34 +82,58 @@ fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
     let udp =
         migbench_model::record::read_probes_csv(&run_file(dir, "run-0000", "probes.csv")).unwrap();
     // The run's probers' replies in the capture (matched by the sequence
-    // and send time in their payload), on the run's clock: capture wall
-    // time less origin_unix.
+    // and send time in their payload).
+    let clock: Vec<WallSample> = run_file(dir, "run-0000", "clock.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(clock[0].wall_ms, 0.0, "clock.jsonl starts at origin_unix");
     let origin_ns = (origin * 1e6).round() as u64 * 1000;
     let captured = captured_replies(&std::fs::read(&pcap).unwrap());
     let ours_icmp = ours(&captured, Proto::Icmp, &icmp);
     let ours_udp = ours(&captured, Proto::Udp, &udp);
-    let at_ms = |c: &Reply| (c.unix_ns as f64 - origin_ns as f64) / 1e6;
+    // A capture's wall time as ms since origin_unix, exact to the ns.
+    let wall_ms = |c: &Reply| (c.unix_ns as i128 - origin_ns as i128) as f64 / 1e6;
+    let at_ms = |c: &Reply| series_ms(&clock, wall_ms(c));
+    let slew = slew_ppm(&clock);
+    eprintln!(
+        "wall clock against monotonic over the run: {:.0} to {:.0} ppm",
+        slew.iter().copied().fold(f64::INFINITY, f64::min),
+        slew.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
 
     // Every reply against its arrival in icmp.csv and probes.csv.
     for (name, ours) in [("icmp.csv", &ours_icmp), ("probes.csv", &ours_udp)] {
         assert!(ours.len() > 1000, "{name}: {} replies captured", ours.len());
-        let mut abs: Vec<f64> = ours
+        let mut off: Vec<(f64, f64)> = ours
             .iter()
-            .filter_map(|(c, recv)| Some((at_ms(c) - (*recv)?).abs() * 1e3))
+            .filter_map(|(c, recv)| {
+                let us = (wall_ms(c) - wall_at(&clock, (*recv)?).unwrap()) * 1e3;
+                Some((us.abs(), interpolation_bound_us(&clock, (*recv)?)))
+            })
             .collect();
-        abs.sort_by(f64::total_cmp);
-        let max = abs[abs.len() - 1];
+        off.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let max = off[off.len() - 1].0;
         eprintln!(
-            "{name}: capture − (origin_unix + recv_ms) over {} replies: |offset| median {:.2} µs, p99 {:.2} µs, max {max:.2} µs",
-            abs.len(),
-            abs[abs.len() / 2],
-            abs[abs.len() * 99 / 100],
+            "{name}: capture − clock.jsonl(recv_ms) over {} replies: |offset| median {:.2} µs, p99 {:.2} µs, max {max:.2} µs",
+            off.len(),
+            off[off.len() / 2].0,
+            off[off.len() * 99 / 100].0,
         );
-        // The probers read the kernel's receive stamp, the one tcpdump
-        // sees: what is left is rounding — origin_unix in whole µs (≤ 0.5
-        // µs) and the CSVs' 0.1 µs — so within 1 µs (2026-12-05: median
-        // 0.06, p99 0.16–0.17, max 0.18–0.19 µs over ~4300 replies, 2 runs).
-        assert!(max <= 1.0, "{name}: a reply {max:.2} µs off the capture");
+        // The probers place the kernel's receive stamp, the one tcpdump
+        // sees, by its age on the monotonic clock; clock.jsonl maps that
+        // back to the wall. What is left is rounding — origin_unix in
+        // whole µs, the CSVs' 0.1 µs, the back-to-back clock reads — within
+        // 1 µs (before the wall log, with no slew:
+        // median 0.06, p99 0.16–0.17, max 0.18–0.19 µs over ~4300
+        // replies, 2 runs), plus, where the slew rate changed inside a
+        // 100 ms sample interval, the interpolation's bound.
+        for (us, bound) in &off {
+            assert!(
+                us <= bound,
+                "{name}: a reply {us:.2} µs off the capture (bound {bound:.2} µs)"
+            );
+        }
     }
 
     // The switchover's gap as the run saw it (the record's rule: the last
@@ -155,6 +180,41 @@ fn a_packet_capture_sees_the_icmp_outage_where_origin_unix_puts_it() {
     assert!(d_len.abs() <= 2.0, "gap length differs by {d_len:.3} ms");
     assert!(d_start.abs() <= 5.0, "gap start off by {d_start:.3} ms");
     assert!(d_end.abs() <= 5.0, "gap end off by {d_end:.3} ms");
+}
+
+/// A wall time (ms since origin_unix) on the run's series clock: less
+/// the interpolated offset near it (the offset moves by ms a minute at
+/// most, so one step from the wall time as a guess is exact to the ns).
+fn series_ms(clock: &[WallSample], wall_ms: f64) -> f64 {
+    wall_ms - (wall_at(clock, wall_ms).unwrap() - wall_ms)
+}
+
+/// Slew rate of each sample interval, ppm (wall against monotonic).
+fn slew_ppm(clock: &[WallSample]) -> Vec<f64> {
+    clock
+        .windows(2)
+        .map(|w| {
+            let dt = w[1].t_ms - w[0].t_ms;
+            ((w[1].wall_ms - w[0].wall_ms) - dt) / dt * 1e6
+        })
+        .collect()
+}
+
+/// How far interpolating `clock.jsonl` at `t_ms` can be off: 1 µs of
+/// rounding, plus a quarter of the interval times the change of slew rate
+/// around it (a rate that changes once inside an interval bends the
+/// offset there; the chord misses the bend by at most that).
+fn interpolation_bound_us(clock: &[WallSample], t_ms: f64) -> f64 {
+    let rates = slew_ppm(clock);
+    let i = clock
+        .partition_point(|s| s.t_ms <= t_ms)
+        .clamp(1, clock.len() - 1)
+        - 1;
+    let near = &rates[i.saturating_sub(1)..(i + 2).min(rates.len())];
+    let spread = near.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - near.iter().copied().fold(f64::INFINITY, f64::min);
+    let len_s = (clock[i + 1].t_ms - clock[i].t_ms) / 1e3;
+    1.0 + len_s / 4.0 * spread
 }
 
 /// tcpdump in a namespace writing a pcap file; stopped on drop whatever

@@ -205,10 +205,10 @@ impl Prober {
                     }
                     Err(_) => continue,
                 };
-                // A kernel stamp is realtime: counted from the origin's
-                // wall time, the same instant the send times count from.
+                // A kernel stamp is realtime: placed by its age on the
+                // monotonic clock the send times count on.
                 let t = match stamp {
-                    Some(rt) => origin.since_unix_ns(rt),
+                    Some(rt) => origin.since_stamp_ns(rt),
                     None => origin.elapsed_ns(),
                 };
                 match target.frame() {

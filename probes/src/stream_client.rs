@@ -87,7 +87,7 @@ impl StreamClient {
                     }
                 };
                 let t = match stamp {
-                    Some(rt) => origin.since_unix_ns(rt),
+                    Some(rt) => origin.since_stamp_ns(rt),
                     None => origin.elapsed_ns(),
                 };
                 pending.extend_from_slice(&buf[..n]);
