@@ -22,6 +22,18 @@ pub fn measured_downtime(r: &RunRecord) -> Option<f64> {
     }
 }
 
+/// The downtime target for most runs (the median's): within 20 ms
+/// or 15 % of the measured downtime, the larger.
+pub fn downtime_tolerance_ms(measured_ms: f64) -> f64 {
+    (0.15 * measured_ms).max(20.0)
+}
+
+/// The downtime target for nine runs in ten (the 90th
+/// percentile's): within 50 ms or 30 %, the larger.
+pub fn downtime_tolerance_p90_ms(measured_ms: f64) -> f64 {
+    (0.30 * measured_ms).max(50.0)
+}
+
 /// One run: measured and predicted.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked<'a> {
