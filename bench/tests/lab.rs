@@ -72,7 +72,7 @@ fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
 }
 
 #[test]
-fn calibration_measures_a_200ms_pause_within_3ms_median_and_10ms_each_at_1ms_probes() {
+fn calibration_measures_a_200ms_pause_within_3ms_each_at_1ms_probes() {
     let _g = lab_lock();
     let (_, rows) = calibrate_json(&[
         "--pauses",
@@ -85,29 +85,20 @@ fn calibration_measures_a_200ms_pause_within_3ms_median_and_10ms_each_at_1ms_pro
         "udp",
     ]);
     assert_eq!(rows.len(), 3);
-    // The median of the repeats must be within ±3 ms; a single repeat on
-    // this shared 2-core host may catch a scheduling hiccup (CI once saw
-    // +6.05 ms with a 1.43 ms median), so within ±10 ms. Measured
-    // 2026-12-05, this command 20 times (60 pauses): error p50 +0.90 ms,
-    // p99 = max +7.41 ms, min −0.10 ms. The 10 runs on a quiet host: max
-    // +3.08 ms, medians ≤ +2.62 ms; the 10 beside a nice-19 cargo build:
-    // +7.41 and +3.23 ms in one run (its median +3.23 ms fails the ±3 ms
-    // median) — the outliers come with CPU contention on the 2 cores,
-    // which is why the lab tier runs alone.
-    let mut errs: Vec<f64> = rows
-        .iter()
-        .map(|r| r["error_ms"].as_f64().expect("a measured outage"))
-        .collect();
-    errs.sort_by(f64::total_cmp);
-    assert!(
-        errs[1].abs() <= 3.0,
-        "median calibration error {} ms: {errs:?}",
-        errs[1]
-    );
-    assert!(
-        errs.iter().all(|e| e.abs() <= 10.0),
-        "calibration errors {errs:?}"
-    );
+    // Each pause within ±3 ms. The outliers that had this bound at 10 ms
+    // (+6.05, +7.41 ms; −199 and +335 ms on CI) came from the wall clock:
+    // the probers counted kernel receive stamps from the origin's wall
+    // time, and this host slews it at up to 5,000 ppm against the
+    // monotonic clock the pauses are timed on. Placed by their age now
+    // (probes::clock). Measured 2026-12-05 after the fix, `calibrate
+    // --pauses 200ms --interval 1ms --service udp`: 200 pauses on a quiet
+    // host: min +0.11, p50 +1.16, p90 +1.78, p99 +2.47, max +2.78 ms; 60
+    // beside a nice-19 cargo build: min +0.10, p50 +0.82, p99 = max
+    // +2.80 ms.
+    for r in &rows {
+        let e = r["error_ms"].as_f64().expect("a measured outage");
+        assert!(e.abs() <= 3.0, "calibration error {e:+.2} ms: {rows:?}");
+    }
 }
 
 #[test]

@@ -125,13 +125,16 @@ fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
             v("stream_stall_ms") - pause,
             v("rr_max_ms") - pause
         );
-        // ICMP within ±15 ms of the pause: with the stream and requests
-        // running, the TCG guest can catch up on their backlog after it
-        // resumes before it answers (11–13 ms late seen at 5d953c3; the
-        // UDP-only calibration test holds the precise bound). Measured
-        // 2026-12-05, 6 pauses in 3 runs of this test: +0.86 … +2.08 ms.
+        // ICMP within ±10 ms of the pause. It was ±15 ms after CI saw
+        // +12.9 ms (and the UDP probe +11 ms) once; both counted kernel
+        // stamps from the origin's wall time, which this host slews at up
+        // to 5,000 ppm against the monotonic pause marks (fixed in
+        // probes::clock). Measured 2026-12-05 after the fix, `calibrate
+        // --pauses 200ms --service all`, 40 pauses: ICMP min +0.51, p50
+        // +1.11, p90 +1.91, max +2.05 ms (UDP probe max +5.46 ms beside
+        // the TCP services' catch-up).
         let icmp = v("icmp_ms") - pause;
-        assert!((-15.0..=15.0).contains(&icmp), "icmp {icmp:+.2} ms: {r}");
+        assert!((-10.0..=10.0).contains(&icmp), "icmp {icmp:+.2} ms: {r}");
         // Nothing arrives while the guest is paused; TCP resends on
         // resume. The stream sends a chunk every 10 ms, so its gap is the
         // pause plus up to one chunk interval, + 20 ms slack (measured:
