@@ -116,8 +116,8 @@ pub fn run(
     agent: Option<PathBuf>,
     (resume, allow_concurrent, limits): (Option<&Path>, bool, &Limits),
 ) -> Result<i32> {
-    let sc = Scenario::load(scenario)?;
-    let text = std::fs::read_to_string(scenario)?;
+    let text = Scenario::read_text(scenario)?;
+    let sc = Scenario::parse(scenario, &text)?;
     let matrix = expand_bounded(&sc, scenario, limits)?;
     if let Some(dir) = resume {
         manifest::same_scenario(dir, scenario, &text)?;

@@ -168,3 +168,38 @@ fn qemus_1g_is_a_size_and_a_bare_duration_asks_for_a_unit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the largest is TiB"), "{err}");
 }
+
+#[test]
+fn a_scenario_that_is_a_pipe_a_device_or_a_directory_exits_2_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("scenario.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let dir = tmp.path().to_str().unwrap().to_string();
+    for (path, kind) in [
+        (fifo.to_str().unwrap(), "is a named pipe"),
+        ("/dev/zero", "is a device"),
+        (dir.as_str(), "is a directory"),
+    ] {
+        for args in [vec!["run", path, "--dry-run"], vec!["predict", path]] {
+            // Opening a FIFO with no writer blocks: the refusal must come
+            // from looking at it, not from reading it.
+            let start = std::time::Instant::now();
+            let out = migbench(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(&format!("{path}: {kind}")), "{err}");
+            assert!(err.contains("regular file"), "{err}");
+            assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        }
+    }
+    // Too large for a scenario: refused naming its size.
+    let big = tmp.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    let out = migbench(&["run", big.to_str().unwrap(), "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is 2097152 bytes: a scenario is at most 1048576 bytes"),
+        "{err}"
+    );
+}

@@ -156,6 +156,18 @@ impl Default for Scenario {
     }
 }
 
+/// "field `a.b`: ", or nothing for a syntax error that names no field.
+fn field_prefix(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("field `{field}`: ")
+    }
+}
+
+/// The largest scenario file read (1 MiB: the largest shipped is a few KiB).
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
 /// A scenario file that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -168,8 +180,18 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid: where and why.
-    #[error("{path}:{line}:{column}: field `{field}`: {message}")]
+    /// The path is not a regular file of sensible size (a pipe or a
+    /// device could block or never end).
+    #[error("{path}: {why}")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is and what is allowed.
+        why: String,
+    },
+    /// The file is not valid: where and why (a syntax error names no
+    /// field unless the parser knows its key).
+    #[error("{}:{line}:{column}: {}{message}", path.display(), field_prefix(field))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -209,11 +231,62 @@ impl Problem {
 impl Scenario {
     /// Read, parse and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        Self::parse(path, &Self::read_text(path)?)
+    }
+
+    /// The text of scenario file `path`: a regular file of at most
+    /// [`MAX_SCENARIO_BYTES`]. A FIFO, a socket or a device is refused
+    /// before it is opened (opening a FIFO blocks until a writer comes;
+    /// `/dev/zero` never ends).
+    pub fn read_text(path: &Path) -> Result<String, ScenarioError> {
+        let read = |source| ScenarioError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse(path, &text)
+        };
+        let meta = std::fs::metadata(path).map_err(read)?;
+        let not = |why: String| ScenarioError::NotAFile {
+            path: path.to_owned(),
+            why,
+        };
+        if !meta.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            let kind = if t.is_dir() {
+                "a directory"
+            } else if t.is_fifo() {
+                "a named pipe"
+            } else if t.is_socket() {
+                "a socket"
+            } else if t.is_char_device() || t.is_block_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            };
+            return Err(not(format!(
+                "is {kind}: a scenario is read from a regular file (write it to one first)"
+            )));
+        }
+        if meta.len() > MAX_SCENARIO_BYTES {
+            return Err(not(format!(
+                "is {} bytes: a scenario is at most {} bytes",
+                meta.len(),
+                MAX_SCENARIO_BYTES
+            )));
+        }
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read)?
+            // The file may have grown since the check.
+            .take(MAX_SCENARIO_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        if text.len() as u64 > MAX_SCENARIO_BYTES {
+            return Err(not(format!(
+                "grew past {MAX_SCENARIO_BYTES} bytes while being read"
+            )));
+        }
+        Ok(text)
     }
 
     /// Parse and validate scenario text; `path` is used for names and errors.
