@@ -14,6 +14,14 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let cancel = Cancel::default();
+    // Commands that start QEMUs, namespaces or libvirt daemons stop them
+    // on the first signal (the run in flight is recorded as interrupted);
+    // every other command has nothing to undo and exits at once,
+    // whatever it waits on (a silent QMP peer, a slow disk).
+    let cleans_up = matches!(
+        cli.command,
+        Cmd::Run { dry_run: false, .. } | Cmd::Calibrate(_) | Cmd::LabHosts { .. }
+    );
     {
         let cancel = cancel.clone();
         rt.spawn(async move {
@@ -25,6 +33,10 @@ fn main() {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
+                }
+                if !cleans_up {
+                    eprintln!("\ninterrupted");
+                    std::process::exit(130);
                 }
                 if cancel.is_cancelled() {
                     eprintln!("\nsecond interrupt: killing this run's QEMUs, removing its namespaces, exiting");

@@ -27,6 +27,16 @@ pub enum QmpError {
         #[source]
         source: std::io::Error,
     },
+    /// The peer did not answer in time.
+    #[error("QMP socket {path}: no {what} within {secs}s (is it a QEMU monitor, and is QEMU responding?)")]
+    Silent {
+        /// Socket path.
+        path: String,
+        /// What was awaited: the greeting, or a command's reply.
+        what: String,
+        /// Seconds waited.
+        secs: u64,
+    },
     /// A command failed.
     #[error("QMP `{command}` failed: {message}")]
     Command {
@@ -48,8 +58,18 @@ pub struct TimedEvent {
     pub event: qapi::qmp::Event,
 }
 
+/// How long QEMU may take to greet a new connection (it greets at once;
+/// a peer that accepts and stays silent is not a QEMU monitor).
+pub const GREETING_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long any command's reply may take. QEMU answers within ms, but
+/// holds its lock through a migration's last bitmap sync and device
+/// state (seconds for large guests under TCG): generous, never endless.
+pub const REPLY_DEADLINE: Duration = Duration::from_secs(60);
+
 /// A negotiated QMP connection with an event channel.
 pub struct Qmp {
+    path: String,
     service: Service,
     events: mpsc::UnboundedReceiver<TimedEvent>,
     _pump: tokio::task::JoinHandle<()>,
@@ -101,8 +121,14 @@ impl Qmp {
     /// Connect (retrying while QEMU creates the socket) and negotiate.
     pub async fn connect(path: &Path, wait: Duration) -> Result<Qmp, QmpError> {
         let deadline = Instant::now() + wait;
-        let stream = loop {
-            match QmpStreamTokio::open_uds(path).await {
+        let name = path.display().to_string();
+        let silent = |what: &str, secs: u64| QmpError::Silent {
+            path: name.clone(),
+            what: what.into(),
+            secs,
+        };
+        let socket = loop {
+            match UnixStream::connect(path).await {
                 Ok(s) => break s,
                 Err(e) if Instant::now() >= deadline => {
                     return Err(QmpError::Connect {
@@ -114,7 +140,13 @@ impl Qmp {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        let stream = stream.negotiate().await.map_err(|e| QmpError::Command {
+        // The greeting and the capabilities exchange: QEMU answers at once.
+        let stream = tokio::time::timeout(GREETING_DEADLINE, async {
+            QmpStreamTokio::open(socket).await?.negotiate().await
+        })
+        .await
+        .map_err(|_| silent("greeting", GREETING_DEADLINE.as_secs()))?
+        .map_err(|e| QmpError::Command {
             command: "qmp_capabilities",
             message: e.to_string(),
         })?;
@@ -136,6 +168,7 @@ impl Qmp {
             }
         });
         Ok(Qmp {
+            path: name,
             service,
             events: rx,
             _pump: pump,
@@ -147,9 +180,13 @@ impl Qmp {
     where
         C: qapi::Command + qapi::qmp::QmpCommand,
     {
-        self.service
-            .execute(cmd)
+        tokio::time::timeout(REPLY_DEADLINE, self.service.execute(cmd))
             .await
+            .map_err(|_| QmpError::Silent {
+                path: self.path.clone(),
+                what: format!("reply to `{}`", C::NAME),
+                secs: REPLY_DEADLINE.as_secs(),
+            })?
             .map_err(|e| QmpError::Command {
                 command: C::NAME,
                 message: e.to_string(),
