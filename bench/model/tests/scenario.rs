@@ -297,10 +297,22 @@ fn services_parse_and_bad_service_input_names_the_field() {
         "tcp-stream",
     );
     refused_at(
-        &format!("{base}stream_rate = \"80mbit\"\n"),
-        6,
+        &format!("{base}kind = \"tcp-stream\"\nstream_rate = \"80mbit\"\n"),
+        7,
         "service.stream_rate",
-        "half the 100mbit link",
+        "the TCP stream's rate 80mbit needs a link of at least 160mbit",
+    );
+    // A stream nobody runs limits nothing: neither a written rate nor the
+    // default (issue 24: a 1kbit link with no [service] was refused for
+    // the default stream rate).
+    parse(&format!("{base}stream_rate = \"80mbit\"\n")).unwrap();
+    parse("[guest]\nram = \"256MiB\"\n[link]\nrate = \"1kbit\"\n").unwrap();
+    // The default blamed as a default, with both ways out.
+    refused_at(
+        "[guest]\nram = \"256MiB\"\n[link]\nrate = \"5mbit\"\n[service]\nkind = \"tcp-stream\"\n",
+        5,
+        "service.stream_rate",
+        "the TCP stream's rate, 5mbit unless set, needs a link of at least 10mbit (it may use half of the link it shares with the migration), and link.rate has 5mbit: set a lower service.stream_rate or a faster link.rate",
     );
     refused_at(
         &format!("{base}buffer = [\"1s\", \"-1s\"]\n"),

@@ -5,9 +5,11 @@
 use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
 use crate::fault::{Fault, FaultAt, FaultKind};
+use crate::service::Services;
 use crate::settings::{
     Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
 };
+use crate::units::BitRate;
 
 impl Scenario {
     /// Check values that parse but make no sense, alone or together.
@@ -187,15 +189,28 @@ impl Scenario {
     /// `[service]`: rates the link can carry, sizes a request can have.
     fn check_service(&self) -> Result<(), (&'static str, String)> {
         let sv = &self.service;
-        for r in &sv.stream_rate.0 {
+        // A rate only matters to a service some run uses: the defaults of
+        // an unused one never make a scenario invalid.
+        let uses = |s: Services| sv.kind.0.iter().any(|k| k.has(s));
+        let (stream, rr) = (uses(Services::TCP_STREAM), uses(Services::TCP_RR));
+        let default_stream = sv.stream_rate.0 == [BitRate(5_000_000)];
+        for r in sv.stream_rate.0.iter().filter(|_| stream) {
             if r.0 < 8_000 {
                 return Err(("service.stream_rate", format!("{r} is below 8kbit")));
             }
             // The stream shares the link with the migration: at most half of it.
             if let Some(link) = self.link.rate.0.iter().find(|l| r.0 * 2 > l.0) {
+                let rate = if default_stream {
+                    format!("the TCP stream's rate, {r} unless set,")
+                } else {
+                    format!("the TCP stream's rate {r}")
+                };
                 return Err((
                     "service.stream_rate",
-                    format!("{r} is more than half the {link} link it shares with the migration"),
+                    format!(
+                        "{rate} needs a link of at least {} (it may use half of the link it shares with the migration), and link.rate has {link}: set a lower service.stream_rate or a faster link.rate",
+                        BitRate(r.0 * 2)
+                    ),
                 ));
             }
         }
@@ -211,7 +226,7 @@ impl Scenario {
             if !(16..=(1 << 20)).contains(&s.0) {
                 return Err(("service.rr_size", format!("{s} is outside 16B – 1MiB")));
             }
-            for r in &sv.rr_rate.0 {
+            for r in sv.rr_rate.0.iter().filter(|_| rr) {
                 for link in &self.link.rate.0 {
                     if s.0 * 8 * u64::from(r.0) * 2 > link.0 {
                         return Err((
