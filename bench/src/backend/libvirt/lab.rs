@@ -61,9 +61,9 @@ async fn start_daemons(site: &Site) -> Result<(Libvirtd, Libvirtd)> {
 }
 
 fn open(d: &Libvirtd) -> Result<Connect> {
-    Connect::open(Some(&d.uri())).with_context(|| {
-        format!(
-            "connecting to the {} libvirt daemon; see {}",
+    super::open_within(&d.uri(), super::CONNECT_DEADLINE).map_err(|e| {
+        anyhow::anyhow!(
+            "connecting to the {} libvirt daemon: {e}; see {}",
             d.name,
             d.log.display()
         )

@@ -102,7 +102,10 @@ impl HostShell {
                 keyfile,
             } => {
                 let mut c = Command::new("ssh");
+                // Deadlines: 5 s to connect, and a peer silent for 3
+                // keepalives 5 s apart is given up (ssh exits 255).
                 c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]);
+                c.args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]);
                 if let Some(p) = port {
                     c.args(["-p", p]);
                 }

@@ -45,8 +45,8 @@ pub struct Remote {
 
 /// A connection to `uri`, its error naming the scenario field.
 pub(super) fn connect(field: &str, uri: &str) -> Result<Connect> {
-    Connect::open(Some(uri))
-        .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {}", e.message()))
+    super::open_within(uri, super::CONNECT_DEADLINE)
+        .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {e}"))
 }
 
 /// libvirt's and the hypervisor's version on a connection, e.g.
