@@ -120,7 +120,9 @@ enum Cmd {
         /// Results directories.
         #[arg(required = true)]
         results: Vec<PathBuf>,
-        /// Output format.
+        /// Output format: markdown, csv (summary.csv's columns), json (one
+        /// pretty-printed document, summary.json's shape, not JSON Lines)
+        /// or parquet (binary: needs --output).
         #[arg(long, default_value = "markdown", value_parser = ["csv", "json", "markdown", "parquet"])]
         format: String,
         /// Write the summary to FILE instead of printing it (required for

@@ -283,7 +283,8 @@ fn print(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<i32> {
             why_not_plain: plain_why,
             link_needed_bps: needed,
         };
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        // One object on one line, as --help says (JSON Lines).
+        writeln!(out, "{}", serde_json::to_string(&answer)?)?;
         return Ok(0);
     }
     writeln!(

@@ -469,7 +469,10 @@ pub fn analyze(sub: &str, args: &[String]) -> Result<i32> {
         .and_then(|e| e.parent().map(|d| d.join("migbench-analyze")))
         .filter(|p| p.is_file());
     let program = beside.unwrap_or_else(|| PathBuf::from("migbench-analyze"));
+    // argv[0] `migbench`: the analyzer's help and usage errors then name
+    // the command the user typed (`migbench report ...`).
     let err = std::process::Command::new(&program)
+        .arg0("migbench")
         .arg(sub)
         .args(args)
         .exec();

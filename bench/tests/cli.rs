@@ -57,3 +57,54 @@ fn a_dry_run_prints_the_plan_and_exits_0_without_root_or_qemu() {
         "a dry run wrote results"
     );
 }
+
+#[test]
+fn every_commands_help_and_usage_errors_name_migbench_not_the_analyzer() {
+    let subs = [
+        "run",
+        "image",
+        "calibrate",
+        "report",
+        "compare",
+        "summary",
+        "export",
+        "lab-hosts",
+        "predict",
+        "advise",
+        "cleanup",
+    ];
+    for sub in subs {
+        let out = migbench().args([sub, "--help"]).exits(EXIT_OK);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains(&format!("Usage: migbench {sub}")),
+            "{sub}: {help}"
+        );
+        assert!(!help.contains("migbench-analyze"), "{sub}: {help}");
+    }
+    // A usage error of an analyzer command names the command typed.
+    let out = migbench().args(["compare"]).exits(EXIT_REFUSED);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Usage: migbench compare"), "{err}");
+    assert!(!err.contains("migbench-analyze"), "{err}");
+}
+
+#[test]
+fn advise_format_json_prints_one_object_on_one_line() {
+    let out = migbench()
+        .args(["advise", "--ram", "1GiB", "--dirty-rate", "5MB/s"])
+        .args([
+            "--link",
+            "1gbit",
+            "--max-downtime",
+            "300ms",
+            "--format",
+            "json",
+        ])
+        .exits(EXIT_OK);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(v["advice"].is_array(), "{v}");
+}
