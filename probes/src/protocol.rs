@@ -144,6 +144,43 @@ pub enum Request {
     },
 }
 
+/// The longest `stall` the agent accepts (the agent-stall fault's are
+/// seconds).
+pub const MAX_STALL_MS: u64 = 600_000;
+
+impl Request {
+    /// Why the agent must refuse this request, if it must: a working set
+    /// beyond the guest's memory `mem_total` (allocating it would abort
+    /// the agent), a compressible share outside 0–1, a stall beyond
+    /// [`MAX_STALL_MS`]. Parsing accepts any number; this says what makes
+    /// sense.
+    pub fn refusal(&self, mem_total: Option<u64>) -> Option<String> {
+        match self {
+            Request::Start {
+                working_set,
+                compressible,
+                ..
+            } => {
+                if !(0.0..=1.0).contains(compressible) {
+                    return Some(format!(
+                        "compressible {compressible} is outside 0 – 1 (a share of each page)"
+                    ));
+                }
+                match mem_total {
+                    Some(total) if *working_set > total => Some(format!(
+                        "working set {working_set} bytes is more than the guest's {total} bytes of memory"
+                    )),
+                    _ => None,
+                }
+            }
+            Request::Stall { ms } if *ms > MAX_STALL_MS => Some(format!(
+                "stall of {ms} ms is longer than the {MAX_STALL_MS} ms allowed"
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// The agent's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -199,6 +236,36 @@ fn is_zero(v: &f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_that_would_abort_or_hang_the_agent_are_refused() {
+        let start = |ws: u64, c: f64| Request::Start {
+            rate: 1,
+            working_set: ws,
+            compressible: c,
+            disk: None,
+        };
+        let mem = Some(256u64 << 20);
+        assert_eq!(start(64 << 20, 0.5).refusal(mem), None);
+        let big = start(u64::MAX, 0.0).refusal(mem).unwrap();
+        assert!(
+            big.contains("more than the guest's 268435456 bytes"),
+            "{big}"
+        );
+        assert!(start(1, f64::NAN)
+            .refusal(mem)
+            .unwrap()
+            .contains("outside 0 – 1"));
+        assert!(start(1, -0.5).refusal(None).is_some());
+        assert_eq!(
+            start(u64::MAX, 0.0).refusal(None),
+            None,
+            "no meminfo: no check"
+        );
+        assert!(Request::Stall { ms: u64::MAX }.refusal(mem).is_some());
+        assert_eq!(Request::Stall { ms: 3000 }.refusal(mem), None);
+        assert_eq!(Request::Ping.refusal(mem), None);
+    }
 
     #[test]
     fn probe_round_trips_and_rejects_foreign_packets() {
