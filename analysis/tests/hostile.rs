@@ -390,3 +390,27 @@ fn the_binary_ends_with_0_1_or_2_on_hostile_directories() {
         }
     }
 }
+
+/// The checked-in corpus (`tests/corpus/runs/`, the `runs` fuzz target's
+/// seeds and the crashes it ever found): every file loads without a
+/// panic, each non-empty line a record or a skipped line with a reason.
+#[test]
+fn the_runs_corpus_loads_each_line_as_a_record_or_a_reason() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/runs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+        let p = migbench_analysis::load::parse_runs_checked(&e.path(), &text);
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+        assert_eq!(
+            p.records.len() + p.skipped.len(),
+            lines,
+            "{}: {} records, {} skipped",
+            e.path().display(),
+            p.records.len(),
+            p.skipped.len()
+        );
+        n += 1;
+    }
+    assert!(n >= 3, "corpus of {n} files in {}", dir.display());
+}

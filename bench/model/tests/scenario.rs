@@ -375,3 +375,24 @@ fn faults_that_cannot_strike_are_refused_naming_the_field() {
         "qmp",
     );
 }
+
+#[test]
+fn a_syntax_error_says_where_and_what_without_an_empty_field_name() {
+    for (text, line, what) in [
+        (
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\nrate = \"2gbit\"\n",
+            5,
+            "duplicate key `rate` in table `link`",
+        ),
+        (
+            "[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n[a\n",
+            5,
+            "invalid table header",
+        ),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("scenarios/t.toml:{line}:")), "{e}");
+        assert!(e.contains(what), "{e}");
+        assert!(!e.contains("field ``"), "{e}");
+    }
+}
