@@ -464,7 +464,9 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
 /// The settings' rules (not fitted) against `fixtures/model/settings/`
 /// (convergence.toml as run here: a 256 MiB guest dirtying 20 MB/s over
 /// 100 Mbit, plain and with each remedy): every ending right, total time
-/// within 10 % (median) and 35 % (each run).
+/// within 35 % for each run, and the median |error| the README states
+/// (5.0 %, the mean of 1 % and 9 % of the six completed runs) within
+/// 0.5 %.
 #[test]
 fn the_settings_rules_predict_how_each_remedy_ends() {
     let recs = load("settings");
@@ -497,5 +499,6 @@ fn the_settings_rules_predict_how_each_remedy_ends() {
         }
     }
     let a = migbench_model::predict::accuracy::Accuracy::of(&checked);
-    assert!(a.time_mae_pct.unwrap() <= 10.0, "{a:?}");
+    let median = a.time_mae_pct.unwrap();
+    assert!((median - 5.0).abs() <= 0.5, "{median:.2} %: {a:?}");
 }
