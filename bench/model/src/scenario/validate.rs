@@ -5,6 +5,7 @@
 use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
 use crate::fault::{Fault, FaultAt, FaultKind};
+use crate::knobs::ServiceSpec;
 use crate::service::Services;
 use crate::settings::{
     Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
@@ -193,7 +194,8 @@ impl Scenario {
         // an unused one never make a scenario invalid.
         let uses = |s: Services| sv.kind.0.iter().any(|k| k.has(s));
         let (stream, rr) = (uses(Services::TCP_STREAM), uses(Services::TCP_RR));
-        let default_stream = sv.stream_rate.0 == [BitRate(5_000_000)];
+        // The knob table's default, not a copy of it.
+        let default_stream = sv.stream_rate == ServiceSpec::default().stream_rate;
         for r in sv.stream_rate.0.iter().filter(|_| stream) {
             if r.0 < 8_000 {
                 return Err(("service.stream_rate", format!("{r} is below 8kbit")));
