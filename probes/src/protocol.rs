@@ -150,11 +150,12 @@ pub const MAX_STALL_MS: u64 = 600_000;
 
 impl Request {
     /// Why the agent must refuse this request, if it must: a working set
-    /// beyond the guest's memory `mem_total` (allocating it would abort
+    /// beyond the guest's memory `mem_total()` (read only for a start;
+    /// allocating it would abort
     /// the agent), a compressible share outside 0–1, a stall beyond
     /// [`MAX_STALL_MS`]. Parsing accepts any number; this says what makes
     /// sense.
-    pub fn refusal(&self, mem_total: Option<u64>) -> Option<String> {
+    pub fn refusal(&self, mem_total: impl FnOnce() -> Option<u64>) -> Option<String> {
         match self {
             Request::Start {
                 working_set,
@@ -166,7 +167,7 @@ impl Request {
                         "compressible {compressible} is outside 0 – 1 (a share of each page)"
                     ));
                 }
-                match mem_total {
+                match mem_total() {
                     Some(total) if *working_set > total => Some(format!(
                         "working set {working_set} bytes is more than the guest's {total} bytes of memory"
                     )),
@@ -245,7 +246,7 @@ mod tests {
             compressible: c,
             disk: None,
         };
-        let mem = Some(256u64 << 20);
+        let mem = || Some(256u64 << 20);
         assert_eq!(start(64 << 20, 0.5).refusal(mem), None);
         let big = start(u64::MAX, 0.0).refusal(mem).unwrap();
         assert!(
@@ -256,12 +257,14 @@ mod tests {
             .refusal(mem)
             .unwrap()
             .contains("outside 0 – 1"));
-        assert!(start(1, -0.5).refusal(None).is_some());
+        assert!(start(1, -0.5).refusal(|| None).is_some());
         assert_eq!(
-            start(u64::MAX, 0.0).refusal(None),
+            start(u64::MAX, 0.0).refusal(|| None),
             None,
             "no meminfo: no check"
         );
+        let unread = || -> Option<u64> { panic!("meminfo read for a request other than start") };
+        assert_eq!(Request::Ping.refusal(unread), None);
         assert!(Request::Stall { ms: u64::MAX }.refusal(mem).is_some());
         assert_eq!(Request::Stall { ms: 3000 }.refusal(mem), None);
         assert_eq!(Request::Ping.refusal(mem), None);

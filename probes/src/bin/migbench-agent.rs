@@ -78,9 +78,11 @@ fn serve(conn: TcpStream, work: &mut Work, origin: Instant) -> std::io::Result<(
 
 fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
     let now_ms = || origin.elapsed().as_secs_f64() * 1e3;
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| migbench_probes::meminfo::total_bytes(&m));
+    let total = || {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| migbench_probes::meminfo::total_bytes(&m))
+    };
     if let Some(message) = req.refusal(total) {
         return Response::Error { message };
     }
