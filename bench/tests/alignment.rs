@@ -19,7 +19,6 @@ use migbench::migrate::record::Timeline;
 use migbench_model::{Outcome, ProbeEvent};
 use migbench_probes::clock::{wall_at, WallSample};
 use migbench_probes::protocol::{decode_probe, ECHO_PORT};
-use migbench_pure::outage::{gap_before, outage_threshold_ms};
 
 const SCENARIO: &str =
     "# The alignment lab test: the icmp service on one idle migration over 1 Gbit.
@@ -139,10 +138,7 @@ fn a_packet_capture_sees_the_icmp_outage_where_clock_jsonl_puts_it() {
     // The switchover's gap as the run saw it (the record's rule: the last
     // gap above the threshold that began before completion).
     let completed = timeline.watched.at.completed_ms.expect("completed");
-    let mut arrivals: Vec<f64> = icmp.iter().filter_map(|e| e.recv_ms).collect();
-    arrivals.sort_by(f64::total_cmp);
-    let seen = gap_before(&arrivals, outage_threshold_ms(interval), completed)
-        .expect("a reply gap at switchover");
+    let seen = switchover_gap(dir, "service/icmp.csv", interval);
     let downtime = r.downtime_icmp_ms.expect("downtime_icmp_ms");
     // (icmp.csv keeps 0.1 µs.)
     let from_csv = seen.gap_ms() - interval / 2.0;

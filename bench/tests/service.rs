@@ -6,19 +6,6 @@ mod common;
 
 use common::*;
 use migbench_model::Outcome;
-use migbench_pure::outage::{gap_before, outage_threshold_ms, OutageWindow};
-
-/// The switchover's reply gap in run-0000's series `file` (the record's
-/// rule: the last gap above the threshold begun before completion).
-fn switchover_gap(dir: &std::path::Path, file: &str) -> OutageWindow {
-    let timeline: migbench::migrate::record::Timeline =
-        serde_json::from_str(&run_file(dir, "run-0000", "timeline.json")).unwrap();
-    let completed = timeline.watched.at.completed_ms.expect("completed");
-    let events = migbench_model::record::read_probes_csv(&run_file(dir, "run-0000", file)).unwrap();
-    let mut arrivals: Vec<f64> = events.iter().filter_map(|e| e.recv_ms).collect();
-    arrivals.sort_by(f64::total_cmp);
-    gap_before(&arrivals, outage_threshold_ms(1.0), completed).expect("a switchover gap")
-}
 
 #[test]
 fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_network_outage() {
@@ -39,8 +26,8 @@ fn the_network_comes_back_before_the_application_and_tcp_sees_at_least_the_netwo
     // this scenario: ICMP ends 8-55 ms before UDP, starts -1.7 … +2.8 ms
     // apart).
     let (iw, uw) = (
-        switchover_gap(&dir, "service/icmp.csv"),
-        switchover_gap(&dir, "probes.csv"),
+        switchover_gap(&dir, "service/icmp.csv", r.params.probe_interval.ms()),
+        switchover_gap(&dir, "probes.csv", r.params.probe_interval.ms()),
     );
     eprintln!(
         "switchover gap: ICMP {:.1} – {:.1} ms ({icmp:.1} ms), UDP {:.1} – {:.1} ms ({udp:.1} ms)",

@@ -261,6 +261,26 @@ pub fn run_file(dir: &Path, run_id: &str, file: &str) -> String {
     std::fs::read_to_string(dir.join("runs").join(run_id).join(file)).unwrap()
 }
 
+/// The switchover's reply gap in run-0000's probe series `file`
+/// (`probes.csv`, `service/icmp.csv`) at `interval_ms` probes, by the
+/// record's rule: the last gap above the threshold begun before the
+/// migration was seen complete.
+pub fn switchover_gap(
+    dir: &Path,
+    file: &str,
+    interval_ms: f64,
+) -> migbench_pure::outage::OutageWindow {
+    use migbench_pure::outage::{gap_before, outage_threshold_ms};
+    let timeline: migbench::migrate::record::Timeline =
+        serde_json::from_str(&run_file(dir, "run-0000", "timeline.json")).unwrap();
+    let completed = timeline.watched.at.completed_ms.expect("completed");
+    let events = migbench_model::record::read_probes_csv(&run_file(dir, "run-0000", file)).unwrap();
+    let mut arrivals: Vec<f64> = events.iter().filter_map(|e| e.recv_ms).collect();
+    arrivals.sort_by(f64::total_cmp);
+    gap_before(&arrivals, outage_threshold_ms(interval_ms), completed)
+        .expect("a reply gap at switchover")
+}
+
 /// Send `sig` to process `pid` (it must exist).
 pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
