@@ -6,6 +6,8 @@
 //! has never seen (`fixtures/model/holdout/`); a fit whose runs do not
 //! vary RAM, link or limit keeps the prior for what they cannot tell.
 
+mod model_fixtures;
+
 use std::path::Path;
 
 use migbench_model::predict::accuracy::{
@@ -14,28 +16,7 @@ use migbench_model::predict::accuracy::{
 use migbench_model::predict::{fit, fit_report, Constants, Envelope, Model};
 use migbench_model::stats::median;
 use migbench_model::RunRecord;
-
-fn load(dir: &str) -> Vec<RunRecord> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/model")
-        .join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut recs = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        recs.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<RunRecord>(l).unwrap()),
-        );
-    }
-    recs
-}
+use model_fixtures::load;
 
 fn fixtures() -> Vec<RunRecord> {
     load("")

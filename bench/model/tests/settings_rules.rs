@@ -3,33 +3,12 @@
 //! convergence.toml (`fixtures/model/settings/`, TCG on 2 cores): how
 //! each remedy ends and how long it takes.
 
-use std::path::Path;
+mod model_fixtures;
 
 use migbench_model::predict::accuracy::check;
 use migbench_model::predict::Constants;
 use migbench_model::RunRecord;
-
-fn load(dir: &str) -> Vec<RunRecord> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/model")
-        .join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut recs = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        recs.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<RunRecord>(l).unwrap()),
-        );
-    }
-    recs
-}
+use model_fixtures::load;
 
 /// The settings' rules (not fitted) against `fixtures/model/settings/`
 /// (convergence.toml as run here: a 256 MiB guest dirtying 20 MB/s over
