@@ -136,6 +136,7 @@ pub async fn watch<D: MigrationDriver>(
     let mut abort: Option<String> = None;
     let mut struck = false;
     let mut pc = PostcopyWatch::default();
+    let mut switched = false;
     // After a fault, a backend error ends the migration (failed), not the run.
     macro_rules! after_fault {
         ($l:lifetime, $e:expr, $what:literal) => {
@@ -206,8 +207,13 @@ pub async fn watch<D: MigrationDriver>(
             MigrationState::Cancelled => {
                 break End::Failed("migration cancelled by the hypervisor".into())
             }
-            MigrationState::PreSwitchover => {
+            // Once: QEMU leaves pre-switchover only when its migration
+            // thread next runs, so a poll soon after `migrate-continue`
+            // can see the state again; a second switchover would find the
+            // disk mirror already completed and fail a good migration.
+            MigrationState::PreSwitchover if !switched => {
                 after_fault!('watch, d.switchover().await, "switchover failed");
+                switched = true;
                 continue;
             }
             _ => {}
@@ -302,6 +308,9 @@ mod tests {
         cancelled: bool,
         postcopy: bool,
         limits: Vec<u64>,
+        /// Polls (from, to) that report pre-switchover, whatever was done.
+        pre_switchover: Option<(u32, u32)>,
+        switchovers: u32,
     }
 
     impl MigrationDriver for Fake {
@@ -329,6 +338,10 @@ mod tests {
         async fn pause_guest(&mut self) -> Result<(), BackendError> {
             Ok(())
         }
+        async fn switchover(&mut self) -> Result<(), BackendError> {
+            self.switchovers += 1;
+            Ok(())
+        }
         async fn start(&mut self) -> Result<(), BackendError> {
             Ok(())
         }
@@ -338,6 +351,11 @@ mod tests {
                 MigrationState::Cancelled
             } else if self.complete_after.is_some_and(|n| self.polls >= n) {
                 MigrationState::Completed
+            } else if self
+                .pre_switchover
+                .is_some_and(|(a, b)| (a..=b).contains(&self.polls))
+            {
+                MigrationState::PreSwitchover
             } else if self.postcopy {
                 MigrationState::PostcopyActive
             } else {
@@ -380,6 +398,22 @@ mod tests {
         assert!(w.watched.end == End::Completed);
         assert_eq!(w.samples.len(), 3);
         assert!(w.watched.interventions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_migration_seen_in_pre_switchover_on_several_polls_switches_over_once() {
+        // QEMU's migration thread may not have left pre-switchover by the
+        // next poll after `migrate-continue` (CI saw a block migration fail
+        // with "the disk mirror job vanished" on the second switchover).
+        let mut f = Fake {
+            pre_switchover: Some((2, 4)),
+            complete_after: Some(6),
+            ..Fake::default()
+        };
+        let w = run(&mut f, 5000, &mut policies("")).await;
+        assert!(w.watched.end == End::Completed);
+        assert_eq!(f.switchovers, 1);
+        assert_eq!(w.samples.len(), 6);
     }
 
     #[tokio::test]
