@@ -40,6 +40,11 @@ pub struct Calibration {
     /// True pause: midpoint of the `cont` exchange minus midpoint of the
     /// `stop` exchange (host clock), ms.
     pub true_pause_ms: f64,
+    /// How long the `stop` and the `cont` exchanges took, ms: the true
+    /// pause is known to within half of each.
+    pub stop_exchange_ms: f64,
+    /// See `stop_exchange_ms`.
+    pub cont_exchange_ms: f64,
     /// Probe-measured outage, ms.
     pub measured_ms: Option<f64>,
     /// measured − true, ms.
@@ -164,7 +169,8 @@ pub async fn calibrate(
                 let c = Instant::now();
                 qemu.resume().await?;
                 let d = Instant::now();
-                marks.push((pause, stop_mid, (ms(c) + ms(d)) / 2.0));
+                let spans = (ms(b) - ms(a), ms(d) - ms(c));
+                marks.push((pause, stop_mid, (ms(c) + ms(d)) / 2.0, spans));
             }
         }
         sleep_or_cancel(between, cancel).await.ok();
@@ -187,11 +193,13 @@ pub async fn calibrate(
         let interval_ms = interval.as_secs_f64() * 1e3;
         Ok(marks
             .into_iter()
-            .map(|(req, s, c)| {
+            .map(|(req, s, c, (stop_span, cont_span))| {
                 let measured = service_downtime_ms(&events, interval_ms, s, c);
                 Calibration {
                     requested_ms: req.as_secs_f64() * 1e3,
                     true_pause_ms: c - s,
+                    stop_exchange_ms: stop_span,
+                    cont_exchange_ms: cont_span,
                     measured_ms: measured,
                     error_ms: measured.map(|m| m - (c - s)),
                     services: (services != Services::default())

@@ -72,33 +72,55 @@ fn a_guest_that_cannot_converge_times_out_and_keeps_answering_on_the_source() {
 }
 
 #[test]
-fn calibration_measures_a_200ms_pause_within_3ms_each_at_1ms_probes() {
+fn calibration_never_measures_a_200ms_pause_short_and_its_median_error_is_under_2_5ms() {
     let _g = lab_lock();
     let (_, rows) = calibrate_json(&[
         "--pauses",
         "200ms",
         "--repeat",
-        "3",
+        "11",
         "--interval",
         "1ms",
         "--service",
         "udp",
     ]);
-    assert_eq!(rows.len(), 3);
-    // Each pause within ±3 ms. The outliers that had this bound at 10 ms
-    // (+6.05, +7.41 ms; −199 and +335 ms on CI) came from the wall clock:
-    // the probers counted kernel receive stamps from the origin's wall
-    // time, and this host slews it at up to 5,000 ppm against the
-    // monotonic clock the pauses are timed on. Placed by their age now
-    // (probes::clock). Measured 2026-12-05 after the fix, `calibrate
-    // --pauses 200ms --interval 1ms --service udp`: 200 pauses on a quiet
-    // host: min +0.11, p50 +1.16, p90 +1.78, p99 +2.47, max +2.78 ms; 60
-    // beside a nice-19 cargo build: min +0.10, p50 +0.82, p99 = max
-    // +2.80 ms.
+    assert_eq!(rows.len(), 11);
+    // The error (probe outage − true pause) is the sum of the half-interval
+    // estimate's quantisation (±0.5 ms), the uncertainty of the true pause
+    // (half of each QMP exchange) and the guest's latency in answering
+    // once resumed, which is part of what a client sees. That latency has
+    // a tail from the guest's user-space agent: measured 2026-12-05 here
+    // (TCG, 2 cores), 300 pauses of `calibrate --pauses 200ms --interval
+    // 1ms`: UDP p50 +1.39 / +0.79 / +1.58, max +11.18 / +2.98 / +5.48 ms
+    // (quiet / beside a busy loop / with ICMP); in the last run ICMP,
+    // answered by the guest's kernel, saw the same pauses at p50 +0.90,
+    // max +2.07 ms. So one pause's error is no claim (this test once
+    // asserted ±3 ms each; CI saw +3.50); the median of 11 is: P(error >
+    // 2.5 ms) = 0.063 over the 300, so P(median > 2.5 ms) ≈ 2e-5.
+    let mut errors = Vec::new();
     for r in &rows {
         let e = r["error_ms"].as_f64().expect("a measured outage");
-        assert!(e.abs() <= 3.0, "calibration error {e:+.2} ms: {rows:?}");
+        let spans =
+            r["stop_exchange_ms"].as_f64().unwrap() + r["cont_exchange_ms"].as_f64().unwrap();
+        // Replies cannot stop later than the stop or resume before the
+        // cont, so only quantisation and the marks' uncertainty (and
+        // 0.25 ms for a reply already leaving QEMU) make it short.
+        let floor = -(0.5 + spans / 2.0 + 0.25);
+        assert!(
+            e >= floor,
+            "calibration error {e:+.2} ms below {floor:+.2}: {rows:?}"
+        );
+        // A gross bound (2.2× the worst of the 300): the guest answers
+        // within 25 ms of resuming.
+        assert!(e <= 25.0, "calibration error {e:+.2} ms: {rows:?}");
+        errors.push(e);
     }
+    errors.sort_by(f64::total_cmp);
+    let median = errors[errors.len() / 2];
+    assert!(
+        median <= 2.5,
+        "median calibration error {median:+.2} ms: {errors:?}"
+    );
 }
 
 #[test]
