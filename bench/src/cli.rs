@@ -84,6 +84,13 @@ pub enum Cmd {
         #[arg(long)]
         agent: Option<PathBuf>,
     },
+    /// What a scenario file may say: `scenario keys` prints every key of
+    /// the knob table with how it is written, its default and its meaning.
+    Scenario {
+        /// What to print.
+        #[command(subcommand)]
+        what: ScenarioCmd,
+    },
     /// Pause a running guest for known durations (QMP stop/cont) and compare
     /// the probe-measured outage with each true pause.
     Calibrate(CalibrateArgs),
@@ -200,4 +207,26 @@ impl Bounds {
             max_secs: self.max_duration.0.as_secs_f64(),
         }
     }
+}
+
+/// `migbench scenario` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCmd {
+    /// Every key of the knob table, section by section: how a value is
+    /// written, its default, whether a list makes it a dimension, what it
+    /// means (the Markdown form is docs/src/scenario-reference.md).
+    Keys {
+        /// Plain text, or the Markdown page of the docs.
+        #[arg(long, value_enum, default_value = "text")]
+        format: KeysFormat,
+    },
+}
+
+/// How `scenario keys` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeysFormat {
+    /// One paragraph per key.
+    Text,
+    /// The docs' scenario reference page.
+    Markdown,
 }

@@ -2,7 +2,7 @@
 //! error chain and map errors to exit codes (2 = bad input).
 
 use clap::Parser;
-use migbench::cli::{Cli, Cmd};
+use migbench::cli::{Cli, Cmd, KeysFormat, ScenarioCmd};
 use migbench::commands::{self, UsageError};
 use migbench::scheduler::Cancel;
 use migbench_model::ScenarioError;
@@ -68,6 +68,19 @@ fn main() {
             (resume.as_deref(), allow_concurrent, &bounds.limits()),
         ),
         Cmd::Image { agent } => commands::image_cmd(agent),
+        Cmd::Scenario {
+            what: ScenarioCmd::Keys { format },
+        } => {
+            let keys = migbench_model::KEYS;
+            print!(
+                "{}",
+                match format {
+                    KeysFormat::Text => migbench_model::reference::text(keys),
+                    KeysFormat::Markdown => migbench_model::reference::markdown(keys),
+                }
+            );
+            Ok(0)
+        }
         Cmd::Calibrate(args) => migbench::calibrate::command(&rt, &cancel, args),
         Cmd::Report { args } => commands::analyze("report", &args),
         Cmd::Compare { args } => commands::analyze("compare", &args),

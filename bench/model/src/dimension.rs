@@ -172,6 +172,40 @@ macro_rules! dimensions {
             pub value: fn(&RunParams) -> f64,
         }
 
+        /// Every key of the table, in its order: what the scenario
+        /// reference ([`crate::reference`]) is generated from.
+        pub const KEYS: &[$crate::reference::KeyDoc] = &[
+            $(
+                $(
+                    $crate::reference::KeyDoc {
+                        section: stringify!($section),
+                        key: stringify!($key),
+                        type_name: stringify!($T),
+                        default: || serde_json::to_value::<$T>($default).unwrap_or_default(),
+                        required: dimensions!(@required $req),
+                        dimension: true,
+                        doc: &[$(stringify!($m)),*],
+                    },
+                )*
+                $(
+                    $crate::reference::KeyDoc {
+                        section: stringify!($section),
+                        key: stringify!($fkey),
+                        type_name: stringify!($FT),
+                        default: || serde_json::to_value::<$FT>($fdefault).unwrap_or_default(),
+                        required: false,
+                        dimension: false,
+                        doc: &[$(stringify!($fm)),*],
+                    },
+                )*
+            )*
+        ];
+
+        /// Every section of the table with its doc attributes, in order.
+        pub const SECTIONS: &[(&str, &[&str])] = &[
+            $( (stringify!($section), &[$(stringify!($sm)),*]), )*
+        ];
+
         /// Every dimension, in the matrix's order (the variant first).
         pub const DIMENSIONS: &[Dimension] = &[
             Dimension {
@@ -193,6 +227,8 @@ macro_rules! dimensions {
             )*)*
         ];
     };
+    (@required required) => { true };
+    (@required optional) => { false };
     (@default required, $d:expr) => { $crate::scalar::Many(Vec::new()) };
     (@default optional, $d:expr) => { $crate::scalar::Many::one($d) };
     (@value $field:ident [] [$vf:expr]) => { $vf };

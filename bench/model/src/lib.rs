@@ -14,6 +14,7 @@ pub mod matrix;
 pub mod nova;
 pub mod predict;
 pub mod record;
+pub mod reference;
 pub mod repeat;
 pub mod scalar;
 pub mod scenario;
@@ -23,7 +24,7 @@ pub mod settings;
 pub mod stats;
 pub mod units;
 
-pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS};
+pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS, KEYS};
 pub use matrix::{expand, RunParams};
 pub use record::{Integrity, Manifest, Outcome, RunRecord};
 pub use scenario::{Scenario, ScenarioError};
