@@ -49,19 +49,23 @@ fn by_link_rate_compares_within_each_dirty_rate_and_pools() {
         "{pooled}"
     );
     assert!(pooled.contains("not one effect (I² = 99.9 %"), "{pooled}");
-    // The README quotes these lines: they must be what compare prints.
-    let readme = std::fs::read_to_string(golden().join("../../../README.md")).unwrap();
+    // The guide quotes these lines: they must be what compare prints.
+    let readme =
+        std::fs::read_to_string(golden().join("../../../docs/src/guide/reports.md")).unwrap();
     let section = readme
         .split("**Comparing along one dimension.**")
         .nth(1)
-        .expect("README section");
-    let quoted = section.split("```").nth(1).expect("README output block");
+        .expect("the guide's section");
+    let quoted = section
+        .split("```")
+        .nth(1)
+        .expect("the guide's output block");
     let quoted: Vec<&str> = quoted.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(quoted.len() >= 2, "{quoted:?}");
     for line in quoted {
         assert!(
             text.lines().any(|l| l.trim() == line.trim()),
-            "the README quotes a line compare does not print:\n{line}\n--- printed:\n{text}"
+            "the guide quotes a line compare does not print:\n{line}\n--- printed:\n{text}"
         );
     }
     // The page and its data.

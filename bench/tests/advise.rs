@@ -1,7 +1,7 @@
 //! `migbench advise` as a new user tries it (issue 23): `--top 0`
 //! refused, values beyond physical sense refused naming their flag (never
 //! saturated), a time target the link cannot meet named as such with the
-//! closest setting shown, distinct alternatives, and the README's
+//! closest setting shown, distinct alternatives, and the guide's
 //! examples re-run character for character.
 
 mod common;
@@ -203,13 +203,13 @@ fn a_busy_guest_gets_one_row_per_remedy() {
     );
 }
 
-/// Every `$ migbench advise ...` in the README's code blocks, re-run with
-/// this lab's constants: its output is the block's lines that follow,
-/// character for character.
+/// Every `$ migbench advise ...` in the guide's code blocks
+/// (docs/src/guide/predict.md), re-run with this lab's constants: its
+/// output is the block's lines that follow, character for character.
 #[test]
-fn the_readmes_advise_examples_are_what_advise_prints() {
+fn the_guides_advise_examples_are_what_advise_prints() {
     let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/guide/predict.md"),
     )
     .unwrap();
     let mut examples = 0;
@@ -226,11 +226,11 @@ fn the_readmes_advise_examples_are_what_advise_prints() {
         let want = expected.join("\n") + "\n";
         assert!(
             got == want,
-            "README: `migbench advise {cmd}` shows\n{want}\nbut it prints\n{got}"
+            "the guide: `migbench advise {cmd}` shows\n{want}\nbut it prints\n{got}"
         );
         examples += 1;
     }
-    assert!(examples >= 3, "{examples} examples in the README");
+    assert!(examples >= 3, "{examples} examples in the guide");
 }
 
 /// `predict --fit` on runs of one RAM size (the link-speed fixture: all

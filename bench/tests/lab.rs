@@ -470,8 +470,8 @@ fn a_disk_that_fills_during_a_matrix_fails_cleanly_and_keeps_the_runs_before_it(
     while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
     drop(filler);
     // A full disk is a failure, whether the runs after the first were
-    // recorded failed or one could not be recorded at all (README,
-    // "Results layout": exit 1, `--resume` redoes it).
+    // recorded failed or one could not be recorded at all (docs/src/guide/results.md,
+    // exit 1, `--resume` redoes it).
     child.wait_exit(EXIT_FAILED);
     // Every line of runs.jsonl is a whole record, the first one completed;
     // whatever came after it failed.

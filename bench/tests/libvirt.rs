@@ -98,7 +98,7 @@ fn libvirt_block_migration_copies_the_disk_and_keeps_it_intact() {
     // overlay (-inc), plus what the guest writes at 1 MB/s from the 2 s
     // probing window before `migrate` to the end of the disk phase, within
     // ±15 %; the phase ends at the first job sample counting memory, so up
-    // to one poll of RAM at the link's 1 Gbit may be counted too. (README,
+    // to one poll of RAM at the link's 1 Gbit may be counted too. (docs/src/guide/hosts.md,
     // libvirt backend: 43.1 MiB and 10.7 MiB measured; 2026-12-05: 43.0
     // MiB for 42.4 expected, 11.1 MiB for 10.2.)
     let mib = |r: &RunRecord| r.disk_bytes.expect("disk bytes through libvirt") as f64 / 1048576.0;

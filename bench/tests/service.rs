@@ -153,7 +153,7 @@ fn calibration_shows_what_the_stream_and_requests_saw_of_a_200ms_pause() {
         // Nothing arrives while the guest is paused; TCP resends on
         // resume. The stream sends a chunk every 10 ms, so its gap is the
         // pause plus up to one chunk interval, + 20 ms slack (measured:
-        // +9.55 … +11.70 ms; the README's table +10.0 … +13.7 ms).
+        // +9.55 … +11.70 ms; the guide's table +10.0 … +13.7 ms).
         let gap = v("stream_gap_ms") - pause;
         assert!((-5.0..=30.0).contains(&gap), "stream gap {gap:+.2} ms: {r}");
         // The zero-buffer viewer stalls for about the pause (measured

@@ -1,7 +1,7 @@
 //! The model against real runs (`fixtures/model/*.jsonl`, TCG on 2
 //! cores): the shipped constants are what a fit of the fixtures gives;
 //! fitted on every configuration but one, it predicts the one left out
-//! (the README quotes the table this prints, and the assertions hold it
+//! (the docs quote the table this prints, and the assertions hold it
 //! to those figures); fitted on them all, it predicts configurations it
 //! has never seen (`fixtures/model/holdout/`); a fit whose runs do not
 //! vary RAM, link or limit keeps the prior for what they cannot tell.
@@ -198,13 +198,13 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
     assert_eq!(Model::LAB.constants, lab);
 }
 
-/// The figures the README states for the leave-one-configuration-out
+/// The figures the docs state for the leave-one-configuration-out
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
-/// them beyond the margins fails here until the README says so.
+/// them beyond the margins fails here until the docs say so.
 const README_LOCO: (f64, f64, f64, f64, f64) = (2.9, 11.0, 32.0, 105.0, 98.9);
 
-/// The README's downtime figures in the issue's own units (|error| over
+/// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
 /// percentile; at most 1 meets a target): the model left out one
 /// configuration at a time, and the repeatability floor — each run
@@ -234,7 +234,7 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
             all.push(k);
         }
     }
-    // Per fixture file, as the README quotes it.
+    // Per fixture file, as the docs quote it.
     println!("| fixture | configurations | runs | total time median | p90 | downtime median | p90 | endings right |");
     println!("|---|---|---|---|---|---|---|---|");
     for (name, file_cells) in files() {
@@ -275,7 +275,7 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
     let near = |what: &str, got: f64, stated: f64, margin: f64| {
         assert!(
             (got - stated).abs() <= margin,
-            "{what}: {got:.1} where the README states {stated} (±{margin}): {f:?}"
+            "{what}: {got:.1} where the docs state {stated} (±{margin}): {f:?}"
         );
     };
     near("total time median %", f.time_median, tm, 0.3);

@@ -13,7 +13,7 @@ use model_fixtures::load;
 /// The settings' rules (not fitted) against `fixtures/model/settings/`
 /// (convergence.toml as run here: a 256 MiB guest dirtying 20 MB/s over
 /// 100 Mbit, plain and with each remedy): every ending right, total time
-/// within 35 % for each run, and the median |error| the README states
+/// within 35 % for each run, and the median |error| the guide states
 /// (5.0 %, the mean of 1 % and 9 % of the six completed runs) within
 /// 0.5 %.
 #[test]

@@ -71,7 +71,7 @@ pub struct LabSpec {
     /// Accelerator: auto (timed KVM test boot, else TCG), kvm, tcg.
     pub accel: Accel,
     /// Under TCG, pad guest RAM by 8 KiB so QEMU 7.2 tracks dirty pages
-    /// exactly (its fast path loses stores; see the README). Set false to
+    /// exactly (its fast path loses stores; see docs/src/findings.md). Set false to
     /// reproduce the bug: destination guests crash or fail integrity.
     pub tcg_dirty_workaround: bool,
     /// Start each run's guest from a state saved once per guest

@@ -528,7 +528,7 @@ mod tests {
                 );
             }
         }
-        // The README's busy guest: auto-converge once (not once per
+        // The guide's busy guest: auto-converge once (not once per
         // downtime limit) and post-copy beside it.
         let a = advise(&busy_1gib(), &Constants::LAB);
         assert_eq!(
