@@ -65,13 +65,14 @@ numeric! {
 /// `GuestSpec::expand` (its part of the matrix); the flat `RunParams`; and
 /// `Dimension` with `DIMENSIONS`.
 ///
-/// A table line: `/// doc` `key => run_field: Type = default, required|optional,
+/// A section: `[section] Spec => Settings, Key { lines }`. A table line:
+/// `/// doc` `key => run_field: Type = default, required|optional,
 /// "axis title" [* scale] [, value |p| expr];`. Scalar settings that are
 /// not dimensions follow the lines as `@ key: Type = default;`.
 macro_rules! dimensions {
     ($(
         $(#[$sm:meta])*
-        [$section:ident] $Spec:ident => $One:ident {
+        [$section:ident] $Spec:ident => $One:ident, $Key:ident {
             $(
                 $(#[$m:meta])*
                 $key:ident => $field:ident : $T:ty = $default:expr, $req:ident,
@@ -118,10 +119,47 @@ macro_rules! dimensions {
                 }
             }
 
+            #[doc = concat!("The keys of `[", stringify!($section), "]`: a backend's exhaustive")]
+            /// `match` on them makes a new key a compile error until the
+            /// backend says what it does with it.
+            #[allow(non_camel_case_types)]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub enum $Key {
+                $( $(#[$m])* $key, )*
+            }
+
+            impl $Key {
+                /// Every key, in table order.
+                pub const ALL: &'static [$Key] = &[$($Key::$key),*];
+
+                /// Its dotted name (`migration.downtime_limit`).
+                pub fn name(self) -> &'static str {
+                    match self {
+                        $( $Key::$key => concat!(stringify!($section), ".", stringify!($key)), )*
+                    }
+                }
+            }
+
             #[doc = concat!("One run's values of `[", stringify!($section), "]`.")]
             #[derive(Debug, Clone, PartialEq)]
             pub struct $One {
                 $( $(#[$m])* pub $field: $T, )*
+            }
+
+            impl $One {
+                /// One key's value as a scenario writes it.
+                pub fn value_of(&self, key: $Key) -> String {
+                    match key {
+                        $( $Key::$key => self.$field.to_string(), )*
+                    }
+                }
+
+                /// Whether `key` has its default value.
+                pub fn is_default(&self, key: $Key) -> bool {
+                    match key {
+                        $( $Key::$key => self.$field == $default, )*
+                    }
+                }
             }
         )*
 

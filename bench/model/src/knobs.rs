@@ -24,14 +24,14 @@ const fn ms(n: u64) -> Dur {
 
 dimensions! {
     /// What drives the migration.
-    [backend] BackendSpec => BackendSettings {
+    [backend] BackendSpec => BackendSettings, BackendKey {
         /// qmp (migbench drives QEMU) | libvirt (a libvirt daemon per host,
         /// migration through libvirt's API); a list compares both.
         kind => backend: Backend = Backend::Qmp, optional, "backend";
     }
 
     /// The guest: its size.
-    [guest] GuestSpec => GuestSettings {
+    [guest] GuestSpec => GuestSettings, GuestKey {
         /// Guest RAM (QEMU `-m`).
         ram => ram: Size = Size(256 << 20), required, "guest RAM (MiB)";
         /// Number of vCPUs (QEMU `-smp`).
@@ -39,7 +39,7 @@ dimensions! {
     }
 
     /// The guest's disk.
-    [storage] StorageSpec => StorageSettings {
+    [storage] StorageSpec => StorageSettings, StorageKey {
         /// Where the disk lives: none | shared | shared-nbd | block | block-incremental.
         mode => storage_mode: StorageMode = StorageMode::None, optional, "storage mode";
         /// Virtual disk size.
@@ -56,7 +56,7 @@ dimensions! {
     }
 
     /// The workload the guest agent runs during migration.
-    [workload] WorkloadSpec => WorkloadSettings {
+    [workload] WorkloadSpec => WorkloadSettings, WorkloadKey {
         /// Target rate at which the agent rewrites guest memory; 0 = idle guest.
         dirty_rate => dirty_rate: ByteRate = ByteRate(0), optional, "dirty rate (MB/s)";
         /// Memory the dirtier cycles through.
@@ -82,7 +82,7 @@ dimensions! {
     }
 
     /// The migration link between the source and destination hosts.
-    [link] LinkSpec => LinkSettings {
+    [link] LinkSpec => LinkSettings, LinkKey {
         /// Link rate, enforced with a `tc` token bucket on both directions.
         rate => link_rate: BitRate = BitRate(1_000_000_000), required, "link rate (Mbit/s)";
         /// One-way delay (needs the kernel's netem).
@@ -94,7 +94,7 @@ dimensions! {
     }
 
     /// The client-side probe.
-    [probe] ProbeSpec => ProbeSettings {
+    [probe] ProbeSpec => ProbeSettings, ProbeKey {
         /// Interval between UDP probes (0.1 ms – 100 ms).
         interval => probe_interval: Dur = ms(1), optional, "probe interval (ms)";
         /// Probing (and the workload's baseline) before `migrate` (0 – 60 s).
@@ -106,7 +106,7 @@ dimensions! {
 
     /// What a client of the guest's services sees (beside the UDP probe,
     /// which always runs).
-    [service] ServiceSpec => ServiceSettings {
+    [service] ServiceSpec => ServiceSettings, ServiceKey {
         /// Services run during the migration: "udp" (the probe alone),
         /// "icmp", "tcp-stream", "tcp-rr", joined with + or "all".
         kind => services: Services = Services::default(), optional, "services";
@@ -127,14 +127,14 @@ dimensions! {
 
     /// A fault injected into the migration (in the QMP lab): a list
     /// makes each its own runs, "none" the control.
-    [fault] FaultSpec => FaultSettings {
+    [fault] FaultSpec => FaultSettings, FaultKey {
         /// "none" or "KIND [to RATE] [for DURATION] [at WHEN]", e.g.
         /// "link-down for 3s at pass 2" (see `migbench_model::fault`).
         inject => fault: Fault = Fault::NONE, optional, "fault";
     }
 
     /// Migration settings and limits.
-    [migration] MigrationSpec => MigrationSettings {
+    [migration] MigrationSpec => MigrationSettings, MigrationKey {
         /// `downtime-limit`: the longest pause the hypervisor may plan for switchover.
         downtime_limit => downtime_limit: Dur = ms(300), optional, "downtime limit (ms)";
         /// `max-bandwidth`: "unlimited" or a byte rate.
@@ -173,7 +173,7 @@ dimensions! {
     /// What migbench does to a migration that does not converge, as
     /// orchestrators do (OpenStack Nova's libvirt driver). Zero turns a
     /// policy off.
-    [policy] PolicySpec => PolicySettings {
+    [policy] PolicySpec => PolicySettings, PolicyKey {
         /// Nova's downtime stepping: raise `downtime-limit` from limit/steps
         /// up to `migration.downtime_limit` in this many steps (0 = off).
         downtime_steps => downtime_steps: u32 = 0, optional, "downtime steps";

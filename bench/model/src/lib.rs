@@ -24,7 +24,7 @@ pub mod settings;
 pub mod stats;
 pub mod units;
 
-pub use knobs::{dimension, Dimension, MigrationSettings, DIMENSIONS, KEYS};
+pub use knobs::{dimension, Dimension, MigrationKey, MigrationSettings, DIMENSIONS, KEYS};
 pub use matrix::{expand, RunParams};
 pub use record::{Integrity, Manifest, Outcome, RunRecord};
 pub use scenario::{Scenario, ScenarioError};

@@ -10,6 +10,7 @@
 pub mod env;
 pub mod fault;
 pub mod guest;
+pub mod handling;
 pub mod policy;
 pub mod record;
 pub mod recovery;

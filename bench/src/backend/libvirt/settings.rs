@@ -4,12 +4,54 @@
 //! run rather than silently ignored.
 
 use migbench_model::settings::{
-    Announce, AutoConverge, BandwidthCap, Channels, Compression, DirtyLimit, Postcopy, Xbzrle,
+    AutoConverge, BandwidthCap, Channels, Compression, Postcopy, Xbzrle,
 };
 use virt::domain::MigrateParameters;
 use virt::sys;
 
+use crate::migrate::handling::{Handling, MigrationKey};
 use crate::migrate::{MigrationSettings, StoragePlan};
+
+/// What the libvirt backend does with each key of `[migration]`
+/// ([`crate::migrate::handling`]): [`refused`] turns down every key
+/// answered [`Handling::Refused`] off its default, and the tests check
+/// each answer against [`migrate_call`].
+#[deny(clippy::wildcard_enum_match_arm)]
+pub fn handling(key: MigrationKey) -> Handling {
+    use MigrationKey as K;
+    match key {
+        K::downtime_limit => {
+            Handling::Sent("virDomainMigrateSetMaxDowntime on the source, before the call")
+        }
+        K::max_bandwidth => Handling::Sent("typed parameter bandwidth (MiB/s)"),
+        K::timeout => Handling::ByMigbench("migbench aborts the job when it runs longer"),
+        K::multifd_channels => {
+            Handling::Sent("flag VIR_MIGRATE_PARALLEL and parameter parallel.connections")
+        }
+        K::multifd_compression => {
+            Handling::Sent("flag VIR_MIGRATE_COMPRESSED and parameter compression")
+        }
+        K::multifd_compression_level => {
+            Handling::Sent("parameter compression.zlib.level or compression.zstd.level")
+        }
+        K::xbzrle_cache => Handling::Partly {
+            sent: "compression xbzrle and compression.xbzrle.cache",
+            refused:
+                "beside multifd compression: libvirt takes one compression method per migration",
+        },
+        K::auto_converge => Handling::Partly {
+            sent: "flag VIR_MIGRATE_AUTO_CONVERGE and auto_converge.initial/.increment",
+            refused: "a ceiling other than 99 %: libvirt has no max-cpu-throttle",
+        },
+        K::postcopy => Handling::Sent(
+            "flag VIR_MIGRATE_POSTCOPY; migbench calls virDomainMigrateStartPostCopy when due",
+        ),
+        K::announce => {
+            Handling::Refused("has no parameter for QEMU's self-announce timing: use \"default\"")
+        }
+        K::dirty_limit => Handling::Refused("has no migration flag for dirty-limit convergence"),
+    }
+}
 
 /// QEMU's default `max-cpu-throttle`; libvirt cannot set another.
 const QEMU_MAX_THROTTLE: u32 = 99;
@@ -210,19 +252,12 @@ pub fn refused(s: &MigrationSettings) -> Option<(&'static str, String, &'static 
             ));
         }
     }
-    if s.announce != Announce::DEFAULT {
-        return Some((
-            "migration.announce",
-            s.announce.to_string(),
-            "has no parameter for QEMU's self-announce timing: use \"default\"",
-        ));
-    }
-    if s.dirty_limit != DirtyLimit::Off {
-        return Some((
-            "migration.dirty_limit",
-            s.dirty_limit.to_string(),
-            "has no migration flag for dirty-limit convergence",
-        ));
+    for &key in MigrationKey::ALL {
+        if let Handling::Refused(why) = handling(key) {
+            if !s.is_default(key) {
+                return Some((key.name(), s.value_of(key), why));
+            }
+        }
     }
     if s.xbzrle_cache != Xbzrle::Off && s.multifd_compression != Compression::None {
         return Some((
@@ -239,6 +274,52 @@ mod tests {
     use super::*;
     use migbench_model::matrix::sample_run;
     use std::time::Duration;
+
+    #[test]
+    fn every_migration_key_reaches_the_call_is_enforced_by_migbench_or_refused_as_handling_says() {
+        use crate::migrate::handling::off_default;
+        let call = |s: &MigrationSettings| {
+            call_json(&migrate_call(
+                s,
+                StoragePlan::Shared,
+                &DiskMove::default(),
+                &to(),
+                None,
+            ))
+        };
+        let plain = call(&off_default(MigrationKey::timeout));
+        for &key in MigrationKey::ALL {
+            let s = off_default(key);
+            let refusal = refused(&s);
+            match handling(key) {
+                // The downtime limit is set before the call (the driver;
+                // the libvirt lab test reads it back).
+                Handling::Sent(_) if key == MigrationKey::downtime_limit => {
+                    assert_eq!(call(&s), plain);
+                    assert!(refusal.is_none());
+                }
+                Handling::Sent(_) => {
+                    assert_ne!(call(&s), plain, "{}: the call did not change", key.name());
+                    assert!(refusal.is_none(), "{}: {refusal:?}", key.name());
+                }
+                Handling::Partly { .. } => {
+                    let named = refusal.is_some_and(|r| r.0 == key.name());
+                    assert!(
+                        named || call(&s) != plain,
+                        "{}: neither sent nor refused",
+                        key.name()
+                    );
+                }
+                Handling::ByMigbench(_) => {
+                    assert_eq!(call(&s), plain, "{} reaches libvirt", key.name());
+                    assert!(refusal.is_none());
+                }
+                Handling::Refused(why) => {
+                    assert_eq!(refusal, Some((key.name(), s.value_of(key), why)));
+                }
+            }
+        }
+    }
 
     fn to() -> Endpoints {
         Endpoints {

@@ -10,7 +10,47 @@ use migbench_model::settings::{
     AutoConverge, BandwidthCap, Channels, Compression, DirtyLimit, Postcopy, Xbzrle,
 };
 
+use crate::migrate::handling::{Handling, MigrationKey};
 use crate::migrate::MigrationSettings;
+
+/// What the QMP backend does with each key of `[migration]`
+/// ([`crate::migrate::handling`]; the test below checks each answer
+/// against [`settings_knobs`]).
+#[deny(clippy::wildcard_enum_match_arm)]
+pub fn handling(key: MigrationKey) -> Handling {
+    use MigrationKey as K;
+    match key {
+        K::downtime_limit => Handling::Sent("parameter downtime-limit (source)"),
+        K::max_bandwidth => {
+            Handling::Sent("parameter max-bandwidth (source; \"unlimited\" is 100 GB/s)")
+        }
+        K::timeout => Handling::ByMigbench("migbench cancels the migration when it runs longer"),
+        K::multifd_channels => {
+            Handling::Sent("capability multifd and parameter multifd-channels (both sides)")
+        }
+        K::multifd_compression => Handling::Sent("parameter multifd-compression (both sides)"),
+        K::multifd_compression_level => Handling::Partly {
+            sent: "parameter multifd-zlib-level or multifd-zstd-level (source)",
+            refused: "a level the installed QEMU does not keep (the preflight reads it back)",
+        },
+        K::xbzrle_cache => {
+            Handling::Sent("capability xbzrle and parameter xbzrle-cache-size (source)")
+        }
+        K::auto_converge => Handling::Sent(
+            "capability auto-converge, cpu-throttle-initial/-increment, max-cpu-throttle (source)",
+        ),
+        K::postcopy => Handling::Sent(
+            "capability postcopy-ram (both sides); migbench sends migrate-start-postcopy when due",
+        ),
+        K::announce => {
+            Handling::Sent("parameters announce-initial/-max/-rounds/-step (destination)")
+        }
+        K::dirty_limit => Handling::Partly {
+            sent: "capability dirty-limit and parameter vcpu-dirty-limit (source)",
+            refused: "on a QEMU without dirty-limit (before 8.1: the preflight)",
+        },
+    }
+}
 
 /// `max-bandwidth` for "unlimited": QEMU has no "off", so a value far above
 /// any link (100 GB/s). Without it QEMU 7.2 caps at 32 MiB/s.
@@ -210,6 +250,31 @@ pub fn qmp_arguments(knobs: &[Knob], source: bool) -> (Value, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_migration_key_is_sent_to_qemu_or_enforced_by_migbench_as_handling_says() {
+        use crate::migrate::handling::off_default;
+        let default = settings_knobs(&off_default(MigrationKey::timeout));
+        for &key in MigrationKey::ALL {
+            let knobs = settings_knobs(&off_default(key));
+            let knob = knobs.iter().find(|k| k.field == key.name());
+            match handling(key) {
+                Handling::Sent(_) | Handling::Partly { .. } => {
+                    let k = knob.unwrap_or_else(|| panic!("{}: no QMP knob", key.name()));
+                    assert!(
+                        !k.caps.is_empty() || !k.params.is_empty(),
+                        "{}: a knob that sets nothing",
+                        key.name()
+                    );
+                    assert_ne!(knobs, default, "{}: nothing changed", key.name());
+                }
+                Handling::ByMigbench(_) => {
+                    assert!(knob.is_none(), "{} reaches QEMU", key.name());
+                }
+                Handling::Refused(why) => panic!("{}: refused ({why})", key.name()),
+            }
+        }
+    }
 
     fn run(text: &str) -> MigrationSettings {
         migbench_model::matrix::sample_run(&format!(
