@@ -229,8 +229,12 @@ fn real_hosts_refuse_what_they_cannot_do() {
     let (_, field, msg) = invalid(&two);
     assert_eq!(field, "hosts.return_address");
     assert!(msg.contains("back and forth"), "{msg}");
-    let (_, field, _) = invalid(&format!("[backend]\nkind = \"qmp\"\n{HOSTS}"));
+    let (_, field, msg) = invalid(&format!("[backend]\nkind = \"qmp\"\n{HOSTS}"));
     assert_eq!(field, "backend.kind");
+    assert!(
+        msg.contains("backend qmp lacks the capability `real hosts`: kind = \"libvirt\""),
+        "{msg}"
+    );
     let (_, field, msg) = invalid(
         &with("probe = \"icmp\"\n").replace("[link]", "[workload]\ndirty_rate = \"5MB/s\"\n[link]"),
     );
@@ -372,7 +376,7 @@ fn faults_that_cannot_strike_are_refused_naming_the_field() {
         &format!("{base}[backend]\nkind = \"libvirt\"\n[fault]\ninject = \"dst-kill\"\n"),
         8,
         "fault.inject",
-        "qmp",
+        "backend libvirt lacks the capability `fault injection`",
     );
 }
 

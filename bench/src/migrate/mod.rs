@@ -143,12 +143,46 @@ pub struct DiskCopy {
     pub bytes: u64,
 }
 
-/// A backend's failure.
+/// The cause a backend's failure keeps.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// A backend's failure, by what a caller can do about it; each keeps the
+/// backend's own error (its message and source chain) as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The backend's own error; its message says what failed.
+    /// The backend or the hypervisor cannot do what was asked.
     #[error(transparent)]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
+    Unsupported(Cause),
+    /// The hypervisor refused the request; its message says why.
+    #[error(transparent)]
+    Refused(Cause),
+    /// The connection to the hypervisor is gone (its process, its socket).
+    #[error(transparent)]
+    ConnectionLost(Cause),
+    /// The hypervisor did not answer in time.
+    #[error(transparent)]
+    Timeout(Cause),
+    /// Anything else.
+    #[error(transparent)]
+    Other(Cause),
+}
+
+impl BackendError {
+    /// A failure of this kind with this message.
+    pub fn other(message: impl Into<String>) -> BackendError {
+        BackendError::Other(message.into().into())
+    }
+
+    /// Its kind, as a word.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::Unsupported(_) => "unsupported",
+            BackendError::Refused(_) => "refused",
+            BackendError::ConnectionLost(_) => "connection lost",
+            BackendError::Timeout(_) => "timeout",
+            BackendError::Other(_) => "other",
+        }
+    }
 }
 
 /// A setting a backend lacks, refuses or would ignore, found before any run.
@@ -241,5 +275,5 @@ pub trait MigrationDriver {
 
 /// What a backend cannot do.
 pub fn unsupported(what: &str) -> BackendError {
-    BackendError::Backend(format!("{what} is not supported by this backend").into())
+    BackendError::Unsupported(format!("{what} is not supported by this backend").into())
 }

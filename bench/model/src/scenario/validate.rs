@@ -8,7 +8,7 @@ use crate::fault::{Fault, FaultAt, FaultKind};
 use crate::knobs::ServiceSpec;
 use crate::service::Services;
 use crate::settings::{
-    Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
+    Backend, Capability, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
 };
 use crate::units::BitRate;
 
@@ -97,11 +97,8 @@ impl Scenario {
                 .unwrap_or(usize::MAX),
         };
         h.check(runs)?;
-        if self.backend.kind.0.contains(&Backend::Qmp) {
-            return Err((
-                "backend.kind",
-                "real hosts are reached through libvirt: kind = \"libvirt\"".into(),
-            ));
+        if let Some(r) = self.lacking(Capability::RealHosts, "") {
+            return Err(("backend.kind", r));
         }
         if self.storage.mode.0.contains(&StorageMode::SharedNbd) {
             return Err((
@@ -134,6 +131,21 @@ impl Scenario {
     }
 
     /// `[fault]`: faults the lab can inject into the runs they apply to.
+    /// A refusal naming `c` when a backend of the scenario lacks it (and
+    /// which backends have it), `why` appended.
+    fn lacking(&self, c: Capability, why: &str) -> Option<String> {
+        let b = self.backend.kind.0.iter().find(|b| !b.can(c))?;
+        let able: Vec<String> = Backend::able(c)
+            .iter()
+            .map(|b| format!("\"{b}\""))
+            .collect();
+        Some(format!(
+            "backend {b} lacks the capability `{}`{why}: kind = {}",
+            c.name(),
+            able.join(" or ")
+        ))
+    }
+
     fn check_fault(&self) -> Result<(), (&'static str, String)> {
         let faults: Vec<Fault> = self
             .fault
@@ -152,11 +164,11 @@ impl Scenario {
                 format!("`{first}`: faults are injected in migbench's lab; on real hosts the link and processes are yours: remove [fault] or [hosts]"),
             ));
         }
-        if self.backend.kind.0.contains(&Backend::Libvirt) {
-            return Err((
-                "fault.inject",
-                format!("`{first}`: fault injection runs with backend.kind = \"qmp\" (migbench drives QEMU and its recovery)"),
-            ));
+        if let Some(r) = self.lacking(
+            Capability::Faults,
+            " (migbench strikes faults and recovers from them when it drives QEMU itself)",
+        ) {
+            return Err(("fault.inject", format!("`{first}`: {r}")));
         }
         if let Some(f) = faults.iter().find(|f| f.kind == FaultKind::StorageDown) {
             if self

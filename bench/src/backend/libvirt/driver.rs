@@ -26,7 +26,22 @@ use crate::migrate::{
 
 impl From<Error> for BackendError {
     fn from(e: Error) -> Self {
-        BackendError::Backend(Box::new(e))
+        use virt::error::ErrorNumber as N;
+        let kind: fn(crate::migrate::Cause) -> BackendError = match e.code() {
+            virt::enumutil::Enum::Known(n) => match n {
+                N::NoSupport | N::OperationUnsupported | N::ArgumentUnsupported => {
+                    BackendError::Unsupported
+                }
+                N::OperationInvalid | N::OperationFailed | N::AuthFailed | N::NoDomain => {
+                    BackendError::Refused
+                }
+                N::NoConnect | N::SystemError | N::Rpc => BackendError::ConnectionLost,
+                N::OperationTimeout => BackendError::Timeout,
+                _ => BackendError::Other,
+            },
+            virt::enumutil::Enum::Unknown(_) => BackendError::Other,
+        };
+        kind(Box::new(e))
     }
 }
 

@@ -37,12 +37,21 @@ pub enum QmpError {
         /// Seconds waited.
         secs: u64,
     },
+    /// The connection closed under a command.
+    #[error("QMP `{command}` failed: {source}")]
+    Closed {
+        /// The command name.
+        command: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A command failed.
     #[error("QMP `{command}` failed: {message}")]
     Command {
         /// The command name.
         command: &'static str,
-        /// QEMU's error or the I/O error.
+        /// QEMU's error.
         message: String,
     },
 }
@@ -187,9 +196,15 @@ impl Qmp {
                 what: format!("reply to `{}`", C::NAME),
                 secs: REPLY_DEADLINE.as_secs(),
             })?
-            .map_err(|e| QmpError::Command {
-                command: C::NAME,
-                message: e.to_string(),
+            .map_err(|e| match e {
+                qapi::ExecuteError::Io(source) => QmpError::Closed {
+                    command: C::NAME,
+                    source,
+                },
+                e => QmpError::Command {
+                    command: C::NAME,
+                    message: e.to_string(),
+                },
             })
     }
 

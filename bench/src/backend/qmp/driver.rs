@@ -25,7 +25,13 @@ use crate::migrate::{
 
 impl From<QmpError> for BackendError {
     fn from(e: QmpError) -> Self {
-        BackendError::Backend(Box::new(e))
+        match e {
+            QmpError::Connect { .. } | QmpError::Closed { .. } => {
+                BackendError::ConnectionLost(Box::new(e))
+            }
+            QmpError::Silent { .. } => BackendError::Timeout(Box::new(e)),
+            QmpError::Command { .. } => BackendError::Refused(Box::new(e)),
+        }
     }
 }
 
@@ -110,7 +116,7 @@ async fn within<T>(
 ) -> Result<T, BackendError> {
     match tokio::time::timeout(Duration::from_secs(5), f).await {
         Ok(r) => Ok(r?),
-        Err(_) => Err(BackendError::Backend(
+        Err(_) => Err(BackendError::Timeout(
             format!("QMP `{what}` did not answer within 5s").into(),
         )),
     }
@@ -127,7 +133,7 @@ async fn run_state(q: &QmpVm) -> Option<String> {
 
 /// The destination did not answer: say what that means for post-copy.
 fn gone(e: BackendError) -> BackendError {
-    BackendError::Backend(
+    BackendError::ConnectionLost(
         format!("the destination QEMU is gone ({e}): post-copy cannot resume, the pages it held are lost").into(),
     )
 }
@@ -318,9 +324,9 @@ impl MigrationDriver for QmpDriver<'_> {
             }
             "postcopy-recover" => {}
             other => {
-                return Err(BackendError::Backend(
-                    format!("the destination's migration is {other}, not recoverable").into(),
-                ))
+                return Err(BackendError::other(format!(
+                    "the destination's migration is {other}, not recoverable"
+                )))
             }
         }
         if migration_state(self.src).await? != "postcopy-paused" {
@@ -365,5 +371,50 @@ impl MigrationDriver for QmpDriver<'_> {
             self.resume_destination().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn qmp_failures_say_their_kind_and_keep_their_message_and_source() {
+        let cases = [
+            (
+                QmpError::Silent {
+                    path: "/run/q".into(),
+                    what: "greeting".into(),
+                    secs: 10,
+                },
+                "timeout",
+            ),
+            (
+                QmpError::Command {
+                    command: "migrate",
+                    message: "no migration".into(),
+                },
+                "refused",
+            ),
+            (
+                QmpError::Closed {
+                    command: "query-migrate",
+                    source: std::io::Error::from(std::io::ErrorKind::BrokenPipe),
+                },
+                "connection lost",
+            ),
+        ];
+        for (e, kind) in cases {
+            let text = e.to_string();
+            let has_source = std::error::Error::source(&e).is_some();
+            let b = BackendError::from(e);
+            assert_eq!(b.kind(), kind, "{text}");
+            assert_eq!(b.to_string(), text);
+            assert_eq!(
+                std::error::Error::source(&b).is_some(),
+                has_source,
+                "{text}"
+            );
+        }
     }
 }
