@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use migbench_model::settings::{DiskPattern, StorageMode};
 use migbench_model::{Outcome, RunParams, RunRecord};
 use migbench_probes::clock::{Origin, WallLog};
-use migbench_probes::disk::DiskRequest;
-use migbench_probes::prober::{ProbeTarget, Prober};
+use migbench_probes::host::prober::{ProbeTarget, Prober};
+use migbench_probes::protocol::DiskRequest;
 use migbench_probes::protocol::Request;
 
 use crate::control::{Cancel, Display};
@@ -341,7 +341,7 @@ mod tests {
     impl Hosts for NoGuest {
         type Driver<'a> = Unused;
         fn guest(&self) -> GuestLink {
-            GuestLink::Agent(migbench_probes::agent_client::AgentClient::new(
+            GuestLink::Agent(migbench_probes::host::agent_client::AgentClient::new(
                 None,
                 NOBODY.parse().unwrap(),
             ))

@@ -121,7 +121,7 @@ pub enum Request {
         compressible: f64,
         /// Disk workload, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        disk: Option<crate::disk::DiskRequest>,
+        disk: Option<DiskRequest>,
     },
     /// Stop rewriting memory (the written pages stay for verification).
     Stop,
@@ -210,7 +210,7 @@ pub enum Response {
         writes: u64,
         /// Disk verdict, when a disk workload ran.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        disk: Option<crate::disk::DiskVerdict>,
+        disk: Option<crate::guest::disk::DiskVerdict>,
     },
     /// The request failed.
     Error {
@@ -232,6 +232,26 @@ pub struct GuestSample {
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
+}
+
+/// What the host asks the disk workload to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskRequest {
+    /// Block device path, e.g. `/dev/vda`.
+    pub device: String,
+    /// Bytes per second after the fill (0 = fill only).
+    pub rate: u64,
+    /// Bytes per write (multiple of 4 KiB).
+    pub block_size: u64,
+    /// Random rather than sequential block order.
+    pub random: bool,
+    /// Bytes written before the rate phase (after the base data).
+    pub fill: u64,
+    /// Bytes of base data at the start of the disk that the host wrote
+    /// with `migbench_pure::tags::render_block` at its base generation
+    /// (verified too).
+    #[serde(default)]
+    pub base: u64,
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! reply to a probe that was never sent.
 
 use migbench_probes::control::{read_request, MAX_LINE};
-use migbench_probes::icmp::decode_reply;
-use migbench_probes::prober::merge;
+use migbench_probes::host::icmp::decode_reply;
+use migbench_probes::host::prober::merge;
 use migbench_probes::protocol::{decode_probe, ChunkHeader, Request, StreamHello};
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 
 use crate::control::Cancel;
 use crate::lab::net::LabNet;

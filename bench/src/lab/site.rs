@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use migbench_model::settings::StorageMode;
 use migbench_model::RunParams;
-use migbench_probes::prober::ProbeTarget;
+use migbench_probes::host::prober::ProbeTarget;
 
 use crate::lab::image::GuestImage;
 use crate::lab::net::{LabNet, Shaping};

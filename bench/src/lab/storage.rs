@@ -108,7 +108,7 @@ pub async fn serve_nbd(
     let addr = std::net::SocketAddr::from((STORAGE_IP, STORAGE_NBD_PORT));
     let start = std::time::Instant::now();
     loop {
-        let ok = migbench_probes::netns::in_netns(Some(src_ns), || {
+        let ok = migbench_probes::host::netns::in_netns(Some(src_ns), || {
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
         })
         .is_ok();

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use migbench_model::RunParams;
-use migbench_probes::prober::ProbeTarget;
+use migbench_probes::host::prober::ProbeTarget;
 
 use super::guest::GuestLink;
 use super::MigrationDriver;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use migbench_model::fault::{Fault, FaultAt, FaultKind, FLAP_PERIOD};
 use migbench_model::units::BitRate;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 use migbench_probes::protocol::Request;
 
 use super::{MigrationState, Status};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use migbench_model::WorkloadSample;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 use migbench_probes::protocol::{Request, Response};
 
 use crate::control::Cancel;
@@ -49,7 +49,7 @@ impl GuestLink {
                     let ns = netns.clone();
                     let step = Duration::from_secs(1);
                     let ok = tokio::task::spawn_blocking(move || {
-                        migbench_probes::icmp::answers(ns.as_deref(), ip, step)
+                        migbench_probes::host::icmp::answers(ns.as_deref(), ip, step)
                     })
                     .await??;
                     if ok {

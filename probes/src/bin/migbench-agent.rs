@@ -8,8 +8,8 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use migbench_probes::control::read_request;
-use migbench_probes::dirtier::Dirtier;
-use migbench_probes::disk::DiskWorkload;
+use migbench_probes::guest::dirtier::Dirtier;
+use migbench_probes::guest::disk::DiskWorkload;
 use migbench_probes::protocol::{Request, Response, CONTROL_PORT, ECHO_PORT, RR_PORT, STREAM_PORT};
 
 fn main() {
@@ -22,7 +22,7 @@ fn main() {
         .find_map(|a| a.strip_prefix("mb.reserve="))
         .and_then(|v| v.parse::<u64>().ok())
     {
-        if !migbench_probes::dirtier::reserve(bytes) {
+        if !migbench_probes::guest::dirtier::reserve(bytes) {
             eprintln!("migbench-agent: not reserving {bytes} bytes: too little memory available");
         }
     }
@@ -31,12 +31,12 @@ fn main() {
         let mut buf = [0u8; 2048];
         loop {
             if let Ok((n, from)) = echo.recv_from(&mut buf) {
-                migbench_probes::stall::wait();
+                migbench_probes::guest::stall::wait();
                 let _ = echo.send_to(&buf[..n], from);
             }
         }
     });
-    migbench_probes::serve::start(origin).expect("bind the service ports");
+    migbench_probes::guest::serve::start(origin).expect("bind the service ports");
     let listener = TcpListener::bind(("0.0.0.0", CONTROL_PORT)).expect("bind control port");
     println!(
         "migbench-agent ready: echo udp/{ECHO_PORT}, control tcp/{CONTROL_PORT}, stream tcp/{STREAM_PORT}, request/response tcp/{RR_PORT}"
@@ -119,7 +119,7 @@ fn handle(req: Request, work: &mut Work, origin: Instant) -> Response {
             Response::Done
         }
         Request::Stall { ms } => {
-            migbench_probes::stall::stall_for(std::time::Duration::from_millis(ms));
+            migbench_probes::guest::stall::stall_for(std::time::Duration::from_millis(ms));
             Response::Done
         }
         Request::Samples { after_ms } => Response::Samples {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use migbench_model::settings::StorageMode;
 use migbench_model::RunParams;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 use virt::connect::Connect;
 
 use super::domain::{domain_xml, new_uuid, tcg_pad_emulator, DISK_TARGET, DOMAIN};
@@ -26,7 +26,7 @@ use crate::lab::qemu::Role;
 use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
 use crate::migrate::guest::GuestLink;
-use migbench_probes::prober::ProbeTarget;
+use migbench_probes::host::prober::ProbeTarget;
 
 /// The local lab, guests run and migrated by libvirt daemons.
 pub struct LibvirtLab {

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use migbench_model::scenario::hosts::{HostsSpec, ProvisionSpec};
 use migbench_model::scenario::Accel;
 use migbench_model::units::Size;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 use migbench_probes::protocol::CONTROL_PORT;
 use virt::connect::Connect;
 use virt::storage_pool::StoragePool;

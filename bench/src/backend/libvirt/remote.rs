@@ -14,8 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use migbench_model::scenario::hosts::{HostProbe, HostsSpec};
 use migbench_model::units::Size;
 use migbench_model::RunParams;
-use migbench_probes::agent_client::AgentClient;
-use migbench_probes::prober::ProbeTarget;
+use migbench_probes::host::agent_client::AgentClient;
+use migbench_probes::host::prober::ProbeTarget;
 use migbench_probes::protocol::{CONTROL_PORT, ECHO_PORT};
 use virt::connect::Connect;
 

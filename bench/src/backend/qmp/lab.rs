@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use migbench_model::units::BitRate;
 use migbench_model::RunParams;
-use migbench_probes::agent_client::AgentClient;
+use migbench_probes::host::agent_client::AgentClient;
 
 use super::{QmpDriver, QmpVm};
 use crate::control::Cancel;
@@ -23,7 +23,7 @@ use crate::lab::site::Site;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
 use crate::migrate::fault::FaultTarget;
 use crate::migrate::guest::GuestLink;
-use migbench_probes::prober::ProbeTarget;
+use migbench_probes::host::prober::ProbeTarget;
 
 /// The local lab, guests driven over QMP.
 pub struct QmpLab {

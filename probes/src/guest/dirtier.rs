@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use migbench_pure::tags::{page_seed, seeded_word, PAGE};
 
+use crate::guest::worker::{Pacer, Worker};
 use crate::protocol::GuestSample;
-use crate::worker::{Pacer, Worker};
 
 const WORDS: usize = PAGE / 8;
 /// The filler of a page's compressible part ("migbench").
@@ -236,7 +236,7 @@ fn run(
     let mut next = 0usize;
     let mut tick_start = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        crate::stall::wait();
+        crate::guest::stall::wait();
         let n = pace.due();
         {
             let mut m = mem.lock().unwrap();

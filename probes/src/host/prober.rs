@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use migbench_model::ProbeEvent;
 
 use crate::clock::Origin;
-use crate::icmp;
-use crate::netns::in_netns;
+use crate::host::icmp;
+use crate::host::netns::in_netns;
 use crate::protocol::{decode_probe, encode_probe, PROBE_LEN};
 use crate::tcpinfo::{retransmits, Retransmits};
 
@@ -31,7 +31,7 @@ pub enum ProbeTarget {
     /// ICMP echo (answered by the guest's kernel; any guest).
     Icmp(Ipv4Addr),
     /// Requests of `size` bytes over one TCP connection to the agent's
-    /// echo ([`crate::serve::serve_rr`]), each answered with itself.
+    /// echo ([`crate::guest::serve::serve_rr`]), each answered with itself.
     TcpRr {
         /// The agent's request/response port.
         addr: SocketAddr,
@@ -420,7 +420,8 @@ mod tests {
     fn request_response_over_tcp_answers_every_request_and_reports_counters() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let server = std::thread::spawn(move || crate::serve::serve_rr(l.accept().unwrap().0));
+        let server =
+            std::thread::spawn(move || crate::guest::serve::serve_rr(l.accept().unwrap().0));
         let target = ProbeTarget::TcpRr { addr, size: 1024 };
         let p = Prober::start(None, target, Duration::from_millis(5), Instant::now()).unwrap();
         std::thread::sleep(Duration::from_millis(200));

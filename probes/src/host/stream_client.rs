@@ -12,8 +12,8 @@ use std::time::Duration;
 use migbench_model::StreamChunk;
 
 use crate::clock::Origin;
-use crate::netns::in_netns;
-use crate::prober::{only_waiting, realtime_thread, recv_stamped, stop_and_join};
+use crate::host::netns::in_netns;
+use crate::host::prober::{only_waiting, realtime_thread, recv_stamped, stop_and_join};
 use crate::protocol::{ChunkHeader, StreamHello, CHUNK_HEADER_LEN};
 
 /// Chunks are sized to leave the guest every 10 ms.
@@ -43,7 +43,7 @@ pub fn chunk_size(bitrate_bps: u64) -> u32 {
 impl StreamClient {
     /// Connect to the agent's stream at `addr` from namespace `netns` and
     /// start receiving `bitrate_bps`; times are ms since `origin` (as
-    /// [`crate::prober::Prober::start`]).
+    /// [`crate::host::prober::Prober::start`]).
     pub fn start(
         netns: Option<&str>,
         addr: SocketAddr,
@@ -138,7 +138,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let origin = Instant::now();
-        std::thread::spawn(move || crate::serve::serve_stream(l.accept().unwrap().0, origin));
+        std::thread::spawn(move || {
+            crate::guest::serve::serve_stream(l.accept().unwrap().0, origin)
+        });
         let v = StreamClient::start(None, addr, 1_000_000, origin).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let r = v.finish();

@@ -78,7 +78,7 @@ pub fn answers(
     ip: Ipv4Addr,
     timeout: std::time::Duration,
 ) -> std::io::Result<bool> {
-    let fd = crate::netns::in_netns(netns, || socket(ip))?;
+    let fd = crate::host::netns::in_netns(netns, || socket(ip))?;
     let sock = std::net::UdpSocket::from(fd);
     let id = (std::process::id() as u16).wrapping_add(0x5a5a);
     let start = std::time::Instant::now();

@@ -19,29 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use migbench_pure::tags::{block_intact, render_block, BASE_GENERATION};
 
-use crate::worker::{Pacer, Worker};
+use crate::guest::worker::{Pacer, Worker};
+use crate::protocol::DiskRequest;
 
 const ALIGN: usize = 4096;
 const TICK: Duration = Duration::from_millis(100);
-
-/// What the host asks the disk workload to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiskRequest {
-    /// Block device path, e.g. `/dev/vda`.
-    pub device: String,
-    /// Bytes per second after the fill (0 = fill only).
-    pub rate: u64,
-    /// Bytes per write (multiple of 4 KiB).
-    pub block_size: u64,
-    /// Random rather than sequential block order.
-    pub random: bool,
-    /// Bytes written before the rate phase (after the base data).
-    pub fill: u64,
-    /// Bytes of base data at the start of the disk that the host wrote
-    /// with [`render_block`] at generation [`BASE_GENERATION`] (verified too).
-    #[serde(default)]
-    pub base: u64,
-}
 
 /// A heap buffer aligned for O_DIRECT.
 struct Aligned {

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::netns::in_netns;
+use crate::host::netns::in_netns;
 use crate::protocol::{Request, Response};
 
 /// Errors talking to the guest agent.
