@@ -14,6 +14,11 @@ use crate::frame::{
 use crate::load::ResultsSet;
 use crate::stats::Estimate;
 
+/// Metric `m` of each row, in order (`None` where a row lacks it).
+pub fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
+    rows.iter().map(|r| r.metrics.get(m).copied()).collect()
+}
+
 /// One group of the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct SummaryRow {

@@ -15,7 +15,7 @@ use migbench_model::predict::Inputs;
 use migbench_model::scalar::ScalarField;
 use migbench_model::units::{BitRate, ByteRate, Dur, Percent, Size};
 
-use crate::commands::UsageError;
+use crate::usage::UsageError;
 
 /// Parse a flag's value with the scenario files' own notation.
 fn parse<T: ScalarField + Send + Sync + 'static>(s: &str) -> Result<T, String> {

@@ -19,7 +19,7 @@ use migbench_pure::service::stream_summary;
 use serde::Serialize;
 
 use crate::cleanup::sweep;
-use crate::commands::{guest_image, parse_dur, preflight, UsageError};
+use crate::commands::{guest_image, parse_dur, preflight};
 use crate::control::{Cancel, Display};
 use crate::lab::accel;
 use crate::lab::boot::boot_source;
@@ -29,6 +29,7 @@ use crate::lab::qemu::QemuSpec;
 use crate::lab::rundir::RunDir;
 use crate::migrate::guest::sleep_or_cancel;
 use crate::migrate::services::{ServiceClients, ServiceSeries};
+use crate::usage::UsageError;
 use migbench_model::scalar::ScalarField;
 use migbench_model::scenario::Accel;
 

@@ -10,20 +10,17 @@ use migbench_model::scenario::Accel;
 use migbench_model::units::Dur;
 use migbench_model::{Outcome, RunParams, RunRecord, Scenario};
 
-use crate::backend::qmp::lab::QmpLab;
+use crate::backend::qmp::qmp_lab::QmpLab;
 use crate::cleanup::sweep;
 use crate::executor::MigrationExecutor;
 use crate::lab::{accel, image, net};
-use crate::labs::LabExecutors;
+use crate::lab_executors::LabExecutors;
 use crate::migrate::Preflight;
 use crate::recorder::Recorder;
 use crate::scheduler::{run_matrix, Cancel, Display};
 use crate::{manifest, table};
 
-/// Bad input from the user (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::usage::UsageError;
 
 /// Checks before anything real runs.
 pub(crate) fn preflight() -> Result<()> {
@@ -63,7 +60,7 @@ fn libvirt_preflight(
     }
     #[cfg(feature = "libvirt")]
     {
-        use crate::backend::libvirt::preflight::LibvirtPreflight;
+        use crate::backend::libvirt::libvirt_preflight::LibvirtPreflight;
         if crate::system::run("libvirtd", &["--version"]).is_err() {
             return Err(refuse("libvirtd is missing: apt-get install libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system".into()));
         }
@@ -172,7 +169,7 @@ pub fn run(
     }
     // Refuse settings the installed QEMU lacks before anything runs.
     let probe_dir = crate::lab::rundir::RunDir::create("probe")?;
-    let qemu = crate::backend::qmp::preflight::QmpPreflight {
+    let qemu = crate::backend::qmp::qmp_preflight::QmpPreflight {
         dir: probe_dir.path(),
     };
     match rt.block_on(qemu.check(&matrix))? {
@@ -409,7 +406,7 @@ pub fn lab_hosts(
     }
     #[cfg(feature = "libvirt")]
     {
-        use crate::backend::libvirt::lab::LibvirtLab;
+        use crate::backend::libvirt::libvirt_lab::LibvirtLab;
         use crate::migrate::env::Environment;
         let ram = migbench_model::units::Size::parse_str(ram)
             .map_err(|e| UsageError(format!("--ram: {e}")))?;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::commands::UsageError;
+use crate::usage::UsageError;
 
 /// The lock file.
 pub const LOCK_PATH: &str = "/run/lock/migbench.lock";

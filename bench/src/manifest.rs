@@ -9,9 +9,9 @@ use migbench_model::matrix::varying;
 use migbench_model::{Manifest, RunParams, Scenario};
 use sha2::{Digest, Sha256};
 
-use crate::commands::UsageError;
 use crate::recorder::unix_now;
 use crate::system::first_line;
+use crate::usage::UsageError;
 
 /// Hex SHA-256 of some text.
 pub fn sha256_hex(text: &str) -> String {

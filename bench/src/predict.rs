@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use migbench_model::predict::{fit_report, predict, to_converge, Inputs, Model, MODEL_FILE};
 use migbench_model::{RunRecord, Scenario};
 
-use crate::commands::UsageError;
+use crate::usage::UsageError;
 
 /// How predictions are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

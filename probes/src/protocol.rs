@@ -210,7 +210,7 @@ pub enum Response {
         writes: u64,
         /// Disk verdict, when a disk workload ran.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        disk: Option<crate::guest::disk::DiskVerdict>,
+        disk: Option<DiskVerdict>,
     },
     /// The request failed.
     Error {
@@ -252,6 +252,17 @@ pub struct DiskRequest {
     /// (verified too).
     #[serde(default)]
     pub base: u64,
+}
+
+/// Verification verdict of the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskVerdict {
+    /// Blocks that were written and checked.
+    pub blocks: u64,
+    /// Blocks that did not read back as written.
+    pub bad_blocks: u64,
+    /// Bytes written in total.
+    pub bytes_written: u64,
 }
 
 #[cfg(test)]

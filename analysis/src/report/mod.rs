@@ -4,14 +4,14 @@
 //! fonts; tables in [`html`]), and the summary files. [`report_path`] owns the
 //! on-disk layout.
 
-mod charts;
+mod chart_choice;
+pub mod drawn_series;
 mod faults;
 mod html;
 mod outliers;
 mod pooled;
 pub mod predicted;
 mod repeats;
-pub mod series;
 mod service;
 
 use anyhow::{Context, Result};
@@ -24,7 +24,7 @@ use crate::load::{ResultsSet, Usage};
 use crate::stats::COMPARE_TEST;
 use crate::summary::Summary;
 
-pub use charts::charts;
+pub use chart_choice::charts;
 use faults::faults_table;
 use html::{endings_table, html_table, service_tables};
 
@@ -155,7 +155,7 @@ pub fn write_report(
     probes: bool,
 ) -> Result<Written> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let series = series::Series::new(probes, &summary.warnings);
+    let series = drawn_series::Series::new(probes, &summary.warnings);
     let mut charts = charts(sets, summary, dir, &series)?;
     std::fs::write(dir.join("summary.csv"), CsvExporter.render(summary))?;
     std::fs::write(dir.join("summary.md"), MarkdownExporter.render(summary))?;

@@ -71,7 +71,7 @@ pub(super) fn convergence(runs: &[RunRef]) -> Convergence {
 
 /// Probe RTT CDF per phase, pooled over completed runs (none without
 /// probes: `--no-probes`, or no usable `probes.csv`).
-pub(super) fn rtt_cdf(runs: &[RunRef], series: &super::series::Series) -> Option<Cdf> {
+pub(super) fn rtt_cdf(runs: &[RunRef], series: &super::drawn_series::Series) -> Option<Cdf> {
     let mut phases: [Vec<f64>; 3] = Default::default();
     for r in runs.iter().filter(|r| r.rec.outcome == Outcome::Completed) {
         let Some(probes) = series.probes(r) else {

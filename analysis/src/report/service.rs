@@ -87,12 +87,12 @@ pub(super) fn charts(
                 series: vec![
                     Series {
                         name: "p99".into(),
-                        values: super::charts::metric_of(rows, "rr_p99_during_ms"),
+                        values: crate::summary::metric_of(rows, "rr_p99_during_ms"),
                         outliers: Vec::new(),
                     },
                     Series {
                         name: "slowest".into(),
-                        values: super::charts::metric_of(rows, "rr_max_during_ms"),
+                        values: crate::summary::metric_of(rows, "rr_max_during_ms"),
                         outliers: Vec::new(),
                     },
                 ],
@@ -109,7 +109,7 @@ pub(super) fn charts(
 /// its arrival (points above 20 ms only: the rest is the steady cadence).
 pub(super) fn timeline_series(
     r: &RunRef,
-    series: &super::series::Series,
+    series: &super::drawn_series::Series,
 ) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out = Vec::new();
     if let Some(ev) = series.service_probes(r, "rr.csv") {

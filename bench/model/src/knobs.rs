@@ -6,7 +6,7 @@
 //! [`DIMENSIONS`]. The matrix expands in table order, `[migration]` and
 //! `[policy]` once per `[[variant]]`, repetitions innermost
 //! ([`crate::matrix::expand`]). A backend maps [`MigrationSettings`] to its own
-//! terms (the QMP lab: `bench/src/backend/qmp/settings.rs`).
+//! terms (the QMP lab: `bench/src/backend/qmp/qmp_settings.rs`).
 
 use std::time::Duration;
 

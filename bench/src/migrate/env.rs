@@ -2,7 +2,7 @@
 //! [`Environment`] builds the hosts for a run and boots the guest on the
 //! source; the [`Hosts`] it returns give the way to the guest, where to probe
 //! it from, the migration link's byte counter and the driver that moves
-//! the guest. The local lab over QMP is one (`crate::backend::qmp::lab`).
+//! the guest. The local lab over QMP is one (`crate::backend::qmp::qmp_lab`).
 #![allow(async_fn_in_trait)]
 
 use std::path::Path;

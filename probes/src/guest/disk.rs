@@ -15,12 +15,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 
 use migbench_pure::tags::{block_intact, render_block, BASE_GENERATION};
 
 use crate::guest::worker::{Pacer, Worker};
-use crate::protocol::DiskRequest;
+use crate::protocol::{DiskRequest, DiskVerdict};
 
 const ALIGN: usize = 4096;
 const TICK: Duration = Duration::from_millis(100);
@@ -84,17 +83,6 @@ pub struct DiskWorkload {
     worker: Worker,
     /// First error the writer hit, if any.
     error: Arc<Mutex<Option<String>>>,
-}
-
-/// Verification verdict of the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskVerdict {
-    /// Blocks that were written and checked.
-    pub blocks: u64,
-    /// Blocks that did not read back as written.
-    pub bad_blocks: u64,
-    /// Bytes written in total.
-    pub bytes_written: u64,
 }
 
 impl DiskWorkload {

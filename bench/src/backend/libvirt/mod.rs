@@ -1,23 +1,23 @@
 //! The libvirt backend: migrations the way the users run them, through
 //! libvirt daemons and the `virt` crate. [`domain`] builds the guest's
-//! domain XML, [`settings`] maps migration settings to libvirt's typed
+//! domain XML, [`libvirt_settings`] maps migration settings to libvirt's typed
 //! parameters and flags (and refuses what libvirt cannot say),
 //! [`stats`] reads job statistics, [`calls`] holds the calls the crate
-//! lacks, [`driver`] implements the migration contract and [`lab`] runs
+//! lacks, [`libvirt_driver`] implements the migration contract and [`libvirt_lab`] runs
 //! it in the local lab with a daemon per host namespace.
 
 pub mod calls;
 pub mod domain;
-pub mod driver;
-pub mod lab;
-pub mod preflight;
+pub mod libvirt_driver;
+pub mod libvirt_lab;
+pub mod libvirt_preflight;
+pub mod libvirt_settings;
 pub mod provision;
 pub mod reach;
 pub mod remote;
-pub mod settings;
 pub mod stats;
 
-pub use driver::{Ends, LibvirtDriver};
+pub use libvirt_driver::{Ends, LibvirtDriver};
 
 /// How long a libvirt daemon may take to accept a connection, local or
 /// over ssh (a host that drops packets, a daemon that never replies).

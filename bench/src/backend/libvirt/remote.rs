@@ -19,9 +19,9 @@ use migbench_probes::host::prober::ProbeTarget;
 use migbench_probes::protocol::{CONTROL_PORT, ECHO_PORT};
 use virt::connect::Connect;
 
-use super::preflight::LibvirtPreflight;
+use super::libvirt_preflight::LibvirtPreflight;
+use super::libvirt_settings::{DiskMove, Endpoints};
 use super::reach::Reach;
-use super::settings::{DiskMove, Endpoints};
 use super::{Ends, LibvirtDriver};
 use crate::control::Cancel;
 use crate::migrate::env::{Environment, Hosts, LinkCounter};

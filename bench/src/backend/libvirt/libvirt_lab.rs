@@ -15,7 +15,7 @@ use migbench_probes::host::agent_client::AgentClient;
 use virt::connect::Connect;
 
 use super::domain::{domain_xml, new_uuid, tcg_pad_emulator, DISK_TARGET, DOMAIN};
-use super::settings::{DiskMove, Endpoints};
+use super::libvirt_settings::{DiskMove, Endpoints};
 use super::{Ends, LibvirtDriver};
 use crate::control::Cancel;
 use crate::lab::boot::await_guest;

@@ -1,6 +1,6 @@
 //! [`QmpDriver`]: the local lab's [`MigrationDriver`], two QEMU processes
 //! driven over QMP. Settings go out as capabilities and parameters
-//! ([`super::settings`]), progress comes back from `query-migrate`
+//! ([`super::qmp_settings`]), progress comes back from `query-migrate`
 //! ([`super::status`]), a block storage plan is carried out as an NBD
 //! mirror ([`super::mirror`]).
 
@@ -14,7 +14,7 @@ use super::client::{
     QueryMigrateCapabilities, QueryMigrateParameters, QueryStatus, Stop,
 };
 use super::mirror::Mirror;
-use super::settings::{qmp_arguments, settings_knobs};
+use super::qmp_settings::{qmp_arguments, settings_knobs};
 use super::vm::QmpVm;
 use crate::lab::net::{DST_MIG_IP, MIGRATION_PORT};
 use migbench_model::fault::GuestLocation;

@@ -1,5 +1,5 @@
 //! The libvirt backend's preflight: before any run, refuse the settings of
-//! libvirt runs that libvirt cannot express ([`super::settings::refused`]),
+//! libvirt runs that libvirt cannot express ([`super::libvirt_settings::refused`]),
 //! naming the field, the value and the libvirt version. What QEMU itself
 //! lacks is the QMP preflight's to find (libvirt runs the same QEMU).
 
@@ -7,7 +7,7 @@ use migbench_model::settings::Backend;
 use migbench_model::RunParams;
 use virt::connect::Connect;
 
-use super::settings::refused;
+use super::libvirt_settings::refused;
 use crate::migrate::{Preflight, Unsupported};
 
 /// libvirt's library version as "9.0.0".

@@ -15,7 +15,7 @@ use super::client::{
     MigrateSetCapabilities, MigrateSetParameters, Qmp, QmpError, QueryMigrateCapabilities,
     QueryMigrateParameters, QueryVersion,
 };
-use super::settings::{qmp_arguments, settings_knobs, Knob};
+use super::qmp_settings::{qmp_arguments, settings_knobs, Knob};
 use crate::migrate::{Preflight, Unsupported};
 
 /// The QMP backend's preflight: a throw-away QEMU with its socket in `dir`.

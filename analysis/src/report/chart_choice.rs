@@ -15,7 +15,7 @@ use crate::dims::dim;
 use crate::frame::{all_runs, group_key, varying};
 use crate::load::ResultsSet;
 use crate::stats::Estimate;
-use crate::summary::{Summary, SummaryRow};
+use crate::summary::{metric_of, Summary, SummaryRow};
 
 use super::MAX_TIMELINES;
 
@@ -26,16 +26,12 @@ fn short_label(row: &SummaryRow) -> String {
     row.dims.values().cloned().collect::<Vec<_>>().join(" · ")
 }
 
-pub(super) fn metric_of(rows: &[SummaryRow], m: &str) -> Vec<Option<Estimate>> {
-    rows.iter().map(|r| r.metrics.get(m).copied()).collect()
-}
-
 /// Charts that apply to this data.
 pub fn charts(
     sets: &[ResultsSet],
     summary: &Summary,
     dir: &Path,
-    series: &super::series::Series,
+    series: &super::drawn_series::Series,
 ) -> Result<Vec<Rendered>> {
     let mut out = Vec::new();
     let rows = &summary.rows;

@@ -7,7 +7,7 @@ use std::path::Path;
 use migbench_model::settings::Backend;
 use migbench_model::{RunParams, RunRecord};
 
-use crate::backend::qmp::lab::QmpLab;
+use crate::backend::qmp::qmp_lab::QmpLab;
 use crate::executor::MigrationExecutor;
 use crate::scheduler::Executor;
 
@@ -17,14 +17,14 @@ pub struct LabExecutors {
     pub qmp: MigrationExecutor<QmpLab>,
     /// Runs through libvirt.
     #[cfg(feature = "libvirt")]
-    pub libvirt: MigrationExecutor<crate::backend::libvirt::lab::LibvirtLab>,
+    pub libvirt: MigrationExecutor<crate::backend::libvirt::libvirt_lab::LibvirtLab>,
 }
 
 impl LabExecutors {
     /// Both labs on the same image, accelerator and controls as `qmp`.
     pub fn new(qmp: MigrationExecutor<QmpLab>) -> Self {
         #[cfg(feature = "libvirt")]
-        let libvirt = qmp.with_env(crate::backend::libvirt::lab::LibvirtLab {
+        let libvirt = qmp.with_env(crate::backend::libvirt::libvirt_lab::LibvirtLab {
             image: qmp.env.image.clone(),
             accel: qmp.env.accel.clone(),
             tcg_dirty_workaround: qmp.env.tcg_dirty_workaround,

@@ -17,7 +17,7 @@ use virt::error::Error;
 use virt::sys;
 
 use super::calls::{abort_job, max_downtime, start_post_copy};
-use super::settings::{call_json, migrate_call, DiskMove, Endpoints, MigrateCall};
+use super::libvirt_settings::{call_json, migrate_call, DiskMove, Endpoints, MigrateCall};
 use super::stats::status_of;
 use crate::migrate::{
     BackendError, DiskCopy, DriverEvent, MigrationDriver, MigrationSettings, MigrationState,
