@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-
 use migbench_pure::tags::{block_intact, render_block, BASE_GENERATION};
 
 use crate::guest::worker::{Pacer, Worker};
