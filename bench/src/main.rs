@@ -75,8 +75,10 @@ fn main() {
             print!(
                 "{}",
                 match format {
-                    KeysFormat::Text => migbench_model::reference::text(keys),
-                    KeysFormat::Markdown => migbench_model::reference::markdown(keys),
+                    KeysFormat::Text =>
+                        migbench_model::reference::text(keys, migbench_model::knobs::SECTIONS),
+                    KeysFormat::Markdown =>
+                        migbench_model::reference::markdown(keys, migbench_model::knobs::SECTIONS),
                 }
             );
             Ok(0)

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::matrix::RunParams;
+use crate::knobs::RunParams;
 pub use crate::series::{
     read_probes_csv, write_probes_csv, MigrationEvent, ProbeEvent, ProgressSample, WorkloadSample,
     XbzrleStats,

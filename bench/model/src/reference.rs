@@ -15,6 +15,9 @@ pub struct KeyDoc {
     pub key: &'static str,
     /// Its Rust type's name (`BitRate`).
     pub type_name: &'static str,
+    /// What a value may be, as the parser's refusal says it (empty for
+    /// a key that is not a dimension).
+    pub expecting: &'static str,
     /// Its default, as a scenario file writes it.
     pub default: fn() -> Value,
     /// Whether a scenario must write it.
@@ -31,8 +34,11 @@ impl KeyDoc {
         doc_text(self.doc)
     }
 
-    /// How a value is written.
+    /// How a value is written: what the parser accepts.
     pub fn syntax(&self) -> &'static str {
+        if !self.expecting.is_empty() {
+            return self.expecting;
+        }
         match self.type_name {
             "Size" => "size: `256MiB`, `1GiB`",
             "BitRate" => "bit rate: `100mbit`, `1gbit`",
@@ -129,9 +135,12 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// The doc attributes of each section, in order (`knobs::SECTIONS`).
+pub type Sections = [(&'static str, &'static [&'static str])];
+
 /// A section's doc as one paragraph.
-fn section_doc(section: &str) -> String {
-    crate::knobs::SECTIONS
+fn section_doc(sections: &Sections, section: &str) -> String {
+    sections
         .iter()
         .find(|(s, _)| *s == section)
         .map(|(_, d)| doc_text(d))
@@ -140,7 +149,7 @@ fn section_doc(section: &str) -> String {
 
 /// The reference as Markdown: the preamble, then per section its doc and
 /// a table of its keys.
-pub fn markdown(keys: &[KeyDoc]) -> String {
+pub fn markdown(keys: &[KeyDoc], sections: &Sections) -> String {
     let mut out = String::from(PREAMBLE);
     let mut section = "";
     for k in keys {
@@ -149,7 +158,7 @@ pub fn markdown(keys: &[KeyDoc]) -> String {
             let _ = write!(
                 out,
                 "\n## `[{section}]`\n\n{}\n\n| key | value | default | dimension | description |\n|---|---|---|---|---|\n",
-                section_doc(section)
+                section_doc(sections, section)
             );
         }
         let _ = writeln!(
@@ -166,13 +175,13 @@ pub fn markdown(keys: &[KeyDoc]) -> String {
 }
 
 /// The reference as plain text, one key per paragraph.
-pub fn text(keys: &[KeyDoc]) -> String {
+pub fn text(keys: &[KeyDoc], sections: &Sections) -> String {
     let mut out = String::new();
     let mut section = "";
     for k in keys {
         if k.section != section {
             section = k.section;
-            let _ = writeln!(out, "[{section}]  {}\n", section_doc(section));
+            let _ = writeln!(out, "[{section}]  {}\n", section_doc(sections, section));
         }
         let _ = writeln!(
             out,
@@ -194,7 +203,7 @@ pub fn text(keys: &[KeyDoc]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knobs::KEYS;
+    use crate::knobs::{KEYS, SECTIONS};
 
     #[test]
     fn doc_attributes_read_back_raw_and_escaped() {
@@ -229,7 +238,7 @@ mod tests {
 
     #[test]
     fn the_markdown_has_one_table_per_section_and_escapes_pipes() {
-        let md = markdown(KEYS);
+        let md = markdown(KEYS, SECTIONS);
         assert_eq!(md.matches("\n## `[").count(), 10, "{md}");
         assert!(md.contains("none \\| shared"), "pipes in a cell escaped");
     }

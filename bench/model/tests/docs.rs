@@ -104,7 +104,8 @@ fn prose_headings(md: &str) -> Vec<String> {
 fn the_scenario_reference_page_is_what_scenario_keys_prints() {
     let path = root().join("docs/src/scenario-reference.md");
     let page = std::fs::read_to_string(&path).unwrap();
-    let generated = migbench_model::reference::markdown(migbench_model::KEYS);
+    let generated =
+        migbench_model::reference::markdown(migbench_model::KEYS, migbench_model::knobs::SECTIONS);
     assert!(
         page == generated,
         "{} differs from the knob table: regenerate it with `migbench scenario keys --format markdown > docs/src/scenario-reference.md`",

@@ -58,7 +58,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// A run's inputs.
-    pub fn of(p: &crate::RunParams) -> Inputs {
+    pub fn of(p: &crate::knobs::RunParams) -> Inputs {
         use crate::settings::{
             AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, Postcopy,
             StorageMode, Xbzrle,
