@@ -6,6 +6,7 @@
 //! ([`service`]). No I/O beyond reading a scenario file, so both
 //! sides depend on it without pulling in the other.
 
+pub mod capability;
 pub mod dimension;
 pub mod eta;
 pub mod fault;

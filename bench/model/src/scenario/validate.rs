@@ -4,11 +4,12 @@
 
 use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
+use crate::capability::Capability;
 use crate::fault::{Fault, FaultAt, FaultKind};
 use crate::knobs::ServiceSpec;
 use crate::service::Services;
 use crate::settings::{
-    Backend, Capability, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
+    Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
 };
 use crate::units::BitRate;
 

@@ -1,0 +1,53 @@
+//! What each backend can do ([`Capability`], [`Backend::capabilities`]),
+//! declared once: scenario validation asks it, and a refusal names the
+//! capability and the backends that have it.
+
+use crate::settings::Backend;
+
+/// What a backend can do, declared once ([`Backend::capabilities`]):
+/// scenario validation reads it, and a refusal names the capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Faults injected into the migration and recovered from (migbench
+    /// drives QEMU and its post-copy recovery itself).
+    Faults,
+    /// Migrating between real hosts (`[hosts]`) reached over a URI.
+    RealHosts,
+    /// Block migration: the disk copied to the destination.
+    BlockMigration,
+    /// Measuring a running guest's dirty rate (`advise --qmp`).
+    DirtyRateMeasurement,
+}
+
+impl Capability {
+    /// Its name in a refusal.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Faults => "fault injection",
+            Capability::RealHosts => "real hosts",
+            Capability::BlockMigration => "block migration",
+            Capability::DirtyRateMeasurement => "dirty-rate measurement",
+        }
+    }
+}
+
+impl Backend {
+    /// Everything this backend can do.
+    pub fn capabilities(self) -> &'static [Capability] {
+        use Capability as C;
+        match self {
+            Backend::Qmp => &[C::Faults, C::BlockMigration, C::DirtyRateMeasurement],
+            Backend::Libvirt => &[C::RealHosts, C::BlockMigration],
+        }
+    }
+
+    /// Whether it can do `c`.
+    pub fn can(self, c: Capability) -> bool {
+        self.capabilities().contains(&c)
+    }
+
+    /// The backends that can do `c`.
+    pub fn able(c: Capability) -> Vec<Backend> {
+        Backend::ALL.iter().copied().filter(|b| b.can(c)).collect()
+    }
+}
