@@ -39,13 +39,9 @@ impl KeyDoc {
         if !self.expecting.is_empty() {
             return self.expecting;
         }
+        // Only the keys that are not dimensions (`@` lines) get here.
         match self.type_name {
-            "Size" => "size: `256MiB`, `1GiB`",
-            "BitRate" => "bit rate: `100mbit`, `1gbit`",
-            "ByteRate" => "byte rate: `20MB/s`, `0`",
             "Dur" => "duration: `300ms`, `2s`",
-            "Percent" => "percent: `5%`",
-            "Count" | "u32" => "integer",
             "Vec<Dur>" => "list of durations",
             _ => "see the description",
         }
