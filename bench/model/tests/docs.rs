@@ -28,18 +28,24 @@ fn pages() -> Vec<PathBuf> {
     out
 }
 
+/// The lines of `md` outside fenced code blocks.
+fn unfenced(md: &str) -> Vec<&str> {
+    let mut fence = false;
+    md.lines()
+        .filter(|line| {
+            if line.trim_start().starts_with("```") {
+                fence = !fence;
+                return false;
+            }
+            !fence
+        })
+        .collect()
+}
+
 /// The text of `md` outside fenced code blocks and inline code spans.
 fn prose(md: &str) -> String {
     let mut out = String::new();
-    let mut fence = false;
-    for line in md.lines() {
-        if line.trim_start().starts_with("```") {
-            fence = !fence;
-            continue;
-        }
-        if fence {
-            continue;
-        }
+    for line in unfenced(md) {
         // Drop inline code: every other backtick-delimited part.
         for (i, part) in line.split('`').enumerate() {
             if i % 2 == 0 {
@@ -82,22 +88,11 @@ fn slug(heading: &str) -> String {
 
 /// The ids of `md`'s headings.
 fn anchors(md: &str) -> BTreeSet<String> {
-    prose_headings(md).iter().map(|h| slug(h)).collect()
-}
-
-fn prose_headings(md: &str) -> Vec<String> {
-    let mut fence = false;
-    let mut out = Vec::new();
-    for line in md.lines() {
-        if line.trim_start().starts_with("```") {
-            fence = !fence;
-            continue;
-        }
-        if !fence && line.starts_with('#') {
-            out.push(line.trim_start_matches('#').replace('`', ""));
-        }
-    }
-    out
+    unfenced(md)
+        .into_iter()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| slug(&line.trim_start_matches('#').replace('`', "")))
+        .collect()
 }
 
 #[test]
