@@ -123,13 +123,16 @@ fn print(
     if table {
         writeln!(
             out,
-            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder {:.0} % of the limit + {:.0} % of what the guest dirtied since the last sync, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: half a check span ({:.0} ms + {:.1} MB) under the limit, the top {:.1} MB of RAM after a first pass, else {:.0} % of the limit; + {:.0} % of what the guest dirtied since the last sync, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,
             c.pass_ms,
             c.switchover_ms,
             c.switchover_ms_per_gib,
+            c.check_ms,
+            c.check_bytes / 1e6,
+            c.tail_bytes / 1e6,
             c.remainder_share * 100.0,
             c.sync_share * 100.0,
             c.base_bytes / 1e6,

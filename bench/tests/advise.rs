@@ -237,7 +237,8 @@ fn the_guides_advise_examples_are_what_advise_prints() {
 /// 1 GiB) says which constants it could not identify and keeps the
 /// prior's per-GiB slopes, so `advise --model` still pauses a post-copy
 /// switch of a larger guest (it said "a 0 ms pause" when the slopes were
-/// fitted as 0).
+/// fitted as 0); the stored model, edited to hold a negative constant,
+/// is refused naming the field.
 #[test]
 fn a_fit_on_one_ram_size_names_what_it_kept() {
     let tmp = tempfile::tempdir().unwrap();
@@ -289,4 +290,29 @@ fn a_fit_on_one_ram_size_names_what_it_kept() {
         .find(|l| l.contains("post-copy after the first pass"))
         .unwrap_or_else(|| panic!("{t}"));
     assert!(!pc.contains("a 0 ms pause"), "{t}");
+    // The stored model edited by hand: a negative constant is refused,
+    // naming the file and the field.
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    m["constants"]["tail_bytes"] = serde_json::json!(-1.0);
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, m.to_string()).unwrap();
+    let out = advise(&[
+        "--ram",
+        "1GiB",
+        "--dirty-rate",
+        "1MB/s",
+        "--link",
+        "1gbit",
+        "--max-downtime",
+        "300ms",
+        "--model",
+        bad.to_str().unwrap(),
+    ]);
+    assert_exit(out.status, EXIT_REFUSED, "advise --model bad.json");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.json: constants.tail_bytes is -1.0; allowed: 0 or more"),
+        "{err}"
+    );
 }

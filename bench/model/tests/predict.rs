@@ -189,6 +189,9 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
         0.01,
     );
     close("sync_share", f.sync_share, lab.sync_share, 0.01);
+    close("tail_bytes", f.tail_bytes, lab.tail_bytes, 0.1e6);
+    close("check_ms", f.check_ms, lab.check_ms, 1.0);
+    close("check_bytes", f.check_bytes, lab.check_bytes, 0.1e6);
     // Not fitted: the prior's.
     assert_eq!(f.dirty_capacity, lab.dirty_capacity);
     assert_eq!(f.compress_rate, lab.compress_rate);
@@ -202,7 +205,7 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
 /// them beyond the margins fails here until the docs say so.
-const README_LOCO: (f64, f64, f64, f64, f64) = (2.9, 11.0, 32.0, 105.0, 98.9);
+const README_LOCO: (f64, f64, f64, f64, f64) = (3.1, 11.0, 26.0, 66.0, 98.9);
 
 /// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
@@ -211,7 +214,7 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (2.9, 11.0, 32.0, 105.0, 98.9);
 /// predicted by the median of the other repetitions of its own
 /// configuration, which no model of the configuration can beat on
 /// average.
-const README_SCALED: (f64, f64, f64, f64) = (1.12, 1.55, 0.60, 1.02);
+const README_SCALED: (f64, f64, f64, f64) = (0.88, 1.03, 0.60, 1.02);
 
 #[test]
 fn left_out_configurations_are_predicted_as_the_readme_says() {
@@ -293,9 +296,18 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
     near("downtime scaled p90", f.down_scaled_p90, sp, 0.05);
     near("floor scaled median", floor.0, fm, 0.03);
     near("floor scaled p90", floor.1, fp, 0.05);
-    // The targets for total time and endings.
+    // The targets: total time, endings and the downtime's median.
     assert!(f.time_median <= 5.0 && f.time_p90 <= 15.0, "{f:?}");
     assert!(f.ending_pct >= 95.0, "{f:?}");
+    assert!(f.down_scaled_median <= 1.0, "{f:?}");
+    // The downtime's 90th percentile target (1) is below what repeating
+    // a configuration gives (the floor): the model is held at the floor.
+    assert!(
+        f.down_scaled_p90 <= floor.1 + 0.05,
+        "p90 {:.2} against the floor {:.2}",
+        f.down_scaled_p90,
+        floor.1
+    );
 }
 
 /// Each run's QEMU downtime predicted by the median of the other runs of

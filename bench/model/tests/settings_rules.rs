@@ -24,13 +24,15 @@ fn the_settings_rules_predict_how_each_remedy_ends() {
     assert_eq!(checked.len(), 7);
     for k in &checked {
         println!(
-            "{:<20} {} / predicted {} by {}: total {:?} %, downtime {:?} ms",
+            "{:<20} {} / predicted {} by {}: total {:?} %, downtime {:?} ms (predicted {:.1} s, {:.0} ms)",
             k.rec.params.variant,
             k.rec.outcome,
             k.predicted.outcome,
             k.predicted.finished_by,
             k.time_error_pct.map(|e| e.round()),
-            k.downtime_error_ms.map(|e| e.round())
+            k.downtime_error_ms.map(|e| e.round()),
+            k.predicted.total_time_ms / 1e3,
+            k.predicted.downtime_ms.unwrap_or(f64::NAN)
         );
         assert_eq!(
             k.rec.outcome, k.predicted.outcome,

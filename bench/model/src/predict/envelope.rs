@@ -84,6 +84,9 @@ impl Model {
                         file.display()
                     )
                 })?;
+                m.constants
+                    .out_of_range()
+                    .map_or(Ok(()), |why| Err(format!("{}: {why}", file.display())))?;
                 Ok((
                     m,
                     format!("fitted on {} runs, {}", m.envelope.runs, file.display()),

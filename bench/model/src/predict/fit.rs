@@ -222,9 +222,7 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
             c = grid(c, &error);
         }
     }
-    let (switchover, shares) = downtime_fit(&done, c, ram_varies, &mut unidentified);
-    (c.switchover_ms, c.switchover_ms_per_gib) = switchover;
-    (c.remainder_share, c.sync_share) = shares;
+    let c = downtime_fit(&done, c, ram_varies, &mut unidentified);
     Some(Fitted {
         model: Model {
             constants: c,
@@ -234,19 +232,21 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
     })
 }
 
-/// The switchover (a line in RAM) and the remainder's shares (of the
-/// limit's worth, of what the guest dirtied since the last sync) that
-/// give QEMU's downtimes of `done` their least mean |error|: for each
-/// pair of shares on a grid, the switchover is the line through what the
-/// remainder leaves of each downtime. A share the runs cannot tell apart
-/// keeps its prior: the limit's share needs more than one limit's worth
-/// (limit or link varied), the dirtied share more than one dirty rate.
+/// `c` with the switchover (a line in RAM) and the remainder's constants
+/// that give QEMU's downtimes of `done` their least mean |error|: the
+/// shares of the limit's worth and of what the guest dirtied since the
+/// last sync, the top of the guest's RAM and the span between QEMU's
+/// checks, on a grid; for each, the switchover is the line through what
+/// the remainder leaves of each downtime. What the runs cannot tell apart
+/// keeps its prior: the limit's share, the top and the span need more
+/// than one limit's worth (limit or link varied), the dirtied share more
+/// than one dirty rate.
 fn downtime_fit(
     done: &[&RunRecord],
     c: Constants,
     ram_varies: bool,
     unidentified: &mut Vec<String>,
-) -> ((f64, f64), (f64, f64)) {
+) -> Constants {
     let prior = Constants::PRIOR;
     let measured: Vec<(&RunRecord, f64)> = done
         .iter()
@@ -257,8 +257,11 @@ fn downtime_fit(
     let dirty_varies = distinct(done, |r| r.params.dirty_rate.0 as f64) >= 2;
     if !limit_varies {
         unidentified.push(format!(
-            "the remainder's share of the limit (one downtime limit over one link): {:.2} kept",
-            prior.remainder_share
+            "the remainder's share of the limit, the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.2}, {:.1} MB and {:.0} ms + {:.1} MB kept",
+            prior.remainder_share,
+            prior.tail_bytes / 1e6,
+            prior.check_ms,
+            prior.check_bytes / 1e6
         ));
     }
     if !dirty_varies {
@@ -272,50 +275,81 @@ fn downtime_fit(
     } else {
         vec![prior.remainder_share]
     };
+    // (top of RAM, span between checks in ms and in bytes)
+    let layouts: Vec<(f64, f64, f64)> = if limit_varies {
+        let tops = [0.0, 8e6, 10e6, 12e6, 14e6, 16e6];
+        let mut v = Vec::new();
+        for ms in (0..=10).map(|k| 25.0 * k as f64) {
+            for bytes in (0..=6).map(|k| 1e6 * k as f64) {
+                v.extend(tops.map(|top| (top, ms, bytes)));
+            }
+        }
+        v
+    } else {
+        vec![(prior.tail_bytes, prior.check_ms, prior.check_bytes)]
+    };
     let sync_shares: Vec<f64> = if dirty_varies {
         (0..=4).map(|k| k as f64 * 0.25).collect()
     } else {
         vec![prior.sync_share]
     };
-    // (mean |error|, switchover line, shares)
-    type Best = (f64, (f64, f64), (f64, f64));
-    let mut best: Option<Best> = None;
-    for &s in &limit_shares {
-        for &k in &sync_shares {
-            let without = Constants {
-                remainder_share: s,
-                sync_share: k,
-                switchover_ms: 0.0,
-                switchover_ms_per_gib: 0.0,
-                ..c
-            };
-            let points: Vec<(f64, f64)> = measured
-                .iter()
-                .filter_map(|(r, m)| {
-                    let left = predict(&Inputs::of(&r.params), &without).downtime_ms?;
-                    Some((gib(r), m - left))
-                })
-                .collect();
-            let Some((a, b)) = ram_line(&points, ram_varies, prior.switchover_ms_per_gib) else {
-                continue;
-            };
-            let e = points
-                .iter()
-                .map(|(x, y)| (y - a - b * x).abs())
-                .sum::<f64>()
-                / points.len() as f64;
-            if best.is_none_or(|(be, _, _)| e < be) {
-                best = Some((e, (a, b), (s, k)));
-            }
+    let mut candidates = Vec::new();
+    for &remainder_share in &limit_shares {
+        for &sync_share in &sync_shares {
+            candidates.extend(layouts.iter().map(|&(tail_bytes, check_ms, check_bytes)| {
+                Constants {
+                    remainder_share,
+                    sync_share,
+                    tail_bytes,
+                    check_ms,
+                    check_bytes,
+                    switchover_ms: 0.0,
+                    switchover_ms_per_gib: 0.0,
+                    ..c
+                }
+            }));
         }
     }
-    match best {
-        Some((_, sw, shares)) => (sw, shares),
-        None => (
-            (prior.switchover_ms, prior.switchover_ms_per_gib),
-            (prior.remainder_share, prior.sync_share),
-        ),
+    // (mean |error|, the candidate with its switchover line)
+    let mut best: Option<(f64, Constants)> = None;
+    for without in candidates {
+        let points: Vec<(f64, f64)> = measured
+            .iter()
+            .filter_map(|(r, m)| {
+                let left = predict(&Inputs::of(&r.params), &without).downtime_ms?;
+                Some((gib(r), m - left))
+            })
+            .collect();
+        let Some((a, b)) = ram_line(&points, ram_varies, prior.switchover_ms_per_gib) else {
+            continue;
+        };
+        let e = points
+            .iter()
+            .map(|(x, y)| (y - a - b * x).abs())
+            .sum::<f64>()
+            / points.len() as f64;
+        if best.is_none_or(|(be, _)| e < be) {
+            let with = Constants {
+                switchover_ms: a,
+                switchover_ms_per_gib: b,
+                ..without
+            };
+            best = Some((e, with));
+        }
     }
+    best.map_or(
+        Constants {
+            switchover_ms: prior.switchover_ms,
+            switchover_ms_per_gib: prior.switchover_ms_per_gib,
+            remainder_share: prior.remainder_share,
+            sync_share: prior.sync_share,
+            tail_bytes: prior.tail_bytes,
+            check_ms: prior.check_ms,
+            check_bytes: prior.check_bytes,
+            ..c
+        },
+        |(_, with)| with,
+    )
 }
 
 /// The pass cost (0–1 s) and background dirtying (0–4 MB/s) that give

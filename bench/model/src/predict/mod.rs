@@ -79,6 +79,26 @@ pub struct Constants {
     /// remainder: an idle guest's is small, a busy guest's nears the limit.
     #[serde(default = "half")]
     pub sync_share: f64,
+    /// The guest's non-zero memory that QEMU's first pass meets last,
+    /// after the free (zero) pages, bytes: what the guest's kernel
+    /// allocated from the top of its RAM at boot (page cache, slabs,
+    /// page tables). When the limit's worth holds it, QEMU's check fires
+    /// while the first pass is still in the zero pages, and all of it
+    /// goes in the pause: an idle guest's downtime is this at the link
+    /// rate, not a share of the limit.
+    #[serde(default)]
+    pub tail_bytes: f64,
+    /// The span of sending between two of QEMU's completion checks, ms,
+    /// with [`Constants::check_bytes`] (an iteration sends for up to
+    /// 50 ms, and the socket takes more without waiting): the first check
+    /// below the limit's worth finds the pass half a span lower, so a
+    /// limit shorter than half a span leaves nothing of the pass.
+    #[serde(default)]
+    pub check_ms: f64,
+    /// What the socket takes between two checks beyond
+    /// [`Constants::check_ms`] of sending, bytes.
+    #[serde(default)]
+    pub check_bytes: f64,
     /// How fast the workload could dirty memory with a whole vCPU,
     /// bytes/s: auto-converge's throttle slows a rate-paced workload only
     /// once the vCPU time left falls below what its rate needs.
@@ -130,6 +150,9 @@ impl Constants {
         background_rate: 0.5e6,
         remainder_share: 0.5,
         sync_share: 0.5,
+        tail_bytes: 0.0,
+        check_ms: 0.0,
+        check_bytes: 0.0,
         dirty_capacity: Constants::LAB.dirty_capacity,
         compress_rate: Constants::LAB.compress_rate,
     };
@@ -144,17 +167,43 @@ impl Constants {
         setup_ms: 0.0,
         setup_ms_per_gib: 788.0,
         pass_ms: 0.0,
-        switchover_ms: 0.0,
-        switchover_ms_per_gib: 2.0,
+        switchover_ms: 4.0,
+        switchover_ms_per_gib: 0.0,
         base_bytes: 66.5e6,
         base_bytes_per_gib: 33.8e6,
         dirty_scale: 1.0,
         background_rate: 0.0,
         remainder_share: 0.45,
         sync_share: 0.5,
+        tail_bytes: 14e6,
+        check_ms: 125.0,
+        check_bytes: 2e6,
         dirty_capacity: 500e6,
         compress_rate: 200e6,
     };
+}
+
+impl Constants {
+    /// The first constant outside what the model can use, in words
+    /// naming it (a hand-edited model file): every constant is a cost,
+    /// an amount or a rate, never negative; the shares lie in 0–1 and
+    /// the goodput above 0.
+    pub fn out_of_range(&self) -> Option<String> {
+        let serde_json::Value::Object(fields) = serde_json::to_value(self).ok()? else {
+            return None;
+        };
+        for (name, v) in &fields {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            let share = matches!(name.as_str(), "goodput" | "remainder_share" | "sync_share");
+            let bad =
+                !x.is_finite() || x < 0.0 || (share && x > 1.0) || (name == "goodput" && x == 0.0);
+            if bad {
+                let allowed = if share { "0–1" } else { "0 or more" };
+                return Some(format!("constants.{name} is {v}; allowed: {allowed}"));
+            }
+        }
+        None
+    }
 }
 
 /// What the model predicts.
@@ -224,7 +273,6 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
     let ws = i.working_set.min(i.ram);
     let gib = i.ram / (1u64 << 30) as f64;
     let switchover_ms = c.switchover_ms + c.switchover_ms_per_gib * gib;
-    let postcopy_pause_ms = c.switchover_ms_per_gib * gib;
     let wire = send_rate(i, c).max(1.0);
     let mut throttle: f64 = 0.0;
     let mut max_throttle: f64 = 0.0;
@@ -295,7 +343,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                         at,
                         dirty_now,
                         rate,
-                        postcopy_pause_ms,
+                        switchover_ms,
                         if kind == 1 {
                             OutcomeDetail::Postcopy
                         } else {
@@ -342,14 +390,34 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
         let limit_ms = i.limit_at(t * 1e3);
         if remaining / rate * 1e3 <= limit_ms {
             // What is left at the switchover: part of the pass QEMU was
-            // sending when its estimate fitted (a share of the limit's
-            // worth) and part of what the guest dirtied since the last
-            // sync, never more than the limit's worth.
-            // The pass's tail was sent in the pause, not before it: the
-            // pause starts that much sooner.
+            // sending when its check fitted, and part of what the guest
+            // dirtied since the last sync, never more than the limit's
+            // worth. QEMU checks only between iterations (each sends up
+            // to 50 ms, and the socket takes more without waiting), so
+            // its first check below the limit's worth finds the pass half
+            // a span lower on average; the first pass ends in the guest's
+            // free (zero) pages and then the top of its RAM, so there the
+            // check fires before the top when the limit's worth holds it.
+            // Where neither fits, the check fitted after a sync that did
+            // not: a share of the limit's worth. The pass's part was sent
+            // in the pause, not before it: the pause starts that sooner.
             let dirtied_ms = remaining / rate * 1e3;
+            let synced_ms = c.sync_share * dirtied_ms;
+            let top_ms = c.tail_bytes.min(prev) / rate * 1e3;
+            let span_ms = c.check_ms + c.check_bytes / rate * 1e3;
+            let at_check_ms = (limit_ms.min(dur * 1e3) - span_ms / 2.0).max(0.0);
             let (tail_ms, left_ms) = if stepped {
                 (0.0, dirtied_ms)
+            } else if throttle == 0.0
+                && passes == 1
+                && c.tail_bytes > 0.0
+                && top_ms + synced_ms <= limit_ms
+            {
+                // The check fired in the first pass' zero pages.
+                (top_ms, top_ms + synced_ms)
+            } else if throttle == 0.0 && span_ms > 0.0 && at_check_ms + synced_ms <= limit_ms {
+                // The first check below the limit's worth fitted.
+                (at_check_ms, at_check_ms + synced_ms)
             } else {
                 let tail = (c.remainder_share * limit_ms).clamp(0.0, (dur * 1e3).min(limit_ms));
                 let left = (tail + c.sync_share * dirtied_ms).min(limit_ms);
@@ -375,13 +443,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
         }
         if let Switch::AfterPasses(n) = i.postcopy {
             if passes + 1 >= n {
-                break postcopy_end(
-                    t,
-                    remaining,
-                    rate,
-                    postcopy_pause_ms,
-                    OutcomeDetail::Postcopy,
-                );
+                break postcopy_end(t, remaining, rate, switchover_ms, OutcomeDetail::Postcopy);
             }
         }
         // Auto-converge: a period that dirtied more than half of what it
@@ -462,7 +524,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
 
 /// Post-copy takes over at `at` with `dirty` bytes still on the source:
 /// the guest pauses for the last bitmap sync and the device state only
-/// (the RAM-proportional part of the switchover, no pages), then the rest
+/// (the switchover without pages), then the rest
 /// follows at the link rate (each page once, requested or pushed).
 fn postcopy_end(at: f64, dirty: f64, rate: f64, pause_ms: f64, by: OutcomeDetail) -> End {
     End {

@@ -19,6 +19,9 @@ const T: Constants = Constants {
     background_rate: 0.0,
     remainder_share: 0.5,
     sync_share: 0.5,
+    tail_bytes: 0.0,
+    check_ms: 0.0,
+    check_bytes: 0.0,
     dirty_capacity: 500e6,
     compress_rate: 200e6,
 };
@@ -125,8 +128,12 @@ fn post_copy_ends_with_a_short_pause_and_the_rest_after() {
         p.converges && p.finished_by == OutcomeDetail::Postcopy,
         "{p:?}"
     );
-    // The pause: the last sync and device state (10 ms for 256 MiB).
-    assert_eq!(p.downtime_ms, Some(T.switchover_ms_per_gib / 4.0));
+    // The pause: the switchover without pages (the last sync and device
+    // state).
+    assert_eq!(
+        p.downtime_ms,
+        Some(T.switchover_ms + T.switchover_ms_per_gib / 4.0)
+    );
     let pc = p.postcopy_ms.unwrap();
     // What the bulk pass left dirty (≤ the working set) at the link rate.
     assert!(
@@ -155,7 +162,10 @@ fn a_completion_timeout_aborts_or_forces() {
     assert!(f.downtime_ms.unwrap() > 1000.0, "{f:?}");
     i.postcopy = Switch::Allowed;
     let fp = predict(&i, &T);
-    assert_eq!(fp.downtime_ms, Some(T.switchover_ms_per_gib / 4.0));
+    assert_eq!(
+        fp.downtime_ms,
+        Some(T.switchover_ms + T.switchover_ms_per_gib / 4.0)
+    );
     assert!(fp.postcopy_ms.is_some());
 }
 
@@ -242,4 +252,28 @@ fn the_remainder_follows_the_guest_and_the_limit() {
             assert!((d - 0.5 * limit).abs() < 1e-6, "{dirty} {limit}: {d}");
         }
     }
+}
+
+#[test]
+fn a_constant_out_of_range_is_named() {
+    assert_eq!(Constants::LAB.out_of_range(), None);
+    assert_eq!(Constants::PRIOR.out_of_range(), None);
+    let c = Constants {
+        tail_bytes: -1.0,
+        ..Constants::LAB
+    };
+    assert_eq!(
+        c.out_of_range().as_deref(),
+        Some("constants.tail_bytes is -1.0; allowed: 0 or more")
+    );
+    let g = Constants {
+        goodput: 0.0,
+        ..Constants::LAB
+    };
+    assert!(g.out_of_range().unwrap().contains("constants.goodput"));
+    let s = Constants {
+        sync_share: 1.5,
+        ..Constants::LAB
+    };
+    assert!(s.out_of_range().unwrap().ends_with("allowed: 0–1"));
 }

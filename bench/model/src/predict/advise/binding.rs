@@ -25,8 +25,8 @@ pub enum Binding {
         /// Setup, the first pass and the switchover, ms.
         floor_ms: f64,
     },
-    /// The switchover alone (post-copy's pause, where that is shorter) is
-    /// longer than the downtime target.
+    /// The switchover alone (post-copy's whole pause) is longer than the
+    /// downtime target.
     Switchover {
         /// The shortest pause any setting has, ms.
         floor_ms: f64,
@@ -140,16 +140,9 @@ fn binding(q: &Question, c: &Constants, settings: &[(Setting, Prediction)]) -> O
         .fold(0.0, f64::max);
     let bytes = (c.base_bytes + c.base_bytes_per_gib * gib + q.working_set.min(q.ram)).min(q.ram);
     let switchover = c.switchover_ms + c.switchover_ms_per_gib * gib;
-    let pause_floor = settings
-        .iter()
-        .map(|(s, _)| {
-            if s.postcopy {
-                c.switchover_ms_per_gib * gib
-            } else {
-                switchover
-            }
-        })
-        .fold(f64::INFINITY, f64::min);
+    // Every setting pauses for the switchover at least (post-copy for
+    // it alone).
+    let pause_floor = switchover;
     let send_ms = bytes / rate.max(1.0) * 1e3;
     let floor_ms = setup_ms + send_ms + pause_floor;
     if let Some(m) = q.max_time_ms.filter(|m| floor_ms > *m) {
