@@ -260,7 +260,7 @@ pub fn write_page(a: &Side, b: &Side, rows: &[MetricComparison], dir: &Path) -> 
 pub fn render_predicted(
     set: &ResultsSet,
     group: Option<&str>,
-    model: &(migbench_model::predict::Model, String),
+    model: &(migbench_predict::Model, String),
 ) -> Result<String> {
     use crate::report::predicted::{accuracy_line, by_group, group_lines, HEADS};
     if let Some(g) = group {
@@ -304,7 +304,7 @@ pub fn render_predicted(
     let _ = writeln!(
         s,
         "\n{}",
-        accuracy_line(&migbench_model::predict::accuracy::Accuracy::of(&all))
+        accuracy_line(&migbench_predict::accuracy::Accuracy::of(&all))
     );
     Ok(s)
 }

@@ -12,7 +12,7 @@ use migbench_analysis::export::{self, Exporter};
 use migbench_analysis::load::{duplicates, load_results, refuse_duplicates, ResultsSet, Usage};
 use migbench_analysis::report::{check_name, default_name, plain_name, report_path, write_report};
 use migbench_analysis::summary::summarise;
-use migbench_model::predict::Model;
+use migbench_predict::Model;
 
 /// `print!` that ends the program quietly when standard output is closed
 /// (`migbench summary | head`) instead of panicking, and with exit 1 on

@@ -243,7 +243,7 @@ proptest! {
             let summary = migbench_analysis::summary::summarise(&sets, probes).unwrap();
             let n: usize = summary.rows.iter().map(|r| r.n).sum();
             assert_eq!(n, sets[0].records.len());
-            let model = migbench_model::predict::Model::load(None).unwrap();
+            let model = migbench_predict::Model::load(None).unwrap();
             let written = migbench_analysis::report::write_report(
                 &sets, &summary, &model, &reports.join("r"), probes,
             )

@@ -1,19 +1,19 @@
 //! `migbench advise`: which migration settings meet a downtime (and time)
 //! target for a guest on a link, ranked by the model
-//! (`migbench_model::predict::advise`), and the link it would need when
+//! (`migbench_predict::advise`), and the link it would need when
 //! none does. The dirty rate is given or measured on a running guest with
 //! QEMU's `calc-dirty-rate` (over its QMP socket, or through libvirt).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use migbench_model::predict::advise::{
+use migbench_model::scalar::ScalarField;
+use migbench_model::units::{BitRate, ByteRate, Dur, Percent, Size};
+use migbench_predict::advise::{
     advise, closest, link_needed, shown, why_none, why_not_plain, Advice, Binding, Question,
     FASTEST_LINK_BPS,
 };
-use migbench_model::predict::Inputs;
-use migbench_model::scalar::ScalarField;
-use migbench_model::units::{BitRate, ByteRate, Dur, Percent, Size};
+use migbench_predict::Inputs;
 
 use crate::usage::UsageError;
 

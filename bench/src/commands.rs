@@ -99,7 +99,7 @@ pub(crate) fn expand_bounded(
     scenario: &Path,
     limits: &Limits,
 ) -> Result<Vec<RunParams>> {
-    migbench_model::matrix::expand_bounded(sc, limits)
+    migbench_predict::plan::expand_bounded(sc, limits)
         .map_err(|e| UsageError(format!("{}: {e}", scenario.display())).into())
 }
 
@@ -129,7 +129,7 @@ pub fn run(
         use std::io::Write;
         // The size first: a long plan's total is far below. A closed
         // stdout (`| head`) ends it quietly.
-        let secs = migbench_model::matrix::estimated_secs(&matrix);
+        let secs = migbench_predict::plan::matrix_secs(&matrix);
         let plan = crate::table::render_plan(&sc, &matrix);
         let mut out = std::io::stdout().lock();
         return quiet_on_broken_pipe(

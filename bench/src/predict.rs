@@ -1,5 +1,5 @@
 //! `migbench predict SCENARIO`: the migration model
-//! (`migbench_model::predict`) applied to each run of a scenario's matrix
+//! (`migbench_predict`) applied to each run of a scenario's matrix
 //! before anything runs — predicted total time, downtime, passes, bytes,
 //! how it ends and, when it does not complete, the smallest change that
 //! would — as a table or one JSON object per run; `--fit RESULTS_DIR...`
@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use migbench_model::predict::{fit_report, predict, to_converge, Inputs, Model, MODEL_FILE};
 use migbench_model::{RunRecord, Scenario};
+use migbench_predict::{fit_report, predict, to_converge, Inputs, Model, MODEL_FILE};
 
 use crate::usage::UsageError;
 

@@ -67,7 +67,7 @@ pub fn disk_needed(matrix: &[RunParams]) -> u64 {
             let probes_per_s = 1000.0 / p.probe_interval.ms().max(0.1);
             // Each service adds a series about as dense as the probe's.
             let series = 1 + p.services.bits().count_ones() as u64;
-            let secs = p.estimated_secs() + 10.0;
+            let secs = migbench_predict::plan::run_secs(p) + 10.0;
             RUN_FIXED + (probes_per_s * secs) as u64 * PROBE_LINE * series
         })
         .sum::<u64>()

@@ -53,7 +53,7 @@ pub fn run_matrix(
         .collect();
     // The ETA: this session's runs planned by the model, scaled by what
     // the runs so far took (the seconds left as of `eta`'s instant).
-    let mut eta = Eta::new(todo.iter().map(|p| p.estimated_secs()));
+    let mut eta = Eta::new(todo.iter().map(|p| migbench_predict::plan::run_secs(p)));
     let left = Arc::new(Mutex::new((Instant::now(), eta.left_secs())));
     let bar = display.multi.add(ProgressBar::new(matrix.len() as u64));
     let shown = left.clone();
@@ -115,7 +115,7 @@ pub fn run_matrix(
                     ));
                 }
                 bar.set_length(bar.length().unwrap_or(1).saturating_sub(1));
-                eta.skipped(p.estimated_secs());
+                eta.skipped(migbench_predict::plan::run_secs(p));
                 set_left(&eta);
                 continue;
             }
@@ -126,7 +126,10 @@ pub fn run_matrix(
         let t0 = Instant::now();
         let mut r = exec.execute(p, &raw);
         r.wall_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
-        eta.ran(p.estimated_secs(), t0.elapsed().as_secs_f64());
+        eta.ran(
+            migbench_predict::plan::run_secs(p),
+            t0.elapsed().as_secs_f64(),
+        );
         set_left(&eta);
         rec.append(&r).map_err(|e| {
             std::io::Error::new(

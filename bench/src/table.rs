@@ -207,7 +207,7 @@ pub fn render_plan(sc: &migbench_model::Scenario, matrix: &[migbench_model::RunP
     );
     let mut total = 0.0;
     for p in sc.repetitions.order(matrix) {
-        let est = p.estimated_secs();
+        let est = migbench_predict::plan::run_secs(p);
         total += est;
         let _ = writeln!(s, "  {}  {}  ~{:.0}s", p.run_id(), p.label(), est);
     }

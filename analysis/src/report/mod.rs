@@ -150,7 +150,7 @@ pub struct Written {
 pub fn write_report(
     sets: &[ResultsSet],
     summary: &Summary,
-    model: &(migbench_model::predict::Model, String),
+    model: &(migbench_predict::Model, String),
     dir: &Path,
     probes: bool,
 ) -> Result<Written> {

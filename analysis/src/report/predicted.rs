@@ -1,4 +1,4 @@
-//! Predicted against measured: the model (`migbench_model::predict`)
+//! Predicted against measured: the model (`migbench_predict`)
 //! applied to every run's parameters beside what the run measured — a
 //! scatter for total time and one for downtime (y = x is an exact
 //! prediction), and the error per group. Shared with `compare --predicted`.
@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use migbench_model::predict::accuracy::{check, measured_downtime, Accuracy, Checked};
-use migbench_model::predict::Model;
+use migbench_predict::accuracy::{check, measured_downtime, Accuracy, Checked};
+use migbench_predict::Model;
 
 use crate::charts::scatter::{Points, Scatter};
 use crate::charts::{render, Rendered};

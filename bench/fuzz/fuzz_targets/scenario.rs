@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use migbench_model::matrix::{expand_bounded, Limits};
+use migbench_model::matrix::Limits;
+use migbench_predict::plan::expand_bounded;
 use migbench_model::Scenario;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 //! [`Eta`]: the time a matrix has left, from each run's planned duration
-//! ([`crate::RunParams::estimated_secs`]) scaled by how long the runs so
+//! (`migbench_predict::plan::run_secs`) scaled by how long the runs so
 //! far took against their plan, so a matrix mixing 20 s and 2 s runs is
 //! not extrapolated from its average run.
 

@@ -4,7 +4,8 @@
 //! ([`settings`]), the run matrix ([`matrix`]) and on-disk records
 //! ([`record`], [`series`]), faults ([`fault`]) and what the services' clients saw
 //! ([`service`]). No I/O beyond reading a scenario file, so both
-//! sides depend on it without pulling in the other.
+//! sides depend on it without pulling in the other; the predictor
+//! (`migbench-predict`) depends on it, not the reverse.
 
 pub mod capability;
 pub mod dimension;
@@ -13,7 +14,6 @@ pub mod fault;
 pub mod knobs;
 pub mod matrix;
 pub mod nova;
-pub mod predict;
 pub mod record;
 pub mod reference;
 pub mod repeat;

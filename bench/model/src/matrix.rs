@@ -54,21 +54,6 @@ impl RunParams {
             BandwidthCap::Limit(r) => (r.0 as f64 / 1e6).min(link),
         }
     }
-
-    /// A duration for planning: the probing windows before and after,
-    /// plus 3 s to start the guest (a boot; a snapshot start takes less)
-    /// and collect, plus the pre-copy model's prediction
-    /// ([`crate::predict`], this lab's constants; the timeout when it
-    /// does not converge). [`crate::eta::Eta`] corrects it by the runs
-    /// measured so far.
-    pub fn estimated_secs(&self) -> f64 {
-        let setup = 3.0 + (self.probe_before.0 + self.probe_after.0).as_secs_f64();
-        let p = crate::predict::predict(
-            &crate::predict::Inputs::of(self),
-            &crate::predict::Constants::LAB,
-        );
-        setup + p.total_time_ms / 1e3
-    }
 }
 
 /// Expand a scenario into its runs, in a stable order: the knob table's
@@ -109,7 +94,7 @@ pub fn expand(sc: &Scenario) -> Vec<RunParams> {
 }
 
 /// How large a matrix may be before it is refused: runs, and the
-/// estimated duration ([`RunParams::estimated_secs`]) in seconds.
+/// estimated duration (`migbench_predict::plan::run_secs`) in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Runs at most (`--max-runs`).
@@ -231,9 +216,10 @@ pub fn size(sc: &Scenario) -> MatrixSize {
 pub struct TooLarge(pub String);
 
 /// [`expand`], refused before anything is allocated when the matrix has
-/// more runs than `limits.max_runs`, and after expansion when the runs'
-/// estimated duration is above `limits.max_secs`.
-pub fn expand_bounded(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, TooLarge> {
+/// more runs than `limits.max_runs`. The estimated duration is checked by
+/// the predictor (`migbench_predict::plan::expand_bounded`), which
+/// depends on this crate, not the reverse.
+pub fn expand_counted(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, TooLarge> {
     let size = size(sc);
     match size.runs {
         Some(n) if n <= limits.max_runs => {}
@@ -250,24 +236,7 @@ pub fn expand_bounded(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, 
             )))
         }
     }
-    let runs = expand(sc);
-    let secs = estimated_secs(&runs);
-    if secs > limits.max_secs {
-        return Err(TooLarge(format!(
-            "the matrix's {} runs would take about {} (estimated), more than the limit of {}: {size}; give fewer values or repetitions, or pass `--max-duration {}` to run them all",
-            runs.len(),
-            human_secs(secs),
-            human_secs(limits.max_secs),
-            crate::units::Dur(std::time::Duration::from_secs(((secs / 3600.0).ceil() as u64).saturating_mul(3600))),
-        )));
-    }
-    Ok(runs)
-}
-
-/// The estimated duration of `runs` in seconds, each at its plan
-/// ([`RunParams::estimated_secs`]).
-pub fn estimated_secs(runs: &[RunParams]) -> f64 {
-    runs.iter().map(RunParams::estimated_secs).sum()
+    Ok(expand(sc))
 }
 
 /// `secs` in the unit a person reads best: "12.5 min", "3.2 h", "9.7 days".
@@ -326,18 +295,5 @@ mod tests {
             .collect();
         assert_eq!(distinct.len(), runs.len());
         assert_eq!(varying(&runs), vec!["ram", "dirty_rate", "link_rate"]);
-    }
-
-    #[test]
-    fn estimate_grows_with_the_memory_in_use_and_hits_timeout_when_not_converging() {
-        // An idle guest moves its non-zero memory: the working set, not RAM.
-        let sc = parse(
-            "[guest]\nram = \"1GiB\"\n[workload]\nworking_set = [\"64MiB\", \"512MiB\"]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
-        );
-        let runs = expand(&sc);
-        // Runs: (idle, 64MiB), (idle, 512MiB), (50MB/s, 64MiB), (50MB/s, 512MiB).
-        assert!(runs[0].estimated_secs() < runs[1].estimated_secs());
-        // 3 s to start, 2 s of probing before and after, the timeout.
-        assert_eq!(runs[2].estimated_secs(), 7.0 + 60.0);
     }
 }

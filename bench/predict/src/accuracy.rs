@@ -6,15 +6,15 @@
 
 use serde::Serialize;
 
-use super::{predict, Constants, Inputs, Prediction};
-use crate::stats::median;
-use crate::{Outcome, RunRecord};
+use crate::{predict, Constants, Inputs, Prediction};
+use migbench_model::stats::median;
+use migbench_model::{Outcome, RunRecord};
 
 /// The pause a run's guest had at the end: QEMU's downtime (libvirt's
 /// through libvirt), or for a completion forced by pausing the guest the
 /// pause migbench imposed (QEMU's figure then covers only its last part).
 pub fn measured_downtime(r: &RunRecord) -> Option<f64> {
-    let forced_pause = r.outcome_detail == Some(crate::record::OutcomeDetail::Forced)
+    let forced_pause = r.outcome_detail == Some(migbench_model::record::OutcomeDetail::Forced)
         && !r.params.postcopy.enabled();
     match r.paused_ms {
         Some(p) if forced_pause => Some(p),

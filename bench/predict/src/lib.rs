@@ -1,4 +1,4 @@
-//! A migration model (issue 13): pure arithmetic from guest RAM, the
+//! The migration predictor (issue 13): pure arithmetic from guest RAM, the
 //! working set and its dirty rate, the link and the migration's settings
 //! to the predicted total time, downtime, passes and bytes, and how the
 //! migration ends. QEMU's pre-copy loop, pass by pass: the first pass
@@ -18,6 +18,7 @@ pub mod advise;
 mod envelope;
 mod fit;
 mod inputs;
+pub mod plan;
 
 pub use envelope::{Envelope, Model, Seen, MODEL_FILE};
 pub use fit::{fit, fit_report, Fitted};
@@ -25,8 +26,8 @@ pub use inputs::{Inputs, Switch};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::OutcomeDetail;
-use crate::Outcome;
+use migbench_model::record::OutcomeDetail;
+use migbench_model::Outcome;
 
 /// The model's constants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -158,7 +159,7 @@ impl Constants {
     };
 
     /// Fitted from this machine's runs by [`fit`] (`fixtures/model/*.jsonl`,
-    /// TCG on 2 cores; `bench/model/tests/predict.rs` refits them and
+    /// TCG on 2 cores; `bench/predict/tests/predict.rs` refits them and
     /// compares). `dirty_capacity` and `compress_rate` are not fitted (no
     /// such runs): set from the auto-converge finding (20 MB/s was slowed
     /// only at 99 %) and a conservative zstd rate.

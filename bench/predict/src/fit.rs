@@ -5,9 +5,9 @@
 //! shares with the switchover line that predict QEMU's downtimes. What the
 //! runs cannot tell apart keeps [`Constants::PRIOR`] and is named.
 
-use super::{predict, Constants, Envelope, Inputs, Model};
-use crate::stats::median;
-use crate::{Outcome, RunRecord};
+use crate::{predict, Constants, Envelope, Inputs, Model};
+use migbench_model::stats::median;
+use migbench_model::{Outcome, RunRecord};
 
 fn gib(r: &RunRecord) -> f64 {
     r.params.ram.0 as f64 / (1u64 << 30) as f64
@@ -104,7 +104,7 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
     let goodput = median(
         &done
             .iter()
-            .filter(|r| r.params.max_bandwidth == crate::settings::BandwidthCap::Unlimited)
+            .filter(|r| r.params.max_bandwidth == migbench_model::settings::BandwidthCap::Unlimited)
             .filter_map(|r| r.throughput_mbps.map(|t| t / r.link_rate_mbps))
             .collect::<Vec<_>>(),
     )?;

@@ -3,8 +3,8 @@
 //! the timeout). Target: under 100 ms.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use migbench_model::predict::advise::{advise, grid, link_needed, Question};
-use migbench_model::predict::Constants;
+use migbench_predict::advise::{advise, grid, link_needed, Question};
+use migbench_predict::Constants;
 
 fn hard() -> Question {
     Question {

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Constants, Inputs, Switch};
-use crate::{Outcome, RunRecord};
+use crate::{Constants, Inputs, Switch};
+use migbench_model::{Outcome, RunRecord};
 
 /// Which settings the fitted runs used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -136,7 +136,7 @@ fn binding(q: &Question, c: &Constants, settings: &[(Setting, Prediction)]) -> O
     // one pass of the guest's memory at that rate.
     let rate = settings
         .iter()
-        .map(|(s, _)| crate::predict::data_rate(&s.inputs(q), c))
+        .map(|(s, _)| crate::data_rate(&s.inputs(q), c))
         .fold(0.0, f64::max);
     let bytes = (c.base_bytes + c.base_bytes_per_gib * gib + q.working_set.min(q.ram)).min(q.ram);
     let switchover = c.switchover_ms + c.switchover_ms_per_gib * gib;
@@ -164,7 +164,7 @@ fn binding(q: &Question, c: &Constants, settings: &[(Setting, Prediction)]) -> O
     }
     let send = settings
         .iter()
-        .map(|(s, _)| crate::predict::data_rate(&s.inputs(q), c))
+        .map(|(s, _)| crate::data_rate(&s.inputs(q), c))
         .fold(0.0, f64::max);
     let only_plain = settings.iter().all(|(s, _)| s.family() == Family::Plain);
     if only_plain && q.dirty_rate * c.dirty_scale >= send {

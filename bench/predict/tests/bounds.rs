@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use migbench_model::matrix::{expand_bounded, size, Limits};
+use migbench_model::matrix::{size, Limits};
 use migbench_model::{expand, Scenario};
+use migbench_predict::plan::{expand_bounded, matrix_secs};
 use proptest::prelude::*;
 
 fn parse(text: &str) -> Scenario {
@@ -105,7 +106,7 @@ fn the_run_limit_is_inclusive_and_raised_by_its_flag() {
 fn a_matrix_estimated_above_the_duration_limit_is_refused() {
     let sc = parse(&format!("repetitions = 3\n{BASE}"));
     let runs = expand(&sc);
-    let secs = migbench_model::matrix::estimated_secs(&runs);
+    let secs = matrix_secs(&runs);
     let tight = Limits {
         max_secs: secs - 1.0,
         ..Limits::default()

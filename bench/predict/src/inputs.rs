@@ -58,8 +58,8 @@ pub struct Inputs {
 
 impl Inputs {
     /// A run's inputs.
-    pub fn of(p: &crate::knobs::RunParams) -> Inputs {
-        use crate::settings::{
+    pub fn of(p: &migbench_model::knobs::RunParams) -> Inputs {
+        use migbench_model::settings::{
             AutoConverge, BandwidthCap, Channels, CompletionAction, Compression, Postcopy,
             StorageMode, Xbzrle,
         };

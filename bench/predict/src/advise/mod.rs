@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{predict, Constants, Inputs, Prediction, Switch};
+use crate::{predict, Constants, Inputs, Prediction, Switch};
 
 mod binding;
 pub use binding::*;
@@ -168,7 +168,7 @@ fn meets(p: &Prediction, q: &Question) -> bool {
 
 /// Total times within this share of each other are the same outcome (the
 /// model's own median error on configurations it has not seen is about
-/// this; see `bench/model/tests/predict.rs`).
+/// this; see `bench/predict/tests/predict.rs`).
 pub const TIME_NOISE: f64 = 0.05;
 /// Downtimes within this many ms, or [`DOWN_NOISE_SHARE`] of the smaller,
 /// are the same outcome (identical runs differ by tens of ms).
@@ -235,7 +235,7 @@ impl Setting {
 
 /// Why a setting works, in words.
 fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
-    let rate = super::send_rate(&s.inputs(q), c);
+    let rate = crate::send_rate(&s.inputs(q), c);
     let mut parts = Vec::new();
     if s.postcopy {
         parts.push(format!(

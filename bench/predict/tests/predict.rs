@@ -10,12 +10,12 @@ mod model_fixtures;
 
 use std::path::Path;
 
-use migbench_model::predict::accuracy::{
-    check, downtime_tolerance_ms, downtime_tolerance_p90_ms, measured_downtime, Checked,
-};
-use migbench_model::predict::{fit, fit_report, Constants, Envelope, Model};
 use migbench_model::stats::median;
 use migbench_model::RunRecord;
+use migbench_predict::accuracy::{
+    check, downtime_tolerance_ms, downtime_tolerance_p90_ms, measured_downtime, Checked,
+};
+use migbench_predict::{fit, fit_report, Constants, Envelope, Model};
 use model_fixtures::load;
 
 fn fixtures() -> Vec<RunRecord> {
@@ -419,7 +419,7 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
     assert_eq!(f.unidentified.len(), 1, "{:?}", f.unidentified);
     // A post-copy switch of a 2 GiB guest still pauses it (the prior's
     // slope), where a slope fitted as 0 said "a 0 ms pause".
-    let mut i = migbench_model::predict::Inputs {
+    let mut i = migbench_predict::Inputs {
         ram: 2.0 * (1u64 << 30) as f64,
         working_set: 0.5 * (1u64 << 30) as f64,
         dirty_rate: 50e6,
@@ -428,8 +428,8 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
         timeout_ms: 600_000.0,
         ..Default::default()
     };
-    i.postcopy = migbench_model::predict::Switch::AfterPasses(2);
-    let p = migbench_model::predict::predict(&i, &c);
+    i.postcopy = migbench_predict::Switch::AfterPasses(2);
+    let p = migbench_predict::predict(&i, &c);
     assert!(
         p.downtime_ms.unwrap() >= 2.0 * prior.switchover_ms_per_gib,
         "{p:?}"

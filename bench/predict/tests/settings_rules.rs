@@ -5,9 +5,9 @@
 
 mod model_fixtures;
 
-use migbench_model::predict::accuracy::check;
-use migbench_model::predict::Constants;
 use migbench_model::RunRecord;
+use migbench_predict::accuracy::check;
+use migbench_predict::Constants;
 use model_fixtures::load;
 
 /// The settings' rules (not fitted) against `fixtures/model/settings/`
@@ -49,7 +49,7 @@ fn the_settings_rules_predict_how_each_remedy_ends() {
             assert!(e.abs() <= 35.0, "{}: {e:.0} %", k.rec.params.variant);
         }
     }
-    let a = migbench_model::predict::accuracy::Accuracy::of(&checked);
+    let a = migbench_predict::accuracy::Accuracy::of(&checked);
     let median = a.time_mae_pct.unwrap();
     assert!((median - 5.0).abs() <= 0.5, "{median:.2} %: {a:?}");
 }

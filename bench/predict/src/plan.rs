@@ -1,0 +1,69 @@
+//! Planning a matrix with the model: each run's expected duration and
+//! the matrix refused when its runs would take longer than allowed.
+
+use migbench_model::matrix::{expand_counted, human_secs, size, Limits, TooLarge};
+use migbench_model::units::Dur;
+use migbench_model::{RunParams, Scenario};
+
+use crate::{predict, Constants, Inputs};
+
+/// A duration for planning, seconds: the probing windows before and
+/// after, plus 3 s to start the guest (a boot; a snapshot start takes
+/// less) and collect, plus the pre-copy model's prediction (this lab's
+/// constants; the timeout when it does not converge).
+/// `migbench_model::eta::Eta` corrects it by the runs measured so far.
+pub fn run_secs(p: &RunParams) -> f64 {
+    let setup = 3.0 + (p.probe_before.0 + p.probe_after.0).as_secs_f64();
+    setup + predict(&Inputs::of(p), &Constants::LAB).total_time_ms / 1e3
+}
+
+/// The estimated duration of `runs` in seconds, each at its plan
+/// ([`run_secs`]).
+pub fn matrix_secs(runs: &[RunParams]) -> f64 {
+    runs.iter().map(run_secs).sum()
+}
+
+/// The scenario's matrix, refused before anything is allocated when it
+/// has more runs than `limits.max_runs` ([`expand_counted`]), and after
+/// expansion when the runs' estimated duration is above
+/// `limits.max_secs`.
+pub fn expand_bounded(sc: &Scenario, limits: &Limits) -> Result<Vec<RunParams>, TooLarge> {
+    let runs = expand_counted(sc, limits)?;
+    let secs = matrix_secs(&runs);
+    if secs > limits.max_secs {
+        return Err(TooLarge(format!(
+            "the matrix's {} runs would take about {} (estimated), more than the limit of {}: {}; give fewer values or repetitions, or pass `--max-duration {}` to run them all",
+            runs.len(),
+            human_secs(secs),
+            human_secs(limits.max_secs),
+            size(sc),
+            Dur(std::time::Duration::from_secs(
+                ((secs / 3600.0).ceil() as u64).saturating_mul(3600)
+            )),
+        )));
+    }
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migbench_model::matrix::expand;
+
+    fn parse(text: &str) -> Scenario {
+        Scenario::parse(std::path::Path::new("x.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn estimate_grows_with_the_memory_in_use_and_hits_timeout_when_not_converging() {
+        // An idle guest moves its non-zero memory: the working set, not RAM.
+        let sc = parse(
+            "[guest]\nram = \"1GiB\"\n[workload]\nworking_set = [\"64MiB\", \"512MiB\"]\ndirty_rate = [\"0\", \"50MB/s\"]\n[link]\nrate = \"100mbit\"\n[migration]\ntimeout = \"60s\"\n",
+        );
+        let runs = expand(&sc);
+        // Runs: (idle, 64MiB), (idle, 512MiB), (50MB/s, 64MiB), (50MB/s, 512MiB).
+        assert!(run_secs(&runs[0]) < run_secs(&runs[1]));
+        // 3 s to start, 2 s of probing before and after, the timeout.
+        assert_eq!(run_secs(&runs[2]), 7.0 + 60.0);
+    }
+}
