@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use migbench_model::capability::Capability;
 use migbench_model::scalar::ScalarField;
+use migbench_model::settings::Backend;
 use migbench_model::units::{BitRate, ByteRate, Dur, Percent, Size};
 use migbench_predict::advise::{
     advise, closest, link_needed, shown, why_none, why_not_plain, Advice, Binding, Question,
@@ -188,6 +190,18 @@ fn dirty_rate(rt: &tokio::runtime::Runtime, a: &AdviseArgs) -> Result<(f64, Stri
         return Ok((r.0 as f64, "given".into()));
     }
     let secs = a.measure_for.0.as_secs().max(1);
+    // The backend the flags reach the guest through must declare it.
+    let backend = if a.qmp.is_some() {
+        Backend::Qmp
+    } else {
+        Backend::Libvirt
+    };
+    if !backend.can(Capability::DirtyRateMeasurement) {
+        return Err(usage(format!(
+            "--dirty-rate measure: backend {backend} lacks the capability `{}`",
+            Capability::DirtyRateMeasurement.name()
+        )));
+    }
     match (&a.qmp, &a.connect, &a.domain) {
         (Some(sock), None, _) => {
             let mbs = rt.block_on(crate::backend::qmp::dirty_rate::measure(sock, secs))?;

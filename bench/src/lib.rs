@@ -6,22 +6,22 @@
 //! ([`recorder`], [`manifest`]) and presentation ([`table`]).
 
 pub mod advise;
-pub mod backend;
+pub(crate) mod backend;
 pub mod calibrate;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;
-pub mod control;
-pub mod executor;
+pub(crate) mod control;
+pub(crate) mod executor;
 pub mod lab;
-pub mod lab_executors;
-pub mod lock;
-pub mod manifest;
+pub(crate) mod lab_executors;
+pub(crate) mod lock;
+pub(crate) mod manifest;
 pub mod migrate;
 pub mod predict;
-pub mod recorder;
-pub mod resources;
+pub(crate) mod recorder;
+pub(crate) mod resources;
 pub mod scheduler;
-pub mod system;
-pub mod table;
-pub mod usage;
+pub(crate) mod system;
+pub(crate) mod table;
+pub(crate) mod usage;

@@ -15,7 +15,8 @@ pub enum Capability {
     RealHosts,
     /// Block migration: the disk copied to the destination.
     BlockMigration,
-    /// Measuring a running guest's dirty rate (`advise --qmp`).
+    /// Measuring a running guest's dirty rate (`advise --dirty-rate
+    /// measure`: QEMU's `calc-dirty-rate` over QMP, or libvirt's).
     DirtyRateMeasurement,
 }
 
@@ -37,7 +38,7 @@ impl Backend {
         use Capability as C;
         match self {
             Backend::Qmp => &[C::Faults, C::BlockMigration, C::DirtyRateMeasurement],
-            Backend::Libvirt => &[C::RealHosts, C::BlockMigration],
+            Backend::Libvirt => &[C::RealHosts, C::BlockMigration, C::DirtyRateMeasurement],
         }
     }
 

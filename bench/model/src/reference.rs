@@ -143,29 +143,41 @@ fn section_doc(sections: &Sections, section: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `keys` by section, in their order, with each section's doc.
+fn by_section<'a>(
+    keys: &'a [KeyDoc],
+    sections: &Sections,
+) -> Vec<(&'a str, String, Vec<&'a KeyDoc>)> {
+    let mut out: Vec<(&str, String, Vec<&KeyDoc>)> = Vec::new();
+    for k in keys {
+        match out.last_mut() {
+            Some((s, _, ks)) if *s == k.section => ks.push(k),
+            _ => out.push((k.section, section_doc(sections, k.section), vec![k])),
+        }
+    }
+    out
+}
+
 /// The reference as Markdown: the preamble, then per section its doc and
 /// a table of its keys.
 pub fn markdown(keys: &[KeyDoc], sections: &Sections) -> String {
     let mut out = String::from(PREAMBLE);
-    let mut section = "";
-    for k in keys {
-        if k.section != section {
-            section = k.section;
-            let _ = write!(
+    for (section, doc, ks) in by_section(keys, sections) {
+        let _ = write!(
+            out,
+            "\n## `[{section}]`\n\n{doc}\n\n| key | value | default | dimension | description |\n|---|---|---|---|---|\n"
+        );
+        for k in ks {
+            let _ = writeln!(
                 out,
-                "\n## `[{section}]`\n\n{}\n\n| key | value | default | dimension | description |\n|---|---|---|---|---|\n",
-                section_doc(sections, section)
+                "| `{}` | {} | {} | {} | {} |",
+                k.key,
+                cell(k.syntax()),
+                cell(&k.default_text()),
+                if k.dimension { "yes" } else { "no" },
+                cell(&k.text())
             );
         }
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} | {} |",
-            k.key,
-            cell(k.syntax()),
-            cell(&k.default_text()),
-            if k.dimension { "yes" } else { "no" },
-            cell(&k.text())
-        );
     }
     out
 }
@@ -173,25 +185,23 @@ pub fn markdown(keys: &[KeyDoc], sections: &Sections) -> String {
 /// The reference as plain text, one key per paragraph.
 pub fn text(keys: &[KeyDoc], sections: &Sections) -> String {
     let mut out = String::new();
-    let mut section = "";
-    for k in keys {
-        if k.section != section {
-            section = k.section;
-            let _ = writeln!(out, "[{section}]  {}\n", section_doc(sections, section));
+    for (section, doc, ks) in by_section(keys, sections) {
+        let _ = writeln!(out, "[{section}]  {doc}\n");
+        for k in ks {
+            let _ = writeln!(
+                out,
+                "  {} = {}   ({}{})\n      {}\n",
+                k.key,
+                k.default_text().replace('`', ""),
+                k.syntax().replace('`', ""),
+                if k.dimension {
+                    "; a list is a dimension"
+                } else {
+                    ""
+                },
+                k.text()
+            );
         }
-        let _ = writeln!(
-            out,
-            "  {} = {}   ({}{})\n      {}\n",
-            k.key,
-            k.default_text().replace('`', ""),
-            k.syntax().replace('`', ""),
-            if k.dimension {
-                "; a list is a dimension"
-            } else {
-                ""
-            },
-            k.text()
-        );
     }
     out
 }

@@ -15,11 +15,13 @@
 
 pub mod accuracy;
 pub mod advise;
+mod constants;
 mod envelope;
 mod fit;
 mod inputs;
 pub mod plan;
 
+pub use constants::Constants;
 pub use envelope::{Envelope, Model, Seen, MODEL_FILE};
 pub use fit::{fit, fit_report, Fitted};
 pub use inputs::{Inputs, Switch};
@@ -29,87 +31,6 @@ use serde::{Deserialize, Serialize};
 use migbench_model::record::OutcomeDetail;
 use migbench_model::Outcome;
 
-/// The model's constants.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Constants {
-    /// Share of the link rate the migration stream achieves (TCP/IP and
-    /// QEMU framing, the token bucket).
-    pub goodput: f64,
-    /// From `migrate` to the first page sent, ms, plus
-    /// [`Constants::setup_ms_per_gib`] per GiB of guest RAM.
-    pub setup_ms: f64,
-    /// Setup per GiB of guest RAM (its dirty bitmap, under TCG its
-    /// translation state), ms.
-    #[serde(default)]
-    pub setup_ms_per_gib: f64,
-    /// Cost of each dirty-bitmap sync between passes, ms.
-    pub pass_ms: f64,
-    /// Switchover beyond sending the last pages (device state, stop and
-    /// start), ms, plus [`Constants::switchover_ms_per_gib`] per GiB of RAM.
-    pub switchover_ms: f64,
-    /// Switchover per GiB of guest RAM (the last bitmap sync), ms.
-    #[serde(default)]
-    pub switchover_ms_per_gib: f64,
-    /// Non-zero memory of the guest outside the workload's working set
-    /// (kernel, initramfs, page cache), bytes.
-    pub base_bytes: f64,
-    /// The guest's own non-zero memory per GiB of RAM (its page tables
-    /// and structures grow with it), bytes.
-    #[serde(default)]
-    pub base_bytes_per_gib: f64,
-    /// Memory dirtied per byte the workload means to write (the guest's
-    /// own writes beside the workload's, and the pacing's bursts).
-    #[serde(default = "one")]
-    pub dirty_scale: f64,
-    /// What the guest dirties by itself, whatever the workload (network
-    /// buffers of the probe traffic, timers, page cache), bytes/s; it
-    /// keeps an idle guest from converging under a tight bandwidth cap.
-    #[serde(default)]
-    pub background_rate: f64,
-    /// Share of the downtime limit's worth of memory (the limit at the
-    /// send rate) still unsent of the pass when QEMU completes. QEMU
-    /// checks after every chunk it sends (up to 50 ms of data) and syncs
-    /// the dirty bitmap once what remains fits the limit, so it completes
-    /// with part of a pass left; this is the typical share.
-    #[serde(default = "half")]
-    pub remainder_share: f64,
-    /// Share of what the guest dirtied since the last bitmap sync (over
-    /// the last pass: its background writes for an idle guest, the
-    /// workload's pages for a busy one) that is still to send at the
-    /// switchover. With [`Constants::remainder_share`] it makes the
-    /// remainder: an idle guest's is small, a busy guest's nears the limit.
-    #[serde(default = "half")]
-    pub sync_share: f64,
-    /// The guest's non-zero memory that QEMU's first pass meets last,
-    /// after the free (zero) pages, bytes: what the guest's kernel
-    /// allocated from the top of its RAM at boot (page cache, slabs,
-    /// page tables). When the limit's worth holds it, QEMU's check fires
-    /// while the first pass is still in the zero pages, and all of it
-    /// goes in the pause: an idle guest's downtime is this at the link
-    /// rate, not a share of the limit.
-    #[serde(default)]
-    pub tail_bytes: f64,
-    /// The span of sending between two of QEMU's completion checks, ms,
-    /// with [`Constants::check_bytes`] (an iteration sends for up to
-    /// 50 ms, and the socket takes more without waiting): the first check
-    /// below the limit's worth finds the pass half a span lower, so a
-    /// limit shorter than half a span leaves nothing of the pass.
-    #[serde(default)]
-    pub check_ms: f64,
-    /// What the socket takes between two checks beyond
-    /// [`Constants::check_ms`] of sending, bytes.
-    #[serde(default)]
-    pub check_bytes: f64,
-    /// How fast the workload could dirty memory with a whole vCPU,
-    /// bytes/s: auto-converge's throttle slows a rate-paced workload only
-    /// once the vCPU time left falls below what its rate needs.
-    #[serde(default = "dirty_capacity")]
-    pub dirty_capacity: f64,
-    /// What one multifd channel compresses per second (host CPU), bytes/s.
-    #[serde(default = "compress_rate")]
-    pub compress_rate: f64,
-}
-
 /// The guest's own dirtying saturates here (the memory its kernel rewrites).
 const BACKGROUND_SET: f64 = 64.0 * 1048576.0;
 /// Bytes per page beyond the compressed data (headers, a page that does
@@ -118,94 +39,6 @@ const COMPRESSED_OVERHEAD: f64 = 0.03;
 /// QEMU raises auto-converge's throttle when a period dirtied more than
 /// this share of what it sent (`throttle-trigger-threshold`, 50 %).
 const THROTTLE_TRIGGER: f64 = 0.5;
-
-fn one() -> f64 {
-    1.0
-}
-fn half() -> f64 {
-    0.5
-}
-fn dirty_capacity() -> f64 {
-    Constants::LAB.dirty_capacity
-}
-fn compress_rate() -> f64 {
-    Constants::LAB.compress_rate
-}
-
-impl Constants {
-    /// What a fit keeps where its runs cannot identify a constant (RAM,
-    /// link or limit that does not vary, no dirtying guest) and for what
-    /// it never fits: the per-GiB slopes of this lab (TCG on 2 cores),
-    /// otherwise round values. A fit never starts from [`Constants::LAB`]
-    /// for what it estimates.
-    pub const PRIOR: Constants = Constants {
-        goodput: 0.95,
-        setup_ms: 0.0,
-        setup_ms_per_gib: Constants::LAB.setup_ms_per_gib,
-        pass_ms: 0.0,
-        switchover_ms: 0.0,
-        switchover_ms_per_gib: Constants::LAB.switchover_ms_per_gib,
-        base_bytes: 64e6,
-        base_bytes_per_gib: Constants::LAB.base_bytes_per_gib,
-        dirty_scale: 1.0,
-        background_rate: 0.5e6,
-        remainder_share: 0.5,
-        sync_share: 0.5,
-        tail_bytes: 0.0,
-        check_ms: 0.0,
-        check_bytes: 0.0,
-        dirty_capacity: Constants::LAB.dirty_capacity,
-        compress_rate: Constants::LAB.compress_rate,
-    };
-
-    /// Fitted from this machine's runs by [`fit`] (`fixtures/model/*.jsonl`,
-    /// TCG on 2 cores; `bench/predict/tests/predict.rs` refits them and
-    /// compares). `dirty_capacity` and `compress_rate` are not fitted (no
-    /// such runs): set from the auto-converge finding (20 MB/s was slowed
-    /// only at 99 %) and a conservative zstd rate.
-    pub const LAB: Constants = Constants {
-        goodput: 0.957,
-        setup_ms: 0.0,
-        setup_ms_per_gib: 788.0,
-        pass_ms: 0.0,
-        switchover_ms: 4.0,
-        switchover_ms_per_gib: 0.0,
-        base_bytes: 66.5e6,
-        base_bytes_per_gib: 33.8e6,
-        dirty_scale: 1.0,
-        background_rate: 0.0,
-        remainder_share: 0.45,
-        sync_share: 0.5,
-        tail_bytes: 14e6,
-        check_ms: 125.0,
-        check_bytes: 2e6,
-        dirty_capacity: 500e6,
-        compress_rate: 200e6,
-    };
-}
-
-impl Constants {
-    /// The first constant outside what the model can use, in words
-    /// naming it (a hand-edited model file): every constant is a cost,
-    /// an amount or a rate, never negative; the shares lie in 0–1 and
-    /// the goodput above 0.
-    pub fn out_of_range(&self) -> Option<String> {
-        let serde_json::Value::Object(fields) = serde_json::to_value(self).ok()? else {
-            return None;
-        };
-        for (name, v) in &fields {
-            let x = v.as_f64().unwrap_or(f64::NAN);
-            let share = matches!(name.as_str(), "goodput" | "remainder_share" | "sync_share");
-            let bad =
-                !x.is_finite() || x < 0.0 || (share && x > 1.0) || (name == "goodput" && x == 0.0);
-            if bad {
-                let allowed = if share { "0–1" } else { "0 or more" };
-                return Some(format!("constants.{name} is {v}; allowed: {allowed}"));
-            }
-        }
-        None
-    }
-}
 
 /// What the model predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -2,14 +2,14 @@
 //! network namespaces and shaped links, QEMU processes, disks, booting the
 //! guest. The executor that runs a migration in them is `crate::executor`.
 
-pub mod accel;
-pub mod boot;
-pub mod faults;
+pub(crate) mod accel;
+pub(crate) mod boot;
+pub(crate) mod faults;
 pub mod image;
-pub mod libvirtd;
+pub(crate) mod libvirtd;
 pub mod net;
-pub mod netpool;
-pub mod qemu;
+pub(crate) mod netpool;
+pub(crate) mod qemu;
 pub mod rundir;
-pub mod site;
-pub mod storage;
+pub(crate) mod site;
+pub(crate) mod storage;

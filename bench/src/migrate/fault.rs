@@ -86,11 +86,6 @@ impl Injector {
         }
     }
 
-    /// The fault.
-    pub fn fault(&self) -> Fault {
-        self.fault
-    }
-
     /// Whether it has struck.
     pub fn struck(&self) -> bool {
         self.lifter.is_some()

@@ -25,6 +25,21 @@ pub enum Handling {
     Refused(&'static str),
 }
 
+/// The first key of `s` off its default that `handling` refuses, with
+/// why: the walk each backend's preflight makes over its own mapping.
+pub fn refused_by(
+    s: &crate::migrate::MigrationSettings,
+    handling: fn(MigrationKey) -> Handling,
+) -> Option<(MigrationKey, &'static str)> {
+    MigrationKey::ALL
+        .iter()
+        .copied()
+        .find_map(|k| match handling(k) {
+            Handling::Refused(why) if !s.is_default(k) => Some((k, why)),
+            _ => None,
+        })
+}
+
 /// Settings with one key off its default, for the backends' tests: each
 /// key's value is one a user would write.
 #[cfg(test)]

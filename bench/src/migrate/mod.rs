@@ -7,16 +7,16 @@
 //! hypervisor command.
 #![allow(async_fn_in_trait)]
 
-pub mod env;
-pub mod fault;
-pub mod guest;
-pub mod handling;
-pub mod policy;
+pub(crate) mod env;
+pub(crate) mod fault;
+pub(crate) mod guest;
+pub(crate) mod handling;
+pub(crate) mod policy;
 pub mod record;
-pub mod recovery;
-pub mod run;
+pub(crate) mod recovery;
+pub(crate) mod run;
 pub mod services;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::time::{Duration, Instant};
 

@@ -66,11 +66,6 @@ impl Policies {
         self.steps[0].1
     }
 
-    /// Whether post-copy has been started (by a schedule or by force).
-    pub fn in_postcopy(&self) -> bool {
-        self.postcopy_started
-    }
-
     /// Decide what to do, `elapsed` after `migrate`, given the latest sample.
     pub fn decide(&mut self, elapsed: Duration, status: &Status) -> Vec<Decision> {
         let mut out = Vec::new();
@@ -306,7 +301,7 @@ mod tests {
         );
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d[0].action, Action::StartPostcopy);
-        assert!(pol.in_postcopy());
+        assert!(pol.postcopy_started);
         let mut pol = policies("[migration]\ntimeout = \"60s\"\n[policy]\ncompletion_timeout = \"10s\"\ncompletion_action = \"force-complete\"\n");
         let d = pol.decide(Duration::from_secs(10), &st);
         assert_eq!(d[0].action, Action::PauseGuest);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::Mutex;
 
-use migbench_model::RunRecord;
+use migbench_model::{Integrity, RunRecord};
 
 pub static LAB: Mutex<()> = Mutex::new(());
 
@@ -451,4 +451,37 @@ pub fn no_progress_since_ms(
         }
     }
     low.expect("active samples before the abort").1
+}
+
+/// libvirt's downtime (stop to resume) is inside what the client sees.
+pub fn probe_sees_libvirts_downtime(r: &RunRecord) {
+    let (l, p) = (
+        r.downtime_libvirt_ms.expect("libvirt reports its downtime"),
+        r.downtime_probe_ms.unwrap(),
+    );
+    assert!(l > 0.0, "{r:?}");
+    // An ICMP-probed guest (no agent: integrity not checked) is answered by
+    // its kernel the moment its vCPUs run, while libvirt stamps the resume
+    // when its event handler gets to it: a few ms later (CI saw 1.7 ms).
+    let slack = if r.integrity == Integrity::NotChecked {
+        5.0
+    } else {
+        1.0
+    };
+    assert!(p >= l - slack, "probe downtime {p} below libvirt's {l}");
+    let net = r
+        .downtime_libvirt_net_ms
+        .expect("and without the clock offset");
+    assert!(net <= l + 1.0 && net > 0.0, "downtime_net {net} vs {l}");
+}
+
+/// A refused run (exit 2, checked where it ran): `what` in the message,
+/// no results written.
+pub fn refused(out: &std::process::Output, root: &Path, name: &str, what: &[&str]) {
+    assert_eq!(out.status.code(), Some(EXIT_REFUSED));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for w in what {
+        assert!(err.contains(w), "`{w}` not in: {err}");
+    }
+    assert!(!root.join(name).exists(), "a refused run wrote results");
 }

@@ -1,9 +1,13 @@
 //! `[hosts]`: real hypervisor hosts reached by libvirt URIs, instead of the
 //! local lab. migbench measures a guest the user already runs there,
 //! migrating it back and forth (run k from where it is to the other host),
-//! probing it from where migbench runs.
+//! probing it from where migbench runs. What real hosts can do is checked
+//! here too ([`super::Scenario::check_hosts`]).
 
 use serde::{Deserialize, Serialize};
+
+use crate::capability::Capability;
+use crate::settings::StorageMode;
 
 /// How the probe reaches a guest on real hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -144,6 +148,76 @@ impl HostsSpec {
             return Err((
                 "hosts.domain",
                 "name the running guest (libvirt domain) to measure, or add [hosts.provision] to let migbench boot its own".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl super::Scenario {
+    /// With `[hosts]`: what real hosts can do; returns (field, message).
+    pub(super) fn check_hosts(&self) -> Result<(), (&'static str, String)> {
+        let Some(h) = &self.hosts else {
+            return Ok(());
+        };
+        if h.provision.is_some() {
+            // One guest is booted for the whole matrix.
+            for (field, n) in [
+                ("guest.ram", self.guest.ram.0.len()),
+                ("guest.vcpus", self.guest.vcpus.0.len()),
+            ] {
+                if n > 1 {
+                    return Err((
+                        field,
+                        "migbench provisions one guest for the matrix on real hosts: give one value".into(),
+                    ));
+                }
+            }
+            if self.storage.mode.0.iter().any(|m| *m != StorageMode::None) {
+                return Err((
+                    "storage.mode",
+                    "migbench's own guest on real hosts is diskless: mode = \"none\" (measure a guest with disks through hosts.domain)".into(),
+                ));
+            }
+        }
+        // Expanded only when small: the count after post-copy faults are dropped.
+        let runs = match crate::matrix::size(self).runs {
+            Some(n) if n <= crate::matrix::Limits::default().max_runs => {
+                crate::matrix::expand(self).len()
+            }
+            n => n
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(usize::MAX),
+        };
+        h.check(runs)?;
+        if let Some(r) = self.lacking(Capability::RealHosts, "") {
+            return Err(("backend.kind", r));
+        }
+        if self.storage.mode.0.contains(&StorageMode::SharedNbd) {
+            return Err((
+                "storage.mode",
+                "shared-nbd is the lab's storage host; on real hosts the storage is yours: none, shared, block or block-incremental".into(),
+            ));
+        }
+        if self.needs_netem() {
+            return Err((
+                "link.delay",
+                "the link between real hosts is your network: migbench does not shape it (delay, jitter and loss must be 0)".into(),
+            ));
+        }
+        let agent_work = self.workload.dirty_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
+            || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
+        if h.probe == HostProbe::Icmp && self.service.kind.0.iter().any(|s| s.needs_agent()) {
+            return Err((
+                "service.kind",
+                "the TCP services are served by migbench's agent in the guest: use hosts.probe = \"udp\", or kind = \"icmp\"".into(),
+            ));
+        }
+        if h.probe == HostProbe::Icmp && agent_work {
+            return Err((
+                "workload.dirty_rate",
+                "a workload needs migbench's agent in the guest: use hosts.probe = \"udp\", or an idle workload".into(),
             ));
         }
         Ok(())

@@ -2,7 +2,6 @@
 //! each failure is a [`Problem`] naming the field (and the `[[variant]]`
 //! that wrote it).
 
-use super::hosts::HostProbe;
 use super::{Problem, Scenario, StorageSpec, Variant};
 use crate::capability::Capability;
 use crate::fault::{Fault, FaultAt, FaultKind};
@@ -37,6 +36,8 @@ impl Scenario {
             ));
         }
         self.check().map_err(|(f, m)| Problem::new(f, m))?;
+        self.check_capabilities()
+            .map_err(|(f, m)| Problem::new(f, m))?;
         self.check_hosts().map_err(|(f, m)| Problem::new(f, m))?;
         for (i, v) in self.variants.iter().enumerate() {
             v.validate(&self.storage).map_err(|(field, m)| {
@@ -63,78 +64,29 @@ impl Scenario {
         Ok(())
     }
 
-    /// With `[hosts]`: what real hosts can do; returns (field, message).
-    fn check_hosts(&self) -> Result<(), (&'static str, String)> {
-        let Some(h) = &self.hosts else {
-            return Ok(());
-        };
-        if h.provision.is_some() {
-            // One guest is booted for the whole matrix.
-            for (field, n) in [
-                ("guest.ram", self.guest.ram.0.len()),
-                ("guest.vcpus", self.guest.vcpus.0.len()),
-            ] {
-                if n > 1 {
-                    return Err((
-                        field,
-                        "migbench provisions one guest for the matrix on real hosts: give one value".into(),
-                    ));
-                }
-            }
-            if self.storage.mode.0.iter().any(|m| *m != StorageMode::None) {
-                return Err((
-                    "storage.mode",
-                    "migbench's own guest on real hosts is diskless: mode = \"none\" (measure a guest with disks through hosts.domain)".into(),
-                ));
-            }
+    /// What the runs need of their backends that is not checked with its
+    /// own section (faults in [`Scenario::check_fault`], real hosts in
+    /// [`Scenario::check_hosts`]): a disk copied to the destination.
+    fn check_capabilities(&self) -> Result<(), (&'static str, String)> {
+        let copies = self
+            .storage
+            .mode
+            .0
+            .iter()
+            .any(|m| matches!(m, StorageMode::Block | StorageMode::BlockIncremental));
+        match self
+            .lacking(Capability::BlockMigration, "")
+            .filter(|_| copies)
+        {
+            Some(r) => Err(("storage.mode", r)),
+            None => Ok(()),
         }
-        // Expanded only when small: the count after post-copy faults are dropped.
-        let runs = match crate::matrix::size(self).runs {
-            Some(n) if n <= crate::matrix::Limits::default().max_runs => {
-                crate::matrix::expand(self).len()
-            }
-            n => n
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(usize::MAX),
-        };
-        h.check(runs)?;
-        if let Some(r) = self.lacking(Capability::RealHosts, "") {
-            return Err(("backend.kind", r));
-        }
-        if self.storage.mode.0.contains(&StorageMode::SharedNbd) {
-            return Err((
-                "storage.mode",
-                "shared-nbd is the lab's storage host; on real hosts the storage is yours: none, shared, block or block-incremental".into(),
-            ));
-        }
-        if self.needs_netem() {
-            return Err((
-                "link.delay",
-                "the link between real hosts is your network: migbench does not shape it (delay, jitter and loss must be 0)".into(),
-            ));
-        }
-        let agent_work = self.workload.dirty_rate.0.iter().any(|r| r.0 > 0)
-            || self.workload.disk_write_rate.0.iter().any(|r| r.0 > 0)
-            || self.workload.disk_fill.0.iter().any(|f| f.0 > 0);
-        if h.probe == HostProbe::Icmp && self.service.kind.0.iter().any(|s| s.needs_agent()) {
-            return Err((
-                "service.kind",
-                "the TCP services are served by migbench's agent in the guest: use hosts.probe = \"udp\", or kind = \"icmp\"".into(),
-            ));
-        }
-        if h.probe == HostProbe::Icmp && agent_work {
-            return Err((
-                "workload.dirty_rate",
-                "a workload needs migbench's agent in the guest: use hosts.probe = \"udp\", or an idle workload".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// `[fault]`: faults the lab can inject into the runs they apply to.
     /// A refusal naming `c` when a backend of the scenario lacks it (and
     /// which backends have it), `why` appended.
-    fn lacking(&self, c: Capability, why: &str) -> Option<String> {
+    pub(super) fn lacking(&self, c: Capability, why: &str) -> Option<String> {
         let b = self.backend.kind.0.iter().find(|b| !b.can(c))?;
         let able: Vec<String> = Backend::able(c)
             .iter()

@@ -9,7 +9,7 @@ use migbench_model::settings::{
 use virt::domain::MigrateParameters;
 use virt::sys;
 
-use crate::migrate::handling::{Handling, MigrationKey};
+use crate::migrate::handling::{refused_by, Handling, MigrationKey};
 use crate::migrate::{MigrationSettings, StoragePlan};
 
 /// What the libvirt backend does with each key of `[migration]`
@@ -252,12 +252,8 @@ pub fn refused(s: &MigrationSettings) -> Option<(&'static str, String, &'static 
             ));
         }
     }
-    for &key in MigrationKey::ALL {
-        if let Handling::Refused(why) = handling(key) {
-            if !s.is_default(key) {
-                return Some((key.name(), s.value_of(key), why));
-            }
-        }
+    if let Some((key, why)) = refused_by(s, handling) {
+        return Some((key.name(), s.value_of(key), why));
     }
     if s.xbzrle_cache != Xbzrle::Off && s.multifd_compression != Compression::None {
         return Some((

@@ -15,7 +15,8 @@ use super::client::{
     MigrateSetCapabilities, MigrateSetParameters, Qmp, QmpError, QueryMigrateCapabilities,
     QueryMigrateParameters, QueryVersion,
 };
-use super::qmp_settings::{qmp_arguments, settings_knobs, Knob};
+use super::qmp_settings::{handling, qmp_arguments, settings_knobs, Knob};
+use crate::migrate::handling::refused_by;
 use crate::migrate::{Preflight, Unsupported};
 
 /// The QMP backend's preflight: a throw-away QEMU with its socket in `dir`.
@@ -75,7 +76,17 @@ async fn check(runs: &[RunParams], dir: &Path) -> anyhow::Result<Result<(), Unsu
     let mut combos = BTreeSet::new();
     let mut verdict = Ok(());
     'runs: for p in runs {
-        let ks = settings_knobs(&p.migration());
+        let s = p.migration();
+        if let Some((key, why)) = refused_by(&s, handling) {
+            verdict = Err(Unsupported {
+                field: key.name().to_string(),
+                value: s.value_of(key),
+                why: why.to_string(),
+                backend: format!("QEMU {qemu}"),
+            });
+            break 'runs;
+        }
+        let ks = settings_knobs(&s);
         for k in &ks {
             if !seen.insert((k.field, k.value.clone())) {
                 continue;
