@@ -79,3 +79,41 @@ pub fn owner_pid(name: &str) -> Option<u32> {
 pub fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// Whether process `pid` has exited: gone, or a zombie (dead, its
+/// descriptors closed, waiting to be reaped).
+pub fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_child_has_exited_before_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!exited(pid) && pid_alive(pid));
+        child.kill().unwrap();
+        let start = std::time::Instant::now();
+        while !exited(pid) {
+            assert!(start.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // A zombie until reaped: still in /proc, but exited.
+        assert!(pid_alive(pid));
+        child.wait().unwrap();
+        assert!(exited(pid));
+    }
+}

@@ -23,6 +23,18 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A 1 GiB guest dirtying 1 MB/s over 1 Gbit, 300 ms.
+const LIGHT: [&str; 8] = [
+    "--ram",
+    "1GiB",
+    "--dirty-rate",
+    "1MB/s",
+    "--link",
+    "1gbit",
+    "--max-downtime",
+    "300ms",
+];
+
 const BUSY: [&str; 10] = [
     "--ram",
     "1GiB",
@@ -133,18 +145,7 @@ fn values_beyond_physical_sense_are_refused_naming_the_flag() {
 
 #[test]
 fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
-    let out = advise(&[
-        "--ram",
-        "1GiB",
-        "--dirty-rate",
-        "1MB/s",
-        "--link",
-        "1gbit",
-        "--max-downtime",
-        "300ms",
-        "--max-time",
-        "1s",
-    ]);
+    let out = advise(&[&LIGHT[..], &["--max-time", "1s"]].concat());
     // No setting meets the target: advice all the same, not an error.
     assert_exit(out.status, EXIT_OK, "advise --max-time 1s");
     let t = text(shown(&out));
@@ -297,18 +298,7 @@ fn a_fit_on_one_ram_size_names_what_it_kept() {
     m["constants"]["tail_bytes"] = serde_json::json!(-1.0);
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, m.to_string()).unwrap();
-    let out = advise(&[
-        "--ram",
-        "1GiB",
-        "--dirty-rate",
-        "1MB/s",
-        "--link",
-        "1gbit",
-        "--max-downtime",
-        "300ms",
-        "--model",
-        bad.to_str().unwrap(),
-    ]);
+    let out = advise(&[&LIGHT[..], &["--model", bad.to_str().unwrap()]].concat());
     assert_exit(out.status, EXIT_REFUSED, "advise --model bad.json");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -11,7 +11,7 @@ use migbench_model::units::BitRate;
 
 use crate::lab::net::{namespace_exists, reshape, set_link, LabNet};
 use crate::migrate::fault::{FaultTarget, Side};
-use crate::system::pid_alive;
+use crate::system::{exited, pid_alive};
 
 /// One run's lab, as faults see it.
 pub struct LabFaults {
@@ -76,7 +76,16 @@ impl FaultTarget for LabFaults {
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         )
-        .with_context(|| format!("SIGKILL to QEMU pid {pid}"))
+        .with_context(|| format!("SIGKILL to QEMU pid {pid}"))?;
+        // Exited (a zombie's descriptors are closed), not merely signalled.
+        let start = std::time::Instant::now();
+        while !exited(pid) {
+            if start.elapsed() > std::time::Duration::from_secs(5) {
+                anyhow::bail!("QEMU pid {pid} still runs 5 s after SIGKILL");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     fn set_storage(&self, up: bool) -> Result<()> {

@@ -30,7 +30,8 @@ pub trait FaultTarget: Send + Sync {
     fn set_link(&self, up: bool) -> Result<()>;
     /// Set the migration link's rate (`None`: back to the scenario's).
     fn set_link_rate(&self, rate: Option<BitRate>) -> Result<()>;
-    /// SIGKILL one side's hypervisor process.
+    /// SIGKILL one side's hypervisor process and wait until it has
+    /// exited (its sockets closed, as a crashed host's would be).
     fn kill(&self, side: Side) -> Result<()>;
     /// Cut the storage host off both hypervisors, or reconnect it.
     fn set_storage(&self, up: bool) -> Result<()>;
@@ -107,14 +108,22 @@ impl Injector {
             self.agent.clone(),
             self.strike.clone(),
         );
+        let (began, onset) = std::sync::mpsc::channel::<()>();
         self.lifter = Some(std::thread::spawn(move || {
-            let errors = inflict(fault, &*target, agent.as_ref());
+            let errors = inflict(fault, &*target, agent.as_ref(), &|| {
+                let _ = began.send(());
+            });
             let mut s = strike.lock().expect("strike lock");
             if fault.kind.lasts() && fault.duration.is_some() {
                 s.cleared = Some(Instant::now());
             }
             s.errors.extend(errors);
         }));
+        // The migration goes on only once the fault has begun: a kill at
+        // the switchover lands before the switchover is sent (CI saw the
+        // source complete into a destination killed a moment later when
+        // the kill ran beside `migrate-continue`).
+        let _ = onset.recv_timeout(ONSET_WAIT);
         true
     }
 
@@ -134,13 +143,23 @@ impl Injector {
     }
 }
 
-/// Carry the fault out, for its whole duration; the errors met.
-fn inflict(f: Fault, target: &dyn FaultTarget, agent: Option<&AgentClient>) -> Vec<String> {
+/// How long [`Injector::poll`] waits for a fault to begin.
+const ONSET_WAIT: Duration = Duration::from_secs(5);
+
+/// Carry the fault out, for its whole duration, calling `onset` once it
+/// has begun; the errors met.
+fn inflict(
+    f: Fault,
+    target: &dyn FaultTarget,
+    agent: Option<&AgentClient>,
+    onset: &dyn Fn(),
+) -> Vec<String> {
     let mut errors = Vec::new();
     let mut note = |what: &str, r: Result<()>| {
         if let Err(e) = r {
             errors.push(format!("{what}: {e:#}"));
         }
+        onset();
     };
     let lasting = f.duration.map(|d| d.0);
     let hold = lasting.unwrap_or_default();
@@ -239,9 +258,10 @@ mod tests {
         ));
     }
 
-    /// Records what was done to it.
+    /// Records what was done to it; taking the link down takes `slow`.
     #[derive(Default)]
     struct Recording {
+        slow: Duration,
         downs: AtomicU32,
         ups: AtomicU32,
         rates: Mutex<Vec<Option<BitRate>>>,
@@ -249,6 +269,9 @@ mod tests {
 
     impl FaultTarget for Recording {
         fn set_link(&self, up: bool) -> Result<()> {
+            if !up {
+                std::thread::sleep(self.slow);
+            }
             let c = if up { &self.ups } else { &self.downs };
             c.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -297,5 +320,19 @@ mod tests {
         inj.poll(Duration::ZERO, &active);
         let s = inj.finish();
         assert!(s.errors[0].contains("killing the destination"), "{s:?}");
+    }
+
+    #[test]
+    fn the_migration_goes_on_only_once_the_fault_has_begun() {
+        let t = Arc::new(Recording {
+            slow: Duration::from_millis(100),
+            ..Recording::default()
+        });
+        let mut inj = Injector::new(fault("link-down for 50ms at 0s"), t.clone(), None);
+        let start = Instant::now();
+        assert!(inj.poll(Duration::ZERO, &status(MigrationState::Active, 1)));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert_eq!(t.downs.load(Ordering::SeqCst), 1, "down when poll returns");
+        inj.finish();
     }
 }
