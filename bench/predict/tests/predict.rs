@@ -382,6 +382,55 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
     }
 }
 
+/// A configuration never fitted on whose downtime the model misses
+/// (`fixtures/model/misses/check5`: an 896 MiB guest over 250 Mbit, a
+/// 250 ms limit, 5 MB/s; run after the model's last change): measured
+/// median 153 ms (105–156), predicted 234 ms, beyond the 50 ms
+/// or 25 %; the idle cell and both total times meet the targets. The
+/// docs state these figures; a change of the model that moves them fails
+/// here until the docs say so (and a fix moves the check to holdout/).
+#[test]
+fn the_documented_miss_is_what_the_docs_say() {
+    let c = fit(&fixtures()).unwrap().constants;
+    let runs = load("misses");
+    assert_eq!(runs.len(), 6);
+    // (dirty rate MB/s, measured median ms, predicted ms, meets the target)
+    for (rate, measured, predicted, meets) in [(0, 115.0, 158.0, true), (5, 153.0, 234.0, false)] {
+        let cell: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| r.params.dirty_rate.0 == rate * 1_000_000)
+            .collect();
+        let p = check(&cell, &c)[0].predicted;
+        let down = median(
+            &cell
+                .iter()
+                .filter_map(|r| measured_downtime(r))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let total = median(
+            &cell
+                .iter()
+                .filter_map(|r| r.total_time_ms)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let pd = p.downtime_ms.unwrap();
+        println!("{rate} MB/s: downtime {down:.0} ms predicted {pd:.0} ms; total {total:.0} ms predicted {:.0} ms", p.total_time_ms);
+        assert!(
+            (down - measured).abs() < 0.5,
+            "{rate} MB/s: measured {down}"
+        );
+        assert!((pd - predicted).abs() <= 5.0, "{rate} MB/s: predicted {pd}");
+        assert_eq!(
+            (pd - down).abs() <= (0.25 * down).max(50.0),
+            meets,
+            "{rate} MB/s"
+        );
+        assert!((p.total_time_ms - total).abs() <= 0.10 * total);
+    }
+}
+
 /// A fit on runs of one RAM size (link-speed: 1 GiB) keeps the prior's
 /// per-GiB slopes and says so, so a post-copy pause is not predicted as
 /// nothing; one on a single configuration names every share it could not
