@@ -162,18 +162,7 @@ fn a_time_the_link_cannot_meet_is_named_and_the_closest_shown() {
         "{t}"
     );
     // 4 GiB: QEMU's setup (TCG) alone is longer, on any link.
-    let big = advise(&[
-        "--ram",
-        "4GiB",
-        "--dirty-rate",
-        "1MB/s",
-        "--link",
-        "1gbit",
-        "--max-downtime",
-        "300ms",
-        "--max-time",
-        "1s",
-    ]);
+    let big = advise(&[&["--ram", "4GiB"], &LIGHT[2..], &["--max-time", "1s"]].concat());
     let t = text(shown(&big));
     assert!(
         t.contains(

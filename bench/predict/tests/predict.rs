@@ -22,6 +22,12 @@ fn fixtures() -> Vec<RunRecord> {
     load("")
 }
 
+/// The fit of every fixture, made once for the tests that use it.
+fn fitted() -> &'static Model {
+    static FITTED: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    FITTED.get_or_init(|| fit(&fixtures()).expect("constants fitted"))
+}
+
 /// Each fixture file's stem with the configurations it holds.
 fn files() -> Vec<(String, Vec<String>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/model");
@@ -164,7 +170,7 @@ fn rounding(name: &str) -> Option<f64> {
 /// within the rounding `LAB` is written with.
 #[test]
 fn the_shipped_constants_are_a_fit_of_the_fixtures() {
-    let m = fit(&fixtures()).expect("constants fitted");
+    let m = fitted();
     let (f, lab) = (m.constants, Constants::LAB);
     println!("fitted: {f:?}");
     let (fitted, shipped) = (
@@ -337,7 +343,7 @@ fn repeatability_floor(recs: &[RunRecord]) -> (f64, f64, usize) {
 /// targets (total time 10 %, downtime 50 ms or 25 %).
 #[test]
 fn configurations_never_fitted_on_are_predicted_within_the_targets() {
-    let c = fit(&fixtures()).unwrap().constants;
+    let c = fitted().constants;
     let held = load("holdout");
     assert_eq!(held.len(), 24);
     let mut cells: Vec<String> = held.iter().map(cell).collect();
@@ -391,7 +397,7 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
 /// here until the docs say so (and a fix moves the check to holdout/).
 #[test]
 fn the_documented_miss_is_what_the_docs_say() {
-    let c = fit(&fixtures()).unwrap().constants;
+    let c = fitted().constants;
     let runs = load("misses");
     assert_eq!(runs.len(), 6);
     // (dirty rate MB/s, measured median ms, predicted ms, meets the target)
