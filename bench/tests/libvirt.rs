@@ -210,3 +210,57 @@ fn a_setting_libvirt_cannot_express_is_refused_before_any_run_naming_field_value
         ],
     );
 }
+
+#[test]
+fn each_libvirt_transport_migrates_over_the_lab_link_and_the_report_compares_them() {
+    let _g = lab_lock();
+    let (tmp, recs, dir) = run_scenario("transports", EXIT_OK);
+    let names: Vec<String> = recs
+        .iter()
+        .map(|r| r.params.transport.to_string())
+        .collect();
+    assert_eq!(names, ["direct", "p2p", "tunnelled"]);
+    // (flags the call carried beyond live and abort-on-error, whether it
+    // named QEMU's own migration URI)
+    let calls = [
+        (vec![], true),
+        (vec!["p2p"], true),
+        (vec!["p2p", "tunnelled"], false),
+    ];
+    for (r, (extra, own_uri)) in recs.iter().zip(calls) {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        let settings: serde_json::Value =
+            serde_json::from_str(&run_file(&dir, &r.run_id, "migration-settings.json")).unwrap();
+        let call = &settings["call"];
+        let flags: Vec<&str> = call["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .filter(|f| !matches!(*f, "live" | "abort-on-error"))
+            .collect();
+        assert_eq!(flags, extra, "{call}");
+        assert_eq!(call["params"]["migrate_uri"].is_string(), own_uri, "{call}");
+        // The daemons reach each other over the lab's link, so even the
+        // tunnel's data crosses it (not a local socket beside it).
+        let (wire, sent) = (r.wire_bytes.unwrap(), r.transferred_bytes.unwrap());
+        assert!(
+            wire as f64 >= 0.9 * sent as f64,
+            "{}: {wire} bytes on the link for {sent} sent",
+            r.params.transport
+        );
+    }
+    let rep = report(&dir, &tmp.path().join("reports"), "t");
+    let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
+    assert!(
+        md.lines().next().unwrap().starts_with("| transport |"),
+        "{md}"
+    );
+    for t in ["direct", "p2p", "tunnelled"] {
+        assert!(md.contains(&format!("\n| {t} | 1 | 1/0/0 |")), "{md}");
+    }
+}

@@ -147,7 +147,7 @@ fn guest_qemus() -> Vec<u32> {
 }
 
 #[test]
-fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
+fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
     let _g = lab_lock();
     let lab = LabHosts::start();
     let src = lab.get("src");
@@ -211,18 +211,28 @@ fn real_hosts_ping_pong_an_existing_domain_and_refuse_what_cannot_work() {
     let rate = v["dirty_rate_bytes_per_s"].as_f64().unwrap();
     assert!((0.0..50e6).contains(&rate), "{v}");
 
-    // ICMP: any guest, answered by its kernel; no agent, no integrity check.
+    // ICMP: any guest, answered by its kernel; no agent, no integrity
+    // check. Peer to peer (`virsh migrate --p2p`): the source daemon opens
+    // the other host's URI itself, there and back again.
     let (_, root) = lab.run(
         "icmp",
-        &hosts.replace("[hosts]", "repetitions = 2\n[hosts]"),
+        &hosts.replace(
+            "[hosts]",
+            "repetitions = 2\n[backend]\ntransport = \"p2p\"\n[hosts]",
+        ),
         "probe = \"icmp\"\n",
         EXIT_OK,
     );
-    for r in records(&results_dir(&root, "icmp")) {
+    let dir = results_dir(&root, "icmp");
+    for r in records(&dir) {
         assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
         assert_eq!(r.integrity, Integrity::NotChecked);
+        assert_eq!(r.params.transport.to_string(), "p2p");
+        let call = run_file(&dir, &r.run_id, "migration-settings.json");
+        assert!(call.contains("\"p2p\""), "{call}");
         probe_sees_libvirts_downtime(&r);
     }
+    assert_eq!(lab.running_on(), vec![src.clone()], "back where it started");
 
     // Refused before anything starts.
     let (out, root) = lab.run(

@@ -18,6 +18,10 @@ pub enum Capability {
     /// Measuring a running guest's dirty rate (`advise --dirty-rate
     /// measure`: QEMU's `calc-dirty-rate` over QMP, or libvirt's).
     DirtyRateMeasurement,
+    /// Migrating through the source daemon's own connection to the
+    /// destination (`--p2p`), or with the data tunnelled through it
+    /// (`--tunnelled`): libvirt's transports.
+    DaemonTransports,
 }
 
 impl Capability {
@@ -28,6 +32,7 @@ impl Capability {
             Capability::RealHosts => "real hosts",
             Capability::BlockMigration => "block migration",
             Capability::DirtyRateMeasurement => "dirty-rate measurement",
+            Capability::DaemonTransports => "peer-to-peer and tunnelled transports",
         }
     }
 }
@@ -38,7 +43,12 @@ impl Backend {
         use Capability as C;
         match self {
             Backend::Qmp => &[C::Faults, C::BlockMigration, C::DirtyRateMeasurement],
-            Backend::Libvirt => &[C::RealHosts, C::BlockMigration, C::DirtyRateMeasurement],
+            Backend::Libvirt => &[
+                C::RealHosts,
+                C::BlockMigration,
+                C::DirtyRateMeasurement,
+                C::DaemonTransports,
+            ],
         }
     }
 

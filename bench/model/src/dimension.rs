@@ -7,7 +7,7 @@
 use crate::fault::Fault;
 use crate::settings::{
     AutoConverge, Backend, Channels, CompletionAction, Compression, DirtyLimit, DiskFormat,
-    DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
+    DiskPattern, Postcopy, Services, StorageMode, Transport, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -40,6 +40,7 @@ numeric! {
     Count => |v| v.0 as f64;
     u32 => |v| *v as f64;
     Backend => |v| *v as u8 as f64;
+    Transport => |v| *v as u8 as f64;
     Services => |v| v.bits() as f64;
     Fault => |v| v.kind as u8 as f64;
     StorageMode => |v| *v as u8 as f64;

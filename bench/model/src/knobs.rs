@@ -14,7 +14,7 @@ use crate::dimension::dimensions;
 use crate::fault::Fault;
 use crate::settings::{
     Announce, AutoConverge, Backend, BandwidthCap, Channels, CompletionAction, Compression,
-    DirtyLimit, DiskFormat, DiskPattern, Postcopy, Services, StorageMode, Xbzrle,
+    DirtyLimit, DiskFormat, DiskPattern, Postcopy, Services, StorageMode, Transport, Xbzrle,
 };
 use crate::units::{BitRate, ByteRate, Count, Dur, Percent, Size};
 
@@ -28,6 +28,9 @@ dimensions! {
         /// qmp (migbench drives QEMU) | libvirt (a libvirt daemon per host,
         /// migration through libvirt's API); a list compares both.
         kind => backend: Backend = Backend::Qmp, optional, "backend";
+        /// libvirt's transport: direct | p2p | tunnelled (`virsh migrate
+        /// --p2p`, `--p2p --tunnelled`); a list compares them.
+        transport => transport: Transport = Transport::Direct, optional, "libvirt transport";
     }
 
     /// The guest: its size.

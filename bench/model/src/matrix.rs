@@ -17,9 +17,10 @@ impl RunParams {
 
     /// A one-line description of the dimensions, e.g. for progress bars.
     pub fn label(&self) -> String {
-        let backend = match self.backend {
-            crate::settings::Backend::Qmp => String::new(),
-            b => format!("{b} "),
+        let backend = match (self.backend, self.transport) {
+            (crate::settings::Backend::Qmp, _) => String::new(),
+            (b, crate::settings::Transport::Direct) => format!("{b} "),
+            (b, t) => format!("{b} {t} "),
         };
         let storage = match self.storage_mode {
             StorageMode::None => String::new(),

@@ -324,7 +324,7 @@ impl Scenario {
         };
         sc.variants = variants::resolve(&sc, text).map_err(located)?;
         // Real hosts are reached through libvirt: the default backend there.
-        if sc.hosts.is_some() && doc.get("backend").is_none() {
+        if sc.hosts.is_some() && doc.get("backend").and_then(|b| b.get("kind")).is_none() {
             sc.backend.kind.0 = vec![crate::settings::Backend::Libvirt];
         }
         match sc.hosts.as_mut() {

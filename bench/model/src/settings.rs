@@ -89,6 +89,25 @@ choice!(
 );
 
 choice!(
+    /// How libvirt carries the migration (`virsh migrate` spells these
+    /// `--p2p` and `--tunnelled`).
+    Transport {
+        /// migbench's client connects to both daemons and drives the
+        /// migration (virsh's default); QEMU streams straight to the
+        /// destination.
+        Direct = "direct",
+        /// The source daemon connects to the destination's itself, by
+        /// the destination URI as the source host resolves it; QEMU
+        /// still streams straight across.
+        P2p = "p2p",
+        /// Peer-to-peer, and the data goes through the daemons'
+        /// connection instead of QEMU's own socket (one stream: no
+        /// multifd).
+        Tunnelled = "tunnelled",
+    }
+);
+
+choice!(
     /// Where the guest's disk lives and how it moves.
     StorageMode {
         /// No disk: RAM-only migration.

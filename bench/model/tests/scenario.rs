@@ -219,6 +219,9 @@ fn real_hosts_default_to_libvirt() {
     assert_eq!(sc.backend.kind.0, vec![Backend::Libvirt]);
     let h = sc.hosts.unwrap();
     assert_eq!((h.domain.as_str(), h.probe), ("web-1", HostProbe::Udp));
+    // A [backend] that names only the transport keeps that default.
+    let p2p = parse(&format!("[backend]\ntransport = \"p2p\"\n{HOSTS}")).unwrap();
+    assert_eq!(p2p.backend.kind.0, vec![Backend::Libvirt]);
 }
 
 #[test]
@@ -399,4 +402,39 @@ fn a_syntax_error_says_where_and_what_without_an_empty_field_name() {
         assert!(e.contains(what), "{e}");
         assert!(!e.contains("field ``"), "{e}");
     }
+}
+
+#[test]
+fn a_transport_other_than_direct_needs_libvirt_and_a_tunnel_refuses_multifd() {
+    let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
+    refused_at(
+        &format!("{base}[backend]\ntransport = [\"direct\", \"p2p\"]\n"),
+        6,
+        "backend.transport",
+        "backend qmp lacks the capability `peer-to-peer and tunnelled transports`: kind = \"libvirt\"",
+    );
+    refused_at(
+        &format!("{base}[backend]\nkind = \"libvirt\"\ntransport = \"tunnelled\"\n[migration]\nmultifd_channels = 2\n"),
+        7,
+        "backend.transport",
+        "libvirt refuses multifd channels with it",
+    );
+    refused_at(
+        &format!("{base}[backend]\nkind = \"libvirt\"\ntransport = \"tunneled\"\n"),
+        7,
+        "backend.transport",
+        "one of: \"direct\" \"p2p\" \"tunnelled\"",
+    );
+    let sc = parse(&format!(
+        "{base}[backend]\nkind = \"libvirt\"\ntransport = [\"direct\", \"p2p\", \"tunnelled\"]\n"
+    ))
+    .unwrap();
+    let runs = migbench_model::matrix::expand(&sc);
+    let seen: Vec<String> = runs.iter().map(|r| r.transport.to_string()).collect();
+    assert_eq!(seen, ["direct", "p2p", "tunnelled"]);
+    assert!(
+        runs[2].label().starts_with("libvirt tunnelled "),
+        "{}",
+        runs[2].label()
+    );
 }

@@ -74,10 +74,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LibvirtdError + '_ {
 }
 
 /// `libvirtd.conf` of a lab daemon: socket outside the bind mounts, no
-/// authentication (the socket sits in a 0700 directory), log to a file.
+/// authentication (the socket sits in a 0700 directory), log to a file;
+/// TCP without authentication for the other daemon (peer-to-peer and
+/// tunnelled migrations, over the lab's link), reachable only inside the
+/// run's own namespaces.
 pub fn libvirtd_conf(dir: &Path) -> String {
     format!(
         "unix_sock_dir = \"{sock}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
+         listen_tls = 0\nlisten_tcp = 1\nauth_tcp = \"none\"\n\
          log_outputs = \"3:file:{log}\"\n",
         sock = dir.join("sock").display(),
         log = dir.join("libvirtd.log").display()
@@ -118,7 +122,7 @@ impl Libvirtd {
             );
         }
         script += &format!(
-            "exec libvirtd --pid-file '{}'\n",
+            "exec libvirtd --listen --pid-file '{}'\n",
             dir.join("libvirtd.pid").display()
         );
         let log = dir.join("libvirtd.log");
@@ -163,6 +167,12 @@ impl Libvirtd {
     /// The URI that reaches this daemon.
     pub fn uri(&self) -> String {
         format!("qemu+unix:///system?socket={}", self.socket().display())
+    }
+
+    /// The URI another lab daemon reaches this one by over the lab's
+    /// link, this daemon's namespace having `address` there.
+    pub fn peer_uri(address: std::net::Ipv4Addr) -> String {
+        format!("qemu+tcp://{address}/system")
     }
 
     /// The log libvirt keeps of a domain's QEMU.
@@ -212,6 +222,7 @@ mod tests {
             assert!(!conf.contains(&format!("/tmp/x/libvirt-src/{sub}\"")));
         }
         assert!(QEMU_CONF.contains("security_driver = \"none\""));
+        assert!(conf.contains("listen_tcp = 1") && conf.contains("listen_tls = 0"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::fault::{Fault, FaultAt, FaultKind};
 use crate::knobs::ServiceSpec;
 use crate::service::Services;
 use crate::settings::{
-    Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode,
+    Backend, Channels, CompletionAction, Compression, DiskFormat, Postcopy, StorageMode, Transport,
 };
 use crate::units::BitRate;
 
@@ -74,13 +74,34 @@ impl Scenario {
             .0
             .iter()
             .any(|m| matches!(m, StorageMode::Block | StorageMode::BlockIncremental));
-        match self
+        if let Some(r) = self
             .lacking(Capability::BlockMigration, "")
             .filter(|_| copies)
         {
-            Some(r) => Err(("storage.mode", r)),
-            None => Ok(()),
+            return Err(("storage.mode", r));
         }
+        let transports = &self.backend.transport.0;
+        if let Some(r) = self
+            .lacking(Capability::DaemonTransports, "")
+            .filter(|_| transports.iter().any(|t| *t != Transport::Direct))
+        {
+            return Err(("backend.transport", r));
+        }
+        if transports.contains(&Transport::Tunnelled)
+            && self.variants.iter().any(|v| {
+                v.migration
+                    .multifd_channels
+                    .0
+                    .iter()
+                    .any(|c| *c != Channels::Off)
+            })
+        {
+            return Err((
+                "backend.transport",
+                "a tunnelled migration is one stream through the daemons' connection: libvirt refuses multifd channels with it (migration.multifd_channels = \"off\", or another transport)".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// `[fault]`: faults the lab can inject into the runs they apply to.

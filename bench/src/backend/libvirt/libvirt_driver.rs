@@ -16,6 +16,8 @@ use virt::domain::{Domain, DomainState};
 use virt::error::Error;
 use virt::sys;
 
+use migbench_model::settings::Transport;
+
 use super::calls::{abort_job, max_downtime, start_post_copy};
 use super::libvirt_settings::{call_json, migrate_call, DiskMove, Endpoints, MigrateCall};
 use super::stats::status_of;
@@ -51,6 +53,9 @@ pub struct Ends {
     pub src_uri: String,
     /// Destination daemon URI.
     pub dst_uri: String,
+    /// The destination daemon's URI as the source daemon reaches it
+    /// (peer-to-peer and tunnelled transports).
+    pub peer_uri: String,
     /// Connection to the source (progress, policies).
     pub src: Connect,
     /// Connection to the destination.
@@ -64,6 +69,8 @@ pub struct Ends {
     pub dest_xml: Option<String>,
     /// How the disks move.
     pub disks: DiskMove,
+    /// How libvirt carries the migration.
+    pub transport: Transport,
 }
 
 /// How the migration call ended, and when it returned.
@@ -158,17 +165,24 @@ impl<'a> LibvirtDriver<'a> {
 
 /// Run the migration call on its own connections; send how it ended.
 fn spawn_migration(ends: &Ends, call: MigrateCall, tx: mpsc::Sender<Outcome>) {
-    let (src_uri, dst_uri, name) = (
+    let (src_uri, dst_uri, peer_uri, name) = (
         ends.src_uri.clone(),
         ends.dst_uri.clone(),
+        ends.peer_uri.clone(),
         ends.domain.clone(),
     );
     std::thread::spawn(move || {
         let run = || -> Result<(), Error> {
             let src = Connect::open(Some(&src_uri))?;
-            let dst = Connect::open(Some(&dst_uri))?;
             let dom = src.lookup_domain_by_name(&name)?;
-            dom.migrate3(&dst, call.params, call.flags)?;
+            if call.flags & sys::VIR_MIGRATE_PEER2PEER != 0 {
+                // The source daemon opens the destination URI itself,
+                // as `virsh migrate --p2p` has it.
+                dom.migrate_to_uri3(Some(&peer_uri), call.params, call.flags)?;
+            } else {
+                let dst = Connect::open(Some(&dst_uri))?;
+                dom.migrate3(&dst, call.params, call.flags)?;
+            }
             Ok(())
         };
         let r = run().map_err(|e| e.message().to_string());
@@ -190,6 +204,7 @@ impl MigrationDriver for LibvirtDriver<'_> {
             &self.ends.disks,
             &self.ends.to,
             self.ends.dest_xml.clone(),
+            self.ends.transport,
         ));
         Ok(None)
     }

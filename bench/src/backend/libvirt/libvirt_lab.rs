@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use migbench_model::settings::StorageMode;
+use migbench_model::settings::{StorageMode, Transport};
 use migbench_model::RunParams;
 use migbench_probes::host::agent_client::AgentClient;
 use virt::connect::Connect;
@@ -77,6 +77,7 @@ impl LibvirtLab {
         site: &Site,
         daemons: &[Libvirtd],
         raw: &Path,
+        transport: Transport,
         cancel: &Cancel,
     ) -> Result<(Ends, AgentClient)> {
         let emulator = if self.tcg_dirty_workaround && self.accel == "tcg" {
@@ -91,6 +92,7 @@ impl LibvirtLab {
         let ends = Ends {
             src_uri: daemons[0].uri(),
             dst_uri: daemons[1].uri(),
+            peer_uri: Libvirtd::peer_uri(DST_MIG_IP),
             src: open(&daemons[0])?,
             dst: open(&daemons[1])?,
             domain: DOMAIN.to_string(),
@@ -106,6 +108,7 @@ impl LibvirtLab {
                 }),
                 targets: vec![DISK_TARGET.to_string()],
             },
+            transport,
         };
         ends.src.create_domain_xml(&src_xml, 0).with_context(|| {
             format!(
@@ -141,7 +144,7 @@ impl Environment for LibvirtLab {
             }
         };
         let daemons = vec![src, dst];
-        match self.guest(&site, &daemons, raw, cancel).await {
+        match self.guest(&site, &daemons, raw, p.transport, cancel).await {
             Ok((ends, agent)) => Ok(LibvirtHosts {
                 ends,
                 agent,

@@ -4,7 +4,7 @@
 //! run rather than silently ignored.
 
 use migbench_model::settings::{
-    AutoConverge, BandwidthCap, Channels, Compression, Postcopy, Xbzrle,
+    AutoConverge, BandwidthCap, Channels, Compression, Postcopy, Transport, Xbzrle,
 };
 use virt::domain::MigrateParameters;
 use virt::sys;
@@ -111,14 +111,25 @@ pub fn migrate_call(
     disks: &DiskMove,
     to: &Endpoints,
     dest_xml: Option<String>,
+    transport: Transport,
 ) -> MigrateCall {
     let mut flags = sys::VIR_MIGRATE_LIVE | sys::VIR_MIGRATE_ABORT_ON_ERROR;
+    let tunnelled = transport == Transport::Tunnelled;
+    // A tunnel carries the data through the daemons' connection: libvirt
+    // refuses a migration URI or listen address with it.
     let mut p = MigrateParameters {
-        uri: Some(to.uri(to.port)),
-        listen_address: Some(to.address.clone()),
+        uri: (!tunnelled).then(|| to.uri(to.port)),
+        listen_address: (!tunnelled).then(|| to.address.clone()),
         dest_xml,
         ..Default::default()
     };
+    match transport {
+        Transport::Direct => {}
+        Transport::P2p => flags |= sys::VIR_MIGRATE_PEER2PEER,
+        Transport::Tunnelled => {
+            flags |= sys::VIR_MIGRATE_PEER2PEER | sys::VIR_MIGRATE_TUNNELLED;
+        }
+    }
     if let BandwidthCap::Limit(r) = s.max_bandwidth {
         // libvirt's bandwidth is MiB/s; never round a cap to zero (= unlimited).
         p.bandwidth = Some((r.0 >> 20).max(1));
@@ -173,7 +184,7 @@ pub fn migrate_call(
 }
 
 /// Names of the `VIR_MIGRATE_*` flags migbench sets.
-const FLAG_NAMES: [(u32, &str); 10] = [
+const FLAG_NAMES: [(u32, &str); 11] = [
     (sys::VIR_MIGRATE_LIVE, "live"),
     (sys::VIR_MIGRATE_ABORT_ON_ERROR, "abort-on-error"),
     (sys::VIR_MIGRATE_PARALLEL, "parallel"),
@@ -184,6 +195,7 @@ const FLAG_NAMES: [(u32, &str); 10] = [
     (sys::VIR_MIGRATE_NON_SHARED_DISK, "copy-storage-all"),
     (sys::VIR_MIGRATE_NON_SHARED_INC, "copy-storage-inc"),
     (sys::VIR_MIGRATE_PEER2PEER, "p2p"),
+    (sys::VIR_MIGRATE_TUNNELLED, "tunnelled"),
 ];
 
 /// The call as recorded in `migration-settings.json`: flag names and the
@@ -281,6 +293,7 @@ mod tests {
                 &DiskMove::default(),
                 &to(),
                 None,
+                Transport::Direct,
             ))
         };
         let plain = call(&off_default(MigrationKey::timeout));
@@ -328,7 +341,14 @@ mod tests {
     #[test]
     fn a_plain_run_is_live_on_the_migration_link() {
         let s = sample_run("").migration();
-        let c = migrate_call(&s, StoragePlan::Shared, &DiskMove::default(), &to(), None);
+        let c = migrate_call(
+            &s,
+            StoragePlan::Shared,
+            &DiskMove::default(),
+            &to(),
+            None,
+            Transport::Direct,
+        );
         assert_eq!(
             c.flags,
             sys::VIR_MIGRATE_LIVE | sys::VIR_MIGRATE_ABORT_ON_ERROR
@@ -351,6 +371,7 @@ mod tests {
             &DiskMove::default(),
             &anywhere,
             None,
+            Transport::Direct,
         );
         assert_eq!(c.params.uri.as_deref(), Some("tcp://[fd00::2]"));
     }
@@ -366,7 +387,14 @@ mod tests {
             shared: true,
             targets: Vec::new(),
         };
-        let c = migrate_call(&s, StoragePlan::Shared, &shared, &to(), None);
+        let c = migrate_call(
+            &s,
+            StoragePlan::Shared,
+            &shared,
+            &to(),
+            None,
+            Transport::Direct,
+        );
         for f in [
             sys::VIR_MIGRATE_PARALLEL,
             sys::VIR_MIGRATE_COMPRESSED,
@@ -395,7 +423,7 @@ mod tests {
             shared: false,
             targets: vec!["vda".into()],
         };
-        let c = migrate_call(&s, plan, &vda, &to(), None);
+        let c = migrate_call(&s, plan, &vda, &to(), None, Transport::Direct);
         assert_ne!(c.flags & sys::VIR_MIGRATE_NON_SHARED_INC, 0);
         assert_eq!(c.flags & sys::VIR_MIGRATE_NON_SHARED_DISK, 0);
         assert_eq!(c.params.migrate_disks, vec!["vda".to_string()]);
@@ -408,5 +436,37 @@ mod tests {
         assert_eq!(refused(&s).unwrap().0, "migration.auto_converge");
         let s = sample_run("[migration]\nannounce = \"initial=10ms\"\n").migration();
         assert_eq!(refused(&s).unwrap().0, "migration.announce");
+    }
+
+    #[test]
+    fn each_transport_sets_virsh_flags_and_a_tunnel_sends_no_migration_uri() {
+        let s = sample_run("").migration();
+        let call = |t| {
+            migrate_call(
+                &s,
+                StoragePlan::Shared,
+                &DiskMove::default(),
+                &to(),
+                None,
+                t,
+            )
+        };
+        let direct = call(Transport::Direct);
+        assert_eq!(direct.flags & sys::VIR_MIGRATE_PEER2PEER, 0);
+        assert!(direct.params.uri.is_some() && direct.params.listen_address.is_some());
+        let p2p = call(Transport::P2p);
+        assert_ne!(p2p.flags & sys::VIR_MIGRATE_PEER2PEER, 0);
+        assert_eq!(p2p.flags & sys::VIR_MIGRATE_TUNNELLED, 0);
+        assert_eq!(p2p.params.uri, direct.params.uri);
+        let tunnel = call(Transport::Tunnelled);
+        let both = sys::VIR_MIGRATE_PEER2PEER | sys::VIR_MIGRATE_TUNNELLED;
+        assert_eq!(tunnel.flags & both, both);
+        assert_eq!(tunnel.params.uri, None);
+        assert_eq!(tunnel.params.listen_address, None);
+        let flags = call_json(&tunnel)["flags"].to_string();
+        assert!(
+            flags.contains("\"p2p\"") && flags.contains("\"tunnelled\""),
+            "{flags}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use migbench_model::scenario::hosts::{HostProbe, HostsSpec};
+use migbench_model::settings::Transport;
 use migbench_model::units::Size;
 use migbench_model::RunParams;
 use migbench_probes::host::agent_client::AgentClient;
@@ -127,6 +128,8 @@ impl RemoteHosts {
         Ok(Ends {
             src_uri: src_uri.clone(),
             dst_uri: dst_uri.clone(),
+            // As `virsh migrate --p2p`: the source host opens it.
+            peer_uri: dst_uri.clone(),
             src,
             dst,
             domain: h.domain.clone(),
@@ -137,6 +140,7 @@ impl RemoteHosts {
             },
             dest_xml: None,
             disks: DiskMove::default(),
+            transport: Transport::Direct,
         })
     }
 }
@@ -144,9 +148,12 @@ impl RemoteHosts {
 impl Environment for RemoteHosts {
     type Hosts = Remote;
 
-    async fn boot(&self, _: &RunParams, _: &Path, cancel: &Cancel) -> Result<Remote> {
+    async fn boot(&self, p: &RunParams, _: &Path, cancel: &Cancel) -> Result<Remote> {
         virt::error::clear_error_callback();
-        let ends = self.orient()?;
+        let ends = Ends {
+            transport: p.transport,
+            ..self.orient()?
+        };
         let (guest, probe) = self.guest();
         guest
             .wait(Duration::from_secs(10), cancel)
