@@ -118,6 +118,11 @@ pub enum Cmd {
         /// Directory for the guest's and daemons' logs.
         #[arg(long, default_value = "lab-hosts")]
         logs: PathBuf,
+        /// How `[hosts]` reaches the daemons: unix (their sockets) or ssh
+        /// (an sshd beside each, `qemu+ssh://root@…` with keys of the
+        /// lab's own kept under --logs, as users reach real hosts).
+        #[arg(long, default_value = "unix", value_parser = ["unix", "ssh"])]
+        transport: String,
     },
     /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
     /// results directories: runs `migbench-analyze report` (see its --help).

@@ -396,10 +396,11 @@ pub fn lab_hosts(
     ram: &str,
     agent: Option<PathBuf>,
     logs: &Path,
+    ssh: bool,
 ) -> Result<i32> {
     #[cfg(not(feature = "libvirt"))]
     {
-        let _ = (rt, cancel, ram, agent, logs);
+        let _ = (rt, cancel, ram, agent, logs, ssh);
         bail!(UsageError(
             "lab-hosts needs migbench built with the `libvirt` feature".into()
         ));
@@ -426,8 +427,16 @@ pub fn lab_hosts(
             ..RunParams::default()
         };
         std::fs::create_dir_all(logs)?;
-        let hosts = rt.block_on(env.boot(&p, logs, cancel))?;
-        if let Err(e) = hosts.add_image_pools() {
+        let mut hosts = rt.block_on(env.boot(&p, logs, cancel))?;
+        let ssh_dir = std::path::absolute(logs)?.join("ssh");
+        let ready = hosts.add_image_pools().and_then(|()| {
+            if ssh {
+                rt.block_on(hosts.serve_ssh(&ssh_dir))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = ready {
             rt.block_on(env.teardown(hosts));
             return Err(e);
         }

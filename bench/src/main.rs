@@ -88,7 +88,12 @@ fn main() {
         Cmd::Compare { args } => commands::analyze("compare", &args),
         Cmd::Summary { args } => commands::analyze("summary", &args),
         Cmd::Export { args } => commands::analyze("export", &args),
-        Cmd::LabHosts { ram, agent, logs } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs),
+        Cmd::LabHosts {
+            ram,
+            agent,
+            logs,
+            transport,
+        } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs, transport == "ssh"),
         Cmd::Predict {
             scenario,
             format,

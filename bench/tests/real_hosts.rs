@@ -27,9 +27,15 @@ struct LabHosts {
 
 impl LabHosts {
     fn start() -> LabHosts {
+        LabHosts::start_with(&[])
+    }
+
+    /// `migbench lab-hosts` with `args` beside `--logs`.
+    fn start_with(args: &[&str]) -> LabHosts {
         let tmp = tempfile::tempdir().unwrap();
         let mut child = migbench()
             .arg("lab-hosts")
+            .args(args)
             .arg("--logs")
             .arg(tmp.path().join("logs"))
             .stdout(Stdio::piped())
@@ -106,9 +112,15 @@ impl LabHosts {
             .iter()
             .map(|h| self.get(h))
             .filter(|uri| {
-                stdout_of("virsh", &["-c", uri, "list", "--name"])
-                    .lines()
-                    .any(|l| l.trim() == "migbench-guest")
+                // From the client namespace, where an ssh lab's hosts are reached.
+                stdout_of(
+                    "ip",
+                    &[
+                        "netns", "exec", &self.ns, "virsh", "-c", uri, "list", "--name",
+                    ],
+                )
+                .lines()
+                .any(|l| l.trim() == "migbench-guest")
             })
             .collect()
     }
@@ -364,5 +376,92 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
     std::thread::sleep(Duration::from_millis(300));
     let (out, root) = lab.run("deaddst", &hosts, "", EXIT_REFUSED);
     refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);
+    lab.stop();
+}
+
+#[test]
+fn real_hosts_over_ssh_migrate_direct_p2p_and_tunnelled_and_say_what_to_fix() {
+    let _g = lab_lock();
+    let lab = LabHosts::start_with(&["--transport", "ssh"]);
+    let src = lab.get("src");
+    assert!(
+        src.starts_with("qemu+ssh://root@198.18.1.2/system?keyfile="),
+        "{src}"
+    );
+    assert_eq!(lab.running_on(), vec![src.clone()]);
+    let hosts = lab.table.clone();
+    // Each transport there and back again, over ssh as users migrate.
+    let (out, root) = lab.run(
+        "ssh",
+        &hosts.replace(
+            "[hosts]",
+            "repetitions = 2\n[backend]\ntransport = [\"direct\", \"p2p\", \"tunnelled\"]\n[hosts]",
+        ),
+        "probe = \"udp\"\n[workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n",
+        EXIT_OK,
+    );
+    // The preflight's ping from each host went over the same ssh.
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("hosts.src reaches hosts.migration_address 198.18.0.2"),
+        "{said}"
+    );
+    let recs = records(&results_dir(&root, "ssh"));
+    let ran: Vec<String> = recs
+        .iter()
+        .map(|r| r.params.transport.to_string())
+        .collect();
+    assert_eq!(
+        ran,
+        ["direct", "direct", "p2p", "p2p", "tunnelled", "tunnelled"]
+    );
+    for r in &recs {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        probe_sees_libvirts_downtime(r);
+    }
+    assert_eq!(lab.running_on(), vec![src.clone()], "back where it started");
+
+    // A key the hosts do not accept, and a known_hosts without them:
+    // refused before any run, naming the host and what to fix.
+    let key = src
+        .split("keyfile=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let other = lab.tmp.path().join("other_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (out, _) = lab.run(
+        "refused",
+        &hosts.replace(key, other.to_str().unwrap()),
+        "",
+        EXIT_REFUSED,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hosts.src")
+            && err.contains("cannot connect to root@198.18.1.2 over ssh: the host refused the key"),
+        "{err}"
+    );
+    let known = Path::new(key).with_file_name("known_hosts");
+    let saved = std::fs::read_to_string(&known).unwrap();
+    std::fs::write(&known, "").unwrap();
+    let (out, _) = lab.run("unknown", &hosts, "", EXIT_REFUSED);
+    std::fs::write(&known, saved).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("root@198.18.1.2 over ssh: the host's key is not in known_hosts"),
+        "{err}"
+    );
     lab.stop();
 }

@@ -159,6 +159,16 @@ impl Libvirtd {
         Ok(d)
     }
 
+    /// The daemon's process id (its namespaces are the host's).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// What the daemon sees as `/run/libvirt`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
     /// The daemon's read-write socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("sock").join("libvirt-sock")

@@ -6,6 +6,7 @@
 //! daemons. Teardown destroys the domains, keeps libvirt's QEMU logs with
 //! the run's results, stops the daemons and removes the site.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,9 +22,10 @@ use crate::control::Cancel;
 use crate::lab::boot::await_guest;
 use crate::lab::image::GuestImage;
 use crate::lab::libvirtd::Libvirtd;
-use crate::lab::net::{DST_MIG_IP, GUEST_IP, MIGRATION_PORT, SRC_MIG_IP};
+use crate::lab::net::{DST_MIG_IP, GUEST_IP, GUEST_PREFIX, MIGRATION_PORT, SRC_MIG_IP};
 use crate::lab::qemu::Role;
 use crate::lab::site::Site;
+use crate::lab::sshd::{LabKeys, LabSshd};
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
 use crate::migrate::guest::GuestLink;
 use migbench_probes::host::prober::ProbeTarget;
@@ -45,7 +47,13 @@ pub struct LibvirtHosts {
     daemons: Vec<Libvirtd>,
     raw: PathBuf,
     site: Site,
+    /// The ssh lab's keys and sshds ([`LibvirtHosts::serve_ssh`]).
+    ssh: Option<(LabKeys, Vec<LabSshd>)>,
 }
+
+/// The hosts' addresses on the guest LAN in the ssh lab, where their
+/// sshds listen (reached from the client and from each other).
+pub const SSH_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3)];
 
 /// Start the daemons of `site`'s hosts, stopping the first if the second fails.
 async fn start_daemons(site: &Site) -> Result<(Libvirtd, Libvirtd)> {
@@ -151,6 +159,7 @@ impl Environment for LibvirtLab {
                 daemons,
                 raw: raw.to_path_buf(),
                 site,
+                ssh: None,
             }),
             Err(e) => {
                 keep_logs(&daemons, raw);
@@ -190,6 +199,10 @@ impl LibvirtHosts {
     /// ones, and where to run migbench for the probe to reach the guest.
     pub fn describe(&self) -> String {
         let net = &self.site.net;
+        let (src, dst) = match &self.ssh {
+            Some((keys, _)) => (keys.uri(SSH_IPS[0]), keys.uri(SSH_IPS[1])),
+            None => (self.ends.src_uri.clone(), self.ends.dst_uri.clone()),
+        };
         format!(
             "# run migbench inside the client namespace: ip netns exec {client} migbench run SCENARIO\n\
              # to let migbench boot its own guest beside this one instead: domain = \"migbench-own\",\n\
@@ -199,9 +212,38 @@ impl LibvirtHosts {
              return_address = \"{SRC_MIG_IP}\"\ndomain = \"{DOMAIN}\"\nguest_address = \"{GUEST_IP}\"",
             client = net.client,
             own_ip = PROVISION_IP,
-            src = self.ends.src_uri,
-            dst = self.ends.dst_uri,
         )
+    }
+
+    /// The ssh lab: an sshd beside each daemon at [`SSH_IPS`] on the
+    /// guest LAN, with keys of the lab's own under `dir`; [`describe`]
+    /// then names the hosts by `qemu+ssh://` URIs.
+    ///
+    /// [`describe`]: LibvirtHosts::describe
+    pub async fn serve_ssh(&mut self, dir: &Path) -> Result<()> {
+        let keys = LabKeys::create(dir)?;
+        let mut sshds = Vec::new();
+        let net = &self.site.net;
+        for ((d, ns), ip) in self.daemons.iter().zip([&net.src, &net.dst]).zip(SSH_IPS) {
+            crate::system::run(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{ip}/{GUEST_PREFIX}"),
+                    "dev",
+                    "br0",
+                ],
+            )?;
+            let pid = d
+                .pid()
+                .ok_or_else(|| anyhow::anyhow!("the {} libvirt daemon has exited", d.name))?;
+            sshds.push(LabSshd::start(&d.name, ip, pid, &d.run_dir(), &d.socket(), &keys).await?);
+        }
+        self.ssh = Some((keys, sshds));
+        Ok(())
     }
 
     /// A storage pool on both hosts as `[hosts.provision]` expects of real

@@ -9,7 +9,8 @@ use std::process::Command;
 /// How a host named by a libvirt URI can run a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostShell {
-    /// `ssh [-p port] [-i keyfile] [user@]host`.
+    /// `ssh [-p port] [-i keyfile] [user@]host` (or the URI's `command`
+    /// in place of `ssh`).
     Ssh {
         /// `[user@]host`.
         target: String,
@@ -17,6 +18,9 @@ pub enum HostShell {
         port: Option<String>,
         /// `-i` (the URI's `keyfile` parameter).
         keyfile: Option<String>,
+        /// The ssh program libvirt runs (the URI's `command` parameter),
+        /// so migbench's commands go the way libvirt's connection does.
+        command: Option<String>,
     },
     /// A daemon on this machine listening on `socket`: commands run in the
     /// daemon's network namespace.
@@ -67,6 +71,7 @@ impl HostShell {
                     },
                     port,
                     keyfile: query_param(query, "keyfile").map(str::to_string),
+                    command: query_param(query, "command").map(str::to_string),
                 }
             }
             None | Some("unix") if authority.is_empty() => {
@@ -100,8 +105,9 @@ impl HostShell {
                 target,
                 port,
                 keyfile,
+                command,
             } => {
-                let mut c = Command::new("ssh");
+                let mut c = Command::new(command.as_deref().unwrap_or("ssh"));
                 // Deadlines: 5 s to connect, and a peer silent for 3
                 // keepalives 5 s apart is given up (ssh exits 255).
                 c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]);
@@ -221,7 +227,8 @@ mod tests {
             HostShell::Ssh {
                 target: "root@hv-a".into(),
                 port: None,
-                keyfile: None
+                keyfile: None,
+                command: None
             }
         );
         assert_eq!(
@@ -229,7 +236,17 @@ mod tests {
             HostShell::Ssh {
                 target: "ops@hv-b".into(),
                 port: Some("2222".into()),
-                keyfile: Some("/k/id".into())
+                keyfile: Some("/k/id".into()),
+                command: None
+            }
+        );
+        assert_eq!(
+            HostShell::of_uri("qemu+ssh://root@hv-a/system?keyfile=/k/id&command=/lab/ssh"),
+            HostShell::Ssh {
+                target: "root@hv-a".into(),
+                port: None,
+                keyfile: Some("/k/id".into()),
+                command: Some("/lab/ssh".into())
             }
         );
         assert_eq!(
@@ -237,7 +254,8 @@ mod tests {
             HostShell::Ssh {
                 target: "fd00::1".into(),
                 port: Some("22".into()),
-                keyfile: None
+                keyfile: None,
+                command: None
             }
         );
         assert_eq!(
@@ -245,7 +263,8 @@ mod tests {
             HostShell::Ssh {
                 target: "fd00::1".into(),
                 port: None,
-                keyfile: None
+                keyfile: None,
+                command: None
             }
         );
     }

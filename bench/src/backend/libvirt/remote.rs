@@ -46,8 +46,56 @@ pub struct Remote {
 
 /// A connection to `uri`, its error naming the scenario field.
 pub(super) fn connect(field: &str, uri: &str) -> Result<Connect> {
-    super::open_within(uri, super::CONNECT_DEADLINE)
-        .map_err(|e| anyhow!("{field} = \"{uri}\": cannot connect: {e}"))
+    super::open_within(uri, super::CONNECT_DEADLINE).map_err(|e| {
+        let e = e.to_string();
+        let host = uri.split_once("://").map_or(uri, |(_, rest)| {
+            rest.split(['/', '?']).next().unwrap_or(rest)
+        });
+        match ssh_fix(&e) {
+            Some(fix) => anyhow!(
+                "{field} = \"{uri}\": cannot connect to {host} over ssh: {fix} (ssh said: {e})"
+            ),
+            None => anyhow!("{field} = \"{uri}\": cannot connect: {e}"),
+        }
+    })
+}
+
+/// What to do about a failed ssh connection, from what ssh printed.
+fn ssh_fix(ssh_said: &str) -> Option<&'static str> {
+    const FIXES: [(&str, &str); 7] = [
+        (
+            "Permission denied",
+            "the host refused the key: add its public key to the remote user's authorized_keys, or name another with ?keyfile=",
+        ),
+        (
+            "IDENTIFICATION HAS CHANGED",
+            "the host's key differs from the one known_hosts holds: if the host was reinstalled, remove the old entry (ssh-keygen -R HOST); otherwise do not connect",
+        ),
+        (
+            "host key is known",
+            "the host's key is not in known_hosts: connect once with `ssh USER@HOST` from this machine, check the fingerprint and accept it",
+        ),
+        (
+            "Host key verification failed",
+            "the host's key is not in known_hosts: connect once with `ssh USER@HOST` from this machine, check the fingerprint and accept it",
+        ),
+        (
+            "helper: not found",
+            "the host lacks libvirt's ssh helper: install virt-ssh-helper (libvirt-clients) or netcat-openbsd there",
+        ),
+        (
+            "nc: not found",
+            "the host lacks libvirt's ssh helper: install virt-ssh-helper (libvirt-clients) or netcat-openbsd there",
+        ),
+        (
+            "Could not resolve hostname",
+            "this machine cannot resolve the host's name: use its address or fix DNS / /etc/hosts",
+        ),
+    ];
+    FIXES
+        .iter()
+        .find(|(said, _)| ssh_said.contains(said))
+        .map(|(_, fix)| *fix)
 }
 
 /// libvirt's and the hypervisor's version on a connection, e.g.
@@ -281,5 +329,27 @@ impl RemotePreflight<'_> {
 impl Preflight for RemotePreflight<'_> {
     async fn check(&self, runs: &[RunParams]) -> Result<Result<(), Unsupported>> {
         LibvirtPreflight.check(runs).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ssh_fix;
+
+    #[test]
+    fn what_ssh_prints_is_turned_into_what_to_fix() {
+        for (said, fix) in [
+            ("Cannot recv data: root@198.18.1.2: Permission denied (publickey).: Connection reset by peer", "refused the key"),
+            ("No ED25519 host key is known for 198.18.1.2 and you have requested strict checking.\nHost key verification failed.", "not in known_hosts"),
+            ("@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @", "differs from the one known_hosts holds"),
+            ("sh: 1: nc: not found", "lacks libvirt's ssh helper"),
+            ("ssh: Could not resolve hostname hv-b: Name or service not known", "cannot resolve"),
+        ] {
+            assert!(ssh_fix(said).is_some_and(|f| f.contains(fix)), "{said}");
+        }
+        assert_eq!(
+            ssh_fix("Domain not found: no domain with matching name"),
+            None
+        );
     }
 }
