@@ -428,13 +428,10 @@ pub fn lab_hosts(
         };
         std::fs::create_dir_all(logs)?;
         let mut hosts = rt.block_on(env.boot(&p, logs, cancel))?;
-        let ssh_dir = std::path::absolute(logs)?.join("ssh");
-        let ready = hosts.add_image_pools().and_then(|()| {
-            if ssh {
-                rt.block_on(hosts.serve_ssh(&ssh_dir))
-            } else {
-                Ok(())
-            }
+        let ssh_dir = ssh.then(|| std::path::absolute(logs).map(|l| l.join("ssh")));
+        let ready = hosts.add_image_pools().and_then(|()| match ssh_dir {
+            Some(dir) => rt.block_on(hosts.serve_ssh(&dir?)),
+            None => Ok(()),
         });
         if let Err(e) = ready {
             rt.block_on(env.teardown(hosts));
