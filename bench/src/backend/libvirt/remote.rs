@@ -62,10 +62,14 @@ pub(super) fn connect(field: &str, uri: &str) -> Result<Connect> {
 
 /// What to do about a failed ssh connection, from what ssh printed.
 fn ssh_fix(ssh_said: &str) -> Option<&'static str> {
-    const FIXES: [(&str, &str); 7] = [
+    const FIXES: [(&str, &str); 8] = [
         (
-            "Permission denied",
+            "Permission denied (publickey",
             "the host refused the key: add its public key to the remote user's authorized_keys, or name another with ?keyfile=",
+        ),
+        (
+            "libvirt-sock': Permission denied",
+            "the remote user may not use libvirt's socket there: connect as root, or add the user to the libvirt group on that host",
         ),
         (
             "IDENTIFICATION HAS CHANGED",
@@ -343,6 +347,7 @@ mod tests {
             ("No ED25519 host key is known for 198.18.1.2 and you have requested strict checking.\nHost key verification failed.", "not in known_hosts"),
             ("@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @", "differs from the one known_hosts holds"),
             ("sh: 1: nc: not found", "lacks libvirt's ssh helper"),
+            ("Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied", "may not use libvirt's socket"),
             ("ssh: Could not resolve hostname hv-b: Name or service not known", "cannot resolve"),
         ] {
             assert!(ssh_fix(said).is_some_and(|f| f.contains(fix)), "{said}");
