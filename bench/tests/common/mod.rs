@@ -5,6 +5,8 @@
 //! timing, so they run one at a time (a shared lock).
 #![allow(dead_code)]
 
+pub mod lab_hosts;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::Mutex;
