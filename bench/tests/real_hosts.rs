@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::lab_hosts::{guest_qemus, LabHosts};
+use common::lab_hosts::LabHosts;
 use common::*;
 use migbench_model::{Integrity, Outcome};
 
@@ -139,29 +138,10 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
 
     // A migration libvirt aborts (its destination QEMU killed mid-way):
     // failed with libvirt's message, the guest answering on the source.
-    let before = guest_qemus();
-    let sc = lab.scenario(
+    let (mut child, root, dst_qemu) = lab.spawn_until_migrating(
         "aborted",
         &format!("{hosts}[migration]\nmax_bandwidth = \"4MiB/s\"\n"),
     );
-    let root = lab.tmp.path().join("results");
-    let mut child = lab
-        .run_cmd(&sc, &root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let dst_qemu = loop {
-        if let Some(p) = guest_qemus().into_iter().find(|p| !before.contains(p)) {
-            break p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no destination QEMU"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
     std::thread::sleep(Duration::from_secs(3));
     signal(dst_qemu as i32, nix::sys::signal::Signal::SIGKILL);
     let st = child.wait().unwrap();

@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::lab_hosts::{guest_qemus, LabHosts};
+use common::lab_hosts::LabHosts;
 use common::*;
 use migbench_model::{Integrity, Outcome};
 
@@ -102,29 +102,13 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
     // Every ssh connection of the lab killed mid-migration: that run
     // fails or completes, the guest found and answering; the next one
     // starts clean and completes.
-    let before = guest_qemus();
-    let sc = lab.scenario(
+    let (mut child, root, _) = lab.spawn_until_migrating(
         "cut",
         &format!(
             "{}[migration]\nmax_bandwidth = \"8MiB/s\"\n",
             hosts.replace("[hosts]", "repetitions = 2\n[hosts]")
         ),
     );
-    let root = lab.tmp.path().join("results");
-    let mut child = lab
-        .run_cmd(&sc, &root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !guest_qemus().iter().any(|p| !before.contains(p)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no destination QEMU"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     std::thread::sleep(Duration::from_secs(2));
     let cut = Command::new("pkill")
         .args(["-f", "GlobalKnownHostsFile=/dev/null"])

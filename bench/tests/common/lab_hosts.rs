@@ -99,6 +99,36 @@ impl LabHosts {
         c
     }
 
+    /// `migbench run` of scenario `text` in the background, once the
+    /// migration has begun: the run, its results root and the
+    /// destination's new guest QEMU.
+    // The run is returned for the caller to wait on (or killed and
+    // waited on here if the migration never begins).
+    #[allow(clippy::zombie_processes)]
+    pub fn spawn_until_migrating(&self, name: &str, text: &str) -> (Child, PathBuf, u32) {
+        let before = guest_qemus();
+        let sc = self.scenario(name, text);
+        let root = self.tmp.path().join("results");
+        let mut child = self
+            .run_cmd(&sc, &root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(p) = guest_qemus().into_iter().find(|p| !before.contains(p)) {
+                return (child, root, p);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no destination QEMU");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The host URIs the domain is running on.
     pub fn running_on(&self) -> Vec<String> {
         ["src", "dst"]
