@@ -145,6 +145,15 @@ fn print_row(k: &Checked) {
     );
 }
 
+/// One configuration's measured medians: total time and downtime, ms.
+fn medians(runs: &[&RunRecord]) -> (f64, f64) {
+    let of = |v: Vec<f64>| median(&v).expect("a measured run");
+    (
+        of(runs.iter().filter_map(|r| r.total_time_ms).collect()),
+        of(runs.iter().filter_map(|r| measured_downtime(r)).collect()),
+    )
+}
+
 /// The rounding `LAB` writes a constant with, by its name; a constant
 /// without one fails the test below until it has one, so none is shipped
 /// unchecked. `None`: not fitted (the prior's, equal).
@@ -356,20 +365,7 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
             print_row(k);
         }
         let p = checked[0].predicted;
-        let total = median(
-            &runs
-                .iter()
-                .filter_map(|r| r.total_time_ms)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let down = median(
-            &runs
-                .iter()
-                .filter_map(|r| measured_downtime(r))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let (total, down) = medians(&runs);
         let pd = p.downtime_ms.unwrap();
         println!(
             "{name}: total {:.1} s predicted {:.1} s; downtime {down:.0} ms predicted {pd:.0} ms",
@@ -409,20 +405,7 @@ fn the_documented_miss_is_what_the_docs_say() {
             .filter(|r| r.params.dirty_rate.0 == rate * 1_000_000)
             .collect();
         let p = check(&cell, &c)[0].predicted;
-        let down = median(
-            &cell
-                .iter()
-                .filter_map(|r| measured_downtime(r))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let total = median(
-            &cell
-                .iter()
-                .filter_map(|r| r.total_time_ms)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let (total, down) = medians(&cell);
         let pd = p.downtime_ms.unwrap();
         println!("{rate} MB/s: downtime {down:.0} ms predicted {pd:.0} ms; total {total:.0} ms predicted {:.0} ms", p.total_time_ms);
         assert!(
