@@ -42,17 +42,16 @@ pub struct Constants {
     #[serde(default)]
     pub background_rate: f64,
     /// Share of the downtime limit's worth of memory (the limit at the
-    /// send rate) still unsent of the pass when QEMU completes. QEMU
-    /// checks after every chunk it sends (up to 50 ms of data) and syncs
-    /// the dirty bitmap once what remains fits the limit, so it completes
-    /// with part of a pass left; this is the typical share.
+    /// send rate) still unsent of the pass when QEMU completes a
+    /// throttled (auto-converge) guest's migration. Not fitted: a plain
+    /// pre-copy run's remainder follows the check span instead.
     #[serde(default = "half")]
     pub remainder_share: f64,
     /// Share of what the guest dirtied since the last bitmap sync (over
     /// the last pass: its background writes for an idle guest, the
     /// workload's pages for a busy one) that is still to send at the
-    /// switchover. With [`Constants::remainder_share`] it makes the
-    /// remainder: an idle guest's is small, a busy guest's nears the limit.
+    /// switchover when the first check below the limit's worth fits: an
+    /// idle guest's is small, a busy guest's nears the limit.
     #[serde(default = "half")]
     pub sync_share: f64,
     /// The guest's non-zero memory that QEMU's first pass meets last,
@@ -102,14 +101,15 @@ impl Constants {
     /// What a fit keeps where its runs cannot identify a constant (RAM,
     /// link or limit that does not vary, no dirtying guest) and for what
     /// it never fits: the per-GiB slopes of this lab (TCG on 2 cores),
-    /// otherwise round values. A fit never starts from [`Constants::LAB`]
-    /// for what it estimates.
+    /// the switchover of its post-copy runs (5 ms, the pause of a switch
+    /// that sends no pages), otherwise round values. A fit never starts
+    /// from [`Constants::LAB`] for what it estimates.
     pub const PRIOR: Constants = Constants {
         goodput: 0.95,
         setup_ms: 0.0,
         setup_ms_per_gib: Constants::LAB.setup_ms_per_gib,
         pass_ms: 0.0,
-        switchover_ms: 0.0,
+        switchover_ms: 5.0,
         switchover_ms_per_gib: Constants::LAB.switchover_ms_per_gib,
         base_bytes: 64e6,
         base_bytes_per_gib: Constants::LAB.base_bytes_per_gib,
@@ -134,13 +134,13 @@ impl Constants {
         setup_ms: 0.0,
         setup_ms_per_gib: 788.0,
         pass_ms: 0.0,
-        switchover_ms: 4.0,
+        switchover_ms: 3.0,
         switchover_ms_per_gib: 0.0,
         base_bytes: 66.5e6,
         base_bytes_per_gib: 33.8e6,
         dirty_scale: 1.0,
         background_rate: 0.0,
-        remainder_share: 0.45,
+        remainder_share: 0.5,
         sync_share: 0.5,
         tail_bytes: 14e6,
         check_ms: 125.0,

@@ -89,7 +89,7 @@ fn ram_line(points: &[(f64, f64)], ram_varies: bool, prior_slope: f64) -> Option
 /// (throughput over link rate), setup and the guest's own non-zero
 /// memory (lines in RAM), the pass cost and background dirtying that
 /// predict the busy runs' total times best (a grid), then the switchover
-/// (a line in RAM) and the remainder's two shares that predict QEMU's
+/// (a line in RAM) and the remainder's constants that predict QEMU's
 /// downtimes best. Nothing starts from [`Constants::LAB`]: what the runs
 /// cannot identify keeps [`Constants::PRIOR`] and is named. `None`
 /// without a completed uncapped pre-copy run.
@@ -234,13 +234,13 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
 
 /// `c` with the switchover (a line in RAM) and the remainder's constants
 /// that give QEMU's downtimes of `done` their least mean |error|: the
-/// shares of the limit's worth and of what the guest dirtied since the
-/// last sync, the top of the guest's RAM and the span between QEMU's
-/// checks, on a grid; for each, the switchover is the line through what
-/// the remainder leaves of each downtime. What the runs cannot tell apart
-/// keeps its prior: the limit's share, the top and the span need more
-/// than one limit's worth (limit or link varied), the dirtied share more
-/// than one dirty rate.
+/// share of what the guest dirtied since the last sync, the top of the
+/// guest's RAM and the span between QEMU's checks, on a grid; for each,
+/// the switchover is the line through what the remainder leaves of each
+/// downtime. What the runs cannot tell apart keeps its prior: the top
+/// and the span need more than one limit's worth (limit or link varied),
+/// the dirtied share more than one dirty rate. The limit's share acts
+/// on throttled guests only, which a plain run is not: it keeps its prior.
 fn downtime_fit(
     done: &[&RunRecord],
     c: Constants,
@@ -257,8 +257,7 @@ fn downtime_fit(
     let dirty_varies = distinct(done, |r| r.params.dirty_rate.0 as f64) >= 2;
     if !limit_varies {
         unidentified.push(format!(
-            "the remainder's share of the limit, the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.2}, {:.1} MB and {:.0} ms + {:.1} MB kept",
-            prior.remainder_share,
+            "the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.1} MB and {:.0} ms + {:.1} MB kept",
             prior.tail_bytes / 1e6,
             prior.check_ms,
             prior.check_bytes / 1e6
@@ -270,11 +269,6 @@ fn downtime_fit(
             prior.sync_share
         ));
     }
-    let limit_shares: Vec<f64> = if limit_varies {
-        (0..=20).map(|k| k as f64 * 0.05).collect()
-    } else {
-        vec![prior.remainder_share]
-    };
     // (top of RAM, span between checks in ms and in bytes)
     let layouts: Vec<(f64, f64, f64)> = if limit_varies {
         let tops = [0.0, 8e6, 10e6, 12e6, 14e6, 16e6];
@@ -294,11 +288,11 @@ fn downtime_fit(
         vec![prior.sync_share]
     };
     let mut candidates = Vec::new();
-    for &remainder_share in &limit_shares {
-        for &sync_share in &sync_shares {
-            candidates.extend(layouts.iter().map(|&(tail_bytes, check_ms, check_bytes)| {
-                Constants {
-                    remainder_share,
+    for &sync_share in &sync_shares {
+        candidates.extend(
+            layouts
+                .iter()
+                .map(|&(tail_bytes, check_ms, check_bytes)| Constants {
                     sync_share,
                     tail_bytes,
                     check_ms,
@@ -306,9 +300,8 @@ fn downtime_fit(
                     switchover_ms: 0.0,
                     switchover_ms_per_gib: 0.0,
                     ..c
-                }
-            }));
-        }
+                }),
+        );
     }
     // (mean |error|, the candidate with its switchover line)
     let mut best: Option<(f64, Constants)> = None;
@@ -337,19 +330,33 @@ fn downtime_fit(
             best = Some((e, with));
         }
     }
-    best.map_or(
-        Constants {
+    let Some((_, with)) = best else {
+        return Constants {
             switchover_ms: prior.switchover_ms,
             switchover_ms_per_gib: prior.switchover_ms_per_gib,
-            remainder_share: prior.remainder_share,
             sync_share: prior.sync_share,
             tail_bytes: prior.tail_bytes,
             check_ms: prior.check_ms,
             check_bytes: prior.check_bytes,
             ..c
-        },
-        |(_, with)| with,
-    )
+        };
+    };
+    // A switchover of nothing is no estimate: the remainder took all of
+    // every downtime (or more), so these runs cannot tell the switchover
+    // (a post-copy switch, which is the switchover alone, would pause
+    // for 0 ms).
+    if with.switchover_ms <= 0.0 && with.switchover_ms_per_gib <= 0.0 {
+        unidentified.push(format!(
+            "the switchover (the remainder takes all of these runs' downtimes): {:.0} ms kept",
+            prior.switchover_ms
+        ));
+        return Constants {
+            switchover_ms: prior.switchover_ms,
+            switchover_ms_per_gib: prior.switchover_ms_per_gib,
+            ..with
+        };
+    }
+    with
 }
 
 /// The pass cost (0–1 s) and background dirtying (0–4 MB/s) that give

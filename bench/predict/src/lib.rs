@@ -232,9 +232,11 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             // a span lower on average; the first pass ends in the guest's
             // free (zero) pages and then the top of its RAM, so there the
             // check fires before the top when the limit's worth holds it.
-            // Where neither fits, the check fitted after a sync that did
-            // not: a share of the limit's worth. The pass's part was sent
-            // in the pause, not before it: the pause starts that sooner.
+            // Where neither fits, QEMU sent on past that sync and the
+            // next check below the limit's worth fitted. A throttled guest
+            // completes with a share of the limit's worth. The pass's part
+            // was sent in the pause, not before it: the pause starts that
+            // sooner.
             let dirtied_ms = remaining / rate * 1e3;
             let synced_ms = c.sync_share * dirtied_ms;
             let top_ms = c.tail_bytes.min(prev) / rate * 1e3;
@@ -252,6 +254,15 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             } else if throttle == 0.0 && span_ms > 0.0 && at_check_ms + synced_ms <= limit_ms {
                 // The first check below the limit's worth fitted.
                 (at_check_ms, at_check_ms + synced_ms)
+            } else if throttle == 0.0 && span_ms > 0.0 {
+                // That check's sync did not fit: QEMU sent on, and its next
+                // check below the limit's worth synced again, adding what
+                // the guest dirtied since (at the pass' rate of dirtying).
+                let per_ms = (dirtied_ms / (dur * 1e3)).min(1.0);
+                (
+                    at_check_ms - synced_ms,
+                    (at_check_ms + synced_ms * per_ms).min(limit_ms),
+                )
             } else {
                 let tail = (c.remainder_share * limit_ms).clamp(0.0, (dur * 1e3).min(limit_ms));
                 let left = (tail + c.sync_share * dirtied_ms).min(limit_ms);

@@ -211,7 +211,7 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
 /// them beyond the margins fails here until the docs say so.
-const README_LOCO: (f64, f64, f64, f64, f64) = (3.1, 11.0, 26.0, 66.0, 98.9);
+const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 22.0, 63.0, 98.9);
 
 /// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
@@ -220,7 +220,7 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (3.1, 11.0, 26.0, 66.0, 98.9);
 /// predicted by the median of the other repetitions of its own
 /// configuration, which no model of the configuration can beat on
 /// average.
-const README_SCALED: (f64, f64, f64, f64) = (0.88, 1.03, 0.60, 1.02);
+const README_SCALED: (f64, f64, f64, f64) = (0.71, 1.04, 0.60, 1.02);
 
 #[test]
 fn left_out_configurations_are_predicted_as_the_readme_says() {
@@ -399,7 +399,7 @@ fn the_documented_miss_is_what_the_docs_say() {
     let runs = load("misses");
     assert_eq!(runs.len(), 18);
     // (dirty rate MB/s, measured median ms, predicted ms, meets the target)
-    for (rate, measured, predicted, meets) in [(0, 139.0, 158.0, true), (5, 153.0, 234.0, false)] {
+    for (rate, measured, predicted, meets) in [(0, 139.0, 157.0, true), (5, 153.0, 234.0, false)] {
         let cell: Vec<&RunRecord> = runs
             .iter()
             .filter(|r| r.params.dirty_rate.0 == rate * 1_000_000)
@@ -446,8 +446,16 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
         "{:?}",
         f.unidentified
     );
-    // Its link and dirty rate vary: the shares are fitted.
-    assert_eq!(f.unidentified.len(), 1, "{:?}", f.unidentified);
+    // Its link and dirty rate vary: the shares are fitted. Its remainder
+    // takes all of its downtimes, so the switchover is the prior's (and
+    // a post-copy switch still pauses the guest).
+    assert_eq!(f.unidentified.len(), 2, "{:?}", f.unidentified);
+    assert!(
+        f.unidentified[1].starts_with("the switchover"),
+        "{:?}",
+        f.unidentified
+    );
+    assert_eq!(c.switchover_ms, prior.switchover_ms);
     // A post-copy switch of a 2 GiB guest still pauses it (the prior's
     // slope), where a slope fitted as 0 said "a 0 ms pause".
     let mut i = migbench_predict::Inputs {
@@ -478,7 +486,7 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
     let s = fit_report(&single).unwrap();
     println!("{:?}", s.unidentified);
     let text = s.unidentified.join("; ");
-    for what in ["per-GiB", "share of the limit", "between syncs"] {
+    for what in ["per-GiB", "between QEMU's checks", "between syncs"] {
         assert!(text.contains(what), "{what}: {text}");
     }
     let sc = s.model.constants;
