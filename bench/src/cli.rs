@@ -123,6 +123,13 @@ pub enum Cmd {
         /// lab's own kept under --logs, as users reach real hosts).
         #[arg(long, default_value = "unix", value_parser = ["unix", "ssh"])]
         transport: String,
+        /// Give the guest a qcow2 disk of this size in the source host's
+        /// storage pool `default` (/var/lib/libvirt/images, private to
+        /// each host), so `[hosts]` runs with storage.mode = "block" copy
+        /// it as `virsh migrate --copy-storage-all` does; every run must
+        /// then move the disk (the other host has no such file).
+        #[arg(long)]
+        disk: Option<String>,
     },
     /// Write a report (HTML, SVG/PNG charts, CSV/Markdown summary) from
     /// results directories: runs `migbench-analyze report` (see its --help).

@@ -397,10 +397,11 @@ pub fn lab_hosts(
     agent: Option<PathBuf>,
     logs: &Path,
     ssh: bool,
+    disk: Option<&str>,
 ) -> Result<i32> {
     #[cfg(not(feature = "libvirt"))]
     {
-        let _ = (rt, cancel, ram, agent, logs, ssh);
+        let _ = (rt, cancel, ram, agent, logs, ssh, disk);
         bail!(UsageError(
             "lab-hosts needs migbench built with the `libvirt` feature".into()
         ));
@@ -411,6 +412,18 @@ pub fn lab_hosts(
         use crate::migrate::env::Environment;
         let ram = migbench_model::units::Size::parse_str(ram)
             .map_err(|e| UsageError(format!("--ram: {e}")))?;
+        let disk = disk
+            .map(|d| {
+                migbench_model::units::Size::parse_str(d)
+                    .ok()
+                    .filter(|s| s.0 >= 1 << 20)
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--disk \"{d}\": a size of at least 1MiB, e.g. 64MiB"
+                        ))
+                    })
+            })
+            .transpose()?;
         preflight()?;
         let display = Display::new();
         sweep(&display);
@@ -420,12 +433,18 @@ pub fn lab_hosts(
             image: img,
             accel,
             tcg_dirty_workaround: true,
+            disk_in_pool: disk.is_some(),
         };
-        let p = RunParams {
+        let mut p = RunParams {
             ram,
             backend: migbench_model::settings::Backend::Libvirt,
             ..RunParams::default()
         };
+        if let Some(size) = disk {
+            p.storage_mode = migbench_model::settings::StorageMode::Block;
+            p.disk_format = migbench_model::settings::DiskFormat::Qcow2;
+            p.disk_size = size;
+        }
         std::fs::create_dir_all(logs)?;
         let mut hosts = rt.block_on(env.boot(&p, logs, cancel))?;
         let ssh_dir = ssh.then(|| std::path::absolute(logs).map(|l| l.join("ssh")));

@@ -12,5 +12,5 @@ pub(crate) mod netpool;
 pub(crate) mod qemu;
 pub mod rundir;
 pub(crate) mod site;
-pub(crate) mod sshd;
+pub mod sshd;
 pub(crate) mod storage;

@@ -27,6 +27,7 @@ impl LabExecutors {
         let libvirt = qmp.with_env(crate::backend::libvirt::libvirt_lab::LibvirtLab {
             image: qmp.env.image.clone(),
             accel: qmp.env.accel.clone(),
+            disk_in_pool: false,
             tcg_dirty_workaround: qmp.env.tcg_dirty_workaround,
         });
         LabExecutors {

@@ -93,7 +93,16 @@ fn main() {
             agent,
             logs,
             transport,
-        } => commands::lab_hosts(&rt, &cancel, &ram, agent, &logs, transport == "ssh"),
+            disk,
+        } => commands::lab_hosts(
+            &rt,
+            &cancel,
+            &ram,
+            agent,
+            &logs,
+            transport == "ssh",
+            disk.as_deref(),
+        ),
         Cmd::Predict {
             scenario,
             format,

@@ -264,3 +264,48 @@ fn each_libvirt_transport_migrates_over_the_lab_link_and_the_report_compares_the
         assert!(md.contains(&format!("\n| {t} | 1 | 1/0/0 |")), "{md}");
     }
 }
+
+/// The lab environment's faults strike a migration libvirt drives as
+/// they strike QEMU's own (the lab shares its link, processes, storage
+/// host and guest): each ends in a defined outcome with the guest where
+/// the record says, answering and intact there when it survives, nothing
+/// left behind; the destination killed leaves the guest on the source,
+/// the source killed loses it, and the faults that end are ridden out.
+#[test]
+fn each_environment_fault_strikes_a_libvirt_migration_with_the_guest_where_the_record_says() {
+    use migbench_model::fault::{FaultKind, GuestLocation};
+    let _g = lab_lock();
+    let (_tmp, recs, _dir) = run_scenario("faults-libvirt", EXIT_FAILED);
+    assert_eq!(recs.len(), 7);
+    for r in &recs {
+        assert_eq!(r.params.backend.to_string(), "libvirt");
+        fault_ran_cleanly(r);
+    }
+    let by = |kind: FaultKind| {
+        recs.iter()
+            .find(|r| r.params.fault.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} run"))
+    };
+    for kind in [
+        FaultKind::LinkDown,
+        FaultKind::LinkFlap,
+        FaultKind::LinkDegrade,
+        FaultKind::StorageDown,
+        FaultKind::AgentStall,
+    ] {
+        let r = by(kind);
+        assert_eq!(r.outcome, Outcome::Completed, "{kind:?}: {r:?}");
+        let f = r.fault.as_ref().unwrap();
+        assert_eq!(f.guest, GuestLocation::Destination, "{r:?}");
+    }
+    let r = by(FaultKind::DstKill);
+    assert_eq!(
+        (r.outcome, r.fault.as_ref().unwrap().guest),
+        (Outcome::Failed, GuestLocation::Source),
+        "{r:?}"
+    );
+    let r = by(FaultKind::SrcKill);
+    let f = r.fault.as_ref().unwrap();
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!((f.guest, f.answers), (GuestLocation::Lost, false), "{r:?}");
+}

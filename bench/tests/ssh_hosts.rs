@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::lab_hosts::LabHosts;
 use common::*;
+use migbench::lab::sshd::{USER_WITHOUT_HELPER, USER_WITHOUT_LIBVIRT};
 use migbench_model::{Integrity, Outcome};
 
 #[test]
@@ -76,28 +77,97 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
         .status()
         .unwrap();
     assert!(made.success());
-    let (out, _) = lab.run(
+    let (out, root) = lab.run(
         "refused",
         &hosts.replace(key, other.to_str().unwrap()),
         "",
         EXIT_REFUSED,
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hosts.src")
-            && err.contains("cannot connect to root@198.18.1.2 over ssh: the host refused the key"),
-        "{err}"
+    refused(
+        &out,
+        &root,
+        "refused",
+        &[
+            "hosts.src",
+            "cannot connect to root@198.18.1.2 over ssh: the host refused the key",
+        ],
     );
     let known = Path::new(key).with_file_name("known_hosts");
     let saved = std::fs::read_to_string(&known).unwrap();
     std::fs::write(&known, "").unwrap();
-    let (out, _) = lab.run("unknown", &hosts, "", EXIT_REFUSED);
-    std::fs::write(&known, saved).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("root@198.18.1.2 over ssh: the host's key is not in known_hosts"),
-        "{err}"
+    let (out, root) = lab.run("unknown", &hosts, "", EXIT_REFUSED);
+    refused(
+        &out,
+        &root,
+        "unknown",
+        &["root@198.18.1.2 over ssh: the host's key is not in known_hosts"],
     );
+    // The source host's key changed (another key known for its address).
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_pub: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let changed: String = saved
+        .lines()
+        .map(|l| match l.strip_prefix("198.18.1.2 ") {
+            Some(_) => format!("198.18.1.2 {}\n", other_pub.join(" ")),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(changed, saved);
+    std::fs::write(&known, changed).unwrap();
+    let (out, root) = lab.run("changed", &hosts, "", EXIT_REFUSED);
+    std::fs::write(&known, &saved).unwrap();
+    refused(
+        &out,
+        &root,
+        "changed",
+        &["root@198.18.1.2 over ssh: the host's key differs from the one known_hosts holds"],
+    );
+    // A remote user outside libvirt's group, and a host without
+    // libvirt's ssh helper (the lab's users for each).
+    for (user, name, fix) in [
+        (
+            USER_WITHOUT_LIBVIRT,
+            "nolibvirt",
+            "the remote user may not use libvirt's socket there",
+        ),
+        (
+            USER_WITHOUT_HELPER,
+            "nohelper",
+            "the host lacks libvirt's ssh helper",
+        ),
+    ] {
+        let (out, root) = lab.run(
+            name,
+            &hosts.replace("root@198.18.1.2", &format!("{user}@198.18.1.2")),
+            "",
+            EXIT_REFUSED,
+        );
+        refused(
+            &out,
+            &root,
+            name,
+            &[&format!(
+                "cannot connect to {user}@198.18.1.2 over ssh: {fix}"
+            )],
+        );
+    }
+    // A migration address the source host does not reach (checked
+    // from that host, over the same ssh).
+    let (out, root) = lab.run(
+        "noroute",
+        &hosts.replace(&lab.get("migration_address"), "198.18.0.99"),
+        "",
+        EXIT_REFUSED,
+    );
+    refused(
+        &out,
+        &root,
+        "noroute",
+        &[
+            "hosts.migration_address = \"198.18.0.99\": not reachable from hosts.src = \"qemu+ssh://root@198.18.1.2/",
+        ],
+    );
+    assert_eq!(lab.running_on(), vec![src.clone()], "nothing moved");
 
     // Every ssh connection of the lab killed mid-migration: that run
     // fails or completes, the guest found and answering; the next one
@@ -137,5 +207,47 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
     };
     assert_exit(st, want, "the run with its ssh cut");
     assert_eq!(lab.running_on().len(), 1, "the guest runs on one host");
+    lab.stop();
+}
+
+/// Block migration over ssh as `virsh migrate --copy-storage-all` does
+/// it: the guest's disk lives in the source host's pool only, and the
+/// direct and peer-to-peer transports move it there and back with the
+/// guest, memory and disk intact (a tunnel is refused: libvirt 9.0
+/// copies no disk through it).
+#[test]
+fn real_hosts_over_ssh_copy_the_guests_disk_directly_and_peer_to_peer() {
+    let _g = lab_lock();
+    let lab = LabHosts::start_with(&["--transport", "ssh", "--disk", "64MiB"]);
+    let src = lab.get("src");
+    let (_, root) = lab.run(
+        "block",
+        &lab.table.replace(
+            "[hosts]",
+            "repetitions = 2\n[backend]\ntransport = [\"direct\", \"p2p\"]\n[hosts]",
+        ),
+        "probe = \"udp\"\n[storage]\nmode = \"block\"\ndisk_size = \"64MiB\"\n\
+         [workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\ndisk_write_rate = \"1MB/s\"\n",
+        EXIT_OK,
+    );
+    let recs = records(&results_dir(&root, "block"));
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        eprintln!(
+            "{}: {} disk {:?} bytes in {:?} ms, memory {:?}, disk {:?}",
+            r.params.transport,
+            r.outcome,
+            r.disk_bytes,
+            r.disk_time_ms,
+            r.integrity,
+            r.disk_integrity
+        );
+        assert_eq!(
+            (r.outcome, r.integrity, r.disk_integrity),
+            (Outcome::Completed, Integrity::Ok, Integrity::Ok),
+            "{r:?}"
+        );
+    }
+    assert_eq!(lab.running_on(), vec![src], "back where it started");
     lab.stop();
 }

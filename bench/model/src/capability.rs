@@ -8,9 +8,17 @@ use crate::settings::Backend;
 /// scenario validation reads it, and a refusal names the capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
-    /// Faults injected into the migration and recovered from (migbench
-    /// drives QEMU and its post-copy recovery itself).
+    /// Faults injected into the lab's environment during a migration:
+    /// the link, the hypervisor processes, the storage host, the guest.
     Faults,
+    /// Holding a migration just before switchover so a fault strikes
+    /// there (QEMU's `pause-before-switchover`; libvirt 9.0 has no such
+    /// hold).
+    SwitchoverHold,
+    /// Pausing a post-copy migration a fault stalled and resuming it over
+    /// a new connection (QEMU's `migrate-pause` and `migrate -r`, driven
+    /// over QMP).
+    PostcopyRecovery,
     /// Migrating between real hosts (`[hosts]`) reached over a URI.
     RealHosts,
     /// Block migration: the disk copied to the destination.
@@ -29,6 +37,8 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Capability::Faults => "fault injection",
+            Capability::SwitchoverHold => "holding before switchover",
+            Capability::PostcopyRecovery => "post-copy recovery",
             Capability::RealHosts => "real hosts",
             Capability::BlockMigration => "block migration",
             Capability::DirtyRateMeasurement => "dirty-rate measurement",
@@ -42,8 +52,15 @@ impl Backend {
     pub fn capabilities(self) -> &'static [Capability] {
         use Capability as C;
         match self {
-            Backend::Qmp => &[C::Faults, C::BlockMigration, C::DirtyRateMeasurement],
+            Backend::Qmp => &[
+                C::Faults,
+                C::SwitchoverHold,
+                C::PostcopyRecovery,
+                C::BlockMigration,
+                C::DirtyRateMeasurement,
+            ],
             Backend::Libvirt => &[
+                C::Faults,
                 C::RealHosts,
                 C::BlockMigration,
                 C::DirtyRateMeasurement,

@@ -375,11 +375,26 @@ fn faults_that_cannot_strike_are_refused_naming_the_field() {
         "fault.inject",
         "the faults are none, link-down",
     );
+    // Through libvirt: the environment's faults strike, but neither at a
+    // hold before switchover nor with post-copy (QMP only).
+    let libvirt = format!("{base}[backend]\nkind = \"libvirt\"\n");
+    assert!(parse(&format!(
+        "{libvirt}[fault]\ninject = [\"dst-kill at 5s\", \"link-down for 3s at 5s\"]\n"
+    ))
+    .is_ok());
     refused_at(
-        &format!("{base}[backend]\nkind = \"libvirt\"\n[fault]\ninject = \"dst-kill\"\n"),
+        &format!("{libvirt}[fault]\ninject = [\"dst-kill\", \"link-down for 3s at switchover\"]\n"),
         8,
         "fault.inject",
-        "backend libvirt lacks the capability `fault injection`",
+        "`link-down for 3s at switchover`: backend libvirt lacks the capability `holding before switchover`",
+    );
+    refused_at(
+        &format!(
+            "{libvirt}[migration]\npostcopy = \"after 2s\"\n[fault]\ninject = \"dst-kill at 5s\"\n"
+        ),
+        10,
+        "fault.inject",
+        "with post-copy: backend libvirt lacks the capability `post-copy recovery`",
     );
 }
 
@@ -405,7 +420,7 @@ fn a_syntax_error_says_where_and_what_without_an_empty_field_name() {
 }
 
 #[test]
-fn a_transport_other_than_direct_needs_libvirt_and_a_tunnel_refuses_multifd() {
+fn a_transport_other_than_direct_needs_libvirt_and_a_tunnel_refuses_multifd_and_disk_copies() {
     let base = "[guest]\nram = \"256MiB\"\n[link]\nrate = \"100mbit\"\n";
     refused_at(
         &format!("{base}[backend]\ntransport = [\"direct\", \"p2p\"]\n"),
@@ -418,6 +433,12 @@ fn a_transport_other_than_direct_needs_libvirt_and_a_tunnel_refuses_multifd() {
         7,
         "backend.transport",
         "libvirt refuses multifd channels with it",
+    );
+    refused_at(
+        &format!("{base}[backend]\nkind = \"libvirt\"\ntransport = [\"p2p\", \"tunnelled\"]\n[storage]\nmode = \"block\"\n"),
+        7,
+        "backend.transport",
+        "block migration needs transport = \"direct\" or \"p2p\"",
     );
     refused_at(
         &format!("{base}[backend]\nkind = \"libvirt\"\ntransport = \"tunneled\"\n"),

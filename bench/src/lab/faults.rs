@@ -1,10 +1,13 @@
 //! The lab's [`FaultTarget`]: the migration link is the `mig0` veth pair
 //! (taken down on both ends, or its token buckets re-rated), the
-//! hypervisors are the two QEMU processes (SIGKILL), the storage host is
-//! cut off by taking its ports down; afterwards it counts what the run
-//! left behind (namespaces, QEMU processes, the private directory).
+//! hypervisors are the two QEMU processes (SIGKILL; migbench's own, or
+//! the ones a lab libvirt daemon started, found by their pid files), the
+//! storage host is cut off by taking its ports down; afterwards it counts
+//! what the run left behind (namespaces, QEMU processes, the private
+//! directory).
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use migbench_model::units::BitRate;
@@ -13,6 +16,43 @@ use crate::lab::net::{namespace_exists, reshape, set_link, LabNet};
 use crate::migrate::fault::{FaultTarget, Side};
 use crate::system::{exited, pid_alive};
 
+/// How a side's QEMU process is found.
+#[derive(Debug)]
+pub enum QemuPid {
+    /// migbench started it (`None`: already reaped).
+    Known(Option<u32>),
+    /// A libvirt daemon started it and wrote its pid here; read when
+    /// needed (the destination's exists only once the migration began)
+    /// and remembered, so it is counted after the file is gone.
+    File(PathBuf, Mutex<Option<u32>>),
+}
+
+impl QemuPid {
+    /// A pid file's QEMU, read now if the file exists.
+    pub fn file(path: PathBuf) -> QemuPid {
+        let pid = QemuPid::File(path, Mutex::new(None));
+        pid.get();
+        pid
+    }
+
+    /// The pid, if known or written yet.
+    fn get(&self) -> Option<u32> {
+        match self {
+            QemuPid::Known(p) => *p,
+            QemuPid::File(path, seen) => {
+                let mut seen = seen.lock().expect("pid lock");
+                if let Some(p) = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                {
+                    *seen = Some(p);
+                }
+                *seen
+            }
+        }
+    }
+}
+
 /// One run's lab, as faults see it.
 pub struct LabFaults {
     src: String,
@@ -20,20 +60,15 @@ pub struct LabFaults {
     namespaces: Vec<String>,
     storage: Option<String>,
     rate: BitRate,
-    src_pid: Option<u32>,
-    dst_pid: Option<u32>,
+    src_pid: QemuPid,
+    dst_pid: QemuPid,
     run_dir: PathBuf,
 }
 
 impl LabFaults {
     /// The faults of the lab `net` (shaped to `rate`) with the QEMUs `pids`
     /// (source, destination) and private directory `run_dir`.
-    pub fn new(
-        net: &LabNet,
-        rate: BitRate,
-        pids: (Option<u32>, Option<u32>),
-        run_dir: PathBuf,
-    ) -> Self {
+    pub fn new(net: &LabNet, rate: BitRate, pids: (QemuPid, QemuPid), run_dir: PathBuf) -> Self {
         LabFaults {
             src: net.src.clone(),
             dst: net.dst.clone(),
@@ -68,10 +103,11 @@ impl FaultTarget for LabFaults {
 
     fn kill(&self, side: Side) -> Result<()> {
         let pid = match side {
-            Side::Source => self.src_pid,
-            Side::Destination => self.dst_pid,
+            Side::Source => &self.src_pid,
+            Side::Destination => &self.dst_pid,
         }
-        .context("the QEMU process has no pid (already reaped)")?;
+        .get()
+        .context("the QEMU process has no pid (already reaped, or not started yet)")?;
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
@@ -105,9 +141,9 @@ impl FaultTarget for LabFaults {
             .iter()
             .filter(|n| namespace_exists(n))
             .count();
-        let processes = [self.src_pid, self.dst_pid]
+        let processes = [&self.src_pid, &self.dst_pid]
             .into_iter()
-            .flatten()
+            .filter_map(QemuPid::get)
             .filter(|p| pid_alive(*p))
             .count();
         (namespaces + processes + usize::from(self.run_dir.exists())) as u32

@@ -164,6 +164,11 @@ impl Libvirtd {
         self.child.id()
     }
 
+    /// What the daemon sees as `/var/lib/libvirt`.
+    pub fn lib_dir(&self) -> PathBuf {
+        self.dir.join("lib")
+    }
+
     /// What the daemon sees as `/run/libvirt`.
     pub fn run_dir(&self) -> PathBuf {
         self.dir.join("run")

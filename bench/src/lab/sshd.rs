@@ -20,6 +20,29 @@ use tokio::process::{Child, Command};
 /// How long an sshd may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A lab user libvirt's socket refuses (it is root's, mode 0700): what a
+/// remote user outside the libvirt group meets.
+pub const USER_WITHOUT_LIBVIRT: &str = "migbench-nolibvirt";
+
+/// A lab user whose PATH has a shell but neither `virt-ssh-helper` nor
+/// `nc`: what a host without libvirt's ssh helper gives.
+pub const USER_WITHOUT_HELPER: &str = "migbench-nohelper";
+
+/// The lab users' `/etc/passwd` and `/etc/shadow` lines (uid 64990 up).
+fn lab_user_lines() -> (String, String) {
+    let (mut passwd, mut shadow) = (String::new(), String::new());
+    for (k, user) in [USER_WITHOUT_LIBVIRT, USER_WITHOUT_HELPER]
+        .iter()
+        .enumerate()
+    {
+        let id = 64990 + k;
+        passwd += &format!("{user}:x:{id}:{id}:migbench lab:/nonexistent:/bin/sh\n");
+        // `*`: no password, not locked (sshd refuses a `!` account).
+        shadow += &format!("{user}:*:19000:0:99999:7:::\n");
+    }
+    (passwd, shadow)
+}
+
 /// The lab's ssh client side: its key, known hosts and ssh wrapper.
 pub struct LabKeys {
     dir: PathBuf,
@@ -105,6 +128,8 @@ impl LabSshd {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(socket, &link)
             .with_context(|| format!("linking {}", link.display()))?;
+        add_lab_users(daemon_pid, &dir)?;
+        let helperless = helperless_path(&dir)?;
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
@@ -112,10 +137,11 @@ impl LabSshd {
                 "ListenAddress {address}\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-                 PidFile {}\n",
+                 PidFile {}\nMatch User {USER_WITHOUT_HELPER}\n    SetEnv PATH={}\n",
                 host_key.display(),
                 authorized.display(),
-                dir.join("sshd.pid").display()
+                dir.join("sshd.pid").display(),
+                helperless.display()
             ),
         )?;
         // sshd insists on its privilege-separation directory.
@@ -151,6 +177,54 @@ impl LabSshd {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Add the lab users to `/etc/passwd` and `/etc/shadow` inside the mount
+/// namespace of the daemon `daemon_pid` only: copies with their lines,
+/// bind-mounted over the originals there (gone with the namespace; the
+/// machine's files are untouched).
+fn add_lab_users(daemon_pid: u32, dir: &Path) -> Result<()> {
+    let (passwd, shadow) = lab_user_lines();
+    let mut script = String::from("set -e\n");
+    for (file, lines) in [("passwd", passwd), ("shadow", shadow)] {
+        let copy = dir.join(file);
+        let mut text = std::fs::read_to_string(format!("/etc/{file}"))
+            .with_context(|| format!("reading /etc/{file}"))?;
+        text += &lines;
+        std::fs::write(&copy, text)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))?;
+        script += &format!("mount --bind '{}' /etc/{file}\n", copy.display());
+    }
+    let out = std::process::Command::new("nsenter")
+        .args(["-t", &daemon_pid.to_string(), "-m", "sh", "-c", &script])
+        .output()
+        .context("running nsenter")?;
+    if !out.status.success() {
+        bail!(
+            "adding the ssh lab's users in the daemon's mount namespace: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A directory holding what libvirt's remote command needs of a shell
+/// (`sh`, `which`, `grep`) but neither `virt-ssh-helper` nor `nc`.
+fn helperless_path(dir: &Path) -> Result<PathBuf> {
+    let bin = dir.join("helperless-bin");
+    std::fs::create_dir_all(&bin)?;
+    for tool in ["sh", "which", "grep"] {
+        let from = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .with_context(|| format!("{tool} not found in /usr/bin or /bin"))?;
+        let link = bin.join(tool);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(from, &link)?;
+    }
+    Ok(bin)
 }
 
 /// `ssh-keygen` an ed25519 key pair without a passphrase at `path`.

@@ -487,3 +487,37 @@ pub fn refused(out: &std::process::Output, root: &Path, name: &str, what: &[&str
     }
     assert!(!root.join(name).exists(), "a refused run wrote results");
 }
+
+/// What every fault run must show, whatever the fault and backend: it
+/// struck, without errors, leaving nothing behind; no hang (the migration
+/// ended within its timeout, counted from `migrate`, and not before a
+/// fault that lasts was lifted); a surviving guest answers and is intact
+/// where the record says.
+pub fn fault_ran_cleanly(r: &RunRecord) {
+    use migbench_model::fault::GuestLocation;
+    let f = r
+        .fault
+        .as_ref()
+        .unwrap_or_else(|| panic!("no fault record: {r:?}"));
+    assert!(f.struck, "{r:?}");
+    assert_eq!(f.leftovers, Some(0), "{r:?}");
+    assert!(f.errors.is_empty(), "{r:?}");
+    // (2026-12-05, QMP: the lasting faults ended 9.9–13.4 s after striking
+    // at 2 s, the kills 0–0.1 s after.)
+    let (struck, to_end) = (f.struck_ms.unwrap(), f.to_end_ms.unwrap());
+    assert!(struck + to_end <= r.params.timeout.ms(), "{r:?}");
+    let lifted = f.cleared_ms.map_or(0.0, |c| c - struck);
+    eprintln!(
+        "{} {:?}: struck at {struck:.0} ms, lifted after {lifted:.0} ms, ended after {to_end:.0} ms, {:?}, guest {:?}",
+        r.params.backend, r.params.fault.kind, r.outcome, f.guest
+    );
+    assert!(
+        to_end >= lifted,
+        "ended {to_end} ms after the strike, lifted after {lifted} ms: {r:?}"
+    );
+    if f.guest != GuestLocation::Lost {
+        assert!(f.answers, "{r:?}");
+        assert_eq!(r.integrity, Integrity::Ok, "{r:?}");
+        assert_eq!(r.disk_integrity, Integrity::Ok, "{r:?}");
+    }
+}

@@ -101,6 +101,12 @@ impl Scenario {
                 "a tunnelled migration is one stream through the daemons' connection: libvirt refuses multifd channels with it (migration.multifd_channels = \"off\", or another transport)".into(),
             ));
         }
+        if transports.contains(&Transport::Tunnelled) && copies {
+            return Err((
+                "backend.transport",
+                "libvirt 9.0 does not copy disks through a tunnel (tried here: the daemons' connection closed mid-migration, then \"argument key 'host' must not have null value\"): block migration needs transport = \"direct\" or \"p2p\"".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -138,11 +144,16 @@ impl Scenario {
                 format!("`{first}`: faults are injected in migbench's lab; on real hosts the link and processes are yours: remove [fault] or [hosts]"),
             ));
         }
-        if let Some(r) = self.lacking(
-            Capability::Faults,
-            " (migbench strikes faults and recovers from them when it drives QEMU itself)",
-        ) {
+        if let Some(r) = self.lacking(Capability::Faults, "") {
             return Err(("fault.inject", format!("`{first}`: {r}")));
+        }
+        if let Some(f) = faults.iter().find(|f| f.at == FaultAt::Switchover) {
+            if let Some(r) = self.lacking(
+                Capability::SwitchoverHold,
+                " (the fault strikes while QEMU holds before switchover; strike at a time or a pass instead)",
+            ) {
+                return Err(("fault.inject", format!("`{f}`: {r}")));
+            }
         }
         if let Some(f) = faults.iter().find(|f| f.kind == FaultKind::StorageDown) {
             if self
@@ -162,6 +173,14 @@ impl Scenario {
             .variants
             .iter()
             .any(|v| v.migration.postcopy.0.iter().any(|p| p.enabled()));
+        if postcopy {
+            if let Some(r) = self.lacking(
+                Capability::PostcopyRecovery,
+                " (a fault may stall post-copy, which must then be paused and resumed; use pre-copy only)",
+            ) {
+                return Err(("fault.inject", format!("`{first}` with post-copy: {r}")));
+            }
+        }
         if let Some(f) = faults.iter().find(|f| f.at == FaultAt::Postcopy) {
             if !postcopy {
                 return Err((

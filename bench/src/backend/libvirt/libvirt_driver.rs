@@ -185,7 +185,9 @@ fn spawn_migration(ends: &Ends, call: MigrateCall, tx: mpsc::Sender<Outcome>) {
             }
             Ok(())
         };
-        let r = run().map_err(|e| e.message().to_string());
+        let r = run().map_err(|e| {
+            super::remote::connection_lost(e.message(), &[&src_uri, &dst_uri, &peer_uri])
+        });
         let _ = tx.send((Instant::now(), r));
     });
 }
@@ -316,5 +318,24 @@ impl MigrationDriver for LibvirtDriver<'_> {
 
     fn take_events(&mut self) -> Vec<DriverEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Where the domain runs: the source if it runs there, else the
+    /// destination if it does, else lost (a host's daemon that does not
+    /// answer counts as not running it).
+    async fn locate(&mut self) -> Option<migbench_model::fault::GuestLocation> {
+        use migbench_model::fault::GuestLocation;
+        let running = |c: &Connect| {
+            c.lookup_domain_by_name(&self.ends.domain)
+                .and_then(|d| d.state())
+                .is_ok_and(|(s, _)| matches!(s, virt::enumutil::Enum::Known(DomainState::Running)))
+        };
+        Some(if running(&self.ends.src) {
+            GuestLocation::Source
+        } else if running(&self.ends.dst) {
+            GuestLocation::Destination
+        } else {
+            GuestLocation::Lost
+        })
     }
 }

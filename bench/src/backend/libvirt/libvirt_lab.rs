@@ -8,9 +8,11 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use migbench_model::settings::{StorageMode, Transport};
+use migbench_model::units::BitRate;
 use migbench_model::RunParams;
 use migbench_probes::host::agent_client::AgentClient;
 use virt::connect::Connect;
@@ -20,13 +22,15 @@ use super::libvirt_settings::{DiskMove, Endpoints};
 use super::{Ends, LibvirtDriver};
 use crate::control::Cancel;
 use crate::lab::boot::await_guest;
+use crate::lab::faults::{LabFaults, QemuPid};
 use crate::lab::image::GuestImage;
 use crate::lab::libvirtd::Libvirtd;
 use crate::lab::net::{DST_MIG_IP, GUEST_IP, GUEST_PREFIX, MIGRATION_PORT, SRC_MIG_IP};
-use crate::lab::qemu::Role;
+use crate::lab::qemu::{QemuSpec, Role};
 use crate::lab::site::Site;
 use crate::lab::sshd::{LabKeys, LabSshd};
 use crate::migrate::env::{Environment, Hosts, LinkCounter};
+use crate::migrate::fault::FaultTarget;
 use crate::migrate::guest::GuestLink;
 use migbench_probes::host::prober::ProbeTarget;
 
@@ -38,6 +42,11 @@ pub struct LibvirtLab {
     pub accel: String,
     /// Pad guest RAM under TCG (through [`tcg_pad_emulator`]).
     pub tcg_dirty_workaround: bool,
+    /// Keep a block-mode guest's source image in the source host's pool
+    /// directory (`/var/lib/libvirt/images`, private to each host), as a
+    /// real host's would be, rather than in the run's directory both
+    /// hosts see (`migbench lab-hosts --disk`).
+    pub disk_in_pool: bool,
 }
 
 /// One run's lab with its two daemons.
@@ -49,6 +58,8 @@ pub struct LibvirtHosts {
     site: Site,
     /// The ssh lab's keys and sshds ([`LibvirtHosts::serve_ssh`]).
     ssh: Option<(LabKeys, Vec<LabSshd>)>,
+    /// The migration link's rate as shaped.
+    rate: BitRate,
 }
 
 /// The hosts' addresses on the guest LAN in the ssh lab, where their
@@ -94,7 +105,12 @@ impl LibvirtLab {
             None
         };
         let uuid = new_uuid();
-        let xml = |role| domain_xml(&site.spec, role, &uuid, raw, emulator.as_deref());
+        let spec = if self.disk_in_pool {
+            source_image_in_pool(&site.spec, &daemons[0])?
+        } else {
+            site.spec.clone()
+        };
+        let xml = |role| domain_xml(&spec, role, &uuid, raw, emulator.as_deref());
         let (src_xml, dst_xml) = (xml(Role::Source), xml(Role::Destination));
         let _ = std::fs::write(raw.join("domain-src.xml"), &src_xml);
         let ends = Ends {
@@ -160,6 +176,7 @@ impl Environment for LibvirtLab {
                 raw: raw.to_path_buf(),
                 site,
                 ssh: None,
+                rate: p.link_rate,
             }),
             Err(e) => {
                 keep_logs(&daemons, raw);
@@ -199,12 +216,29 @@ impl LibvirtHosts {
     /// ones, and where to run migbench for the probe to reach the guest.
     pub fn describe(&self) -> String {
         let net = &self.site.net;
-        let (src, dst) = match &self.ssh {
-            Some((keys, _)) => (keys.uri(SSH_IPS[0]), keys.uri(SSH_IPS[1])),
-            None => (self.ends.src_uri.clone(), self.ends.dst_uri.clone()),
+        let (src, dst, users) = match &self.ssh {
+            Some((keys, _)) => (
+                keys.uri(SSH_IPS[0]),
+                keys.uri(SSH_IPS[1]),
+                format!(
+                    "# to see ssh's failures: user {} has no libvirt access, {} no ssh helper (same key)\n",
+                    crate::lab::sshd::USER_WITHOUT_LIBVIRT,
+                    crate::lab::sshd::USER_WITHOUT_HELPER
+                ),
+            ),
+            None => (
+                self.ends.src_uri.clone(),
+                self.ends.dst_uri.clone(),
+                String::new(),
+            ),
+        };
+        let disk = if self.site.spec.disks.is_some() {
+            "# the guest has a disk in the source's pool `default`: every run needs [storage] mode = \"block\"\n"
+        } else {
+            ""
         };
         format!(
-            "# run migbench inside the client namespace: ip netns exec {client} migbench run SCENARIO\n\
+            "# run migbench inside the client namespace: ip netns exec {client} migbench run SCENARIO\n{users}{disk}\
              # to let migbench boot its own guest beside this one instead: domain = \"migbench-own\",\n\
              # guest_address = \"{own_ip}\", [hosts.provision] bridge = \"br0\" (pool \"{IMAGE_POOL}\" is ready),\n\
              # [guest] ram = \"128MiB\", [lab] accel = \"tcg\"\n\
@@ -262,6 +296,21 @@ impl LibvirtHosts {
     }
 }
 
+/// `spec` with its block-mode source image moved into the pool directory
+/// of the source host `d`, named as that host's QEMU sees it.
+fn source_image_in_pool(spec: &QemuSpec, d: &Libvirtd) -> Result<QemuSpec> {
+    let mut spec = spec.clone();
+    if let Some(disks) = spec.disks.as_mut() {
+        let dir = d.lib_dir().join("images");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = format!("{DOMAIN}.{}", disks.format);
+        std::fs::rename(&disks.src, dir.join(&name))
+            .with_context(|| format!("moving {} into {}", disks.src.display(), dir.display()))?;
+        disks.src = Path::new("/var/lib/libvirt/images").join(name);
+    }
+    Ok(spec)
+}
+
 /// The lab hosts' storage pool for a provisioned guest's image.
 pub const IMAGE_POOL: &str = "default";
 /// A second guest address on the lab's guest LAN (for a provisioned guest).
@@ -293,5 +342,18 @@ impl Hosts for LibvirtHosts {
 
     fn driver(&mut self) -> LibvirtDriver<'_> {
         LibvirtDriver::new(&self.ends)
+    }
+
+    /// The lab's faults, the QEMUs being the daemons' (found by the pid
+    /// files libvirt writes in each daemon's `/run/libvirt/qemu`).
+    fn fault_target(&self) -> Option<Arc<dyn FaultTarget>> {
+        let pid =
+            |d: &Libvirtd| QemuPid::file(d.run_dir().join("qemu").join(format!("{DOMAIN}.pid")));
+        Some(Arc::new(LabFaults::new(
+            &self.site.net,
+            self.rate,
+            (pid(&self.daemons[0]), pid(&self.daemons[1])),
+            self.site.run_dir.path().to_owned(),
+        )))
     }
 }

@@ -102,6 +102,27 @@ fn ssh_fix(ssh_said: &str) -> Option<&'static str> {
         .map(|(_, fix)| *fix)
 }
 
+/// A migration call's error, with what it means when libvirt lost a
+/// connection that runs over ssh ("End of file while reading data": the
+/// ssh session ended, or the host went away, mid-call).
+pub(super) fn connection_lost(libvirt_said: &str, uris: &[&str]) -> String {
+    let over_ssh: Vec<&str> = uris
+        .iter()
+        .filter(|u| u.contains("+ssh://") || u.contains("+libssh"))
+        .filter_map(|u| u.split_once("://")?.1.split(['/', '?']).next())
+        .collect();
+    if libvirt_said.contains("End of file while reading data") && !over_ssh.is_empty() {
+        let mut hosts = over_ssh;
+        hosts.dedup();
+        format!(
+            "{libvirt_said} (the connection over ssh to {} closed during the migration: the ssh session ended, or the host or its libvirt daemon went away)",
+            hosts.join(" or ")
+        )
+    } else {
+        libvirt_said.to_string()
+    }
+}
+
 /// libvirt's and the hypervisor's version on a connection, e.g.
 /// "libvirt 9.0.0, QEMU 7.2.22".
 fn versions(c: &Connect) -> Result<String> {
@@ -339,6 +360,23 @@ impl Preflight for RemotePreflight<'_> {
 #[cfg(test)]
 mod tests {
     use super::ssh_fix;
+
+    #[test]
+    fn a_connection_closed_over_ssh_is_said_and_others_are_kept() {
+        let said = "End of file while reading data: : Input/output error";
+        let ssh = "qemu+ssh://root@198.18.1.2/system?keyfile=/k";
+        let got = super::connection_lost(said, &[ssh, ssh, "qemu+ssh://root@198.18.1.3/system"]);
+        assert!(got.starts_with(said), "{got}");
+        assert!(
+            got.contains("the connection over ssh to root@198.18.1.2 or root@198.18.1.3 closed"),
+            "{got}"
+        );
+        assert_eq!(super::connection_lost(said, &["qemu:///system"]), said);
+        assert_eq!(
+            super::connection_lost("operation failed: domain is not running", &[ssh]),
+            "operation failed: domain is not running"
+        );
+    }
 
     #[test]
     fn what_ssh_prints_is_turned_into_what_to_fix() {

@@ -16,6 +16,7 @@ use super::{QmpDriver, QmpVm};
 use crate::control::Cancel;
 use crate::lab::boot::{await_guest, boot_source};
 use crate::lab::faults::LabFaults;
+use crate::lab::faults::QemuPid;
 use crate::lab::image::GuestImage;
 use crate::lab::netpool::NetPool;
 use crate::lab::qemu::{QemuProcess, Role};
@@ -224,7 +225,10 @@ impl Hosts for LabHosts {
         Some(Arc::new(LabFaults::new(
             &self.site.net,
             self.rate,
-            (self.src.process.pid(), self.dst.process.pid()),
+            (
+                QemuPid::Known(self.src.process.pid()),
+                QemuPid::Known(self.dst.process.pid()),
+            ),
             self.site.run_dir.path().to_owned(),
         )))
     }
