@@ -297,7 +297,20 @@ fn each_environment_fault_strikes_a_libvirt_migration_with_the_guest_where_the_r
         assert_eq!(r.outcome, Outcome::Completed, "{kind:?}: {r:?}");
         let f = r.fault.as_ref().unwrap();
         assert_eq!(f.guest, GuestLocation::Destination, "{r:?}");
+        // The switchover's outage holds libvirt's pause (a gap after the
+        // resume, before libvirt's call returned, was taken for it).
+        let (pause, seen) = (
+            r.downtime_libvirt_ms.unwrap(),
+            r.switchover_probe_ms.unwrap(),
+        );
+        assert!(
+            seen >= pause - 1.0,
+            "{kind:?}: switchover {seen} ms, libvirt's pause {pause} ms"
+        );
     }
+    // The agent's stall (1.5 s) is not taken for the switchover.
+    let r = by(FaultKind::AgentStall);
+    assert!(r.switchover_probe_ms.unwrap() < 1000.0, "{r:?}");
     let r = by(FaultKind::DstKill);
     assert_eq!(
         (r.outcome, r.fault.as_ref().unwrap().guest),

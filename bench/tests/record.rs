@@ -97,3 +97,51 @@ fn every_recorded_run_is_rebuilt_from_its_raw_series() {
         assert!(got.passes.unwrap() >= 1);
     }
 }
+
+/// A libvirt run's switchover outage is the reply gap that began before
+/// libvirt's own clock ended the migration (`fixtures/golden-libvirt`):
+/// its call returned 1.4 s later, after the destination resumed the
+/// guest, and the last gap before that return was 9 ms long; the
+/// switchover's gap (23569 → 24039 ms) is 470 ms, as the probe's
+/// longest gap said.
+#[test]
+fn a_libvirt_runs_switchover_outage_is_the_gap_before_libvirts_own_end() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden-libvirt");
+    let recs: Vec<RunRecord> = jsonl(&dir.join("runs.jsonl"));
+    let want = &recs[0];
+    assert_eq!(want.params.backend.to_string(), "libvirt");
+    let raw = dir.join("run-0000");
+    let timeline: Timeline =
+        serde_json::from_str(&std::fs::read_to_string(raw.join("timeline.json")).unwrap()).unwrap();
+    let samples: Vec<ProgressSample> = jsonl(&raw.join("progress.jsonl"));
+    let workload: Vec<WorkloadSample> = jsonl(&raw.join("workload.jsonl"));
+    let probes = migbench_model::record::read_probes_csv(
+        &std::fs::read_to_string(raw.join("probes.csv")).unwrap(),
+    )
+    .unwrap();
+    let services = ServiceSeries::read(&raw).unwrap();
+    let got = assemble(
+        &want.params,
+        &want.accel,
+        Measured {
+            timeline: &timeline,
+            samples: &samples,
+            probes: &probes,
+            workload: &workload,
+            verdict: Some(Verdict {
+                memory: want.integrity,
+                disk: want.disk_integrity,
+            }),
+            services: &services,
+            buffers: &[],
+        },
+    );
+    let gap = 24039.4312 - 23569.0106 - 0.5;
+    let switchover = got.switchover_probe_ms.unwrap();
+    assert!((switchover - gap).abs() < 0.01, "{switchover} ms");
+    // As the probe's longest gap said when the run was recorded (the
+    // probes kept here skip 0.5-20 s, so it is not rebuilt).
+    assert!((want.downtime_probe_ms.unwrap() - gap).abs() < 0.01);
+    // libvirt's own downtime (413 ms) lies within it.
+    assert!(got.downtime_libvirt_ms.unwrap() <= switchover);
+}

@@ -153,10 +153,21 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
         rec.disk_integrity = v.disk;
     }
     // The probe and workload windows of a run the guest answered after: a
-    // switchover's, or what migbench tried before it gave up.
+    // switchover's, or what migbench tried before it gave up. A switchover
+    // ends where the backend's own clock says the migration ended (the
+    // start plus the total time it reports), if sooner than migbench saw
+    // it: libvirt's call returns after the destination resumed the guest
+    // and the source confirmed (1.4 s later in a run of
+    // faults-libvirt.toml, a 9 ms reply gap between), and the switchover
+    // gap is the last that began before the end.
     let window = match (&t.end, t.at.completed_ms) {
         _ if m.verdict.is_none() => None,
-        (End::Completed, Some(done)) => Some((t.at.started_ms, done, true)),
+        (End::Completed, Some(done)) => {
+            let ended = rec
+                .qemu_total_time_ms
+                .map_or(done, |total| (t.at.started_ms + total).min(done));
+            Some((t.at.started_ms, ended, true))
+        }
         (End::TimedOut | End::Aborted(_), _) => {
             let end = m.samples.last().map(|s| s.t_ms).unwrap_or(t.at.started_ms);
             Some((t.at.started_ms, end, false))
