@@ -103,36 +103,19 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
     assert_eq!(lab.running_on(), vec![src.clone()], "back where it started");
 
     // Refused before anything starts.
-    let (out, root) = lab.run(
+    lab.refuses(
         "nodomain",
         &hosts.replace("domain = \"migbench-guest\"", "domain = \"no-such-guest\""),
-        "",
-        EXIT_REFUSED,
-    );
-    refused(
-        &out,
-        &root,
-        "nodomain",
         &["hosts.domain", "no-such-guest", "not running"],
     );
     let dead = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
-    let (out, root) = lab.run(
+    lab.refuses(
         "nouri",
         &hosts.replace(&lab.get("dst"), dead),
-        "",
-        EXIT_REFUSED,
+        &["hosts.dst", "cannot connect"],
     );
-    refused(&out, &root, "nouri", &["hosts.dst", "cannot connect"]);
-    let (out, root) = lab.run(
-        "noroute",
-        &hosts.replace(&lab.get("migration_address"), "198.18.0.99"),
-        "",
-        EXIT_REFUSED,
-    );
-    refused(
-        &out,
-        &root,
-        "noroute",
+    lab.refuses_unreachable_migration_address(
+        &hosts,
         &["hosts.migration_address", "not reachable from hosts.src"],
     );
 
@@ -211,7 +194,6 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
         .join("libvirtd.pid");
     kill_pidfile(&pidfile);
     std::thread::sleep(Duration::from_millis(300));
-    let (out, root) = lab.run("deaddst", &hosts, "", EXIT_REFUSED);
-    refused(&out, &root, "deaddst", &["hosts.dst", "cannot connect"]);
+    lab.refuses("deaddst", &hosts, &["hosts.dst", "cannot connect"]);
     lab.stop();
 }

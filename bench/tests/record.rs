@@ -55,36 +55,39 @@ fn same(a: &Value, b: &Value, at: &str) -> Result<(), String> {
     }
 }
 
+/// `want`'s record assembled anew from its raw directory `raw`.
+fn rebuild(raw: &Path, want: &RunRecord) -> RunRecord {
+    let timeline: Timeline =
+        serde_json::from_str(&std::fs::read_to_string(raw.join("timeline.json")).unwrap()).unwrap();
+    let samples: Vec<ProgressSample> = jsonl(&raw.join("progress.jsonl"));
+    let workload: Vec<WorkloadSample> = jsonl(&raw.join("workload.jsonl"));
+    let probes = migbench_model::record::read_probes_csv(
+        &std::fs::read_to_string(raw.join("probes.csv")).unwrap(),
+    )
+    .unwrap();
+    let services = ServiceSeries::read(raw).unwrap();
+    let measured = Measured {
+        timeline: &timeline,
+        samples: &samples,
+        probes: &probes,
+        workload: &workload,
+        verdict: Some(Verdict {
+            memory: want.integrity,
+            disk: want.disk_integrity,
+        }),
+        services: &services,
+        buffers: &[],
+    };
+    assemble(&want.params, &want.accel, measured)
+}
+
 #[test]
 fn every_recorded_run_is_rebuilt_from_its_raw_series() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/results");
     let recs: Vec<RunRecord> = jsonl(&dir.join("runs.jsonl"));
     assert!(recs.len() >= 4);
     for want in &recs {
-        let raw = dir.join("runs").join(&want.run_id);
-        let timeline: Timeline =
-            serde_json::from_str(&std::fs::read_to_string(raw.join("timeline.json")).unwrap())
-                .unwrap();
-        let samples: Vec<ProgressSample> = jsonl(&raw.join("progress.jsonl"));
-        let workload: Vec<WorkloadSample> = jsonl(&raw.join("workload.jsonl"));
-        let probes = migbench_model::record::read_probes_csv(
-            &std::fs::read_to_string(raw.join("probes.csv")).unwrap(),
-        )
-        .unwrap();
-        let services = ServiceSeries::read(&raw).unwrap();
-        let measured = Measured {
-            timeline: &timeline,
-            samples: &samples,
-            probes: &probes,
-            workload: &workload,
-            verdict: Some(Verdict {
-                memory: want.integrity,
-                disk: want.disk_integrity,
-            }),
-            services: &services,
-            buffers: &[],
-        };
-        let got = assemble(&want.params, &want.accel, measured);
+        let got = rebuild(&dir.join("runs").join(&want.run_id), want);
         let (got_v, want_v) = (
             serde_json::to_value(&got).unwrap(),
             serde_json::to_value(want).unwrap(),
@@ -110,32 +113,7 @@ fn a_libvirt_runs_switchover_outage_is_the_gap_before_libvirts_own_end() {
     let recs: Vec<RunRecord> = jsonl(&dir.join("runs.jsonl"));
     let want = &recs[0];
     assert_eq!(want.params.backend.to_string(), "libvirt");
-    let raw = dir.join("run-0000");
-    let timeline: Timeline =
-        serde_json::from_str(&std::fs::read_to_string(raw.join("timeline.json")).unwrap()).unwrap();
-    let samples: Vec<ProgressSample> = jsonl(&raw.join("progress.jsonl"));
-    let workload: Vec<WorkloadSample> = jsonl(&raw.join("workload.jsonl"));
-    let probes = migbench_model::record::read_probes_csv(
-        &std::fs::read_to_string(raw.join("probes.csv")).unwrap(),
-    )
-    .unwrap();
-    let services = ServiceSeries::read(&raw).unwrap();
-    let got = assemble(
-        &want.params,
-        &want.accel,
-        Measured {
-            timeline: &timeline,
-            samples: &samples,
-            probes: &probes,
-            workload: &workload,
-            verdict: Some(Verdict {
-                memory: want.integrity,
-                disk: want.disk_integrity,
-            }),
-            services: &services,
-            buffers: &[],
-        },
-    );
+    let got = rebuild(&dir.join("run-0000"), want);
     let gap = 24039.4312 - 23569.0106 - 0.5;
     let switchover = got.switchover_probe_ms.unwrap();
     assert!((switchover - gap).abs() < 0.01, "{switchover} ms");

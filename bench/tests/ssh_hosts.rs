@@ -77,16 +77,9 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
         .status()
         .unwrap();
     assert!(made.success());
-    let (out, root) = lab.run(
+    lab.refuses(
         "refused",
         &hosts.replace(key, other.to_str().unwrap()),
-        "",
-        EXIT_REFUSED,
-    );
-    refused(
-        &out,
-        &root,
-        "refused",
         &[
             "hosts.src",
             "cannot connect to root@198.18.1.2 over ssh: the host refused the key",
@@ -95,11 +88,9 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
     let known = Path::new(key).with_file_name("known_hosts");
     let saved = std::fs::read_to_string(&known).unwrap();
     std::fs::write(&known, "").unwrap();
-    let (out, root) = lab.run("unknown", &hosts, "", EXIT_REFUSED);
-    refused(
-        &out,
-        &root,
+    lab.refuses(
         "unknown",
+        &hosts,
         &["root@198.18.1.2 over ssh: the host's key is not in known_hosts"],
     );
     // The source host's key changed (another key known for its address).
@@ -114,14 +105,12 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
         .collect();
     assert_ne!(changed, saved);
     std::fs::write(&known, changed).unwrap();
-    let (out, root) = lab.run("changed", &hosts, "", EXIT_REFUSED);
-    std::fs::write(&known, &saved).unwrap();
-    refused(
-        &out,
-        &root,
+    lab.refuses(
         "changed",
+        &hosts,
         &["root@198.18.1.2 over ssh: the host's key differs from the one known_hosts holds"],
     );
+    std::fs::write(&known, &saved).unwrap();
     // A remote user outside libvirt's group, and a host without
     // libvirt's ssh helper (the lab's users for each).
     for (user, name, fix) in [
@@ -136,16 +125,9 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
             "the host lacks libvirt's ssh helper",
         ),
     ] {
-        let (out, root) = lab.run(
+        lab.refuses(
             name,
             &hosts.replace("root@198.18.1.2", &format!("{user}@198.18.1.2")),
-            "",
-            EXIT_REFUSED,
-        );
-        refused(
-            &out,
-            &root,
-            name,
             &[&format!(
                 "cannot connect to {user}@198.18.1.2 over ssh: {fix}"
             )],
@@ -153,16 +135,8 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
     }
     // A migration address the source host does not reach (checked
     // from that host, over the same ssh).
-    let (out, root) = lab.run(
-        "noroute",
-        &hosts.replace(&lab.get("migration_address"), "198.18.0.99"),
-        "",
-        EXIT_REFUSED,
-    );
-    refused(
-        &out,
-        &root,
-        "noroute",
+    lab.refuses_unreachable_migration_address(
+        &hosts,
         &[
             "hosts.migration_address = \"198.18.0.99\": not reachable from hosts.src = \"qemu+ssh://root@198.18.1.2/",
         ],

@@ -82,6 +82,20 @@ impl LabHosts {
         (out, root)
     }
 
+    /// `migbench run` of the hosts table `hosts` refused before any run
+    /// (exit 2, no results), its error holding each of `what`.
+    pub fn refuses(&self, name: &str, hosts: &str, what: &[&str]) {
+        let (out, root) = self.run(name, hosts, "", EXIT_REFUSED);
+        refused(&out, &root, name, what);
+    }
+
+    /// A migration address the source host does not reach (198.18.0.99,
+    /// nobody's in the lab), refused naming the field and the host: `what`.
+    pub fn refuses_unreachable_migration_address(&self, hosts: &str, what: &[&str]) {
+        let hosts = hosts.replace(&self.get("migration_address"), "198.18.0.99");
+        self.refuses("noroute", &hosts, what);
+    }
+
     pub fn scenario(&self, name: &str, text: &str) -> PathBuf {
         let link = if text.contains("[link]") {
             ""

@@ -521,3 +521,35 @@ pub fn fault_ran_cleanly(r: &RunRecord) {
         assert_eq!(r.disk_integrity, Integrity::Ok, "{r:?}");
     }
 }
+
+/// The run of `recs` whose fault is of `kind`.
+pub fn by_fault(recs: &[RunRecord], kind: migbench_model::fault::FaultKind) -> &RunRecord {
+    recs.iter()
+        .find(|r| r.params.fault.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} run"))
+}
+
+/// The runs of `recs` whose fault ends (link down, flap and degrade,
+/// storage down, an agent stall), each ridden out: completed, the guest
+/// on the destination, the fault lifted after it struck.
+pub fn ridden_out(recs: &[RunRecord]) -> Vec<&RunRecord> {
+    use migbench_model::fault::{FaultKind, GuestLocation};
+    use migbench_model::Outcome;
+    [
+        FaultKind::LinkDown,
+        FaultKind::LinkFlap,
+        FaultKind::LinkDegrade,
+        FaultKind::StorageDown,
+        FaultKind::AgentStall,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let r = by_fault(recs, kind);
+        assert_eq!(r.outcome, Outcome::Completed, "{kind:?}: {r:?}");
+        let f = r.fault.as_ref().unwrap();
+        assert_eq!(f.guest, GuestLocation::Destination, "{r:?}");
+        assert!(f.cleared_ms.unwrap() > f.struck_ms.unwrap(), "{r:?}");
+        r
+    })
+    .collect()
+}
