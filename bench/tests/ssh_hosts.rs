@@ -168,6 +168,15 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
         recs[0]
     );
     assert_eq!(recs[0].integrity, Integrity::Ok, "{:?}", recs[0]);
+    if recs[0].outcome == Outcome::Failed {
+        // libvirt's words, and which connection they mean.
+        let err = recs[0].error.as_deref().unwrap_or_default();
+        assert!(
+            err.contains("End of file while reading data")
+                && err.contains("the connection over ssh to root@198.18.1.2"),
+            "{err}"
+        );
+    }
     assert_eq!(
         (recs[1].outcome, recs[1].integrity),
         (Outcome::Completed, Integrity::Ok),

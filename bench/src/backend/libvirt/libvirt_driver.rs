@@ -90,6 +90,18 @@ pub struct LibvirtDriver<'a> {
 }
 
 impl<'a> LibvirtDriver<'a> {
+    /// libvirt's error, saying which ssh connection closed when one did.
+    fn explained(&self, e: Error) -> BackendError {
+        let e_ = &self.ends;
+        let said =
+            super::remote::connection_lost(e.message(), &[&e_.src_uri, &e_.dst_uri, &e_.peer_uri]);
+        if said == e.message() {
+            e.into()
+        } else {
+            BackendError::ConnectionLost(said.into())
+        }
+    }
+
     /// Drive a migration between `ends`.
     pub fn new(ends: &'a Ends) -> Self {
         LibvirtDriver {
@@ -243,7 +255,7 @@ impl MigrationDriver for LibvirtDriver<'_> {
                 self.poll_job(Duration::from_secs(10));
                 return match self.outcome.clone() {
                     Some((_, r)) => self.final_status(&r),
-                    None => Err(e.into()),
+                    None => Err(self.explained(e)),
                 };
             }
         };
