@@ -136,6 +136,9 @@ impl<E: Environment> MigrationExecutor<E> {
             .migrate(p, raw, rec, &mut hosts, faults.clone(), &mut phases)
             .await;
         let mut t = Instant::now();
+        if let Some(f) = &faults {
+            f.remember();
+        }
         self.env.teardown(hosts).await;
         phases.teardown_ms = lap(&mut t);
         let _ = write_json(&raw.join("phases.json"), &phases);

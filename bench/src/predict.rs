@@ -121,20 +121,31 @@ fn print(
     let c = m.constants;
     let table = format == Format::Table;
     if table {
+        let remainder = if c.check_ms > 0.0 || c.check_bytes > 0.0 {
+            format!(
+                "half a check span ({:.0} ms + {:.1} MB) under the limit or the top {:.1} MB of RAM after a first pass, + {:.0} % of what the guest dirtied since the last sync (when that does not fit, what it dirtied while QEMU sent on), {:.0} % of the limit when throttled",
+                c.check_ms,
+                c.check_bytes / 1e6,
+                c.tail_bytes / 1e6,
+                c.sync_share * 100.0,
+                c.remainder_share * 100.0,
+            )
+        } else {
+            format!(
+                "{:.0} % of the limit (no check span) + {:.0} % of what the guest dirtied since the last sync",
+                c.remainder_share * 100.0,
+                c.sync_share * 100.0,
+            )
+        };
         writeln!(
             out,
-            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: half a check span ({:.0} ms + {:.1} MB) under the limit or the top {:.1} MB of RAM after a first pass, + {:.0} % of what the guest dirtied since the last sync (when that does not fit, what it dirtied while QEMU sent on), {:.0} % of the limit when throttled, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: {remainder}, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,
             c.pass_ms,
             c.switchover_ms,
             c.switchover_ms_per_gib,
-            c.check_ms,
-            c.check_bytes / 1e6,
-            c.tail_bytes / 1e6,
-            c.sync_share * 100.0,
-            c.remainder_share * 100.0,
             c.base_bytes / 1e6,
             c.base_bytes_per_gib / 1e6,
             c.background_rate / 1e6,

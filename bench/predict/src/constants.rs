@@ -43,15 +43,20 @@ pub struct Constants {
     pub background_rate: f64,
     /// Share of the downtime limit's worth of memory (the limit at the
     /// send rate) still unsent of the pass when QEMU completes a
-    /// throttled (auto-converge) guest's migration. Not fitted: a plain
-    /// pre-copy run's remainder follows the check span instead.
+    /// throttled (auto-converge) guest's migration, and any guest's when
+    /// the model has no check span (a fit whose runs cannot identify the
+    /// span keeps the prior's none, and with it this share). Not fitted:
+    /// with a span, a plain pre-copy run's remainder follows the span.
     #[serde(default = "half")]
     pub remainder_share: f64,
     /// Share of what the guest dirtied since the last bitmap sync (over
     /// the last pass: its background writes for an idle guest, the
     /// workload's pages for a busy one) that is still to send at the
-    /// switchover when the first check below the limit's worth fits: an
-    /// idle guest's is small, a busy guest's nears the limit.
+    /// switchover: an idle guest's is small, a busy guest's nears the
+    /// limit. It counts at the first check below the limit's worth, after
+    /// the first pass' top of RAM and for a throttled guest; where that
+    /// check's sync does not fit, what the guest dirtied while QEMU sent
+    /// on counts instead.
     #[serde(default = "half")]
     pub sync_share: f64,
     /// The guest's non-zero memory that QEMU's first pass meets last,

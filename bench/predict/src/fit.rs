@@ -257,10 +257,11 @@ fn downtime_fit(
     let dirty_varies = distinct(done, |r| r.params.dirty_rate.0 as f64) >= 2;
     if !limit_varies {
         unidentified.push(format!(
-            "the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.1} MB and {:.0} ms + {:.1} MB kept",
+            "the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.1} MB and {:.0} ms + {:.1} MB kept, so the remainder is {:.0} % of the limit's worth",
             prior.tail_bytes / 1e6,
             prior.check_ms,
-            prior.check_bytes / 1e6
+            prior.check_bytes / 1e6,
+            prior.remainder_share * 100.0
         ));
     }
     if !dirty_varies {
@@ -303,34 +304,39 @@ fn downtime_fit(
                 }),
         );
     }
-    // (mean |error|, the candidate with its switchover line)
-    let mut best: Option<(f64, Constants)> = None;
-    for without in candidates {
-        let points: Vec<(f64, f64)> = measured
-            .iter()
-            .filter_map(|(r, m)| {
-                let left = predict(&Inputs::of(&r.params), &without).downtime_ms?;
-                Some((gib(r), m - left))
-            })
-            .collect();
-        let Some((a, b)) = ram_line(&points, ram_varies, prior.switchover_ms_per_gib) else {
-            continue;
-        };
-        let e = points
-            .iter()
-            .map(|(x, y)| (y - a - b * x).abs())
-            .sum::<f64>()
-            / points.len() as f64;
-        if best.is_none_or(|(be, _)| e < be) {
-            let with = Constants {
-                switchover_ms: a,
-                switchover_ms_per_gib: b,
-                ..without
+    // The candidate with the least mean |error| and its switchover line:
+    // fitted through what each remainder leaves, or the one given.
+    let best_of = |fixed: Option<(f64, f64)>| {
+        let mut best: Option<(f64, Constants)> = None;
+        for without in &candidates {
+            let points: Vec<(f64, f64)> = measured
+                .iter()
+                .filter_map(|(r, m)| {
+                    let left = predict(&Inputs::of(&r.params), without).downtime_ms?;
+                    Some((gib(r), m - left))
+                })
+                .collect();
+            let line = fixed.or_else(|| ram_line(&points, ram_varies, prior.switchover_ms_per_gib));
+            let Some((a, b)) = line.filter(|_| !points.is_empty()) else {
+                continue;
             };
-            best = Some((e, with));
+            let e = points
+                .iter()
+                .map(|(x, y)| (y - a - b * x).abs())
+                .sum::<f64>()
+                / points.len() as f64;
+            if best.is_none_or(|(be, _)| e < be) {
+                let with = Constants {
+                    switchover_ms: a,
+                    switchover_ms_per_gib: b,
+                    ..*without
+                };
+                best = Some((e, with));
+            }
         }
-    }
-    let Some((_, with)) = best else {
+        best.map(|(_, with)| with)
+    };
+    let Some(with) = best_of(None) else {
         return Constants {
             switchover_ms: prior.switchover_ms,
             switchover_ms_per_gib: prior.switchover_ms_per_gib,
@@ -344,17 +350,13 @@ fn downtime_fit(
     // A switchover of nothing is no estimate: the remainder took all of
     // every downtime (or more), so these runs cannot tell the switchover
     // (a post-copy switch, which is the switchover alone, would pause
-    // for 0 ms).
+    // for 0 ms). The prior's is kept, and the remainder chosen with it.
     if with.switchover_ms <= 0.0 && with.switchover_ms_per_gib <= 0.0 {
         unidentified.push(format!(
             "the switchover (the remainder takes all of these runs' downtimes): {:.0} ms kept",
             prior.switchover_ms
         ));
-        return Constants {
-            switchover_ms: prior.switchover_ms,
-            switchover_ms_per_gib: prior.switchover_ms_per_gib,
-            ..with
-        };
+        return best_of(Some((prior.switchover_ms, prior.switchover_ms_per_gib))).unwrap_or(with);
     }
     with
 }

@@ -21,36 +21,55 @@ use crate::system::{exited, pid_alive};
 pub enum QemuPid {
     /// migbench started it (`None`: already reaped).
     Known(Option<u32>),
-    /// A libvirt daemon started it and wrote its pid here; read when
-    /// needed (the destination's exists only once the migration began)
-    /// and remembered, so it is counted after the file is gone.
-    File(PathBuf, Mutex<Option<u32>>),
+    /// A libvirt daemon started it and wrote its pid to the file; read
+    /// when needed (the destination's exists only once the migration
+    /// began) and remembered, so it is counted after the file is gone.
+    /// Only a process whose command line names the domain (the `String`)
+    /// is taken: a pid file with garbage, or a pid reused since, is not.
+    File(PathBuf, String, Mutex<Option<u32>>),
 }
 
 impl QemuPid {
-    /// A pid file's QEMU, read now if the file exists.
-    pub fn file(path: PathBuf) -> QemuPid {
-        let pid = QemuPid::File(path, Mutex::new(None));
+    /// The QEMU of libvirt domain `domain` whose pid file is `path`,
+    /// read now if the file exists.
+    pub fn file(path: PathBuf, domain: &str) -> QemuPid {
+        let pid = QemuPid::File(path, domain.to_string(), Mutex::new(None));
         pid.get();
         pid
     }
 
-    /// The pid, if known or written yet.
+    /// The pid, if known or written yet (and, from a pid file, still the
+    /// domain's QEMU).
     fn get(&self) -> Option<u32> {
         match self {
             QemuPid::Known(p) => *p,
-            QemuPid::File(path, seen) => {
+            QemuPid::File(path, domain, seen) => {
                 let mut seen = seen.lock().expect("pid lock");
-                if let Some(p) = std::fs::read_to_string(path)
+                let read = std::fs::read_to_string(path)
                     .ok()
-                    .and_then(|t| t.trim().parse().ok())
-                {
+                    .and_then(|t| t.trim().parse::<i32>().ok())
+                    .filter(|p| *p > 1)
+                    .map(|p| p as u32);
+                if let Some(p) = read {
                     *seen = Some(p);
                 }
-                *seen
+                seen.filter(|p| runs_domain(*p, domain))
             }
         }
     }
+
+    /// Whether its process still runs (a remembered pid reused since by
+    /// another process does not count).
+    fn alive(&self) -> bool {
+        self.get().is_some_and(pid_alive)
+    }
+}
+
+/// Whether process `pid` is a QEMU of libvirt domain `domain` (libvirt
+/// names it in `-name guest=DOMAIN,…`).
+fn runs_domain(pid: u32, domain: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&format!("guest={domain},")))
 }
 
 /// One run's lab, as faults see it.
@@ -124,6 +143,11 @@ impl FaultTarget for LabFaults {
         Ok(())
     }
 
+    fn remember(&self) {
+        self.src_pid.get();
+        self.dst_pid.get();
+    }
+
     fn set_storage(&self, up: bool) -> Result<()> {
         let ns = self
             .storage
@@ -143,9 +167,30 @@ impl FaultTarget for LabFaults {
             .count();
         let processes = [&self.src_pid, &self.dst_pid]
             .into_iter()
-            .filter_map(QemuPid::get)
-            .filter(|p| pid_alive(*p))
+            .filter(|p| p.alive())
             .count();
         (namespaces + processes + usize::from(self.run_dir.exists())) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_file_is_trusted_only_for_the_domains_qemu() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("guest.pid");
+        let pid = QemuPid::file(file.clone(), "migbench-guest");
+        // Not written yet; then garbage, every process, our group, init.
+        assert_eq!(pid.get(), None);
+        for text in ["", "x\n", "4294967295\n", "-1\n", "0\n", "1\n"] {
+            std::fs::write(&file, text).unwrap();
+            assert_eq!(pid.get(), None, "{text:?}");
+        }
+        // A live process that is not the domain's QEMU (this test).
+        std::fs::write(&file, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(pid.get(), None);
+        assert!(!pid.alive());
     }
 }

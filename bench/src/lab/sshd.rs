@@ -180,26 +180,41 @@ impl LabSshd {
 }
 
 /// Add the lab users to `/etc/passwd` and `/etc/shadow` inside the mount
-/// namespace of the daemon `daemon_pid` only: copies with their lines,
-/// bind-mounted over the originals there (gone with the namespace; the
-/// machine's files are untouched).
+/// namespace of the daemon `daemon_pid` only: copies with their lines
+/// (readable by root alone from the start), bind-mounted over the
+/// originals there and then unlinked, so no copy of the machine's shadow
+/// stays on disk (the mounts go with the namespace; the machine's files
+/// are untouched).
 fn add_lab_users(daemon_pid: u32, dir: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let (passwd, shadow) = lab_user_lines();
     let mut script = String::from("set -e\n");
+    let mut copies = Vec::new();
     for (file, lines) in [("passwd", passwd), ("shadow", shadow)] {
         let copy = dir.join(file);
         let mut text = std::fs::read_to_string(format!("/etc/{file}"))
             .with_context(|| format!("reading /etc/{file}"))?;
         text += &lines;
-        std::fs::write(&copy, text)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))?;
+        let _ = std::fs::remove_file(&copy);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .with_context(|| format!("writing {}", copy.display()))?;
         script += &format!("mount --bind '{}' /etc/{file}\n", copy.display());
+        copies.push(copy);
     }
     let out = std::process::Command::new("nsenter")
         .args(["-t", &daemon_pid.to_string(), "-m", "sh", "-c", &script])
         .output()
-        .context("running nsenter")?;
+        .context("running nsenter");
+    for copy in copies {
+        let _ = std::fs::remove_file(copy);
+    }
+    let out = out?;
     if !out.status.success() {
         bail!(
             "adding the ssh lab's users in the daemon's mount namespace: {}",

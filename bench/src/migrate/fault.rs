@@ -35,6 +35,9 @@ pub trait FaultTarget: Send + Sync {
     fn kill(&self, side: Side) -> Result<()>;
     /// Cut the storage host off both hypervisors, or reconnect it.
     fn set_storage(&self, up: bool) -> Result<()>;
+    /// Note the run's processes before its hosts are removed (a pid file
+    /// goes with them), so [`FaultTarget::leftovers`] can count them.
+    fn remember(&self) {}
     /// What the run left behind once its hosts are removed: namespaces,
     /// processes, directories (0 when clean).
     fn leftovers(&self) -> u32;

@@ -162,12 +162,7 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
     // gap is the last that began before the end.
     let window = match (&t.end, t.at.completed_ms) {
         _ if m.verdict.is_none() => None,
-        (End::Completed, Some(done)) => {
-            let ended = rec
-                .qemu_total_time_ms
-                .map_or(done, |total| (t.at.started_ms + total).min(done));
-            Some((t.at.started_ms, ended, true))
-        }
+        (End::Completed, Some(done)) => Some((t.at.started_ms, switch_end(&rec, t, done), true)),
         (End::TimedOut | End::Aborted(_), _) => {
             let end = m.samples.last().map(|s| s.t_ms).unwrap_or(t.at.started_ms);
             Some((t.at.started_ms, end, false))
@@ -193,6 +188,32 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
     }
     rec
 }
+
+/// Where a completed migration's switchover ends (see `assemble`): at
+/// `done`, when migbench saw it complete, unless the backend's own clock
+/// (the start plus the total time it reports, if above 0) ends it more
+/// than [`LATE_RETURN_MS`] sooner. QMP's completion is seen within ms of
+/// QEMU's end (its whole-ms total and a start taken before `migrate` is
+/// sent could put that end before a short pause began); libvirt's call
+/// returns a second or more after.
+fn switch_end(rec: &RunRecord, t: &Watched, done: f64) -> f64 {
+    let Some(own) = rec
+        .qemu_total_time_ms
+        .filter(|total| *total > 0.0)
+        .map(|total| t.at.started_ms + total)
+    else {
+        return done;
+    };
+    if done - own > LATE_RETURN_MS {
+        own
+    } else {
+        done
+    }
+}
+
+/// How much later than the backend's own end of a migration migbench may
+/// see it complete before the backend's end is taken (see [`switch_end`]).
+const LATE_RETURN_MS: f64 = 100.0;
 
 /// A fault's part of the record: a completed migration that needed a
 /// post-copy recovery is `recovered`; the probe's longest gap that

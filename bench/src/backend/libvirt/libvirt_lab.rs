@@ -300,7 +300,7 @@ impl LibvirtHosts {
 /// of the source host `d`, named as that host's QEMU sees it.
 fn source_image_in_pool(spec: &QemuSpec, d: &Libvirtd) -> Result<QemuSpec> {
     let mut spec = spec.clone();
-    if let Some(disks) = spec.disks.as_mut() {
+    if let Some(disks) = spec.disks.as_mut().filter(|d| d.mode == StorageMode::Block) {
         let dir = d.lib_dir().join("images");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let name = format!("{DOMAIN}.{}", disks.format);
@@ -347,8 +347,12 @@ impl Hosts for LibvirtHosts {
     /// The lab's faults, the QEMUs being the daemons' (found by the pid
     /// files libvirt writes in each daemon's `/run/libvirt/qemu`).
     fn fault_target(&self) -> Option<Arc<dyn FaultTarget>> {
-        let pid =
-            |d: &Libvirtd| QemuPid::file(d.run_dir().join("qemu").join(format!("{DOMAIN}.pid")));
+        let pid = |d: &Libvirtd| {
+            QemuPid::file(
+                d.run_dir().join("qemu").join(format!("{DOMAIN}.pid")),
+                DOMAIN,
+            )
+        };
         Some(Arc::new(LabFaults::new(
             &self.site.net,
             self.rate,

@@ -113,6 +113,7 @@ pub(super) fn connection_lost(libvirt_said: &str, uris: &[&str]) -> String {
         .collect();
     if libvirt_said.contains("End of file while reading data") && !over_ssh.is_empty() {
         let mut hosts = over_ssh;
+        hosts.sort_unstable();
         hosts.dedup();
         format!(
             "{libvirt_said} (the connection over ssh to {} closed during the migration: the ssh session ended, or the host or its libvirt daemon went away)",
