@@ -18,6 +18,7 @@ use migbench_model::{Integrity, Outcome};
 #[test]
 fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut() {
     let _g = lab_lock();
+    let privsep = Path::new("/run/sshd").exists();
     let lab = LabHosts::start_with(&["--transport", "ssh"]);
     let src = lab.get("src");
     assert!(
@@ -191,6 +192,11 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
     assert_exit(st, want, "the run with its ssh cut");
     assert_eq!(lab.running_on().len(), 1, "the guest runs on one host");
     lab.stop();
+    // sshd's /run/sshd goes with the lab that made it.
+    assert!(
+        privsep || !Path::new("/run/sshd").exists(),
+        "/run/sshd left"
+    );
 }
 
 /// Block migration over ssh as `virsh migrate --copy-storage-all` does
@@ -201,6 +207,7 @@ fn real_hosts_over_ssh_migrate_each_transport_say_what_to_fix_and_survive_a_cut(
 #[test]
 fn real_hosts_over_ssh_copy_the_guests_disk_directly_and_peer_to_peer() {
     let _g = lab_lock();
+    let privsep = Path::new("/run/sshd").exists();
     let lab = LabHosts::start_with(&["--transport", "ssh", "--disk", "64MiB"]);
     let src = lab.get("src");
     let (_, root) = lab.run(
@@ -233,4 +240,9 @@ fn real_hosts_over_ssh_copy_the_guests_disk_directly_and_peer_to_peer() {
     }
     assert_eq!(lab.running_on(), vec![src], "back where it started");
     lab.stop();
+    // sshd's /run/sshd goes with the lab that made it.
+    assert!(
+        privsep || !Path::new("/run/sshd").exists(),
+        "/run/sshd left"
+    );
 }

@@ -98,6 +98,20 @@ impl LabKeys {
 /// One lab host's sshd; killed on drop (and with its namespace).
 pub struct LabSshd {
     _child: Child,
+    /// This sshd made `/run/sshd` (the privilege-separation directory):
+    /// removed again when it stops, if empty.
+    made_privsep: bool,
+}
+
+/// sshd's privilege-separation directory.
+const PRIVSEP: &str = "/run/sshd";
+
+impl Drop for LabSshd {
+    fn drop(&mut self) {
+        if self.made_privsep {
+            let _ = std::fs::remove_dir(PRIVSEP);
+        }
+    }
 }
 
 impl LabSshd {
@@ -145,7 +159,8 @@ impl LabSshd {
             ),
         )?;
         // sshd insists on its privilege-separation directory.
-        std::fs::create_dir_all("/run/sshd")?;
+        let made_privsep = !Path::new(PRIVSEP).exists();
+        std::fs::create_dir_all(PRIVSEP)?;
         let log = dir.join("sshd.log");
         let out = std::fs::File::create(&log)?;
         let child = Command::new("nsenter")
@@ -160,7 +175,10 @@ impl LabSshd {
             .context(
                 "starting sshd for the ssh lab (apt-get install openssh-server netcat-openbsd)",
             )?;
-        let sshd = LabSshd { _child: child };
+        let sshd = LabSshd {
+            _child: child,
+            made_privsep,
+        };
         let start = Instant::now();
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
