@@ -121,7 +121,7 @@ fn print(
     let c = m.constants;
     let table = format == Format::Table;
     if table {
-        let remainder = if c.check_ms > 0.0 || c.check_bytes > 0.0 {
+        let remainder = if c.has_check_span() {
             format!(
                 "half a check span ({:.0} ms + {:.1} MB) under the limit or the top {:.1} MB of RAM after a first pass, + {:.0} % of what the guest dirtied since the last sync (when that does not fit, what it dirtied while QEMU sent on), {:.0} % of the limit when throttled",
                 c.check_ms,

@@ -156,6 +156,13 @@ impl Constants {
 }
 
 impl Constants {
+    /// Whether QEMU's checks come a span apart ([`Constants::check_ms`],
+    /// [`Constants::check_bytes`]): without, a plain run's remainder is
+    /// [`Constants::remainder_share`] of the limit's worth.
+    pub fn has_check_span(&self) -> bool {
+        self.check_ms > 0.0 || self.check_bytes > 0.0
+    }
+
     /// The first constant outside what the model can use, in words
     /// naming it (a hand-edited model file): every constant is a cost,
     /// an amount or a rate, never negative; the shares lie in 0–1 and

@@ -251,10 +251,10 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             {
                 // The check fired in the first pass' zero pages.
                 (top_ms, top_ms + synced_ms)
-            } else if throttle == 0.0 && span_ms > 0.0 && at_check_ms + synced_ms <= limit_ms {
+            } else if throttle == 0.0 && c.has_check_span() && at_check_ms + synced_ms <= limit_ms {
                 // The first check below the limit's worth fitted.
                 (at_check_ms, at_check_ms + synced_ms)
-            } else if throttle == 0.0 && span_ms > 0.0 {
+            } else if throttle == 0.0 && c.has_check_span() {
                 // That check's sync did not fit: QEMU sent on, and its next
                 // check below the limit's worth synced again, adding what
                 // the guest dirtied since (at the pass' rate of dirtying).

@@ -197,18 +197,11 @@ pub fn assemble(p: &RunParams, accel: &str, m: Measured) -> RunRecord {
 /// sent could put that end before a short pause began); libvirt's call
 /// returns a second or more after.
 fn switch_end(rec: &RunRecord, t: &Watched, done: f64) -> f64 {
-    let Some(own) = rec
-        .qemu_total_time_ms
+    rec.qemu_total_time_ms
         .filter(|total| *total > 0.0)
         .map(|total| t.at.started_ms + total)
-    else {
-        return done;
-    };
-    if done - own > LATE_RETURN_MS {
-        own
-    } else {
-        done
-    }
+        .filter(|own| done - own > LATE_RETURN_MS)
+        .unwrap_or(done)
 }
 
 /// How much later than the backend's own end of a migration migbench may
