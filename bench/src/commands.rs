@@ -22,6 +22,8 @@ use crate::{manifest, table};
 
 mod lab_hosts;
 pub use lab_hosts::lab_hosts;
+#[cfg(feature = "libvirt")]
+mod on_hosts;
 
 pub use crate::usage::UsageError;
 
@@ -121,12 +123,6 @@ pub fn run(
     let matrix = expand_bounded(&sc, scenario, limits)?;
     if let Some(dir) = resume {
         manifest::same_scenario(dir, scenario, &text)?;
-        if sc.hosts.is_some() {
-            bail!(UsageError(format!(
-                "{}: --resume continues lab matrices; a [hosts] matrix starts afresh",
-                scenario.display()
-            )));
-        }
     }
     if dry_run {
         use std::io::Write;
@@ -150,7 +146,14 @@ pub fn run(
     let _lock = crate::lock::for_measuring(allow_concurrent)?;
     if sc.hosts.is_some() {
         #[cfg(feature = "libvirt")]
-        return run_on_hosts(rt, cancel, (&sc, scenario, &text), &matrix, results, agent);
+        return on_hosts::run_on_hosts(
+            rt,
+            cancel,
+            (&sc, scenario, &text),
+            &matrix,
+            results,
+            (agent, resume),
+        );
         #[cfg(not(feature = "libvirt"))]
         bail!(UsageError(format!(
             "{}: [hosts] needs migbench built with the `libvirt` feature",
@@ -258,24 +261,38 @@ fn finish_matrix(
     display: &Display,
 ) -> Result<i32> {
     let s = run_matrix(matrix, plan, &kept, exec, rec, cancel, display)?;
-    let resumed = !kept.is_empty();
+    conclude(matrix.len(), kept, s.records, s.interrupted, rec)
+}
+
+/// Print the table of a matrix of `total` runs: those `kept` from before a
+/// resume and those that `ran` now; the exit code (130 interrupted, 1 a
+/// run failed, else 0).
+fn conclude(
+    total: usize,
+    kept: Vec<RunRecord>,
+    ran: Vec<RunRecord>,
+    interrupted: bool,
+    rec: &mut Recorder,
+) -> Result<i32> {
+    // A resumed matrix, or host pairs run in parallel, appended out of
+    // order: `runs.jsonl` is rewritten in matrix order.
+    let reorder = !kept.is_empty() || ran.iter().any(|r| !r.params.pair.is_empty());
     let mut all = kept;
-    all.extend(s.records);
+    all.extend(ran);
     all.sort_by_key(|r| r.params.index);
-    if resumed {
+    if reorder {
         rec.sort_runs()?;
     }
     println!("{}", table::render(&all));
     if let Some(line) = table::render_timing(&all) {
         println!("{line}");
     }
-    println!("results: {}", s.dir.display());
-    if s.interrupted {
+    println!("results: {}", rec.dir().display());
+    if interrupted {
         eprintln!(
-            "interrupted: {} of {} runs recorded; continue with --resume {}",
+            "interrupted: {} of {total} runs recorded; continue with --resume {}",
             all.len(),
-            matrix.len(),
-            s.dir.display()
+            rec.dir().display()
         );
         return Ok(130);
     }
@@ -284,111 +301,6 @@ fn finish_matrix(
     } else {
         0
     })
-}
-
-/// `migbench run` on real hosts (`[hosts]`): preflight the hosts, then
-/// migrate the user's guest back and forth.
-#[cfg(feature = "libvirt")]
-fn run_on_hosts(
-    rt: &tokio::runtime::Runtime,
-    cancel: &Cancel,
-    (sc, scenario, text): (&Scenario, &Path, &str),
-    matrix: &[RunParams],
-    results: &Path,
-    agent: Option<PathBuf>,
-) -> Result<i32> {
-    use crate::backend::libvirt::provision;
-    use crate::backend::libvirt::remote::{RemoteHosts, RemotePreflight};
-    let spec = sc.hosts.clone().expect("called with [hosts]");
-    let refuse = |e: anyhow::Error| -> anyhow::Error {
-        UsageError(format!("{}: {e:#}", scenario.display())).into()
-    };
-    let display = Display::new();
-    // migbench's own guest: checked, then booted for the whole matrix.
-    let (own, accel) = match &spec.provision {
-        None => (None, "remote".to_string()),
-        Some(_) => {
-            provision::check(&spec).map_err(refuse)?;
-            let img = guest_image(agent.as_deref(), &display)?;
-            let accel = provision::accel_for(&spec, sc.lab.accel).map_err(refuse)?;
-            let p = &matrix[0];
-            display.line(&format!(
-                "provisioning {} ({}, {} vCPUs, {accel}) on {}",
-                spec.domain, p.ram, p.vcpus, spec.src
-            ));
-            let guest = rt
-                .block_on(provision::provision(
-                    &spec,
-                    &img,
-                    (p.ram, p.vcpus.0),
-                    &accel,
-                    sc.lab.tcg_dirty_workaround,
-                    cancel,
-                ))
-                .map_err(refuse)?;
-            (Some(guest), accel)
-        }
-    };
-    let hosts = RemoteHosts { spec, netns: None };
-    let provisioned = own.is_some();
-    let shown = display.clone();
-    let measured = (move || {
-        let display = shown;
-        let pre = RemotePreflight { hosts: &hosts };
-        let found = rt.block_on(pre.hosts()).map_err(refuse)?;
-        // The domain's size as libvirt has it, not a default.
-        let matrix: Vec<RunParams> = matrix
-            .iter()
-            .map(|p| RunParams {
-                ram: found.ram,
-                vcpus: migbench_model::units::Count(found.vcpus),
-                ..p.clone()
-            })
-            .collect();
-        if let Err(u) = rt.block_on(pre.check(&matrix))? {
-            return Err(refuse(u.into()));
-        }
-        display.line(&format!("hosts: {}", found.versions));
-        display.line(&format!(
-            "domain {}: {} RAM, {} vCPUs",
-            hosts.spec.domain, found.ram, found.vcpus
-        ));
-        for line in &found.reach {
-            display.line(line);
-        }
-        let image = if provisioned {
-            "migbench guest (provisioned)"
-        } else {
-            "none (existing domain)"
-        };
-        let m = manifest::build(
-            sc,
-            &scenario.display().to_string(),
-            text,
-            &matrix,
-            &accel,
-            image,
-        );
-        let mut rec = Recorder::create(results, &m)
-            .with_context(|| format!("creating a results directory under {}", results.display()))?;
-        display.line(&format!("results: {}", rec.dir().display()));
-        let mut exec = MigrationExecutor::new(hosts, sc, &accel, rt, cancel, &display);
-        finish_matrix(
-            &matrix,
-            &sc.repetitions,
-            Vec::new(),
-            &mut exec,
-            &mut rec,
-            cancel,
-            &display,
-        )
-    })();
-    if let Some(guest) = own {
-        for w in guest.remove() {
-            display.line(&format!("warning: {w}"));
-        }
-    }
-    measured
 }
 
 /// `migbench image`.

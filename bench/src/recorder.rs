@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use migbench_model::{Manifest, RunRecord};
 use serde::Serialize;
 
-/// Writes one results directory.
+/// Writes one results directory; shared by the workers of several host
+/// pairs (each record is appended whole under a lock).
 #[derive(Debug)]
 pub struct Recorder {
     dir: PathBuf,
-    runs: File,
+    runs: std::sync::Mutex<File>,
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time, UTC (directory names, sortable).
@@ -67,7 +68,10 @@ impl Recorder {
             .create_new(true)
             .append(true)
             .open(dir.join("runs.jsonl"))?;
-        Ok(Recorder { dir, runs })
+        Ok(Recorder {
+            dir,
+            runs: runs.into(),
+        })
     }
 
     /// The results directory.
@@ -83,18 +87,20 @@ impl Recorder {
     }
 
     /// Append one record and flush it to disk.
-    pub fn append(&mut self, rec: &RunRecord) -> std::io::Result<()> {
+    pub fn append(&self, rec: &RunRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_string(rec).map_err(std::io::Error::other)?;
         line.push('\n');
-        let before = self.runs.metadata()?.len();
-        let written = self
-            .runs
+        // A worker that panicked mid-append left whole records only (see
+        // below): the file is still good.
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let before = runs.metadata()?.len();
+        let written = runs
             .write_all(line.as_bytes())
-            .and_then(|()| self.runs.sync_data());
+            .and_then(|()| runs.sync_data());
         if written.is_err() {
             // A full disk may take half the line: cut it off again, so the
             // file holds whole records only.
-            let _ = self.runs.set_len(before);
+            let _ = runs.set_len(before);
         }
         written
     }
@@ -161,7 +167,7 @@ impl Recorder {
         Ok(Resumed {
             recorder: Recorder {
                 dir: dir.to_owned(),
-                runs,
+                runs: runs.into(),
             },
             kept,
             notes,
@@ -178,7 +184,7 @@ impl Recorder {
             .collect::<std::io::Result<_>>()?;
         recs.sort_by_key(|r| r.params.index);
         write_jsonl(&path, &recs)?;
-        self.runs = OpenOptions::new().append(true).open(&path)?;
+        self.runs = OpenOptions::new().append(true).open(&path)?.into();
         Ok(())
     }
 }

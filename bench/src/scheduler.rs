@@ -41,7 +41,7 @@ pub fn run_matrix(
     plan: &Repetitions,
     prior: &[RunRecord],
     exec: &mut dyn Executor,
-    rec: &mut Recorder,
+    rec: &Recorder,
     cancel: &Cancel,
     display: &Display,
 ) -> std::io::Result<Schedule> {
@@ -72,7 +72,13 @@ pub fn run_matrix(
         )
         .progress_chars("=> "),
     );
-    bar.set_prefix("matrix");
+    // A host pair's worker shows its pair's name.
+    let pair = todo.first().map_or("", |p| p.pair.as_str());
+    bar.set_prefix(if pair.is_empty() || todo.iter().any(|p| p.pair != pair) {
+        "matrix".to_string()
+    } else {
+        pair.to_string()
+    });
     bar.set_position((matrix.len() - todo.len()) as u64);
     let set_left = |eta: &Eta| {
         *left.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), eta.left_secs());
@@ -218,7 +224,7 @@ mod tests {
     fn records_every_finished_run_and_stops_when_interrupted() {
         let (sc, matrix, tmp, manifest) =
             mock_matrix("repetitions = 5\n[guest]\nram = \"256MiB\"\n[link]\nrate = \"1gbit\"\n");
-        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let cancel = Cancel::default();
         let mut mock = Mock {
             cancel: cancel.clone(),
@@ -229,7 +235,7 @@ mod tests {
             &sc.repetitions,
             &[],
             &mut mock,
-            &mut rec,
+            &rec,
             &cancel,
             &Display::new(),
         )
@@ -256,13 +262,13 @@ mod tests {
             cancel: cancel.clone(),
             seen: vec![],
         };
-        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let s = run_matrix(
             &matrix,
             &sc.repetitions,
             &done,
             &mut mock,
-            &mut rec,
+            &rec,
             &cancel,
             &Display::new(),
         )
@@ -301,14 +307,14 @@ mod tests {
             "repetitions = { precision = \"5%\", min = 3, max = 6 }\n[guest]\nram = \"256MiB\"\n[link]\nrate = [\"100mbit\", \"1gbit\"]\n",
         );
         assert_eq!(matrix.len(), 12, "expanded to the maximum");
-        let mut rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        let rec = Recorder::create(tmp.path(), &manifest).unwrap();
         let mut mock = Steady { seen: vec![] };
         let s = run_matrix(
             &matrix,
             &sc.repetitions,
             &[],
             &mut mock,
-            &mut rec,
+            &rec,
             &Cancel::default(),
             &Display::new(),
         )
@@ -330,5 +336,81 @@ mod tests {
             ]
         );
         assert_eq!(s.records.len(), 9);
+    }
+
+    /// Completes every run after a short pause (so the workers overlap).
+    struct Slow;
+
+    impl Executor for Slow {
+        fn execute(&mut self, p: &RunParams, _raw: &std::path::Path) -> RunRecord {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            record(p, Outcome::Completed)
+        }
+    }
+
+    #[test]
+    fn pairs_run_in_parallel_into_one_recorder_and_a_resume_skips_what_each_pair_ran() {
+        let (sc, matrix, tmp, manifest) = mock_matrix(
+            "repetitions = 20\n[link]\nrate = \"1gbit\"\n[hosts]\nprobe = \"icmp\"\n\
+             [[hosts.pair]]\nname = \"a\"\nsrc = \"qemu:///a\"\ndst = \"qemu:///b\"\n\
+             migration_address = \"198.18.0.2\"\nreturn_address = \"198.18.0.1\"\n\
+             domain = \"g\"\nguest_address = \"198.18.1.10\"\n\
+             [[hosts.pair]]\nname = \"b\"\nsrc = \"qemu:///c\"\ndst = \"qemu:///d\"\n\
+             migration_address = \"198.18.0.4\"\nreturn_address = \"198.18.0.3\"\n\
+             domain = \"g\"\nguest_address = \"198.18.1.11\"\n",
+        );
+        assert_eq!(matrix.len(), 40);
+        let rec = Recorder::create(tmp.path(), &manifest).unwrap();
+        // Pair a ran its first 5 runs before a stop.
+        let kept: Vec<RunRecord> = matrix[..5]
+            .iter()
+            .map(|p| record(p, Outcome::Completed))
+            .collect();
+        let ran: Vec<Schedule> = std::thread::scope(|s| {
+            let workers: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|pair| {
+                    let runs: Vec<RunParams> =
+                        matrix.iter().filter(|p| p.pair == pair).cloned().collect();
+                    let (rec, sc, kept) = (&rec, &sc, &kept);
+                    s.spawn(move || {
+                        let mine: Vec<RunRecord> = kept
+                            .iter()
+                            .filter(|k| k.params.pair == pair)
+                            .cloned()
+                            .collect();
+                        let d = Display::new();
+                        run_matrix(
+                            &runs,
+                            &sc.repetitions,
+                            &mine,
+                            &mut Slow,
+                            rec,
+                            &Cancel::default(),
+                            &d,
+                        )
+                        .unwrap()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(ran[0].records.len(), 15, "pair a: what the stop left");
+        assert_eq!(ran[1].records.len(), 20, "pair b: all of its runs");
+        assert!(ran[0].records.iter().all(|r| r.params.pair == "a"));
+        // Every record whole, once, naming its pair.
+        let text = std::fs::read_to_string(ran[0].dir.join("runs.jsonl")).unwrap();
+        let mut ids: Vec<(String, String)> = text
+            .lines()
+            .map(|l| {
+                let r: RunRecord = serde_json::from_str(l).unwrap();
+                (r.params.pair, r.run_id)
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 35);
+        assert_eq!(ids[0], ("a".to_string(), "run-0005".to_string()));
+        assert_eq!(ids[15], ("b".to_string(), "run-0020".to_string()));
     }
 }

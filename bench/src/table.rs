@@ -58,7 +58,9 @@ pub fn render(records: &[RunRecord]) -> String {
         .iter()
         .any(|r| r.params.storage_mode != StorageMode::None);
     let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let head = strs(&[
+    // Several host pairs: the second column names each run's pair.
+    let pairs = records.iter().any(|r| !r.params.pair.is_empty());
+    let mut head = strs(&[
         "run",
         "outcome",
         "link",
@@ -71,7 +73,11 @@ pub fn render(records: &[RunRecord]) -> String {
         "passes",
         "integrity",
     ]);
-    let units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
+    let mut units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
+    if pairs {
+        head.insert(1, "pair".into());
+        units.insert(1, String::new());
+    }
     let dhead = strs(&["storage", "disk MiB", "disk s", "disk"]);
     let dunits = strs(&["", "on link", "", "integrity"]);
     let policies = records
@@ -103,7 +109,7 @@ pub fn render(records: &[RunRecord]) -> String {
     ));
     for r in records {
         let util = r.throughput_mbps.map(|t| 100.0 * t / r.link_rate_mbps);
-        let cells = vec![
+        let mut cells = vec![
             r.run_id.clone(),
             r.outcome.to_string(),
             r.params.link_rate.to_string(),
@@ -153,6 +159,9 @@ pub fn render(records: &[RunRecord]) -> String {
                 .map(|f| if f.answers { "yes" } else { "no" }.to_string())
                 .unwrap_or_else(|| "-".into()),
         ];
+        if pairs {
+            cells.insert(1, r.params.pair.clone());
+        }
         out.push_str(&row(
             &cells,
             disks.then_some(&disk[..]),

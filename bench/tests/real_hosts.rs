@@ -197,3 +197,127 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
     lab.refuses("deaddst", &hosts, &["hosts.dst", "cannot connect"]);
     lab.stop();
 }
+
+#[test]
+fn two_host_pairs_run_in_parallel_each_record_names_its_pair_and_a_dead_pair_is_skipped() {
+    let _g = lab_lock();
+    let lab = LabHosts::start();
+    let (src, dst) = (lab.get("src"), lab.get("dst"));
+    let (there, back) = (lab.get("migration_address"), lab.get("return_address"));
+    let pair = |name: &str, (a, b): (&str, &str), (to, from): (&str, &str), ip: &str| {
+        format!(
+            "[[hosts.pair]]\nname = \"{name}\"\nsrc = \"{a}\"\ndst = \"{b}\"\n\
+             migration_address = \"{to}\"\nreturn_address = \"{from}\"\nguest_address = \"{ip}\"\n"
+        )
+    };
+    // Two pairs on the lab's two hosts, one each way, each with its own
+    // guest; a third whose source host does not answer.
+    let dead = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
+    let text = format!(
+        "repetitions = 2\n[guest]\nram = \"128MiB\"\n[lab]\naccel = \"tcg\"\n\
+         [workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n\
+         [hosts]\n[hosts.provision]\nbridge = \"br0\"\n{}{}{}",
+        pair("one", (&src, &dst), (&there, &back), "198.18.1.11"),
+        pair("two", (&dst, &src), (&back, &there), "198.18.1.12"),
+        pair("gone", (dead, &dst), (&there, &back), "198.18.1.13"),
+    );
+    let (out, root) = lab.run("pairs", &text, "", EXIT_FAILED);
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("pair `gone` is skipped (2 runs)"), "{said}");
+    assert!(said.contains("--resume"), "{said}");
+    let dir = results_dir(&root, "pairs");
+    let recs = records(&dir);
+    let named: Vec<(&str, &str)> = recs
+        .iter()
+        .map(|r| (r.params.pair.as_str(), r.run_id.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("one", "run-0000"),
+            ("one", "run-0001"),
+            ("two", "run-0002"),
+            ("two", "run-0003")
+        ]
+    );
+    for r in &recs {
+        assert_eq!(
+            (r.outcome, r.integrity),
+            (Outcome::Completed, Integrity::Ok),
+            "{r:?}"
+        );
+        // Each pair migrated its own guest, from its own source first.
+        let call = run_file(&dir, &r.run_id, "migration-settings.json");
+        let first = if r.params.pair == "one" {
+            &there
+        } else {
+            &back
+        };
+        let to = if r.params.repetition == 0 {
+            first
+        } else if first == &there {
+            &back
+        } else {
+            &there
+        };
+        assert!(
+            call.contains(&format!("tcp://{to}")),
+            "{}: {call}",
+            r.run_id
+        );
+    }
+    assert!(
+        said.contains("run-0002"),
+        "the table lists pair two's runs: {said}"
+    );
+    // In parallel: the pairs' spans of time overlap.
+    let span = |pair: &str| {
+        let mine = recs.iter().filter(|r| r.params.pair == pair);
+        let start = mine.clone().map(|r| r.started_at).fold(f64::MAX, f64::min);
+        let end = mine
+            .map(|r| r.started_at + r.wall_ms.unwrap() / 1e3)
+            .fold(0.0, f64::max);
+        (start, end)
+    };
+    let ((a0, a1), (b0, b1)) = (span("one"), span("two"));
+    assert!(a0 < b1 && b0 < a1, "one {a0}–{a1}, two {b0}–{b1}");
+
+    // The report compares the pairs.
+    let cmp = migbench()
+        .current_dir(lab.tmp.path())
+        .arg("compare")
+        .arg(&dir)
+        .args(["--by", "pair"])
+        .exits(EXIT_OK);
+    let shown = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        shown.contains("pair=two") || shown.contains("two"),
+        "{shown}"
+    );
+
+    // A resume knows what each pair ran: only the skipped pair's runs are
+    // left, and it is skipped again.
+    let sc = lab.scenario("pairs", &text);
+    let mut again = lab.run_cmd(&sc, &root);
+    let out = again.arg("--resume").arg(&dir).exits(EXIT_FAILED);
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("resume: 4 of 6 runs recorded, 2 to run"),
+        "{said}"
+    );
+    assert!(said.contains("pair `gone` is skipped (2 runs)"), "{said}");
+    assert_eq!(records(&dir).len(), 4, "nothing run twice");
+
+    // Both guests and their volumes are gone from both hosts.
+    for h in ["src", "dst"] {
+        let uri = lab.get(h);
+        let domains = stdout_of("virsh", &["-c", &uri, "list", "--all", "--name"]);
+        assert!(!domains.contains("migbench-guest-"), "{h}: {domains}");
+        let vols = stdout_of("virsh", &["-c", &uri, "vol-list", "default"]);
+        assert!(!vols.contains("migbench-"), "{h}: {vols}");
+    }
+    assert_eq!(lab.running_on(), vec![src], "the lab's own guest untouched");
+    lab.stop();
+}

@@ -174,6 +174,9 @@ macro_rules! dimensions {
             pub repetition: u32,
             /// The scenario variant this run belongs to ("" without variants).
             pub variant: String,
+            /// The host pair (`[[hosts.pair]]` name) it ran on ("" with one
+            /// pair or in the lab): set by the matrix, not a knob.
+            pub pair: String,
             $( $( $(#[$m])* pub $field: $T, )* )*
         }
 
@@ -183,6 +186,7 @@ macro_rules! dimensions {
                     index: 0,
                     repetition: 0,
                     variant: String::new(),
+                    pair: String::new(),
                     $( $( $field: $default, )* )*
                 }
             }
@@ -247,7 +251,8 @@ macro_rules! dimensions {
             $( (stringify!($section), &[$(stringify!($sm)),*]), )*
         ];
 
-        /// Every dimension, in the matrix's order (the variant first).
+        /// Every dimension: the variant and the host pair, then the knob
+        /// table's in the matrix's order.
         pub const DIMENSIONS: &[Dimension] = &[
             Dimension {
                 name: "variant",
@@ -255,6 +260,14 @@ macro_rules! dimensions {
                 axis: "variant",
                 label: |p| p.variant.clone(),
                 // Variants have no order of their own: keep the matrix's.
+                value: |p| p.index as f64,
+            },
+            Dimension {
+                name: "pair",
+                key: "hosts.pair",
+                axis: "host pair",
+                label: |p| p.pair.clone(),
+                // Pairs are the matrix's outermost dimension: its order.
                 value: |p| p.index as f64,
             },
             $($(

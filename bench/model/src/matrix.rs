@@ -31,6 +31,11 @@ impl RunParams {
         } else {
             format!("{} ", self.variant)
         };
+        let variant = if self.pair.is_empty() {
+            variant
+        } else {
+            format!("pair={} {variant}", self.pair)
+        };
         let fault = if self.fault.is_some() {
             format!(" fault=\"{}\"", self.fault)
         } else {
@@ -57,12 +62,22 @@ impl RunParams {
     }
 }
 
-/// Expand a scenario into its runs, in a stable order: the knob table's
-/// sections in order, `[migration]` and `[policy]` per variant, then
-/// repetitions innermost, so one combination's runs sit together in the
-/// live table.
+/// Expand a scenario into its runs, in a stable order: the host pairs
+/// outermost (each pair's runs are one stretch of the matrix), the knob
+/// table's sections in order, `[migration]` and `[policy]` per variant,
+/// then repetitions innermost, so one combination's runs sit together in
+/// the live table.
 pub fn expand(sc: &Scenario) -> Vec<RunParams> {
-    let mut runs = vec![RunParams::default()];
+    let mut runs: Vec<RunParams> = match sc.hosts.as_ref().map(|h| &h.pairs) {
+        Some(pairs) if !pairs.is_empty() => pairs
+            .iter()
+            .map(|p| RunParams {
+                pair: p.name.clone(),
+                ..RunParams::default()
+            })
+            .collect(),
+        _ => vec![RunParams::default()],
+    };
     runs = sc.backend.expand(runs);
     runs = sc.guest.expand(runs);
     runs = sc.storage.expand(runs);
@@ -119,7 +134,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatrixSize {
     /// `(name, values)` of every factor with more than one value, in
-    /// expansion order (`guest.ram`, ..., `variants`, `repetitions`).
+    /// expansion order (`hosts.pair`, `guest.ram`, ..., `variants`,
+    /// `repetitions`).
     pub factors: Vec<(String, u64)>,
     /// The number of runs: an upper bound (a post-copy fault drops the
     /// runs without post-copy), `None` above `u64::MAX`.
@@ -157,6 +173,10 @@ pub fn size(sc: &Scenario) -> MatrixSize {
         }
         *runs = runs.and_then(|r| r.checked_mul(n));
     };
+    let pairs = sc.hosts.as_ref().map_or(0, |h| h.pairs.len());
+    if pairs > 0 {
+        factor("hosts.pair", pairs, &mut runs);
+    }
     let sections = [
         sc.backend.sizes(),
         sc.guest.sizes(),

@@ -340,8 +340,8 @@ impl Scenario {
                 // A stand-in until the run reads the domain's size.
                 sc.guest.ram.0 = vec![Size(256 << 20)];
             }
-            Some(h) if h.domain.is_empty() => h.domain = hosts::PROVISIONED_DOMAIN.into(),
-            _ => {}
+            Some(h) => h.name_provisioned(),
+            None => {}
         }
         if sc.name.is_empty() {
             sc.name = path

@@ -18,9 +18,13 @@ pub fn run_secs(p: &RunParams) -> f64 {
 }
 
 /// The estimated duration of `runs` in seconds, each at its plan
-/// ([`run_secs`]).
+/// ([`run_secs`]); host pairs run in parallel, so the longest pair's.
 pub fn matrix_secs(runs: &[RunParams]) -> f64 {
-    runs.iter().map(run_secs).sum()
+    let mut per_pair: std::collections::BTreeMap<&str, f64> = Default::default();
+    for r in runs {
+        *per_pair.entry(r.pair.as_str()).or_default() += run_secs(r);
+    }
+    per_pair.into_values().fold(0.0, f64::max)
 }
 
 /// The scenario's matrix, refused before anything is allocated when it
@@ -65,5 +69,24 @@ mod tests {
         assert!(run_secs(&runs[0]) < run_secs(&runs[1]));
         // 3 s to start, 2 s of probing before and after, the timeout.
         assert_eq!(run_secs(&runs[2]), 7.0 + 60.0);
+    }
+
+    #[test]
+    fn host_pairs_run_in_parallel_so_the_matrix_takes_the_longest_pairs_time() {
+        let runs = expand(&parse(
+            "[guest]\nram = \"1GiB\"\n[link]\nrate = \"100mbit\"\n",
+        ));
+        let one = matrix_secs(&runs);
+        let pair = |name: &str, n: usize| -> Vec<RunParams> {
+            (0..n)
+                .map(|_| RunParams {
+                    pair: name.into(),
+                    ..runs[0].clone()
+                })
+                .collect()
+        };
+        let both: Vec<RunParams> = pair("a", 3).into_iter().chain(pair("b", 2)).collect();
+        assert!((matrix_secs(&both) - 3.0 * one).abs() < 1e-9);
+        assert_eq!(matrix_secs(&[]), 0.0);
     }
 }

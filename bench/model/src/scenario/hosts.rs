@@ -22,15 +22,19 @@ pub enum HostProbe {
     Icmp,
 }
 
-/// Real hosts (see the module docs).
+/// Real hosts (see the module docs): one pair written at the top of
+/// `[hosts]`, or several as `[[hosts.pair]]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostsSpec {
     /// libvirt URI of one host, e.g. "qemu+ssh://root@hv-a/system".
+    #[serde(default)]
     pub src: String,
     /// libvirt URI of the other host.
+    #[serde(default)]
     pub dst: String,
     /// `dst`'s address on the migration network: migrations to it stream there.
+    #[serde(default)]
     pub migration_address: String,
     /// `src`'s address on the migration network, for migrations back
     /// (needed with more than one run).
@@ -41,6 +45,7 @@ pub struct HostsSpec {
     #[serde(default)]
     pub domain: String,
     /// Where the probe, running where migbench runs, reaches the guest.
+    #[serde(default)]
     pub guest_address: String,
     /// udp (needs migbench's agent in the guest) | icmp (any guest).
     #[serde(default)]
@@ -49,6 +54,35 @@ pub struct HostsSpec {
     /// hosts instead of measuring an existing domain.
     #[serde(default)]
     pub provision: Option<ProvisionSpec>,
+    /// `[[hosts.pair]]`: several host pairs, each with the fields above
+    /// but `probe` and `provision` (shared); the matrix runs on each, the
+    /// pairs in parallel.
+    #[serde(default, rename = "pair")]
+    pub pairs: Vec<PairSpec>,
+}
+
+/// One host pair of `[[hosts.pair]]`: a name, and the fields `[hosts]`
+/// has for a single pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSpec {
+    /// Names the pair in records, tables and `compare --by pair`.
+    pub name: String,
+    /// libvirt URI of one host.
+    pub src: String,
+    /// libvirt URI of the other host.
+    pub dst: String,
+    /// `dst`'s address on the migration network.
+    pub migration_address: String,
+    /// `src`'s address on the migration network.
+    #[serde(default)]
+    pub return_address: Option<String>,
+    /// The running guest to measure; with `provision`, the name of
+    /// migbench's own guest on this pair (default "migbench-guest-NAME").
+    #[serde(default)]
+    pub domain: String,
+    /// Where the probe reaches this pair's guest.
+    pub guest_address: String,
 }
 
 /// How migbench provisions its own guest on real hosts: its kernel and
@@ -78,11 +112,139 @@ fn default_prefix() -> u8 {
     24
 }
 
-/// The name of migbench's own guest on real hosts unless `domain` says.
+/// The name of migbench's own guest on real hosts unless `domain` says
+/// (on a pair of `[[hosts.pair]]`: this, a dash and the pair's name).
 pub const PROVISIONED_DOMAIN: &str = "migbench-guest";
 
+/// The longest pair name: it is part of every run's label.
+const PAIR_NAME_MAX: usize = 32;
+
 impl HostsSpec {
-    /// The checks of `[hosts]` against the runs it would make: (field, message).
+    /// Each host pair as a one-pair spec, with its name ("" when `[hosts]`
+    /// names one pair itself).
+    pub fn each_pair(&self) -> Vec<(String, HostsSpec)> {
+        if self.pairs.is_empty() {
+            return vec![(String::new(), self.clone())];
+        }
+        self.pairs
+            .iter()
+            .map(|p| {
+                let one = HostsSpec {
+                    src: p.src.clone(),
+                    dst: p.dst.clone(),
+                    migration_address: p.migration_address.clone(),
+                    return_address: p.return_address.clone(),
+                    domain: p.domain.clone(),
+                    guest_address: p.guest_address.clone(),
+                    probe: self.probe,
+                    provision: self.provision.clone(),
+                    pairs: Vec::new(),
+                };
+                (p.name.clone(), one)
+            })
+            .collect()
+    }
+
+    /// Provisioned guests' default names: [`PROVISIONED_DOMAIN`], with the
+    /// pair's name on each pair.
+    pub(crate) fn name_provisioned(&mut self) {
+        if self.provision.is_none() {
+            return;
+        }
+        if self.pairs.is_empty() && self.domain.is_empty() {
+            self.domain = PROVISIONED_DOMAIN.into();
+        }
+        for p in self.pairs.iter_mut().filter(|p| p.domain.is_empty()) {
+            p.domain = format!("{PROVISIONED_DOMAIN}-{}", p.name);
+        }
+    }
+
+    /// The checks of the pairs against `runs` runs in all: (field, message).
+    fn check_pairs(&self, runs: usize) -> Result<(), (&'static str, String)> {
+        if self.pairs.is_empty() {
+            for (field, v) in [
+                ("hosts.src", &self.src),
+                ("hosts.dst", &self.dst),
+                ("hosts.migration_address", &self.migration_address),
+                ("hosts.guest_address", &self.guest_address),
+            ] {
+                if v.trim().is_empty() {
+                    return Err((
+                        field,
+                        "is missing: name one host pair in [hosts], or several as [[hosts.pair]]"
+                            .into(),
+                    ));
+                }
+            }
+            return self.check(runs);
+        }
+        let top = [
+            ("hosts.src", !self.src.is_empty()),
+            ("hosts.dst", !self.dst.is_empty()),
+            (
+                "hosts.migration_address",
+                !self.migration_address.is_empty(),
+            ),
+            ("hosts.return_address", self.return_address.is_some()),
+            ("hosts.domain", !self.domain.is_empty()),
+            ("hosts.guest_address", !self.guest_address.is_empty()),
+        ];
+        if let Some((field, _)) = top.iter().find(|(_, written)| *written) {
+            return Err((
+                field,
+                "with [[hosts.pair]], each pair names its own hosts and guest: move it into the pairs".into(),
+            ));
+        }
+        let mut seen: Vec<&PairSpec> = Vec::new();
+        for p in &self.pairs {
+            let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+            if p.name.is_empty() || p.name.len() > PAIR_NAME_MAX || !p.name.chars().all(fine) {
+                return Err((
+                    "hosts.pair",
+                    format!("name = \"{}\": give each pair a name of 1–{PAIR_NAME_MAX} letters, digits, '-', '_' or '.'", p.name),
+                ));
+            }
+            for q in &seen {
+                let shared = |a: &PairSpec, b: &PairSpec| {
+                    [&a.src, &a.dst]
+                        .iter()
+                        .any(|h| **h == b.src || **h == b.dst)
+                };
+                let clash = if q.name == p.name {
+                    Some("the same name: give each pair its own".to_string())
+                } else if q.guest_address == p.guest_address {
+                    Some(format!(
+                        "the same guest_address {}: each pair's probe must reach its own guest",
+                        p.guest_address
+                    ))
+                } else if q.domain == p.domain && shared(p, q) {
+                    Some(format!(
+                        "the same domain \"{}\" on a shared host: each pair measures its own guest",
+                        p.domain
+                    ))
+                } else {
+                    None
+                };
+                if let Some(why) = clash {
+                    return Err((
+                        "hosts.pair",
+                        format!("pairs `{}` and `{}` have {why}", q.name, p.name),
+                    ));
+                }
+            }
+            seen.push(p);
+        }
+        let per_pair = runs / self.pairs.len().max(1);
+        for (name, one) in self.each_pair() {
+            one.check(per_pair).map_err(|(field, msg)| {
+                let key = field.strip_prefix("hosts.").unwrap_or(field);
+                ("hosts.pair", format!("pair `{name}`: {key}: {msg}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The checks of one pair against the runs it would make: (field, message).
     pub(crate) fn check(&self, runs: usize) -> Result<(), (&'static str, String)> {
         for (field, uri) in [("hosts.src", &self.src), ("hosts.dst", &self.dst)] {
             if !uri.contains("://") {
@@ -189,7 +351,7 @@ impl super::Scenario {
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(usize::MAX),
         };
-        h.check(runs)?;
+        h.check_pairs(runs)?;
         if let Some(r) = self.lacking(Capability::RealHosts, "") {
             return Err(("backend.kind", r));
         }

@@ -166,8 +166,10 @@ pub async fn provision(
         volumes: Vec::new(),
     };
     let result = async {
-        let kernel_vol = format!("migbench-{}-vmlinuz", image.id);
-        let initrd_vol = format!("migbench-{}-initrd.gz", image.id);
+        // Named after the guest too: pairs that share a host each remove
+        // their own volumes, not the ones another pair's guest runs from.
+        let kernel_vol = format!("migbench-{}-{}-vmlinuz", spec.domain, image.id);
+        let initrd_vol = format!("migbench-{}-{}-initrd.gz", spec.domain, image.id);
         let mut paths = Vec::new();
         for (field, uri) in hosts(spec) {
             let c = connect(field, uri)?;

@@ -29,9 +29,10 @@ use crate::migrate::env::{Environment, Hosts, LinkCounter};
 use crate::migrate::guest::GuestLink;
 use crate::migrate::{Preflight, Unsupported};
 
-/// Real hosts.
+/// Real hosts: one host pair.
+#[derive(Debug, Clone)]
 pub struct RemoteHosts {
-    /// The scenario's `[hosts]`.
+    /// The scenario's `[hosts]`, or one pair of its `[[hosts.pair]]`.
     pub spec: HostsSpec,
     /// Namespace the probe runs in (`None`: where migbench runs).
     pub netns: Option<String>,

@@ -1,0 +1,281 @@
+//! `migbench run` on real hosts (`[hosts]`): each host pair checked (and
+//! migbench's own guest booted on it), then the matrix migrates each
+//! pair's guest back and forth, the pairs in parallel, each one run at a
+//! time, all into one results directory. A pair that cannot run is
+//! reported and skipped; the others go on.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use migbench_model::{RunParams, RunRecord, Scenario};
+
+use super::*;
+use crate::backend::libvirt::provision::{self, Provisioned};
+use crate::backend::libvirt::remote::{RemoteHosts, RemotePreflight};
+
+/// A host pair that passed its checks.
+struct Ready {
+    name: String,
+    hosts: RemoteHosts,
+    /// Its stretch of the matrix, sized from the domain libvirt reports.
+    runs: Vec<RunParams>,
+    /// migbench's own guest on it, removed after the matrix.
+    own: Option<Provisioned>,
+    accel: String,
+}
+
+/// How a pair is named in messages: nothing for `[hosts]`' one pair.
+fn who(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!("pair `{name}`: ")
+    }
+}
+
+/// `migbench run` on real hosts: check each pair, run the pairs that pass
+/// in parallel; the exit code (2 when no pair can run, 1 when a run failed
+/// or a pair was skipped, 130 interrupted).
+pub(super) fn run_on_hosts(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    (sc, scenario, text): (&Scenario, &Path, &str),
+    matrix: &[RunParams],
+    results: &Path,
+    (agent, resume): (Option<PathBuf>, Option<&Path>),
+) -> Result<i32> {
+    let spec = sc.hosts.as_ref().expect("called with [hosts]");
+    let display = Display::new();
+    let image = match &spec.provision {
+        Some(_) => Some(guest_image(agent.as_deref(), &display)?),
+        None => None,
+    };
+    let mut ready: Vec<Ready> = Vec::new();
+    let mut skipped: Vec<(String, String, usize)> = Vec::new();
+    for (name, one) in spec.each_pair() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let runs: Vec<RunParams> = matrix.iter().filter(|p| p.pair == name).cloned().collect();
+        let n = runs.len();
+        match prepare(rt, cancel, sc, (&name, one), runs, image.as_ref(), &display) {
+            Ok(r) => ready.push(r),
+            Err(e) => skipped.push((name, format!("{e:#}"), n)),
+        }
+    }
+    let result = run_ready(
+        rt,
+        cancel,
+        (sc, scenario, text),
+        matrix,
+        results,
+        resume,
+        &ready,
+        &skipped,
+        &display,
+    );
+    for r in ready {
+        for w in r.own.map(Provisioned::remove).unwrap_or_default() {
+            display.line(&format!("warning: {}{w}", who(&r.name)));
+        }
+    }
+    result
+}
+
+/// One pair's checks: its own guest booted (with `[hosts.provision]`), the
+/// hosts and domain found, every setting of its runs possible there.
+fn prepare(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    sc: &Scenario,
+    (name, spec): (&str, migbench_model::scenario::hosts::HostsSpec),
+    runs: Vec<RunParams>,
+    image: Option<&image::GuestImage>,
+    display: &Display,
+) -> Result<Ready> {
+    let (own, accel) = match (&spec.provision, image) {
+        (Some(_), Some(img)) => {
+            provision::check(&spec)?;
+            let accel = provision::accel_for(&spec, sc.lab.accel)?;
+            let p = &runs[0];
+            display.line(&format!(
+                "{}provisioning {} ({}, {} vCPUs, {accel}) on {}",
+                who(name),
+                spec.domain,
+                p.ram,
+                p.vcpus,
+                spec.src
+            ));
+            let guest = rt.block_on(provision::provision(
+                &spec,
+                img,
+                (p.ram, p.vcpus.0),
+                &accel,
+                sc.lab.tcg_dirty_workaround,
+                cancel,
+            ))?;
+            (Some(guest), accel)
+        }
+        _ => (None, "remote".to_string()),
+    };
+    let hosts = RemoteHosts { spec, netns: None };
+    let checked = (|| {
+        let pre = RemotePreflight { hosts: &hosts };
+        let found = rt.block_on(pre.hosts())?;
+        // The domain's size as libvirt has it, not a default.
+        let runs: Vec<RunParams> = runs
+            .iter()
+            .map(|p| RunParams {
+                ram: found.ram,
+                vcpus: migbench_model::units::Count(found.vcpus),
+                ..p.clone()
+            })
+            .collect();
+        if let Err(u) = rt.block_on(pre.check(&runs))? {
+            return Err(anyhow::Error::from(u));
+        }
+        let who = who(name);
+        display.line(&format!("{who}hosts: {}", found.versions));
+        display.line(&format!(
+            "{who}domain {}: {} RAM, {} vCPUs",
+            hosts.spec.domain, found.ram, found.vcpus
+        ));
+        for line in &found.reach {
+            display.line(&format!("{who}{line}"));
+        }
+        Ok(runs)
+    })();
+    match checked {
+        Ok(runs) => Ok(Ready {
+            name: name.to_string(),
+            hosts,
+            runs,
+            own,
+            accel,
+        }),
+        Err(e) => {
+            for w in own.map(Provisioned::remove).unwrap_or_default() {
+                display.line(&format!("warning: {}{w}", who(name)));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Record the pairs that passed, each in a worker of its own.
+#[allow(clippy::too_many_arguments)]
+fn run_ready(
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    (sc, scenario, text): (&Scenario, &Path, &str),
+    matrix: &[RunParams],
+    results: &Path,
+    resume: Option<&Path>,
+    ready: &[Ready],
+    skipped: &[(String, String, usize)],
+    display: &Display,
+) -> Result<i32> {
+    if ready.is_empty() && cancel.is_cancelled() {
+        eprintln!("interrupted before any run: nothing was recorded");
+        return Ok(130);
+    }
+    if ready.is_empty() {
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|(name, e, _)| format!("{}{e}", who(name)))
+            .collect();
+        let why = match why.as_slice() {
+            [] => "no host pair to run".to_string(),
+            [one] if skipped[0].0.is_empty() => one.clone(),
+            all => format!("no host pair can run: {}", all.join("; ")),
+        };
+        bail!(UsageError(format!("{}: {why}", scenario.display())));
+    }
+    for (name, e, n) in skipped {
+        display.line(&format!("pair `{name}` is skipped ({n} runs): {e}"));
+    }
+    // The manifest's matrix: each ready pair's runs as sized there.
+    let sized: Vec<RunParams> = matrix
+        .iter()
+        .map(|p| {
+            ready
+                .iter()
+                .flat_map(|r| &r.runs)
+                .find(|q| q.index == p.index)
+                .unwrap_or(p)
+                .clone()
+        })
+        .collect();
+    let mut accels: Vec<&str> = ready.iter().map(|r| r.accel.as_str()).collect();
+    accels.dedup();
+    let image = if sc.hosts.as_ref().is_some_and(|h| h.provision.is_some()) {
+        "migbench guest (provisioned)"
+    } else {
+        "none (existing domain)"
+    };
+    let m = manifest::build(
+        sc,
+        &scenario.display().to_string(),
+        text,
+        &sized,
+        &accels.join(", "),
+        image,
+    );
+    let (mut rec, kept) = open_results(results, &m, resume, display)?;
+    display.line(&format!("results: {}", rec.dir().display()));
+    let rec_ref = &rec;
+    let schedules: Vec<std::io::Result<crate::scheduler::Schedule>> = std::thread::scope(|s| {
+        let workers: Vec<_> = ready
+            .iter()
+            .map(|r| {
+                let kept: Vec<RunRecord> = kept
+                    .iter()
+                    .filter(|k| k.params.pair == r.name)
+                    .cloned()
+                    .collect();
+                s.spawn(move || {
+                    let mut exec =
+                        MigrationExecutor::new(r.hosts.clone(), sc, &r.accel, rt, cancel, display);
+                    crate::scheduler::run_matrix(
+                        &r.runs,
+                        &sc.repetitions,
+                        &kept,
+                        &mut exec,
+                        rec_ref,
+                        cancel,
+                        display,
+                    )
+                })
+            })
+            .collect();
+        // A worker that panicked (a bug) is an error, not the end: the
+        // other pairs' records stay and the guests are still removed.
+        workers
+            .into_iter()
+            .zip(ready)
+            .map(|(w, r)| {
+                w.join().unwrap_or_else(|_| {
+                    Err(std::io::Error::other(format!(
+                        "{}the worker running the matrix panicked (a bug): the runs it recorded are kept",
+                        who(&r.name)
+                    )))
+                })
+            })
+            .collect()
+    });
+    let mut ran = Vec::new();
+    for s in schedules {
+        ran.extend(s?.records);
+    }
+    let code = conclude(matrix.len(), kept, ran, cancel.is_cancelled(), &mut rec)?;
+    if skipped.is_empty() || code == 130 {
+        return Ok(code);
+    }
+    let names: Vec<String> = skipped.iter().map(|(n, ..)| format!("`{n}`")).collect();
+    eprintln!(
+        "pair {} skipped: its runs are not recorded; once it is fixed, run them with --resume {}",
+        names.join(", "),
+        rec.dir().display()
+    );
+    Ok(1)
+}
