@@ -33,7 +33,7 @@ pub fn all_runs(sets: &[ResultsSet]) -> Vec<RunRef<'_>> {
 /// The dimensions runs are grouped by: those the manifest says vary (the
 /// union of the sets' manifests; when several sets are combined, those
 /// that vary across all their runs), less settings that only change with
-/// the variant (the variant names them).
+/// the variant or the host pair (which name them).
 pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
     let mut sets: Vec<&ResultsSet> = runs.iter().map(|r| r.set).collect();
     sets.dedup_by(|a, b| a.dir == b.dir);
@@ -48,28 +48,35 @@ pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
         .iter()
         .filter(|d| names.iter().any(|n| n == d.name))
         .collect();
-    if !vary.iter().any(|d| d.name == "variant") {
-        return vary;
-    }
-    // A setting that only changes with the variant is named by it: keep
-    // the dimensions that also vary inside some variant.
+    // A setting that only changes with the variant is named by it, and so
+    // is one that only changes with the host pair (each pair's guest has
+    // its own RAM): keep the dimensions that also vary inside some value
+    // of each.
     let distinct = |d: &Dim, runs: &mut dyn Iterator<Item = &RunRef>| {
         let mut labels: Vec<String> = runs.map(|r| (d.label)(&r.rec.params)).collect();
         labels.sort();
         labels.dedup();
         labels.len()
     };
-    let mut variants: Vec<&str> = runs.iter().map(|r| r.rec.params.variant.as_str()).collect();
-    variants.sort();
-    variants.dedup();
-    vary.into_iter()
-        .filter(|d| {
-            d.name == "variant"
-                || variants.iter().any(|v| {
-                    distinct(d, &mut runs.iter().filter(|r| r.rec.params.variant == *v)) > 1
+    let mut vary = vary;
+    for namer in ["variant", "pair"] {
+        let Some(by) = vary.iter().copied().find(|d| d.name == namer) else {
+            continue;
+        };
+        let mut values: Vec<String> = runs.iter().map(|r| (by.label)(&r.rec.params)).collect();
+        values.sort();
+        values.dedup();
+        vary.retain(|d| {
+            ["variant", "pair"].contains(&d.name)
+                || values.iter().any(|v| {
+                    distinct(
+                        d,
+                        &mut runs.iter().filter(|r| (by.label)(&r.rec.params) == *v),
+                    ) > 1
                 })
-        })
-        .collect()
+        });
+    }
+    vary
 }
 
 /// The group key of a run: `dim=label` of each varying dimension.
@@ -438,5 +445,33 @@ mod tests {
         // postcopy only changes with the variant; the limit also varies
         // inside `limits`; the dirty rate everywhere.
         assert_eq!(names, ["variant", "dirty_rate", "downtime_limit"]);
+    }
+
+    #[test]
+    fn a_guest_size_that_only_changes_with_the_host_pair_is_named_by_it() {
+        let pair = |name: &str, ip: &str| {
+            format!(
+                "[[hosts.pair]]\nname = \"{name}\"\nsrc = \"qemu:///{name}1\"\ndst = \"qemu:///{name}2\"\n\
+                 migration_address = \"10.0.0.2\"\nreturn_address = \"10.0.0.1\"\n\
+                 domain = \"g\"\nguest_address = \"{ip}\"\n"
+            )
+        };
+        let mut set = set_of(&format!(
+            "repetitions = 2\n[link]\nrate = [\"1gbit\", \"10gbit\"]\n[hosts]\nprobe = \"icmp\"\n{}{}",
+            pair("a", "10.0.1.5"),
+            pair("b", "10.0.1.6")
+        ));
+        // Each pair's own guest, as libvirt reported it.
+        for p in set.manifest.matrix.iter_mut().filter(|p| p.pair == "b") {
+            p.ram = migbench_model::units::Size(4 << 30);
+        }
+        for r in set.records.iter_mut().filter(|r| r.params.pair == "b") {
+            r.params.ram = migbench_model::units::Size(4 << 30);
+        }
+        set.manifest.varying = migbench_model::matrix::varying(&set.manifest.matrix);
+        assert!(set.manifest.varying.contains(&"ram".to_string()));
+        let runs = all_runs(std::slice::from_ref(&set));
+        let names: Vec<&str> = varying(&runs).iter().map(|d| d.name).collect();
+        assert_eq!(names, ["pair", "link_rate"]);
     }
 }

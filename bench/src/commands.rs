@@ -236,15 +236,24 @@ fn open_results(
             .with_context(|| format!("creating a results directory under {}", results.display()))?;
         return Ok((rec, Vec::new()));
     };
+    resume_results(dir, m.matrix.len(), display)
+}
+
+/// The results directory `dir` being resumed, with the runs it keeps of a
+/// matrix of `total` (what it dropped shown on `display`).
+fn resume_results(
+    dir: &Path,
+    total: usize,
+    display: &Display,
+) -> Result<(Recorder, Vec<RunRecord>)> {
     let r = Recorder::resume(dir).with_context(|| format!("resuming {}", dir.display()))?;
     for n in &r.notes {
         display.line(&format!("resume: {n}"));
     }
-    let total = m.matrix.len();
     display.line(&format!(
         "resume: {} of {total} runs recorded, {} to run",
         r.kept.len(),
-        total - r.kept.len()
+        total.saturating_sub(r.kept.len())
     ));
     Ok((r.recorder, r.kept))
 }

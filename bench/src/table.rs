@@ -15,13 +15,15 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 
 fn row(
     cells: &[String],
+    pair: Option<&str>,
     disk: Option<&[String]>,
     svc: Option<&[String]>,
     how: Option<&[String]>,
     fault: Option<&[String]>,
 ) -> String {
+    let pair = pair.map(|p| format!("{p:<12} ")).unwrap_or_default();
     let mut s = format!(
-        "{:<9} {:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
+        "{:<9} {pair}{:<11} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10} {:>6} {:>6} {:<10}",
         cells[0],
         cells[1],
         cells[2],
@@ -60,7 +62,7 @@ pub fn render(records: &[RunRecord]) -> String {
     let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // Several host pairs: the second column names each run's pair.
     let pairs = records.iter().any(|r| !r.params.pair.is_empty());
-    let mut head = strs(&[
+    let head = strs(&[
         "run",
         "outcome",
         "link",
@@ -73,11 +75,7 @@ pub fn render(records: &[RunRecord]) -> String {
         "passes",
         "integrity",
     ]);
-    let mut units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
-    if pairs {
-        head.insert(1, "pair".into());
-        units.insert(1, String::new());
-    }
+    let units = strs(&["", "", "", "", "", "ms", "ms", "", "", "", ""]);
     let dhead = strs(&["storage", "disk MiB", "disk s", "disk"]);
     let dunits = strs(&["", "on link", "", "integrity"]);
     let policies = records
@@ -95,6 +93,7 @@ pub fn render(records: &[RunRecord]) -> String {
     let funits = strs(&["", "ended on", ""]);
     let mut out = row(
         &head,
+        pairs.then_some("pair"),
         disks.then_some(&dhead[..]),
         services.then_some(&shead[..]),
         policies.then_some(&phead[..]),
@@ -102,6 +101,7 @@ pub fn render(records: &[RunRecord]) -> String {
     );
     out.push_str(&row(
         &units,
+        pairs.then_some(""),
         disks.then_some(&dunits[..]),
         services.then_some(&sunits[..]),
         policies.then_some(&punits[..]),
@@ -109,7 +109,7 @@ pub fn render(records: &[RunRecord]) -> String {
     ));
     for r in records {
         let util = r.throughput_mbps.map(|t| 100.0 * t / r.link_rate_mbps);
-        let mut cells = vec![
+        let cells = vec![
             r.run_id.clone(),
             r.outcome.to_string(),
             r.params.link_rate.to_string(),
@@ -159,11 +159,9 @@ pub fn render(records: &[RunRecord]) -> String {
                 .map(|f| if f.answers { "yes" } else { "no" }.to_string())
                 .unwrap_or_else(|| "-".into()),
         ];
-        if pairs {
-            cells.insert(1, r.params.pair.clone());
-        }
         out.push_str(&row(
             &cells,
+            pairs.then_some(r.params.pair.as_str()),
             disks.then_some(&disk[..]),
             services.then_some(&svc[..]),
             policies.then_some(&how[..]),
@@ -214,10 +212,10 @@ pub fn render_plan(sc: &migbench_model::Scenario, matrix: &[migbench_model::RunP
         matrix.len(),
         sc.repetitions
     );
-    let mut total = 0.0;
+    // Host pairs run in parallel: the longest pair's time.
+    let total = migbench_predict::plan::matrix_secs(matrix);
     for p in sc.repetitions.order(matrix) {
         let est = migbench_predict::plan::run_secs(p);
-        total += est;
         let _ = writeln!(s, "  {}  {}  ~{:.0}s", p.run_id(), p.label(), est);
     }
     let _ = match sc.repetitions {
@@ -258,6 +256,30 @@ mod tests {
             "time: 4 runs took 24.0 s, 12.5 s of it migrating; overhead per run (wall less migration) median 2.00 s, 1.50–3.00 s"
         );
     }
+    #[test]
+    fn a_pair_column_appears_with_host_pairs_and_keeps_every_other_column() {
+        let p = migbench_model::matrix::sample_run("");
+        let plain = RunRecord::pending(&p, 0.0, "tcg");
+        let paired = RunRecord::pending(
+            &migbench_model::RunParams {
+                pair: "rack-b".into(),
+                ..p.clone()
+            },
+            0.0,
+            "tcg",
+        );
+        let without = render(std::slice::from_ref(&plain));
+        assert!(!without.contains("pair"), "{without}");
+        let with = render(&[paired]);
+        let head = with.lines().next().unwrap();
+        assert!(head.starts_with("run       pair         outcome"), "{head}");
+        assert!(head.ends_with("integrity"), "{head}");
+        let run = with.lines().nth(2).unwrap();
+        // The pair's column, then the same cells as without it.
+        let rest = without.lines().nth(2).unwrap()[10..].to_string();
+        assert_eq!(run, format!("{}rack-b       {rest}", &run[..10]), "{with}");
+    }
+
     use migbench_model::record::{RrSummary, StreamSummary};
 
     #[test]

@@ -199,7 +199,7 @@ fn real_hosts_ping_pong_a_domain_direct_and_p2p_and_refuse_what_cannot_work() {
 }
 
 #[test]
-fn two_host_pairs_run_in_parallel_each_record_names_its_pair_and_a_dead_pair_is_skipped() {
+fn host_pairs_run_in_parallel_name_their_records_and_a_dead_pair_waits_for_resume() {
     let _g = lab_lock();
     let lab = LabHosts::start();
     let (src, dst) = (lab.get("src"), lab.get("dst"));
@@ -212,14 +212,17 @@ fn two_host_pairs_run_in_parallel_each_record_names_its_pair_and_a_dead_pair_is_
     };
     // Two pairs on the lab's two hosts, one each way, each with its own
     // guest; a third whose source host does not answer.
-    let dead = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
+    let dead = format!(
+        "qemu+unix:///system?socket={}/later/libvirt-sock",
+        lab.tmp.path().display()
+    );
     let text = format!(
         "repetitions = 2\n[guest]\nram = \"128MiB\"\n[lab]\naccel = \"tcg\"\n\
          [workload]\ndirty_rate = \"2MB/s\"\nworking_set = \"32MiB\"\n\
          [hosts]\n[hosts.provision]\nbridge = \"br0\"\n{}{}{}",
         pair("one", (&src, &dst), (&there, &back), "198.18.1.11"),
         pair("two", (&dst, &src), (&back, &there), "198.18.1.12"),
-        pair("gone", (dead, &dst), (&there, &back), "198.18.1.13"),
+        pair("gone", (&dead, &dst), (&there, &back), "198.18.1.13"),
     );
     let (out, root) = lab.run("pairs", &text, "", EXIT_FAILED);
     let said =
@@ -291,24 +294,48 @@ fn two_host_pairs_run_in_parallel_each_record_names_its_pair_and_a_dead_pair_is_
         .args(["--by", "pair"])
         .exits(EXIT_OK);
     let shown = String::from_utf8_lossy(&cmp.stdout);
-    assert!(
-        shown.contains("pair=two") || shown.contains("two"),
-        "{shown}"
-    );
+    assert!(shown.contains("by pair: A = one, B = two"), "{shown}");
 
-    // A resume knows what each pair ran: only the skipped pair's runs are
-    // left, and it is skipped again.
+    // A resume knows what each pair ran. While `gone` is still down,
+    // nothing can run: refused, nothing recorded twice.
     let sc = lab.scenario("pairs", &text);
-    let mut again = lab.run_cmd(&sc, &root);
-    let out = again.arg("--resume").arg(&dir).exits(EXIT_FAILED);
-    let said =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let resume = |want: i32| {
+        let out = lab
+            .run_cmd(&sc, &root)
+            .arg("--resume")
+            .arg(&dir)
+            .exits(want);
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+    };
+    let said = resume(EXIT_REFUSED);
     assert!(
         said.contains("resume: 4 of 6 runs recorded, 2 to run"),
         "{said}"
     );
-    assert!(said.contains("pair `gone` is skipped (2 runs)"), "{said}");
+    assert!(
+        said.contains("no host pair can run: pair `gone`: "),
+        "{said}"
+    );
     assert_eq!(records(&dir).len(), 4, "nothing run twice");
+    // Once its host answers (its socket now leads to the first host), only
+    // its two runs are made; the pairs that are done are neither checked
+    // nor provisioned again.
+    let sock = Path::new(dead.split("socket=").nth(1).unwrap());
+    std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(src.split("socket=").nth(1).unwrap(), sock).unwrap();
+    let said = resume(EXIT_OK);
+    assert!(said.contains("pair `one`: all 2 runs recorded"), "{said}");
+    assert!(said.contains("pair `two`: all 2 runs recorded"), "{said}");
+    assert!(said.contains("provisioning migbench-guest-gone"), "{said}");
+    assert_eq!(said.matches("provisioning").count(), 1, "{said}");
+    // Its host's socket is reached through a symlink: still checked.
+    assert!(said.contains("pair `gone`: hosts.src reaches"), "{said}");
+    let recs = records(&dir);
+    let named: Vec<&str> = recs.iter().map(|r| r.params.pair.as_str()).collect();
+    assert_eq!(named, ["one", "one", "two", "two", "gone", "gone"]);
+    assert!(recs[4..]
+        .iter()
+        .all(|r| (r.outcome, r.integrity) == (Outcome::Completed, Integrity::Ok)));
 
     // Both guests and their volumes are gone from both hosts.
     for h in ["src", "dst"] {

@@ -159,6 +159,20 @@ fn pairs_refuse_what_would_make_them_ambiguous() {
     let (f, msg) = invalid(&PAIRS.replace("guest_address = \"10.0.3.5\"\n", ""));
     assert_eq!(f, "hosts.pair", "{msg}");
     assert!(msg.contains("guest_address"), "{msg}");
+    // The shared [hosts.provision] is named as itself, not as a pair.
+    let own = PAIRS.replace(
+        "probe = \"icmp\"\n",
+        "[hosts.provision]\nbridge = \"br0\"\nprefix = 40\n",
+    ) + "[guest]\nram = \"128MiB\"\n";
+    refused(&own, "hosts.provision.prefix", "not an IPv4 prefix length");
+    // Two pairs without a domain: which guest, not "the same domain".
+    refused(
+        &shared
+            .replace("domain = \"web-1\"\n", "")
+            .replace("domain = \"web-2\"\n", ""),
+        "hosts.pair",
+        "pair `rack-a`: domain: name the running guest",
+    );
     // Neither a pair nor pairs.
     refused(
         "[link]\nrate = \"1gbit\"\n[hosts]\nprobe = \"icmp\"\n",

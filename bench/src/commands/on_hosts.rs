@@ -24,6 +24,13 @@ struct Ready {
     accel: String,
 }
 
+/// A host pair that cannot run: its name, why, and how many of its runs
+/// are left unrecorded.
+type Skipped = (String, String, usize);
+
+/// A results directory being resumed, with the runs it keeps.
+type Resumed = (Recorder, Vec<RunRecord>);
+
 /// How a pair is named in messages: nothing for `[hosts]`' one pair.
 fn who(name: &str) -> String {
     if name.is_empty() {
@@ -33,9 +40,9 @@ fn who(name: &str) -> String {
     }
 }
 
-/// `migbench run` on real hosts: check each pair, run the pairs that pass
-/// in parallel; the exit code (2 when no pair can run, 1 when a run failed
-/// or a pair was skipped, 130 interrupted).
+/// `migbench run` on real hosts: check each pair that has runs left, run
+/// those that pass in parallel; the exit code (2 when no pair can run, 1
+/// when a run failed or a pair was skipped, 130 interrupted).
 pub(super) fn run_on_hosts(
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
@@ -46,30 +53,47 @@ pub(super) fn run_on_hosts(
 ) -> Result<i32> {
     let spec = sc.hosts.as_ref().expect("called with [hosts]");
     let display = Display::new();
-    let image = match &spec.provision {
-        Some(_) => Some(guest_image(agent.as_deref(), &display)?),
-        None => None,
-    };
+    // A resume first: what each pair has left decides what is checked.
+    let resumed = resume
+        .map(|dir| resume_results(dir, matrix.len(), &display))
+        .transpose()?;
+    let kept: &[RunRecord] = resumed.as_ref().map_or(&[], |(_, k)| k);
+    let mut image = None;
     let mut ready: Vec<Ready> = Vec::new();
-    let mut skipped: Vec<(String, String, usize)> = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
     for (name, one) in spec.each_pair() {
         if cancel.is_cancelled() {
             break;
         }
         let runs: Vec<RunParams> = matrix.iter().filter(|p| p.pair == name).cloned().collect();
-        let n = runs.len();
+        let left = runs
+            .iter()
+            .filter(|p| !kept.iter().any(|k| k.run_id == p.run_id()))
+            .count();
+        if left == 0 {
+            display.line(&format!("{}all {} runs recorded", who(&name), runs.len()));
+            continue;
+        }
+        // The pool and the guest's name before the image is built.
+        if one.provision.is_some() {
+            if let Err(e) = provision::check(&one) {
+                skipped.push((name, format!("{e:#}"), left));
+                continue;
+            }
+            if image.is_none() {
+                image = Some(guest_image(agent.as_deref(), &display)?);
+            }
+        }
         match prepare(rt, cancel, sc, (&name, one), runs, image.as_ref(), &display) {
             Ok(r) => ready.push(r),
-            Err(e) => skipped.push((name, format!("{e:#}"), n)),
+            Err(e) => skipped.push((name, format!("{e:#}"), left)),
         }
     }
     let result = run_ready(
         rt,
         cancel,
         (sc, scenario, text),
-        matrix,
-        results,
-        resume,
+        (matrix, results, resumed),
         &ready,
         &skipped,
         &display,
@@ -82,8 +106,9 @@ pub(super) fn run_on_hosts(
     result
 }
 
-/// One pair's checks: its own guest booted (with `[hosts.provision]`), the
-/// hosts and domain found, every setting of its runs possible there.
+/// One pair's checks: its own guest booted (with `[hosts.provision]`,
+/// from `image`), the hosts and domain found, every setting of its runs
+/// possible there.
 fn prepare(
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
@@ -95,7 +120,6 @@ fn prepare(
 ) -> Result<Ready> {
     let (own, accel) = match (&spec.provision, image) {
         (Some(_), Some(img)) => {
-            provision::check(&spec)?;
             let accel = provision::accel_for(&spec, sc.lab.accel)?;
             let p = &runs[0];
             display.line(&format!(
@@ -162,30 +186,27 @@ fn prepare(
     }
 }
 
-/// Record the pairs that passed, each in a worker of its own.
-#[allow(clippy::too_many_arguments)]
+/// Record the pairs that passed, each in a worker of its own, into the
+/// results directory being resumed, or a new one.
 fn run_ready(
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
     (sc, scenario, text): (&Scenario, &Path, &str),
-    matrix: &[RunParams],
-    results: &Path,
-    resume: Option<&Path>,
+    (matrix, results, resumed): (&[RunParams], &Path, Option<Resumed>),
     ready: &[Ready],
-    skipped: &[(String, String, usize)],
+    skipped: &[Skipped],
     display: &Display,
 ) -> Result<i32> {
-    if ready.is_empty() && cancel.is_cancelled() {
+    if cancel.is_cancelled() && resumed.is_none() {
         eprintln!("interrupted before any run: nothing was recorded");
         return Ok(130);
     }
-    if ready.is_empty() {
+    if ready.is_empty() && !skipped.is_empty() {
         let why: Vec<String> = skipped
             .iter()
             .map(|(name, e, _)| format!("{}{e}", who(name)))
             .collect();
         let why = match why.as_slice() {
-            [] => "no host pair to run".to_string(),
             [one] if skipped[0].0.is_empty() => one.clone(),
             all => format!("no host pair can run: {}", all.join("; ")),
         };
@@ -194,52 +215,59 @@ fn run_ready(
     for (name, e, n) in skipped {
         display.line(&format!("pair `{name}` is skipped ({n} runs): {e}"));
     }
-    // The manifest's matrix: each ready pair's runs as sized there.
-    let sized: Vec<RunParams> = matrix
-        .iter()
-        .map(|p| {
-            ready
+    let (mut rec, kept) = match resumed {
+        Some(r) => r,
+        None => {
+            // The manifest's matrix: each ready pair's runs as sized there.
+            let sized: Vec<RunParams> = matrix
                 .iter()
-                .flat_map(|r| &r.runs)
-                .find(|q| q.index == p.index)
-                .unwrap_or(p)
-                .clone()
-        })
-        .collect();
-    let mut accels: Vec<&str> = ready.iter().map(|r| r.accel.as_str()).collect();
-    accels.dedup();
-    let image = if sc.hosts.as_ref().is_some_and(|h| h.provision.is_some()) {
-        "migbench guest (provisioned)"
-    } else {
-        "none (existing domain)"
+                .map(|p| {
+                    ready
+                        .iter()
+                        .flat_map(|r| &r.runs)
+                        .find(|q| q.index == p.index)
+                        .unwrap_or(p)
+                        .clone()
+                })
+                .collect();
+            let mut accels: Vec<&str> = ready.iter().map(|r| r.accel.as_str()).collect();
+            accels.sort_unstable();
+            accels.dedup();
+            let image = if sc.hosts.as_ref().is_some_and(|h| h.provision.is_some()) {
+                "migbench guest (provisioned)"
+            } else {
+                "none (existing domain)"
+            };
+            let m = manifest::build(
+                sc,
+                &scenario.display().to_string(),
+                text,
+                &sized,
+                &accels.join(", "),
+                image,
+            );
+            open_results(results, &m, None, display)?
+        }
     };
-    let m = manifest::build(
-        sc,
-        &scenario.display().to_string(),
-        text,
-        &sized,
-        &accels.join(", "),
-        image,
-    );
-    let (mut rec, kept) = open_results(results, &m, resume, display)?;
     display.line(&format!("results: {}", rec.dir().display()));
     let rec_ref = &rec;
+    let kept_ref = &kept;
     let schedules: Vec<std::io::Result<crate::scheduler::Schedule>> = std::thread::scope(|s| {
         let workers: Vec<_> = ready
             .iter()
             .map(|r| {
-                let kept: Vec<RunRecord> = kept
-                    .iter()
-                    .filter(|k| k.params.pair == r.name)
-                    .cloned()
-                    .collect();
                 s.spawn(move || {
+                    let mine: Vec<RunRecord> = kept_ref
+                        .iter()
+                        .filter(|k| k.params.pair == r.name)
+                        .cloned()
+                        .collect();
                     let mut exec =
                         MigrationExecutor::new(r.hosts.clone(), sc, &r.accel, rt, cancel, display);
                     crate::scheduler::run_matrix(
                         &r.runs,
                         &sc.repetitions,
-                        &kept,
+                        &mine,
                         &mut exec,
                         rec_ref,
                         cancel,
@@ -263,17 +291,34 @@ fn run_ready(
             })
             .collect()
     });
+    // Every pair's runs are shown, whatever became of the others.
     let mut ran = Vec::new();
+    let mut errors = Vec::new();
     for s in schedules {
-        ran.extend(s?.records);
+        match s {
+            Ok(s) => ran.extend(s.records),
+            Err(e) => errors.push(e),
+        }
     }
     let code = conclude(matrix.len(), kept, ran, cancel.is_cancelled(), &mut rec)?;
+    let mut errors = errors.into_iter();
+    if let Some(first) = errors.next() {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        return Err(first.into());
+    }
     if skipped.is_empty() || code == 130 {
         return Ok(code);
     }
     let names: Vec<String> = skipped.iter().map(|(n, ..)| format!("`{n}`")).collect();
+    let (pairs, its, it) = if names.len() == 1 {
+        ("pair", "its", "it is")
+    } else {
+        ("pairs", "their", "they are")
+    };
     eprintln!(
-        "pair {} skipped: its runs are not recorded; once it is fixed, run them with --resume {}",
+        "{pairs} {} skipped: {its} runs are not recorded; once {it} fixed, run them with --resume {}",
         names.join(", "),
         rec.dir().display()
     );

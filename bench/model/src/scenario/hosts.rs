@@ -161,6 +161,7 @@ impl HostsSpec {
 
     /// The checks of the pairs against `runs` runs in all: (field, message).
     fn check_pairs(&self, runs: usize) -> Result<(), (&'static str, String)> {
+        self.check_provision()?;
         if self.pairs.is_empty() {
             for (field, v) in [
                 ("hosts.src", &self.src),
@@ -195,15 +196,26 @@ impl HostsSpec {
                 "with [[hosts.pair]], each pair names its own hosts and guest: move it into the pairs".into(),
             ));
         }
+        let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if let Some(p) = self.pairs.iter().find(|p| {
+            p.name.is_empty() || p.name.len() > PAIR_NAME_MAX || !p.name.chars().all(fine)
+        }) {
+            return Err((
+                "hosts.pair",
+                format!("name = \"{}\": give each pair a name of 1–{PAIR_NAME_MAX} letters, digits, '-', '_' or '.'", p.name),
+            ));
+        }
+        // Each pair on its own first: a missing domain is named as such,
+        // not as two pairs sharing "".
+        let per_pair = runs / self.pairs.len().max(1);
+        for (name, one) in self.each_pair() {
+            one.check(per_pair).map_err(|(field, msg)| {
+                let key = field.strip_prefix("hosts.").unwrap_or(field);
+                ("hosts.pair", format!("pair `{name}`: {key}: {msg}"))
+            })?;
+        }
         let mut seen: Vec<&PairSpec> = Vec::new();
         for p in &self.pairs {
-            let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-            if p.name.is_empty() || p.name.len() > PAIR_NAME_MAX || !p.name.chars().all(fine) {
-                return Err((
-                    "hosts.pair",
-                    format!("name = \"{}\": give each pair a name of 1–{PAIR_NAME_MAX} letters, digits, '-', '_' or '.'", p.name),
-                ));
-            }
             for q in &seen {
                 let shared = |a: &PairSpec, b: &PairSpec| {
                     [&a.src, &a.dst]
@@ -233,13 +245,6 @@ impl HostsSpec {
                 }
             }
             seen.push(p);
-        }
-        let per_pair = runs / self.pairs.len().max(1);
-        for (name, one) in self.each_pair() {
-            one.check(per_pair).map_err(|(field, msg)| {
-                let key = field.strip_prefix("hosts.").unwrap_or(field);
-                ("hosts.pair", format!("pair `{name}`: {key}: {msg}"))
-            })?;
         }
         Ok(())
     }
@@ -285,32 +290,39 @@ impl HostsSpec {
                 format!("{runs} runs migrate the guest back and forth: give the source host's address on the migration network"),
             ));
         }
-        if let Some(p) = &self.provision {
-            if p.bridge.trim().is_empty() {
-                return Err((
-                    "hosts.provision.bridge",
-                    "name the bridge on both hosts that reaches the guest LAN".into(),
-                ));
-            }
-            if !(1..=32).contains(&p.prefix) {
-                return Err((
-                    "hosts.provision.prefix",
-                    format!("{} is not an IPv4 prefix length (1–32)", p.prefix),
-                ));
-            }
-            if let Some(g) = &p.gateway {
-                if g.parse::<std::net::Ipv4Addr>().is_err() {
-                    return Err((
-                        "hosts.provision.gateway",
-                        format!("`{g}` is not an IPv4 address"),
-                    ));
-                }
-            }
-        } else if self.domain.trim().is_empty() {
+        if self.provision.is_none() && self.domain.trim().is_empty() {
             return Err((
                 "hosts.domain",
                 "name the running guest (libvirt domain) to measure, or add [hosts.provision] to let migbench boot its own".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// The checks of `[hosts.provision]`, shared by every pair.
+    fn check_provision(&self) -> Result<(), (&'static str, String)> {
+        let Some(p) = &self.provision else {
+            return Ok(());
+        };
+        if p.bridge.trim().is_empty() {
+            return Err((
+                "hosts.provision.bridge",
+                "name the bridge on both hosts that reaches the guest LAN".into(),
+            ));
+        }
+        if !(1..=32).contains(&p.prefix) {
+            return Err((
+                "hosts.provision.prefix",
+                format!("{} is not an IPv4 prefix length (1–32)", p.prefix),
+            ));
+        }
+        if let Some(g) = &p.gateway {
+            if g.parse::<std::net::Ipv4Addr>().is_err() {
+                return Err((
+                    "hosts.provision.gateway",
+                    format!("`{g}` is not an IPv4 address"),
+                ));
+            }
         }
         Ok(())
     }

@@ -136,6 +136,11 @@ impl HostShell {
 /// sockets belong to a network namespace: a process's `net/unix` lists
 /// those of its own, with flag 0x10000 on a listening one).
 fn listener_pid(path: &str) -> Result<u32, String> {
+    // The table names the path the socket was bound at: a symlink to it
+    // is followed first.
+    let bound = std::fs::canonicalize(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string());
     let procs = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
     let mut seen = std::collections::HashSet::new();
     for entry in procs.flatten() {
@@ -152,7 +157,7 @@ fn listener_pid(path: &str) -> Result<u32, String> {
         let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/unix")) else {
             continue;
         };
-        if table.lines().any(|l| listens_on(l, path)) {
+        if table.lines().any(|l| listens_on(l, &bound)) {
             return Ok(pid);
         }
     }
