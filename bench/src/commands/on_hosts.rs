@@ -19,8 +19,8 @@ struct Ready {
     hosts: RemoteHosts,
     /// Its stretch of the matrix, sized from the domain libvirt reports.
     runs: Vec<RunParams>,
-    /// migbench's own guest on it, removed after the matrix.
-    own: Option<Provisioned>,
+    /// migbench's own guest on it, removed when the pair's runs end.
+    own: std::sync::Mutex<Option<Provisioned>>,
     accel: String,
 }
 
@@ -98,12 +98,19 @@ pub(super) fn run_on_hosts(
         &skipped,
         &display,
     );
-    for r in ready {
-        for w in r.own.map(Provisioned::remove).unwrap_or_default() {
-            display.line(&format!("warning: {}{w}", who(&r.name)));
-        }
+    // Guests whose worker never ran (an error before) or did not end.
+    for r in &ready {
+        remove_own(r, &display);
     }
     result
+}
+
+/// Remove the pair's own guest, if it still has one.
+fn remove_own(r: &Ready, display: &Display) {
+    let own = r.own.lock().unwrap_or_else(|e| e.into_inner()).take();
+    for w in own.map(Provisioned::remove).unwrap_or_default() {
+        display.line(&format!("warning: {}{w}", who(&r.name)));
+    }
 }
 
 /// One pair's checks: its own guest booted (with `[hosts.provision]`,
@@ -174,7 +181,7 @@ fn prepare(
             name: name.to_string(),
             hosts,
             runs,
-            own,
+            own: own.into(),
             accel,
         }),
         Err(e) => {
@@ -264,7 +271,7 @@ fn run_ready(
                         .collect();
                     let mut exec =
                         MigrationExecutor::new(r.hosts.clone(), sc, &r.accel, rt, cancel, display);
-                    crate::scheduler::run_matrix(
+                    let s = crate::scheduler::run_matrix(
                         &r.runs,
                         &sc.repetitions,
                         &mine,
@@ -272,7 +279,10 @@ fn run_ready(
                         rec_ref,
                         cancel,
                         display,
-                    )
+                    );
+                    // Done here: its guest goes now, not after the others.
+                    remove_own(r, display);
+                    s
                 })
             })
             .collect();
