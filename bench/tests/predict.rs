@@ -364,3 +364,33 @@ fn link_speed_results(tmp: &std::path::Path) -> std::path::PathBuf {
     .unwrap();
     dir
 }
+
+#[test]
+fn the_example_predicted_table_is_what_compare_prints_for_its_runs() {
+    // The link-speed runs as the results directory they came from.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("link-speed/20261124T130353Z");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        root.join("fixtures/model/link-speed.jsonl"),
+        dir.join("runs.jsonl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("fixtures/model/link-speed.manifest.json"),
+        dir.join("manifest.json"),
+    )
+    .unwrap();
+    let out = migbench()
+        .current_dir(tmp.path())
+        .args(["compare", dir.to_str().unwrap(), "--predicted"])
+        .exits(EXIT_OK);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let example =
+        std::fs::read_to_string(root.join("reports/examples/link-speed/predicted.md")).unwrap();
+    assert_eq!(
+        shown, example,
+        "regenerate reports/examples/link-speed/predicted.md (and the docs' figures) with this output"
+    );
+}
