@@ -58,8 +58,10 @@ pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
         labels.dedup();
         labels.len()
     };
+    // The dimensions that name others.
+    const NAMERS: [&str; 2] = ["variant", "pair"];
     let mut vary = vary;
-    for namer in ["variant", "pair"] {
+    for namer in NAMERS {
         let Some(by) = vary.iter().copied().find(|d| d.name == namer) else {
             continue;
         };
@@ -67,7 +69,7 @@ pub fn varying(runs: &[RunRef]) -> Vec<&'static Dim> {
         values.sort();
         values.dedup();
         vary.retain(|d| {
-            ["variant", "pair"].contains(&d.name)
+            NAMERS.contains(&d.name)
                 || values.iter().any(|v| {
                     distinct(
                         d,

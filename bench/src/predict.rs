@@ -156,15 +156,15 @@ fn print(
             "run", "settings", "total s", "down ms", "passes", "MB sent"
         )?;
     }
-    // Per host pair: pairs run in parallel, the matrix takes the longest.
-    let mut per_pair: std::collections::BTreeMap<String, f64> = Default::default();
+    // Each run's seconds with boot and verification, by host pair.
+    let mut secs: Vec<(&str, f64)> = Vec::with_capacity(matrix.len());
     let mut notes = Vec::new();
     for p in &matrix {
         let i = Inputs::of(p);
         let pr = predict(&i, &c);
         let advice = to_converge(&i, &c);
         let outside = m.envelope.outside(&i);
-        *per_pair.entry(p.pair.clone()).or_default() += pr.total_time_ms / 1e3 + 15.0;
+        secs.push((p.pair.as_str(), pr.total_time_ms / 1e3 + 15.0));
         if !table {
             let row = Predicted {
                 run_id: p.run_id(),
@@ -213,7 +213,7 @@ fn print(
             out,
             "matrix: {} runs, about {:.1} min with boot and verification",
             matrix.len(),
-            per_pair.values().fold(0.0, |a: f64, b| a.max(*b)) / 60.0
+            migbench_predict::plan::pairs_in_parallel(secs) / 60.0
         )?;
     }
     Ok(0)

@@ -20,9 +20,16 @@ pub fn run_secs(p: &RunParams) -> f64 {
 /// The estimated duration of `runs` in seconds, each at its plan
 /// ([`run_secs`]); host pairs run in parallel, so the longest pair's.
 pub fn matrix_secs(runs: &[RunParams]) -> f64 {
+    pairs_in_parallel(runs.iter().map(|r| (r.pair.as_str(), run_secs(r))))
+}
+
+/// How long runs take, given each as (its host pair, its seconds): each
+/// pair one run at a time, the pairs in parallel, so the longest pair's
+/// sum.
+pub fn pairs_in_parallel<'a>(runs: impl IntoIterator<Item = (&'a str, f64)>) -> f64 {
     let mut per_pair: std::collections::BTreeMap<&str, f64> = Default::default();
-    for r in runs {
-        *per_pair.entry(r.pair.as_str()).or_default() += run_secs(r);
+    for (pair, secs) in runs {
+        *per_pair.entry(pair).or_default() += secs;
     }
     per_pair.into_values().fold(0.0, f64::max)
 }

@@ -57,7 +57,10 @@ pub(super) fn run_on_hosts(
     let resumed = resume
         .map(|dir| resume_results(dir, matrix.len(), &display))
         .transpose()?;
-    let kept: &[RunRecord] = resumed.as_ref().map_or(&[], |(_, k)| k);
+    let recorded: std::collections::HashSet<&str> = resumed
+        .iter()
+        .flat_map(|(_, kept)| kept.iter().map(|k| k.run_id.as_str()))
+        .collect();
     let mut image = None;
     let mut ready: Vec<Ready> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
@@ -68,7 +71,7 @@ pub(super) fn run_on_hosts(
         let runs: Vec<RunParams> = matrix.iter().filter(|p| p.pair == name).cloned().collect();
         let left = runs
             .iter()
-            .filter(|p| !kept.iter().any(|k| k.run_id == p.run_id()))
+            .filter(|p| !recorded.contains(p.run_id().as_str()))
             .count();
         if left == 0 {
             display.line(&format!("{}all {} runs recorded", who(&name), runs.len()));
@@ -108,8 +111,13 @@ pub(super) fn run_on_hosts(
 /// Remove the pair's own guest, if it still has one.
 fn remove_own(r: &Ready, display: &Display) {
     let own = r.own.lock().unwrap_or_else(|e| e.into_inner()).take();
+    remove_guest(&r.name, own, display);
+}
+
+/// Remove pair `name`'s own guest `own`, showing what could not go.
+fn remove_guest(name: &str, own: Option<Provisioned>, display: &Display) {
     for w in own.map(Provisioned::remove).unwrap_or_default() {
-        display.line(&format!("warning: {}{w}", who(&r.name)));
+        display.line(&format!("warning: {}{w}", who(name)));
     }
 }
 
@@ -185,9 +193,7 @@ fn prepare(
             accel,
         }),
         Err(e) => {
-            for w in own.map(Provisioned::remove).unwrap_or_default() {
-                display.line(&format!("warning: {}{w}", who(name)));
-            }
+            remove_guest(name, own, display);
             Err(e)
         }
     }
@@ -226,17 +232,11 @@ fn run_ready(
         Some(r) => r,
         None => {
             // The manifest's matrix: each ready pair's runs as sized there.
-            let sized: Vec<RunParams> = matrix
-                .iter()
-                .map(|p| {
-                    ready
-                        .iter()
-                        .flat_map(|r| &r.runs)
-                        .find(|q| q.index == p.index)
-                        .unwrap_or(p)
-                        .clone()
-                })
-                .collect();
+            // (A run's index is its place in the matrix.)
+            let mut sized = matrix.to_vec();
+            for q in ready.iter().flat_map(|r| &r.runs) {
+                sized[q.index] = q.clone();
+            }
             let mut accels: Vec<&str> = ready.iter().map(|r| r.accel.as_str()).collect();
             accels.sort_unstable();
             accels.dedup();
