@@ -123,10 +123,11 @@ fn print(
     if table {
         let remainder = if c.has_check_span() {
             format!(
-                "half a check span ({:.0} ms + {:.1} MB) under the limit or the top {:.1} MB of RAM after a first pass, + {:.0} % of what the guest dirtied since the last sync (when that does not fit, what it dirtied while QEMU sent on), {:.0} % of the limit when throttled",
+                "half a check span ({:.0} ms + {:.1} MB) under the limit or the top {:.1} MB + {:.1} MB per GiB of RAM after a first pass, + {:.0} % of what the guest dirtied since the last sync (when that does not fit, what it dirtied while QEMU sent on), {:.0} % of the limit when throttled",
                 c.check_ms,
                 c.check_bytes / 1e6,
                 c.tail_bytes / 1e6,
+                c.tail_bytes_per_gib / 1e6,
                 c.sync_share * 100.0,
                 c.remainder_share * 100.0,
             )

@@ -68,6 +68,10 @@ pub struct Constants {
     /// rate, not a share of the limit.
     #[serde(default)]
     pub tail_bytes: f64,
+    /// The top of RAM per GiB of guest RAM (the kernel's page structures
+    /// are allocated top-down at boot), bytes.
+    #[serde(default)]
+    pub tail_bytes_per_gib: f64,
     /// The span of sending between two of QEMU's completion checks, ms,
     /// with [`Constants::check_bytes`] (an iteration sends for up to
     /// 50 ms, and the socket takes more without waiting): the first check
@@ -123,6 +127,7 @@ impl Constants {
         remainder_share: 0.5,
         sync_share: 0.5,
         tail_bytes: 0.0,
+        tail_bytes_per_gib: Constants::LAB.tail_bytes_per_gib,
         check_ms: 0.0,
         check_bytes: 0.0,
         dirty_capacity: Constants::LAB.dirty_capacity,
@@ -139,7 +144,7 @@ impl Constants {
         setup_ms: 0.0,
         setup_ms_per_gib: 788.0,
         pass_ms: 0.0,
-        switchover_ms: 3.0,
+        switchover_ms: 7.0,
         switchover_ms_per_gib: 0.0,
         base_bytes: 66.5e6,
         base_bytes_per_gib: 33.8e6,
@@ -147,7 +152,8 @@ impl Constants {
         background_rate: 0.0,
         remainder_share: 0.5,
         sync_share: 0.5,
-        tail_bytes: 14e6,
+        tail_bytes: 10e6,
+        tail_bytes_per_gib: 4e6,
         check_ms: 125.0,
         check_bytes: 2e6,
         dirty_capacity: 500e6,

@@ -112,10 +112,11 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
     let ram_varies = distinct(&done, gib) >= 2;
     if !ram_varies {
         unidentified.push(format!(
-            "the per-GiB costs (every run has {:.0} MiB of RAM): setup {:.0} ms, the guest's own memory {:.1} MB and switchover {:.0} ms per GiB kept",
+            "the per-GiB costs (every run has {:.0} MiB of RAM): setup {:.0} ms, the guest's own memory {:.1} MB, the top of its RAM {:.1} MB and switchover {:.0} ms per GiB kept",
             done.first().map_or(0.0, |r| gib(r) * 1024.0),
             prior.setup_ms_per_gib,
             prior.base_bytes_per_gib / 1e6,
+            prior.tail_bytes_per_gib / 1e6,
             prior.switchover_ms_per_gib
         ));
     }
@@ -270,18 +271,31 @@ fn downtime_fit(
             prior.sync_share
         ));
     }
-    // (top of RAM, span between checks in ms and in bytes)
-    let layouts: Vec<(f64, f64, f64)> = if limit_varies {
-        let tops = [0.0, 8e6, 10e6, 12e6, 14e6, 16e6];
+    // (top of RAM, its slope per GiB of RAM, span between checks in ms
+    // and in bytes). The slope needs more than one RAM size.
+    let layouts: Vec<(f64, f64, f64, f64)> = if limit_varies {
+        let steps = |n: usize, unit: f64| (0..=n).map(move |k| unit * k as f64);
+        let slopes: Vec<f64> = if ram_varies {
+            steps(8, 2e6).collect()
+        } else {
+            vec![prior.tail_bytes_per_gib]
+        };
         let mut v = Vec::new();
-        for ms in (0..=10).map(|k| 25.0 * k as f64) {
-            for bytes in (0..=6).map(|k| 1e6 * k as f64) {
-                v.extend(tops.map(|top| (top, ms, bytes)));
+        for ms in steps(10, 25.0) {
+            for bytes in steps(6, 1e6) {
+                for top in steps(8, 2e6) {
+                    v.extend(slopes.iter().map(|&slope| (top, slope, ms, bytes)));
+                }
             }
         }
         v
     } else {
-        vec![(prior.tail_bytes, prior.check_ms, prior.check_bytes)]
+        vec![(
+            prior.tail_bytes,
+            prior.tail_bytes_per_gib,
+            prior.check_ms,
+            prior.check_bytes,
+        )]
     };
     let sync_shares: Vec<f64> = if dirty_varies {
         (0..=4).map(|k| k as f64 * 0.25).collect()
@@ -290,19 +304,18 @@ fn downtime_fit(
     };
     let mut candidates = Vec::new();
     for &sync_share in &sync_shares {
-        candidates.extend(
-            layouts
-                .iter()
-                .map(|&(tail_bytes, check_ms, check_bytes)| Constants {
-                    sync_share,
-                    tail_bytes,
-                    check_ms,
-                    check_bytes,
-                    switchover_ms: 0.0,
-                    switchover_ms_per_gib: 0.0,
-                    ..c
-                }),
-        );
+        candidates.extend(layouts.iter().map(
+            |&(tail_bytes, tail_bytes_per_gib, check_ms, check_bytes)| Constants {
+                sync_share,
+                tail_bytes,
+                tail_bytes_per_gib,
+                check_ms,
+                check_bytes,
+                switchover_ms: 0.0,
+                switchover_ms_per_gib: 0.0,
+                ..c
+            },
+        ));
     }
     // The candidate with the least mean |error| and its switchover line:
     // fitted through what each remainder leaves, or the one given.
@@ -342,6 +355,7 @@ fn downtime_fit(
             switchover_ms_per_gib: prior.switchover_ms_per_gib,
             sync_share: prior.sync_share,
             tail_bytes: prior.tail_bytes,
+            tail_bytes_per_gib: prior.tail_bytes_per_gib,
             check_ms: prior.check_ms,
             check_bytes: prior.check_bytes,
             ..c

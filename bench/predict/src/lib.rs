@@ -239,15 +239,13 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             // sooner.
             let dirtied_ms = remaining / rate * 1e3;
             let synced_ms = c.sync_share * dirtied_ms;
-            let top_ms = c.tail_bytes.min(prev) / rate * 1e3;
+            let top = c.tail_bytes + c.tail_bytes_per_gib * gib;
+            let top_ms = top.min(prev) / rate * 1e3;
             let span_ms = c.check_ms + c.check_bytes / rate * 1e3;
             let at_check_ms = (limit_ms.min(dur * 1e3) - span_ms / 2.0).max(0.0);
             let (tail_ms, left_ms) = if stepped {
                 (0.0, dirtied_ms)
-            } else if throttle == 0.0
-                && passes == 1
-                && c.tail_bytes > 0.0
-                && top_ms + synced_ms <= limit_ms
+            } else if throttle == 0.0 && passes == 1 && top > 0.0 && top_ms + synced_ms <= limit_ms
             {
                 // The check fired in the first pass' zero pages.
                 (top_ms, top_ms + synced_ms)

@@ -20,6 +20,7 @@ const T: Constants = Constants {
     remainder_share: 0.5,
     sync_share: 0.5,
     tail_bytes: 0.0,
+    tail_bytes_per_gib: 0.0,
     check_ms: 0.0,
     check_bytes: 0.0,
     dirty_capacity: 500e6,
