@@ -366,7 +366,7 @@ fn link_speed_results(tmp: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn the_example_predicted_table_is_what_compare_prints_for_its_runs() {
+fn the_example_predicted_table_is_what_compare_prints_and_the_guide_quotes() {
     // The link-speed runs as the results directory they came from.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tmp = tempfile::tempdir().unwrap();
@@ -393,4 +393,16 @@ fn the_example_predicted_table_is_what_compare_prints_for_its_runs() {
         shown, example,
         "regenerate reports/examples/link-speed/predicted.md (and the docs' figures) with this output"
     );
+    // The guide quotes its summary line's two figures.
+    let figure = |after: &str, unit: &str| {
+        let rest = &shown[shown.find(after).expect(after) + after.len()..];
+        rest[..rest.find(unit).expect(unit)].trim().to_string()
+    };
+    let quoted = format!(
+        "`reports/examples/link-speed/predicted.md`: {} % and {} ms",
+        figure("total time off by ", "%"),
+        figure("downtime by ", "ms")
+    );
+    let guide = std::fs::read_to_string(root.join("docs/src/guide/predict.md")).unwrap();
+    assert!(guide.contains(&quoted), "the guide should quote {quoted}");
 }
