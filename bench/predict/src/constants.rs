@@ -109,7 +109,8 @@ fn compress_rate() -> f64 {
 impl Constants {
     /// What a fit keeps where its runs cannot identify a constant (RAM,
     /// link or limit that does not vary, no dirtying guest) and for what
-    /// it never fits: the per-GiB slopes of this lab (TCG on 2 cores),
+    /// it never fits: the per-GiB slopes of this lab (TCG on 2 cores) but
+    /// the top of RAM's (the prior has no top of RAM: none, and no slope),
     /// the switchover of its post-copy runs (5 ms, the pause of a switch
     /// that sends no pages), otherwise round values. A fit never starts
     /// from [`Constants::LAB`] for what it estimates.
@@ -127,7 +128,7 @@ impl Constants {
         remainder_share: 0.5,
         sync_share: 0.5,
         tail_bytes: 0.0,
-        tail_bytes_per_gib: Constants::LAB.tail_bytes_per_gib,
+        tail_bytes_per_gib: 0.0,
         check_ms: 0.0,
         check_bytes: 0.0,
         dirty_capacity: Constants::LAB.dirty_capacity,

@@ -8,7 +8,7 @@ mod model_fixtures;
 
 use migbench_model::RunRecord;
 use migbench_predict::accuracy::check;
-use model_fixtures::{cell, fitted, load, medians, print_row};
+use model_fixtures::{cell, fitted, fixtures, load, medians, print_row};
 
 /// Configurations no fixture has (the issue's own: a 512 MiB guest over
 /// 200 Mbit with a 200 ms limit, idle and 3 MB/s, with a working set of a
@@ -30,6 +30,8 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
     let mut cells: Vec<String> = held.iter().map(cell).collect();
     cells.sort();
     cells.dedup();
+    // The README's "15 of 18": these 14, and the misses' one that meets.
+    assert_eq!(cells.len(), 14);
     for name in cells {
         let runs: Vec<&RunRecord> = held.iter().filter(|r| cell(r) == name).collect();
         let checked = check(&runs, &c);
@@ -58,7 +60,8 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
 
 /// Configurations never fitted on that the model misses, each cell as
 /// (RAM MiB, dirty rate MB/s, measured median total ms and downtime ms,
-/// predicted total ms and downtime ms): the docs state these figures,
+/// predicted total ms and downtime ms, whether the total time and the
+/// downtime meet the targets): the docs state these figures,
 /// and a change of the model that moves them fails here until the docs
 /// say so (a fix moves the check to holdout/).
 ///
@@ -69,16 +72,18 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
 ///   and both total times meet the targets.
 /// - `check9` (a 960 MiB guest over 600 Mbit, a 350 ms limit; run after
 ///   the top of RAM's slope, predicted before): both total times, 2.6
-///   and 2.8 s measured, 3.0 and 3.1 predicted (QEMU's setup took
+///   and 2.8 s measured, 3.0 and 3.1 predicted, 16 % and 12 % off of
+///   the measured (QEMU's setup took
 ///   0.27–0.40 s, the model's line through the fixtures says 0.74), and
 ///   the idle cell's downtime, 289 ms measured (264–295), 199 predicted.
 ///   The busy cell's downtime (313 ms, 309–321; 263 predicted) meets its
 ///   target.
-const MISSES: [(u64, u64, f64, f64, f64, f64); 4] = [
-    (896, 0, 5987.0, 139.0, 6153.0, 161.0),
-    (896, 5, 7052.0, 153.0, 7141.0, 238.0),
-    (960, 0, 2624.0, 289.0, 3049.0, 199.0),
-    (960, 4, 2780.0, 313.0, 3113.0, 263.0),
+type Miss = (u64, u64, f64, f64, f64, f64, bool, bool);
+const MISSES: [Miss; 4] = [
+    (896, 0, 5987.0, 139.0, 6153.0, 161.0, true, true),
+    (896, 5, 7052.0, 153.0, 7141.0, 238.0, true, false),
+    (960, 0, 2624.0, 289.0, 3049.0, 199.0, false, false),
+    (960, 4, 2780.0, 313.0, 3113.0, 263.0, false, true),
 ];
 
 #[test]
@@ -86,8 +91,9 @@ fn the_documented_misses_are_what_the_docs_say() {
     let c = fitted().constants;
     let runs = load("misses");
     assert_eq!(runs.len(), 24);
-    let mut missed = 0;
-    for (ram, rate, total_ms, down_ms, pred_total_ms, pred_down_ms) in MISSES {
+    for (ram, rate, total_ms, down_ms, pred_total_ms, pred_down_ms, time_meets, down_meets) in
+        MISSES
+    {
         let cell: Vec<&RunRecord> = runs
             .iter()
             .filter(|r| r.params.ram.0 == ram << 20 && r.params.dirty_rate.0 == rate * 1_000_000)
@@ -102,21 +108,29 @@ fn the_documented_misses_are_what_the_docs_say() {
         assert!((total - total_ms).abs() < 0.5, "{what}: measured {total}");
         assert!((pd - pred_down_ms).abs() <= 5.0, "{what}: predicted {pd}");
         assert!((pt - pred_total_ms).abs() <= 50.0, "{what}: predicted {pt}");
-        let meets =
-            (pd - down).abs() <= (0.25 * down).max(50.0) && (pt - total).abs() <= 0.10 * total;
-        missed += usize::from(!meets);
+        let off_pct = (pt - total).abs() / total * 100.0;
+        println!("{what}: total time {off_pct:.1} % off");
+        assert_eq!(off_pct <= 10.0, time_meets, "{what}: total time");
+        assert_eq!(
+            (pd - down).abs() <= (0.25 * down).max(50.0),
+            down_meets,
+            "{what}: downtime"
+        );
     }
-    // Each check holds at least one miss, and not every cell is one.
-    assert_eq!(missed, 3);
 }
 
-/// What check9's total time missed on (`fixtures/model/setup/`, run after
-/// it): QEMU's setup is no line in RAM. Snapshot-started idle guests took
-/// 0.27–0.40 s at 896, 992 and 1056 MiB but 0.49–0.50 s at exactly
-/// 1 GiB (and 0.51–0.68 s at 1152 MiB); check9's 960 MiB guest, booted
-/// for each run instead of started from one saved state, took 0.50–0.88 s
-/// where its restored runs took 0.27–0.29 s. The model's line through
-/// the fixtures' medians says 0.74 s at 960 MiB.
+/// What check9 missed on (`fixtures/model/setup/` and `reruns/`, run
+/// after it), as the docs quote it: QEMU's setup is no line in RAM.
+/// Snapshot-started idle guests (two runs a size) took 0.27–0.40 s at
+/// 896, 992 and 1056 MiB but 0.49–0.50 s at 1 GiB and 0.51–0.68 s at
+/// 1152 MiB; check9's 960 MiB guest, booted for each run instead of
+/// started from one saved state, took 0.50–0.88 s where its restored
+/// runs took 0.27–0.29 s. The model's line through the fixtures' medians
+/// says 0.74 s at 960 MiB. Today's guest paused longer than the model's
+/// top of RAM: 167 and 189 ms at 1 GiB over 1 Gbit with a 300 ms limit;
+/// ram768 run again paused 217 and 222 ms idle with a 300 ms limit (the
+/// fixture's runs: 53 and 134), its idle runs set up in 0.26–0.31 s
+/// (the fixture's: 0.37–1.03 s).
 #[test]
 fn a_1_gib_guest_and_a_booted_guest_take_longer_to_set_up_as_the_docs_say() {
     let setup = |runs: &[RunRecord], mib: u64| -> Vec<f64> {
@@ -140,7 +154,6 @@ fn a_1_gib_guest_and_a_booted_guest_take_longer_to_set_up_as_the_docs_say() {
     let (gib_lo, gib_hi) = range(&gib);
     println!("setup ms: 896-1056 MiB {near_lo}-{near_hi}, 1 GiB {gib_lo}-{gib_hi}");
     assert_eq!((near.len(), gib.len()), (6, 2));
-    assert!(gib_lo > near_hi, "1 GiB {gib:?} against {near:?}");
     assert_eq!(
         (near_lo, near_hi, gib_lo, gib_hi),
         (269.0, 397.0, 490.0, 495.0)
@@ -154,7 +167,56 @@ fn a_1_gib_guest_and_a_booted_guest_take_longer_to_set_up_as_the_docs_say() {
     assert_eq!((booted.len(), restored.len()), (6, 3));
     assert!(b_lo > r_hi, "booted {booted:?} restored {restored:?}");
     assert_eq!((b_lo, b_hi, r_lo, r_hi), (495.0, 876.0, 268.0, 285.0));
+    assert_eq!(range(&setup(&scan, 1152)), (507.0, 680.0));
+    let pauses = |runs: &[RunRecord], mib: u64, limit_ms: f64| -> Vec<f64> {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
+            .filter(|r| r.params.downtime_limit.ms() == limit_ms)
+            .filter_map(|r| r.downtime_qemu_ms)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(pauses(&scan, 1024, 300.0), [167.0, 189.0]);
+    let reruns = load("reruns");
+    assert_eq!(pauses(&reruns, 768, 300.0), [217.0, 222.0]);
+    assert_eq!(pauses(&fixtures(), 768, 300.0), [53.0, 134.0]);
+    assert_eq!(range(&setup(&reruns, 768)), (262.0, 310.0));
+    assert_eq!(range(&setup(&fixtures(), 768)), (374.0, 1031.0));
     let c = fitted().constants;
     let line = c.setup_ms + c.setup_ms_per_gib * 960.0 / 1024.0;
     assert!((line - 740.0).abs() < 10.0, "{line}");
+}
+
+/// The guide's worked examples of where the downtime comes from, with the
+/// shipped constants: an idle 512 MiB guest (a quarter of it the working
+/// set) paused for the switchover alone over 200 Mbit with a 100 ms
+/// limit (7 ms), 28 ms over 500 Mbit, and its top of RAM over 500 Mbit
+/// with a 500 ms limit (208 ms); an idle 1 GiB guest over 1 Gbit with a
+/// 300 ms limit 124 ms.
+#[test]
+fn the_guides_worked_downtimes_are_what_the_model_predicts() {
+    let mib = (1u64 << 20) as f64;
+    for (ram, link_bps, limit_ms, down_ms) in [
+        (512.0, 200e6, 100.0, 7.0),
+        (512.0, 500e6, 100.0, 28.0),
+        (512.0, 500e6, 500.0, 208.0),
+        (1024.0, 1e9, 300.0, 124.0),
+    ] {
+        let i = migbench_predict::Inputs {
+            ram: ram * mib,
+            working_set: ram * mib / 4.0,
+            link_bps,
+            downtime_limit_ms: limit_ms,
+            timeout_ms: 600_000.0,
+            ..Default::default()
+        };
+        let p = migbench_predict::predict(&i, &migbench_predict::Constants::LAB);
+        let got = p.downtime_ms.unwrap();
+        assert!(
+            (got - down_ms).abs() < 0.5,
+            "{ram} MiB, {link_bps}, {limit_ms} ms: {got}"
+        );
+    }
 }
