@@ -68,8 +68,9 @@ pub struct Constants {
     /// rate, not a share of the limit.
     #[serde(default)]
     pub tail_bytes: f64,
-    /// The top of RAM per GiB of guest RAM (the kernel's page structures
-    /// are allocated top-down at boot), bytes.
+    /// The top of RAM per GiB of guest RAM, bytes: a line fitted through
+    /// guests of 256 MiB–1 GiB (what the kernel puts there is not
+    /// measured).
     #[serde(default)]
     pub tail_bytes_per_gib: f64,
     /// The span of sending between two of QEMU's completion checks, ms,

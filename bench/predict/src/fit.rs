@@ -271,10 +271,11 @@ fn downtime_fit(
             prior.sync_share
         ));
     }
+    // 0, unit, 2 × unit, … n × unit: the grids below.
+    let steps = |n: usize, unit: f64| (0..=n).map(move |k| unit * k as f64);
     // (top of RAM, its slope per GiB of RAM, span between checks in ms
     // and in bytes). The slope needs more than one RAM size.
     let layouts: Vec<(f64, f64, f64, f64)> = if limit_varies {
-        let steps = |n: usize, unit: f64| (0..=n).map(move |k| unit * k as f64);
         let slopes: Vec<f64> = if ram_varies {
             steps(8, 2e6).collect()
         } else {
@@ -298,7 +299,7 @@ fn downtime_fit(
         )]
     };
     let sync_shares: Vec<f64> = if dirty_varies {
-        (0..=4).map(|k| k as f64 * 0.25).collect()
+        steps(4, 0.25).collect()
     } else {
         vec![prior.sync_share]
     };

@@ -323,8 +323,8 @@ fn repeatability_floor(recs: &[RunRecord], model: &[Checked]) -> Floor {
         )
     };
     let key = |r: &RunRecord| format!("{} {}", cell(r), r.params.variant);
-    let (mut others, mut spread, mut modelled) = (Vec::new(), Vec::new(), Vec::new());
-    // Each configuration's runs' `spread` figures, for the resampling.
+    let (mut others, mut modelled) = (Vec::new(), Vec::new());
+    // Each configuration's runs' `spread` figures (also resampled below).
     let mut by_config: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
     for (r, d) in &done {
         let all: Vec<f64> = done
@@ -344,7 +344,6 @@ fn repeatability_floor(recs: &[RunRecord], model: &[Checked]) -> Floor {
         let n = all.len() as f64;
         let mean = all.iter().sum::<f64>() / n;
         let noise = scaled((n / (n - 1.0)).sqrt() * (mean - d).abs(), *d);
-        spread.push(noise);
         by_config.entry(key(r)).or_default().push(noise);
         let k = model.iter().find(|k| std::ptr::eq(k.rec, *r)).unwrap();
         modelled.push(scaled(
@@ -374,7 +373,7 @@ fn repeatability_floor(recs: &[RunRecord], model: &[Checked]) -> Floor {
     let interval = |v: &[f64]| (quantile(v, 0.025), quantile(v, 0.975));
     Floor {
         others: figures(&others),
-        spread: figures(&spread),
+        spread: figures(&by_config.values().flatten().copied().collect::<Vec<_>>()),
         spread_interval: (interval(&draws.0), interval(&draws.1)),
         model: figures(&modelled),
         runs: others.len(),

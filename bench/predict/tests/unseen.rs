@@ -132,10 +132,14 @@ fn the_documented_misses_are_what_the_docs_say() {
 /// fixture's runs: 53 and 134), its idle runs set up in 0.26–0.31 s
 /// (the fixture's: 0.37–1.03 s).
 #[test]
-fn a_1_gib_guest_and_a_booted_guest_take_longer_to_set_up_as_the_docs_say() {
-    let setup = |runs: &[RunRecord], mib: u64| -> Vec<f64> {
+fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say() {
+    // The idle runs of one RAM size.
+    fn idle(runs: &[RunRecord], mib: u64) -> impl Iterator<Item = &RunRecord> {
         runs.iter()
-            .filter(|r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
+            .filter(move |r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
+    }
+    let setup = |runs: &[RunRecord], mib: u64| -> Vec<f64> {
+        idle(runs, mib)
             .filter_map(|r| r.qemu_setup_time_ms)
             .collect()
     };
@@ -169,9 +173,7 @@ fn a_1_gib_guest_and_a_booted_guest_take_longer_to_set_up_as_the_docs_say() {
     assert_eq!((b_lo, b_hi, r_lo, r_hi), (495.0, 876.0, 268.0, 285.0));
     assert_eq!(range(&setup(&scan, 1152)), (507.0, 680.0));
     let pauses = |runs: &[RunRecord], mib: u64, limit_ms: f64| -> Vec<f64> {
-        let mut v: Vec<f64> = runs
-            .iter()
-            .filter(|r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
+        let mut v: Vec<f64> = idle(runs, mib)
             .filter(|r| r.params.downtime_limit.ms() == limit_ms)
             .filter_map(|r| r.downtime_qemu_ms)
             .collect();
