@@ -83,6 +83,11 @@ pub enum Cmd {
         /// Guest agent binary (default: $MIGBENCH_AGENT or the musl release build).
         #[arg(long)]
         agent: Option<PathBuf>,
+        /// Instead, print where each saved guest state in the cache
+        /// (`[lab] fast_start`) holds non-zero memory: its top of RAM is
+        /// what an idle guest's first pass sends last, and its pause.
+        #[arg(long)]
+        saved_states: bool,
     },
     /// What a scenario file may say: `scenario keys` prints every key of
     /// the knob table with how it is written, its default and its meaning.

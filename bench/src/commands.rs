@@ -322,6 +322,45 @@ pub fn image_cmd(agent: Option<PathBuf>) -> Result<i32> {
     Ok(0)
 }
 
+/// Where each saved guest state's non-zero memory lies: its RAM, its
+/// non-zero bytes in all and in the top 16, 32 and 64 MiB, and per 16 MiB
+/// from the top down.
+pub fn saved_states_cmd() -> Result<i32> {
+    use crate::backend::qmp::{snapshot, state_layout};
+    const MIB: u64 = 1 << 20;
+    let states = snapshot::saved();
+    if states.is_empty() {
+        println!("no saved guest states in {}", snapshot::cache().display());
+        return Ok(0);
+    }
+    println!(
+        "MB non-zero: in all, in the top 16/32/64 MiB of RAM, then per 16 MiB from the top down"
+    );
+    for (path, _) in states {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let layout = state_layout::read(&bytes).with_context(|| format!("{}", path.display()))?;
+        let mb = |b: u64| format!("{:.1}", b as f64 / 1e6);
+        let tops: Vec<String> = [16, 32, 64]
+            .iter()
+            .map(|w| mb(layout.nonzero_in_top(w * MIB)))
+            .collect();
+        println!(
+            "{}  {} MiB  {}  top {}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            layout.ram_bytes() / MIB,
+            mb(layout.nonzero_between(0, layout.ram_bytes())),
+            tops.join(" / ")
+        );
+        let map: Vec<String> = layout
+            .map_from_top(16 * MIB)
+            .iter()
+            .map(|b| format!("{:.0}", *b as f64 / 1e6))
+            .collect();
+        println!("  {}", map.join(" "));
+    }
+    Ok(0)
+}
+
 pub(crate) fn parse_dur(what: &str, s: &str) -> Result<Duration> {
     Dur::parse_str(s)
         .map(|d| d.0)

@@ -67,7 +67,11 @@ fn main() {
             agent,
             (resume.as_deref(), allow_concurrent, &bounds.limits()),
         ),
-        Cmd::Image { agent } => commands::image_cmd(agent),
+        Cmd::Image {
+            agent,
+            saved_states: false,
+        } => commands::image_cmd(agent),
+        Cmd::Image { .. } => commands::saved_states_cmd(),
         Cmd::Scenario {
             what: ScenarioCmd::Keys { format },
         } => {

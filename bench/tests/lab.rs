@@ -471,4 +471,28 @@ fn a_snapshot_started_guest_migrates_with_its_memory_intact() {
         .flatten()
         .any(|e| e.path().extension().is_some_and(|x| x == "state"));
     assert!(saved, "no saved state in the cache");
+    // Each saved state reads back page by page, and a 256 MiB guest's
+    // top 16 MiB hold its page array (4.2 MB) and initramfs (1.7 MB).
+    let out = migbench()
+        .args(["image", "--saved-states"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let top16 = |l: &str| {
+        l.split("top ")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse::<f64>()
+            .ok()
+    };
+    let held = |l: &str| top16(l).is_some_and(|t| (5.9..=16.8).contains(&t));
+    let mine: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(".state  256 MiB"))
+        .collect();
+    assert!(
+        out.status.success() && !mine.is_empty() && mine.iter().all(|l| held(l)),
+        "{text}"
+    );
 }

@@ -13,10 +13,10 @@ use std::path::Path;
 use migbench_model::stats::median;
 use migbench_model::RunRecord;
 use migbench_predict::accuracy::{
-    check, downtime_tolerance_ms, downtime_tolerance_p90_ms, measured_downtime, Checked,
+    downtime_tolerance_ms, downtime_tolerance_p90_ms, measured_downtime, Checked,
 };
-use migbench_predict::{fit, fit_report, Constants, Envelope, Model};
-use model_fixtures::{cell, fitted, fixtures, print_row};
+use migbench_predict::{fit_report, Constants, Envelope, Model};
+use model_fixtures::{cell, figures, fitted, fixtures, left_out, quantile};
 
 /// Each fixture file's stem with the configurations it holds.
 fn files() -> Vec<(String, Vec<String>)> {
@@ -37,65 +37,6 @@ fn files() -> Vec<(String, Vec<String>)> {
         .collect();
     out.sort();
     out
-}
-
-/// The `q`-quantile of `v` (nearest rank).
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut v: Vec<f64> = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[k]
-}
-
-/// Figures over checked runs: median and 90th percentile of |total time
-/// error| (%) and |downtime error| (ms), and the share of runs whose
-/// ending was right.
-#[derive(Debug)]
-struct Figures {
-    runs: usize,
-    time_median: f64,
-    time_p90: f64,
-    down_median: f64,
-    down_p90: f64,
-    /// Median of |downtime error| over the run's median tolerance (20 ms
-    /// or 15 %): at most 1 meets the target.
-    down_scaled_median: f64,
-    /// 90th percentile of |downtime error| over the run's p90 tolerance
-    /// (50 ms or 30 %).
-    down_scaled_p90: f64,
-    ending_pct: f64,
-}
-
-fn figures(checked: &[Checked]) -> Figures {
-    let time: Vec<f64> = checked
-        .iter()
-        .filter_map(|c| c.time_error_pct.map(f64::abs))
-        .collect();
-    let down: Vec<f64> = checked
-        .iter()
-        .filter_map(|c| c.downtime_error_ms.map(f64::abs))
-        .collect();
-    let scaled = |tol: fn(f64) -> f64| -> Vec<f64> {
-        checked
-            .iter()
-            .filter_map(|c| Some(c.downtime_error_ms?.abs() / tol(measured_downtime(c.rec)?)))
-            .collect()
-    };
-    Figures {
-        down_scaled_median: median(&scaled(downtime_tolerance_ms)).unwrap(),
-        down_scaled_p90: quantile(&scaled(downtime_tolerance_p90_ms), 0.9),
-        runs: checked.len(),
-        time_median: median(&time).unwrap(),
-        time_p90: quantile(&time, 0.9),
-        down_median: median(&down).unwrap(),
-        down_p90: quantile(&down, 0.9),
-        ending_pct: checked
-            .iter()
-            .filter(|c| c.completed == c.predicted.converges)
-            .count() as f64
-            / checked.len() as f64
-            * 100.0,
-    }
 }
 
 /// The rounding `LAB` writes a constant with, by its name; a constant
@@ -176,24 +117,8 @@ const README_MODEL_REPEATED: (f64, f64) = (0.63, 0.96);
 #[test]
 fn left_out_configurations_are_predicted_as_the_readme_says() {
     let recs = fixtures();
-    let mut cells: Vec<String> = recs.iter().map(cell).collect();
-    cells.sort();
-    cells.dedup();
+    let (cells, all) = left_out(&recs);
     assert!(cells.len() >= 40, "{} configurations", cells.len());
-    println!(
-        "{:<60} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6}  ending",
-        "configuration left out", "total s", "pred s", "err %", "down ms", "pred ms", "err ms"
-    );
-    let mut all: Vec<Checked> = Vec::new();
-    for c in &cells {
-        let train: Vec<RunRecord> = recs.iter().filter(|r| cell(r) != *c).cloned().collect();
-        let test: Vec<&RunRecord> = recs.iter().filter(|r| cell(r) == *c).collect();
-        let constants = fit(&train).expect("fitted").constants;
-        for k in check(&test, &constants) {
-            print_row(&k);
-            all.push(k);
-        }
-    }
     // Per fixture file, as the docs quote it.
     println!("| fixture | configurations | runs | total time median | p90 | downtime median | p90 | endings right |");
     println!("|---|---|---|---|---|---|---|---|");

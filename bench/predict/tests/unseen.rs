@@ -1,14 +1,16 @@
 //! The model, fitted on every fixture, against configurations it has
 //! never been fitted on (`fixtures/model/holdout/`: each within the
 //! issue's targets), the cells it misses (`fixtures/model/misses/`:
-//! held as the docs state them) and what explains check9's miss
-//! (`fixtures/model/setup/`).
+//! held as the docs state them), what explains check9's miss
+//! (`fixtures/model/setup/`), and every fitted fixture run again
+//! (`fixtures/model/refit/`).
 
 mod model_fixtures;
 
 use migbench_model::RunRecord;
 use migbench_predict::accuracy::check;
-use model_fixtures::{cell, fitted, fixtures, load, medians, print_row};
+use migbench_predict::{fit, Constants};
+use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, print_row};
 
 /// Configurations no fixture has (the issue's own: a 512 MiB guest over
 /// 200 Mbit with a 200 ms limit, idle and 3 MB/s, with a working set of a
@@ -220,5 +222,66 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
             (got - down_ms).abs() < 0.5,
             "{ram} MiB, {link_bps}, {limit_ms} ms: {got}"
         );
+    }
+}
+
+/// Every fitted fixture run again on 2026-12-06 with that day's guest
+/// (`fixtures/model/refit/`, not fitted on): fitted on them instead, the
+/// setup line halves (788 to 360 ms per GiB) and the guest's background
+/// dirtying becomes 0.5 MB/s (the idle 512 MiB guest with a
+/// 64 MiB working set is then predicted to pause 201 ms, not 103); left out one configuration at a time the
+/// total time is closer (1.8 % and 7.2 %) but the downtime misses both
+/// targets (1.08 and 1.38 in the units). The shipped model,
+/// never fitted on them, predicts them within 4.5 % and 11.7 % and
+/// 0.92 and 1.03: as the guide says.
+#[test]
+fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
+    let recs = load("refit");
+    assert_eq!(recs.len(), 94);
+    let c = fit(&recs).expect("fitted").constants;
+    println!("fitted on the re-run: {c:?}");
+    assert!(
+        (c.setup_ms + c.setup_ms_per_gib - 360.0).abs() < 1.0,
+        "{c:?}"
+    );
+    assert_eq!(c.background_rate, 0.5e6);
+    // Why the pause grows: the idle 512 MiB guest with the default
+    // 64 MiB working set (`holdout/check3`), 73 ms measured.
+    let held = load("holdout");
+    let idle64: Vec<&RunRecord> = held
+        .iter()
+        .filter(|r| {
+            r.params.ram.0 == 512 << 20
+                && r.params.working_set.0 == 64 << 20
+                && r.params.dirty_rate.0 == 0
+        })
+        .collect();
+    let pd = check(&idle64, &c)[0].predicted.downtime_ms.unwrap();
+    assert!((pd - 201.0).abs() < 5.0, "{pd}");
+    // The shipped model on them (never fitted on them), then a fit of
+    // them, each configuration left out in turn: the guide's figures
+    // (total time median and p90 %, downtime scaled median and p90).
+    let refs: Vec<&RunRecord> = recs.iter().collect();
+    let shipped = figures(&check(&refs, &Constants::LAB));
+    let (cells, all) = left_out(&recs);
+    assert_eq!(cells.len(), 46);
+    let refit = figures(&all);
+    for (what, f, stated) in [
+        ("shipped", shipped, [4.5, 11.7, 0.92, 1.03]),
+        ("refitted, left out", refit, [1.8, 7.2, 1.08, 1.38]),
+    ] {
+        println!("{what}: {f:?}");
+        let got = [
+            f.time_median,
+            f.time_p90,
+            f.down_scaled_median,
+            f.down_scaled_p90,
+        ];
+        for (g, s) in got.iter().zip(stated) {
+            assert!(
+                (g - s).abs() < 0.05,
+                "{what}: {got:?}, the guide says {stated:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,273 @@
+//! Where a saved guest's non-zero memory lies: the RAM pages of a QEMU
+//! 7.2 migration stream written from a paused guest (a snapshot-started
+//! guest's saved state), read back as one flag per page of `pc.ram`.
+//! Which pages an idle guest's last pass meets last decides its pause.
+
+use thiserror::Error;
+
+/// A page's header flags (QEMU's `migration/ram.c`, 7.2).
+const ZERO: u64 = 0x02;
+const MEM_SIZE: u64 = 0x04;
+const PAGE: u64 = 0x08;
+const EOS: u64 = 0x10;
+const CONTINUE: u64 = 0x20;
+const FLAGS: u64 = 0xfff;
+const PAGE_SIZE: usize = 4096;
+/// Section types and the footer that ends each section part.
+const SECTION_START: u8 = 0x01;
+const SECTION_PART: u8 = 0x02;
+const SECTION_END: u8 = 0x03;
+const SECTION_FOOTER: u8 = 0x7e;
+/// The guest's main RAM block on a PC machine.
+const MAIN_RAM: &str = "pc.ram";
+
+/// What a stream that is not a paused guest's saved state lacks.
+#[derive(Debug, Error, PartialEq)]
+pub enum LayoutError {
+    #[error("not a QEMU saved state (no QEVM header)")]
+    NotAState,
+    #[error("no RAM section (a saved state of a guest without RAM?)")]
+    NoRam,
+    #[error("the stream ends inside the RAM section, at byte {0}")]
+    Truncated(usize),
+    #[error(
+        "page flags {flags:#x} at byte {at} are not a plain pre-copy page (compression or XBZRLE?)"
+    )]
+    UnknownFlags { flags: u64, at: usize },
+    #[error("no {MAIN_RAM} block in the RAM section")]
+    NoMainRam,
+}
+
+/// The main RAM's pages as the state holds them: whether each is non-zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    nonzero: Vec<bool>,
+}
+
+impl Layout {
+    /// The main RAM's size, bytes.
+    pub fn ram_bytes(&self) -> u64 {
+        (self.nonzero.len() * PAGE_SIZE) as u64
+    }
+
+    /// The non-zero bytes of `[from, to)` (byte offsets into the RAM).
+    pub fn nonzero_between(&self, from: u64, to: u64) -> u64 {
+        let page = |b: u64| (b as usize / PAGE_SIZE).min(self.nonzero.len());
+        let n = self.nonzero[page(from)..page(to).max(page(from))]
+            .iter()
+            .filter(|&&v| v)
+            .count();
+        (n * PAGE_SIZE) as u64
+    }
+
+    /// The non-zero bytes of the RAM's last `window` bytes: what a first
+    /// pass, sent in address order, meets last.
+    pub fn nonzero_in_top(&self, window: u64) -> u64 {
+        let size = self.ram_bytes();
+        self.nonzero_between(size.saturating_sub(window), size)
+    }
+
+    /// The non-zero bytes in each `bin`-byte stretch from the top of RAM
+    /// down (the last one shorter where the RAM is not a multiple of
+    /// `bin`, as a TCG guest's padded RAM is not).
+    pub fn map_from_top(&self, bin: u64) -> Vec<u64> {
+        let size = self.ram_bytes();
+        (0..size.div_ceil(bin))
+            .map(|k| self.nonzero_between(size.saturating_sub((k + 1) * bin), size - k * bin))
+            .collect()
+    }
+}
+
+/// The layout of the saved state in `bytes`.
+pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
+    if bytes.get(..4) != Some(b"QEVM") {
+        return Err(LayoutError::NotAState);
+    }
+    // The RAM section's start: type, section id, idstr "ram", instance
+    // id, version; what comes before it (the machine's configuration) is
+    // not needed.
+    let at = bytes
+        .windows(4)
+        .enumerate()
+        .find(|(i, w)| *w == b"\x03ram" && *i >= 5 && bytes[i - 5] == SECTION_START)
+        .map(|(i, _)| i + 4 + 8)
+        .ok_or(LayoutError::NoRam)?;
+    let mut s = Stream { bytes, at };
+    let header = s.be64()?;
+    if header & FLAGS != MEM_SIZE {
+        return Err(LayoutError::NoRam);
+    }
+    // Each block's name and size, together the header's total.
+    let (total, mut listed) = (header & !FLAGS, 0u64);
+    let mut main_size = None;
+    while listed < total {
+        let name = s.name()?;
+        let size = s.be64()?;
+        if name == MAIN_RAM {
+            main_size = Some(size);
+        }
+        listed += size;
+    }
+    let main_size = main_size.ok_or(LayoutError::NoMainRam)?;
+    let mut nonzero = vec![false; main_size as usize / PAGE_SIZE];
+    let mut in_main = false;
+    loop {
+        let at = s.at;
+        let header = s.be64()?;
+        let (flags, offset) = (header & FLAGS, header & !FLAGS);
+        if flags == EOS {
+            // A part ends with a footer; the next part or the end follows,
+            // or another section (the devices): the RAM is all read.
+            s.expect(SECTION_FOOTER)?;
+            s.skip(4)?;
+            match s.byte()? {
+                SECTION_PART | SECTION_END => s.skip(4)?,
+                _ => break,
+            }
+            continue;
+        }
+        if flags & !(CONTINUE) & !(ZERO | PAGE) != 0 || flags & (ZERO | PAGE) == 0 {
+            return Err(LayoutError::UnknownFlags { flags, at });
+        }
+        if flags & CONTINUE == 0 {
+            in_main = s.name()? == MAIN_RAM;
+        }
+        let page = offset as usize / PAGE_SIZE;
+        let value = if flags & ZERO != 0 {
+            s.byte()? != 0
+        } else {
+            s.take(PAGE_SIZE)?.iter().any(|&b| b != 0)
+        };
+        if in_main && page < nonzero.len() {
+            nonzero[page] = value;
+        }
+    }
+    Ok(Layout { nonzero })
+}
+
+/// A cursor over the stream; running out is [`LayoutError::Truncated`].
+struct Stream<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Stream<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], LayoutError> {
+        let got = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or(LayoutError::Truncated(self.at))?;
+        self.at += n;
+        Ok(got)
+    }
+    fn skip(&mut self, n: usize) -> Result<(), LayoutError> {
+        self.take(n).map(|_| ())
+    }
+    fn byte(&mut self) -> Result<u8, LayoutError> {
+        Ok(self.take(1)?[0])
+    }
+    fn expect(&mut self, b: u8) -> Result<(), LayoutError> {
+        let at = self.at;
+        if self.byte()? == b {
+            Ok(())
+        } else {
+            Err(LayoutError::Truncated(at))
+        }
+    }
+    fn be64(&mut self) -> Result<u64, LayoutError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes(b.try_into().expect("8 bytes")))
+    }
+    fn name(&mut self) -> Result<String, LayoutError> {
+        let n = self.byte()? as usize;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A saved state of `pages` (main RAM, `Some(fill)` a page of that
+    /// byte, `None` a zero page) and one ROM page, in `parts` parts.
+    fn state(pages: &[Option<u8>], parts: usize) -> Vec<u8> {
+        let mut v = b"QEVM\0\0\0\x03\x07junk".to_vec();
+        v.extend([SECTION_START, 0, 0, 0, 2, 3]);
+        v.extend(b"ram");
+        v.extend([0u8; 8]);
+        let main = (pages.len() * PAGE_SIZE) as u64;
+        v.extend(((main + PAGE_SIZE as u64) | MEM_SIZE).to_be_bytes());
+        for (name, size) in [(MAIN_RAM, main), ("pc.rom", PAGE_SIZE as u64)] {
+            v.push(name.len() as u8);
+            v.extend(name.as_bytes());
+            v.extend(size.to_be_bytes());
+        }
+        let per = pages.len().div_ceil(parts);
+        for (k, chunk) in pages.chunks(per).enumerate() {
+            if k > 0 {
+                v.extend([SECTION_PART, 0, 0, 0, 2]);
+            }
+            for (i, p) in chunk.iter().enumerate() {
+                let offset = ((k * per + i) * PAGE_SIZE) as u64;
+                let cont = if i == 0 { 0 } else { CONTINUE };
+                match p {
+                    None => v.extend((offset | ZERO | cont).to_be_bytes()),
+                    Some(_) => v.extend((offset | PAGE | cont).to_be_bytes()),
+                }
+                if i == 0 {
+                    v.push(MAIN_RAM.len() as u8);
+                    v.extend(MAIN_RAM.as_bytes());
+                }
+                match p {
+                    None => v.push(0),
+                    Some(b) => v.extend(std::iter::repeat_n(*b, PAGE_SIZE)),
+                }
+            }
+            // A ROM page full of ones, in its own block: not the RAM's.
+            v.extend(PAGE.to_be_bytes());
+            v.push(6);
+            v.extend(b"pc.rom");
+            v.extend([1u8; PAGE_SIZE]);
+            v.extend(EOS.to_be_bytes());
+            v.extend([SECTION_FOOTER, 0, 0, 0, 2]);
+        }
+        v.extend([0x04, 0, 0, 0, 3]); // the devices' section follows
+        v
+    }
+
+    #[test]
+    fn non_zero_pages_are_found_where_the_state_put_them_across_parts() {
+        let mut pages = vec![None; 64];
+        pages[0] = Some(7);
+        pages[60] = Some(1);
+        pages[63] = Some(0xff);
+        let layout = read(&state(&pages, 3)).unwrap();
+        assert_eq!(layout.ram_bytes(), 64 * 4096);
+        assert_eq!(layout.nonzero_in_top(4 * 4096), 2 * 4096);
+        assert_eq!(layout.nonzero_in_top(1 << 30), 3 * 4096);
+        assert_eq!(layout.map_from_top(32 * 4096), vec![2 * 4096, 4096]);
+        assert_eq!(layout.map_from_top(40 * 4096), vec![2 * 4096, 4096]);
+        // A page whose contents are zero though sent whole is zero.
+        pages[10] = Some(0);
+        assert_eq!(
+            read(&state(&pages, 1)).unwrap().nonzero_in_top(1 << 30),
+            3 * 4096
+        );
+    }
+
+    #[test]
+    fn a_stream_that_is_not_a_whole_saved_state_is_refused_by_what_it_lacks() {
+        assert_eq!(read(b"not a state"), Err(LayoutError::NotAState));
+        assert_eq!(read(b"QEVM\0\0\0\x03"), Err(LayoutError::NoRam));
+        let whole = state(&[Some(1), None], 1);
+        let cut = &whole[..whole.len() - 4200];
+        assert!(matches!(read(cut), Err(LayoutError::Truncated(_))));
+        let mut compressed = whole.clone();
+        let first = whole.windows(6).position(|w| w == b"pc.rom").unwrap() + 6 + 8;
+        compressed[first + 7] |= 0x40; // XBZRLE on the first page
+        assert!(matches!(
+            read(&compressed),
+            Err(LayoutError::UnknownFlags { flags, .. }) if flags & 0x40 != 0
+        ));
+    }
+}
