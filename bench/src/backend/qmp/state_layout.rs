@@ -36,6 +36,8 @@ pub enum LayoutError {
     UnknownFlags { flags: u64, at: usize },
     #[error("no {MAIN_RAM} block in the RAM section")]
     NoMainRam,
+    #[error("{MAIN_RAM} is said to be {claimed} bytes, more than a stream of {len} bytes can hold (9 bytes a page at least)")]
+    TooLarge { claimed: u64, len: usize },
 }
 
 /// The main RAM's pages as the state holds them: whether each is non-zero.
@@ -106,9 +108,17 @@ pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
         if name == MAIN_RAM {
             main_size = Some(size);
         }
-        listed += size;
+        listed = listed.saturating_add(size);
     }
     let main_size = main_size.ok_or(LayoutError::NoMainRam)?;
+    // Each page comes once, a zero page in 9 bytes: a claim beyond that
+    // is not this kind of state (and must not size the map).
+    if main_size / PAGE_SIZE as u64 > (bytes.len() / 9) as u64 {
+        return Err(LayoutError::TooLarge {
+            claimed: main_size,
+            len: bytes.len(),
+        });
+    }
     let mut nonzero = vec![false; main_size as usize / PAGE_SIZE];
     let mut in_main = false;
     loop {
@@ -256,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_that_is_not_a_whole_saved_state_is_refused_by_what_it_lacks() {
+    fn a_stream_that_is_not_a_whole_saved_state_is_refused_saying_why() {
         assert_eq!(read(b"not a state"), Err(LayoutError::NotAState));
         assert_eq!(read(b"QEVM\0\0\0\x03"), Err(LayoutError::NoRam));
         let whole = state(&[Some(1), None], 1);
@@ -265,6 +275,11 @@ mod tests {
         let mut compressed = whole.clone();
         let first = whole.windows(6).position(|w| w == b"pc.rom").unwrap() + 6 + 8;
         compressed[first + 7] |= 0x40; // XBZRLE on the first page
+                                       // A RAM size no stream of this length holds.
+        let mut huge = whole.clone();
+        let size_at = whole.windows(6).position(|w| w == b"pc.ram").unwrap() + 6;
+        huge[size_at..size_at + 8].copy_from_slice(&(1u64 << 50).to_be_bytes());
+        assert!(matches!(read(&huge), Err(LayoutError::TooLarge { .. })));
         assert!(matches!(
             read(&compressed),
             Err(LayoutError::UnknownFlags { flags, .. }) if flags & 0x40 != 0
