@@ -86,7 +86,7 @@ pub enum Cmd {
         /// Instead, print where each saved guest state in the cache
         /// (`[lab] fast_start`) holds non-zero memory: its top of RAM is
         /// what an idle guest's first pass sends last, and its pause.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "agent")]
         saved_states: bool,
     },
     /// What a scenario file may say: `scenario keys` prints every key of

@@ -226,24 +226,38 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
 }
 
 /// Every fitted fixture run again on 2026-12-06 with that day's guest
-/// (`fixtures/model/refit/`, not fitted on): fitted on them instead, the
-/// setup line halves (788 to 360 ms per GiB) and the guest's background
-/// dirtying becomes 0.5 MB/s (the idle 512 MiB guest with a
-/// 64 MiB working set is then predicted to pause 201 ms, not 103); left out one configuration at a time the
-/// total time is closer (1.8 % and 7.2 %) but the downtime misses both
-/// targets (1.08 and 1.38 in the units). The shipped model,
-/// never fitted on them, predicts them within 4.5 % and 11.7 % and
-/// 0.92 and 1.03: as the guide says.
+/// (`fixtures/model/refit/`, not fitted on). The shipped model, never
+/// fitted on them, predicts them within 4.5 % and 11.7 % of the total
+/// time and 0.92 and 1.03 of the downtime targets (three of four met).
+/// Fitted on them instead, the setup line halves (788 to 360 ms per GiB:
+/// their 1 GiB guests set up in 333–674 ms, the fixtures' in 466–2415),
+/// the guest's background dirtying becomes 0.5 MB/s and the pause's
+/// share of the last pass' dirtying 0.75 (the idle 512 MiB guest
+/// with a 64 MiB working set is then predicted to pause 201 ms, not
+/// 103); left out one configuration at a time the total time is closer
+/// (1.8 % and 7.2 %) but the downtime misses both targets (1.08 and
+/// 1.38). As the guide says.
 #[test]
 fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let recs = load("refit");
     assert_eq!(recs.len(), 94);
     let c = fit(&recs).expect("fitted").constants;
     println!("fitted on the re-run: {c:?}");
-    assert!(
-        (c.setup_ms + c.setup_ms_per_gib - 360.0).abs() < 1.0,
-        "{c:?}"
-    );
+    assert_eq!(c.setup_ms, 0.0);
+    assert!((c.setup_ms_per_gib - 360.0).abs() < 0.5, "{c:?}");
+    assert_eq!(c.sync_share, 0.75);
+    // Why the line halves: QEMU's setup of a 1 GiB guest, ms.
+    let setups = |runs: &[RunRecord]| -> (f64, f64) {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.params.ram.0 == 1 << 30)
+            .filter_map(|r| r.qemu_setup_time_ms)
+            .collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        (lo, v.iter().copied().fold(lo, f64::max))
+    };
+    assert_eq!(setups(&recs), (333.0, 674.0));
+    assert_eq!(setups(&fixtures()), (466.0, 2415.0));
     assert_eq!(c.background_rate, 0.5e6);
     // Why the pause grows: the idle 512 MiB guest with the default
     // 64 MiB working set (`holdout/check3`), 73 ms measured.
@@ -257,7 +271,7 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
         })
         .collect();
     let pd = check(&idle64, &c)[0].predicted.downtime_ms.unwrap();
-    assert!((pd - 201.0).abs() < 5.0, "{pd}");
+    assert!((pd - 201.0).abs() < 0.5, "{pd}");
     // The shipped model on them (never fitted on them), then a fit of
     // them, each configuration left out in turn: the guide's figures
     // (total time median and p90 %, downtime scaled median and p90).
@@ -266,9 +280,10 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let (cells, all) = left_out(&recs);
     assert_eq!(cells.len(), 46);
     let refit = figures(&all);
+    // Figures quoted to one decimal (%) within 0.05, to two within 0.005.
     for (what, f, stated) in [
-        ("shipped", shipped, [4.5, 11.7, 0.92, 1.03]),
-        ("refitted, left out", refit, [1.8, 7.2, 1.08, 1.38]),
+        ("shipped", &shipped, [4.5, 11.7, 0.92, 1.03]),
+        ("refitted, left out", &refit, [1.8, 7.2, 1.08, 1.38]),
     ] {
         println!("{what}: {f:?}");
         let got = [
@@ -277,11 +292,15 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
             f.down_scaled_median,
             f.down_scaled_p90,
         ];
-        for (g, s) in got.iter().zip(stated) {
+        for (k, (g, s)) in got.iter().zip(stated).enumerate() {
+            let margin = if k < 2 { 0.05 } else { 0.005 };
             assert!(
-                (g - s).abs() < 0.05,
+                (g - s).abs() < margin,
                 "{what}: {got:?}, the guide says {stated:?}"
             );
         }
     }
+    // Three of the four targets: the downtime's p90 just over.
+    assert!(shipped.time_median <= 5.0 && shipped.time_p90 <= 15.0);
+    assert!(shipped.down_scaled_median <= 1.0 && shipped.down_scaled_p90 > 1.0);
 }

@@ -21,7 +21,7 @@ const SECTION_FOOTER: u8 = 0x7e;
 /// The guest's main RAM block on a PC machine.
 const MAIN_RAM: &str = "pc.ram";
 
-/// What a stream that is not a paused guest's saved state lacks.
+/// Why a stream is not a whole saved state of a paused guest.
 #[derive(Debug, Error, PartialEq)]
 pub enum LayoutError {
     #[error("not a QEMU saved state (no QEVM header)")]
@@ -38,6 +38,10 @@ pub enum LayoutError {
     NoMainRam,
     #[error("{MAIN_RAM} is said to be {claimed} bytes, more than a stream of {len} bytes can hold (9 bytes a page at least)")]
     TooLarge { claimed: u64, len: usize },
+    #[error("byte {at}: {what}")]
+    Malformed { at: usize, what: String },
+    #[error("{missing} pages of {MAIN_RAM} never came (a state saved from a running guest, or cut short?)")]
+    MissingPages { missing: usize },
 }
 
 /// The main RAM's pages as the state holds them: whether each is non-zero.
@@ -88,13 +92,21 @@ pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
     // The RAM section's start: type, section id, idstr "ram", instance
     // id, version; what comes before it (the machine's configuration) is
     // not needed.
-    let at = bytes
+    let start = bytes
         .windows(4)
         .enumerate()
         .find(|(i, w)| *w == b"\x03ram" && *i >= 5 && bytes[i - 5] == SECTION_START)
-        .map(|(i, _)| i + 4 + 8)
+        .map(|(i, _)| i - 4)
         .ok_or(LayoutError::NoRam)?;
-    let mut s = Stream { bytes, at };
+    let section: [u8; 4] = bytes[start..start + 4].try_into().expect("4 bytes");
+    let mut s = Stream {
+        bytes,
+        at: start + 4 + 4 + 8,
+    };
+    let malformed = |at: usize, what: &str| LayoutError::Malformed {
+        at,
+        what: what.to_string(),
+    };
     let header = s.be64()?;
     if header & FLAGS != MEM_SIZE {
         return Err(LayoutError::NoRam);
@@ -110,6 +122,13 @@ pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
         }
         listed = listed.saturating_add(size);
     }
+    if listed != total {
+        // Postcopy or ignore-shared add fields per block: not read here.
+        return Err(malformed(
+            s.at,
+            "the RAM blocks' sizes do not add up to the total",
+        ));
+    }
     let main_size = main_size.ok_or(LayoutError::NoMainRam)?;
     // Each page comes once, a zero page in 9 bytes: a claim beyond that
     // is not this kind of state (and must not size the map).
@@ -119,8 +138,10 @@ pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
             len: bytes.len(),
         });
     }
-    let mut nonzero = vec![false; main_size as usize / PAGE_SIZE];
-    let mut in_main = false;
+    let pages = main_size as usize / PAGE_SIZE;
+    let mut nonzero = vec![false; pages];
+    let mut seen = vec![false; pages];
+    let mut in_main = None;
     loop {
         let at = s.at;
         let header = s.be64()?;
@@ -128,29 +149,44 @@ pub fn read(bytes: &[u8]) -> Result<Layout, LayoutError> {
         if flags == EOS {
             // A part ends with a footer; the next part or the end follows,
             // or another section (the devices): the RAM is all read.
-            s.expect(SECTION_FOOTER)?;
-            s.skip(4)?;
+            if s.byte()? != SECTION_FOOTER || s.take(4)? != section {
+                return Err(malformed(
+                    s.at - 1,
+                    "a RAM part does not end with its footer",
+                ));
+            }
             match s.byte()? {
-                SECTION_PART | SECTION_END => s.skip(4)?,
+                SECTION_PART | SECTION_END if s.take(4)? == section => continue,
+                SECTION_PART | SECTION_END => {
+                    return Err(malformed(s.at - 4, "another iterative section's part"))
+                }
                 _ => break,
             }
-            continue;
         }
-        if flags & !(CONTINUE) & !(ZERO | PAGE) != 0 || flags & (ZERO | PAGE) == 0 {
+        let kind = flags & !CONTINUE;
+        if kind != ZERO && kind != PAGE {
             return Err(LayoutError::UnknownFlags { flags, at });
         }
         if flags & CONTINUE == 0 {
-            in_main = s.name()? == MAIN_RAM;
+            in_main = Some(s.name()? == MAIN_RAM);
         }
-        let page = offset as usize / PAGE_SIZE;
-        let value = if flags & ZERO != 0 {
+        let main = in_main.ok_or_else(|| malformed(at, "a page before any block is named"))?;
+        let value = if kind == ZERO {
             s.byte()? != 0
         } else {
             s.take(PAGE_SIZE)?.iter().any(|&b| b != 0)
         };
-        if in_main && page < nonzero.len() {
-            nonzero[page] = value;
+        if main {
+            let page = offset as usize / PAGE_SIZE;
+            if page >= pages {
+                return Err(malformed(at, "a page beyond the end of the RAM"));
+            }
+            (nonzero[page], seen[page]) = (value, true);
         }
+    }
+    let missing = seen.iter().filter(|&&v| !v).count();
+    if missing > 0 {
+        return Err(LayoutError::MissingPages { missing });
     }
     Ok(Layout { nonzero })
 }
@@ -170,19 +206,8 @@ impl<'a> Stream<'a> {
         self.at += n;
         Ok(got)
     }
-    fn skip(&mut self, n: usize) -> Result<(), LayoutError> {
-        self.take(n).map(|_| ())
-    }
     fn byte(&mut self) -> Result<u8, LayoutError> {
         Ok(self.take(1)?[0])
-    }
-    fn expect(&mut self, b: u8) -> Result<(), LayoutError> {
-        let at = self.at;
-        if self.byte()? == b {
-            Ok(())
-        } else {
-            Err(LayoutError::Truncated(at))
-        }
     }
     fn be64(&mut self) -> Result<u64, LayoutError> {
         let b = self.take(8)?;
@@ -275,10 +300,18 @@ mod tests {
         let mut compressed = whole.clone();
         let first = whole.windows(6).position(|w| w == b"pc.rom").unwrap() + 6 + 8;
         compressed[first + 7] |= 0x40; // XBZRLE on the first page
-                                       // A RAM size no stream of this length holds.
+                                       // A page never sent is not a zero page.
+        let mut short = state(&[Some(1), None, None], 1);
+        let gone = ((2 * 4096) | ZERO | CONTINUE).to_be_bytes();
+        let last = short.windows(8).rposition(|w| w == gone).unwrap();
+        short.drain(last..last + 9);
+        assert_eq!(read(&short), Err(LayoutError::MissingPages { missing: 1 }));
+        // A RAM size no stream of this length holds.
         let mut huge = whole.clone();
         let size_at = whole.windows(6).position(|w| w == b"pc.ram").unwrap() + 6;
         huge[size_at..size_at + 8].copy_from_slice(&(1u64 << 50).to_be_bytes());
+        let total = ((1u64 << 50) + 4096) | MEM_SIZE;
+        huge[size_at - 15..size_at - 7].copy_from_slice(&total.to_be_bytes());
         assert!(matches!(read(&huge), Err(LayoutError::TooLarge { .. })));
         assert!(matches!(
             read(&compressed),
