@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::Mutex;
 
-use migbench_model::{Integrity, RunRecord};
+use migbench_model::RunRecord;
 
 pub static LAB: Mutex<()> = Mutex::new(());
 
@@ -466,14 +466,13 @@ pub fn probe_sees_libvirts_downtime(r: &RunRecord) {
         r.downtime_probe_ms.unwrap(),
     );
     assert!(l > 0.0, "{r:?}");
-    // An ICMP-probed guest (no agent: integrity not checked) is answered by
-    // its kernel the moment its vCPUs run, while libvirt stamps the resume
-    // when its event handler gets to it: a few ms later (CI saw 1.7 ms).
-    let slack = if r.integrity == Integrity::NotChecked {
-        5.0
-    } else {
-        1.0
-    };
+    // libvirt stamps the resume when its event handler gets to it, a few
+    // ms after the vCPUs run; the guest answers the probe once its kernel
+    // (ICMP) or its agent (UDP) runs. Which comes first varies under load:
+    // CI saw the probe's outage 1.7 ms short of libvirt's with ICMP
+    // (2026-11-24) and 1.4 ms short with UDP (2026-12-06: 267.6 ms
+    // against 269), where 1 ms was allowed for UDP. Both get 5 ms.
+    let slack = 5.0;
     assert!(p >= l - slack, "probe downtime {p} below libvirt's {l}");
     let net = r
         .downtime_libvirt_net_ms
