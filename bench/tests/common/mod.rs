@@ -459,7 +459,8 @@ pub fn no_progress_since_ms(
     low.expect("active samples before the abort").1
 }
 
-/// libvirt's downtime (stop to resume) is inside what the client sees.
+/// libvirt's downtime (stop to resume) is inside what the client sees,
+/// within 5 ms of libvirt's own lateness in stamping the resume.
 pub fn probe_sees_libvirts_downtime(r: &RunRecord) {
     let (l, p) = (
         r.downtime_libvirt_ms.expect("libvirt reports its downtime"),
