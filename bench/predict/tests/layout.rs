@@ -3,7 +3,11 @@
 //! on idle guests' saved states, TCG on 2 cores), as the guide quotes it:
 //! what the model's top of RAM is.
 
+mod model_fixtures;
+
 use std::path::Path;
+
+use model_fixtures::range;
 
 /// One saved state as `migbench image --saved-states` prints it: RAM in
 /// MiB, and the non-zero MB per 16 MiB from the top down.
@@ -122,8 +126,7 @@ fn the_top_of_ram_is_a_line_in_ram_and_each_boot_puts_the_kernel_image_elsewhere
         })
         .collect();
     println!("768 MiB, idle: paused {pauses:?} ms");
-    let lo = pauses.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = pauses.iter().copied().fold(0.0, f64::max);
+    let (lo, hi) = range(&pauses);
     assert_eq!((pauses.len(), lo, hi), (10, 184.0, 261.0));
     assert_eq!(pauses[..2], [252.0, 184.0]);
 }

@@ -10,7 +10,7 @@ mod model_fixtures;
 use migbench_model::RunRecord;
 use migbench_predict::accuracy::check;
 use migbench_predict::{fit, Constants};
-use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, print_row};
+use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, print_row, range};
 
 /// Configurations no fixture has (the issue's own: a 512 MiB guest over
 /// 200 Mbit with a 200 ms limit, idle and 3 MB/s, with a working set of a
@@ -145,11 +145,6 @@ fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say(
             .filter_map(|r| r.qemu_setup_time_ms)
             .collect()
     };
-    let range = |v: &[f64]| {
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lo, hi)
-    };
     let scan = load("setup");
     let near: Vec<f64> = [896, 992, 1056]
         .iter()
@@ -253,8 +248,7 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
             .filter(|r| r.params.ram.0 == 1 << 30)
             .filter_map(|r| r.qemu_setup_time_ms)
             .collect();
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        (lo, v.iter().copied().fold(lo, f64::max))
+        range(&v)
     };
     assert_eq!(setups(&recs), (333.0, 674.0));
     assert_eq!(setups(&fixtures()), (466.0, 2415.0));

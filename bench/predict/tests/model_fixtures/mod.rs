@@ -94,6 +94,14 @@ pub fn medians(runs: &[&RunRecord]) -> (f64, f64) {
     )
 }
 
+/// The least and the greatest of `v` (infinite the wrong way round when
+/// `v` is empty).
+pub fn range(v: &[f64]) -> (f64, f64) {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
 /// The `q`-quantile of `v` (nearest rank).
 pub fn quantile(v: &[f64], q: f64) -> f64 {
     let mut v: Vec<f64> = v.to_vec();
