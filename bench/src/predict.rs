@@ -140,13 +140,14 @@ fn print(
         };
         writeln!(
             out,
-            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: {remainder}, guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: {remainder} (under a cap below the link the first {:.2} MB of it free), guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,
             c.pass_ms,
             c.switchover_ms,
             c.switchover_ms_per_gib,
+            c.socket_bytes / 1e6,
             c.base_bytes / 1e6,
             c.base_bytes_per_gib / 1e6,
             c.background_rate / 1e6,

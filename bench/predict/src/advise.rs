@@ -239,7 +239,7 @@ fn why(s: &Setting, p: &Prediction, q: &Question, c: &Constants) -> String {
     let mut parts = Vec::new();
     if s.postcopy {
         parts.push(format!(
-            "post-copy after the first pass: a {:.0} ms pause, then {:.1} s of the guest running on the destination while its dirty pages follow (the guest is lost if the link fails then)",
+            "post-copy after the first pass: the guest pauses {:.0} ms, then runs {:.1} s on the destination while its dirty pages follow (the guest is lost if the link fails then)",
             p.downtime_ms.unwrap_or(0.0),
             p.postcopy_ms.unwrap_or(0.0) / 1e3
         ));

@@ -84,6 +84,15 @@ pub struct Constants {
     /// [`Constants::check_ms`] of sending, bytes.
     #[serde(default)]
     pub check_bytes: f64,
+    /// What the migration socket takes at once when a bandwidth cap below
+    /// the link leaves it empty, bytes. QEMU sends the last pages in the
+    /// pause regardless of the cap and its downtime ends once they are
+    /// written to the socket, not once they arrive: under such a cap the
+    /// first this many bytes of the pause cost nothing, and the rest
+    /// leave at the link's rate. (A link-bound stream keeps the socket
+    /// full: none.)
+    #[serde(default)]
+    pub socket_bytes: f64,
     /// How fast the workload could dirty memory with a whole vCPU,
     /// bytes/s: auto-converge's throttle slows a rate-paced workload only
     /// once the vCPU time left falls below what its rate needs.
@@ -132,6 +141,7 @@ impl Constants {
         tail_bytes_per_gib: 0.0,
         check_ms: 0.0,
         check_bytes: 0.0,
+        socket_bytes: 0.0,
         dirty_capacity: Constants::LAB.dirty_capacity,
         compress_rate: Constants::LAB.compress_rate,
     };
@@ -146,7 +156,7 @@ impl Constants {
         setup_ms: 0.0,
         setup_ms_per_gib: 788.0,
         pass_ms: 0.0,
-        switchover_ms: 7.0,
+        switchover_ms: 8.0,
         switchover_ms_per_gib: 0.0,
         base_bytes: 66.5e6,
         base_bytes_per_gib: 33.8e6,
@@ -156,8 +166,9 @@ impl Constants {
         sync_share: 0.5,
         tail_bytes: 10e6,
         tail_bytes_per_gib: 4e6,
-        check_ms: 125.0,
-        check_bytes: 2e6,
+        check_ms: 150.0,
+        check_bytes: 1e6,
+        socket_bytes: 1.25e6,
         dirty_capacity: 500e6,
         compress_rate: 200e6,
     };

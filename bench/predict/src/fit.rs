@@ -1,9 +1,10 @@
 //! Fitting the model's constants to a lab's own runs: medians and
 //! least-squares lines for what a run shows directly (link goodput, setup,
 //! the guest's own memory), a small grid for what only shows in total
-//! times (pass cost, background dirtying), and one for the remainder's
-//! shares with the switchover line that predict QEMU's downtimes. What the
-//! runs cannot tell apart keeps [`Constants::PRIOR`] and is named.
+//! times (pass cost, background dirtying), one for the remainder's
+//! shares with the switchover line that predict QEMU's downtimes, and one
+//! for what the socket takes under a cap below the link. What the runs
+//! cannot tell apart keeps [`Constants::PRIOR`] and is named.
 
 use crate::{predict, Constants, Envelope, Inputs, Model};
 use migbench_model::stats::median;
@@ -90,7 +91,8 @@ fn ram_line(points: &[(f64, f64)], ram_varies: bool, prior_slope: f64) -> Option
 /// memory (lines in RAM), the pass cost and background dirtying that
 /// predict the busy runs' total times best (a grid), then the switchover
 /// (a line in RAM) and the remainder's constants that predict QEMU's
-/// downtimes best. Nothing starts from [`Constants::LAB`]: what the runs
+/// downtimes best (runs capped below their link left out), then the
+/// socket's take that predicts those capped runs' downtimes best. Nothing starts from [`Constants::LAB`]: what the runs
 /// cannot identify keeps [`Constants::PRIOR`] and is named. `None`
 /// without a completed uncapped pre-copy run.
 pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
@@ -224,6 +226,7 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
         }
     }
     let c = downtime_fit(&done, c, ram_varies, &mut unidentified);
+    let c = socket_fit(&done, c, &mut unidentified);
     Some(Fitted {
         model: Model {
             constants: c,
@@ -242,6 +245,8 @@ pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
 /// and the span need more than one limit's worth (limit or link varied),
 /// the dirtied share more than one dirty rate. The limit's share acts
 /// on throttled guests only, which a plain run is not: it keeps its prior.
+/// Runs capped below their link are left out: their pauses are the
+/// socket's ([`socket_fit`]), and judging them without it bent this fit.
 fn downtime_fit(
     done: &[&RunRecord],
     c: Constants,
@@ -249,8 +254,10 @@ fn downtime_fit(
     unidentified: &mut Vec<String>,
 ) -> Constants {
     let prior = Constants::PRIOR;
+    // Runs capped below the link tell the socket's take ([`socket_fit`]).
     let measured: Vec<(&RunRecord, f64)> = done
         .iter()
+        .filter(|r| !capped_below_link(r, &c))
         .filter_map(|r| Some((*r, r.downtime_qemu_ms?)))
         .collect();
     let limit_varies = distinct(done, |r| r.params.downtime_limit.ms()) >= 2
@@ -374,6 +381,52 @@ fn downtime_fit(
         return best_of(Some((prior.switchover_ms, prior.switchover_ms_per_gib))).unwrap_or(with);
     }
     with
+}
+
+/// Whether a run's bandwidth cap is below what its link delivers.
+fn capped_below_link(r: &RunRecord, c: &Constants) -> bool {
+    let i = Inputs::of(&r.params);
+    i.max_bandwidth
+        .is_some_and(|cap| cap < i.link_bps / 8.0 * c.goodput)
+}
+
+/// `c` with the socket's take under a bandwidth cap below the link
+/// (0–4 MB in steps of 0.25 MB) that gives the downtimes of `done`'s runs
+/// so capped their least mean |error|; the prior's (none) without such a
+/// run, named.
+fn socket_fit(done: &[&RunRecord], c: Constants, unidentified: &mut Vec<String>) -> Constants {
+    let capped: Vec<(Inputs, f64)> = done
+        .iter()
+        .filter(|r| capped_below_link(r, &c))
+        .filter_map(|r| Some((Inputs::of(&r.params), r.downtime_qemu_ms?)))
+        .collect();
+    if capped.is_empty() {
+        unidentified.push(format!(
+            "what the socket takes under a bandwidth cap below the link (no such run): {:.1} MB kept",
+            Constants::PRIOR.socket_bytes / 1e6
+        ));
+        return Constants {
+            socket_bytes: Constants::PRIOR.socket_bytes,
+            ..c
+        };
+    }
+    let error = |c: &Constants| -> f64 {
+        capped
+            .iter()
+            .map(|(i, m)| {
+                predict(i, c)
+                    .downtime_ms
+                    .map_or(f64::INFINITY, |p| (p - m).abs())
+            })
+            .sum()
+    };
+    (0..=16)
+        .map(|k| Constants {
+            socket_bytes: k as f64 * 0.25e6,
+            ..c
+        })
+        .min_by(|a, b| error(a).total_cmp(&error(b)))
+        .unwrap_or(c)
 }
 
 /// The pass cost (0–1 s) and background dirtying (0–4 MB/s) that give

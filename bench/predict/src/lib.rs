@@ -5,7 +5,8 @@
 //! sends every page that is not zero, each later pass the pages dirtied
 //! during the one before (a page dirtied twice is sent once, so they
 //! saturate at the working set); QEMU completes when what remains fits
-//! the downtime limit at the rate it measures. Settings act on that loop:
+//! the downtime limit at the rate it measures, and sends the rest in the
+//! pause at the link's rate whatever the cap. Settings act on that loop:
 //! a bandwidth cap and compression on the rate, XBZRLE on re-sent pages,
 //! auto-converge on the dirty rate, Nova's stepping on the limit over
 //! time, post-copy and the completion timeout end it early. The
@@ -279,7 +280,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                     OutcomeDetail::Converged
                 },
                 at_s: t - tail_ms / 1e3,
-                downtime_ms: Some(left_ms + switchover_ms),
+                downtime_ms: Some(last_pages_ms(i, c, left_ms / 1e3 * rate) + switchover_ms),
                 postcopy_ms: None,
                 extra_bytes: ((left_ms - tail_ms) / 1e3 * rate).max(0.0),
             };
@@ -363,6 +364,22 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
         max_throttle_pct: max_throttle * 100.0,
         downtime_limit_final_ms: i.limit_at(end.at_s * 1e3),
     }
+}
+
+/// The pause's share of sending the last `bytes` (before compression),
+/// ms: QEMU sends them regardless of the bandwidth cap, and its downtime
+/// ends once they are in the socket. A stream capped below the link
+/// leaves the socket empty, so its first [`Constants::socket_bytes`] cost
+/// nothing and the rest leave at the link's rate; a link-bound stream
+/// keeps it full. With compression the data rate stands.
+fn last_pages_ms(i: &Inputs, c: &Constants, bytes: f64) -> f64 {
+    let rate = data_rate(i, c);
+    if i.compression {
+        return bytes / rate * 1e3;
+    }
+    let link = i.link_bps / 8.0 * c.goodput;
+    let free = if rate < link { c.socket_bytes } else { 0.0 };
+    (bytes - free).max(0.0) / link.max(1.0) * 1e3
 }
 
 /// Post-copy takes over at `at` with `dirty` bytes still on the source:

@@ -23,6 +23,7 @@ const T: Constants = Constants {
     tail_bytes_per_gib: 0.0,
     check_ms: 0.0,
     check_bytes: 0.0,
+    socket_bytes: 0.0,
     dirty_capacity: 500e6,
     compress_rate: 200e6,
 };
@@ -79,6 +80,35 @@ fn dirtying_adds_passes_and_time_until_it_outpaces_the_link() {
         "{advice}"
     );
     assert!(to_converge(&guest(5.0, 100.0), &c).is_none());
+}
+
+/// The socket takes the first of the pause's pages only when a cap below
+/// the link left it empty: a link-bound stream's pause does not change.
+#[test]
+fn the_socket_shortens_only_a_pause_capped_below_the_link() {
+    let with = Constants {
+        socket_bytes: 50.0 * MB,
+        ..T
+    };
+    let mut capped = guest(2.0, 1000.0);
+    capped.max_bandwidth = Some(30.0 * MB);
+    let (a, b) = (predict(&capped, &T), predict(&capped, &with));
+    assert!(a.downtime_ms.unwrap() > T.switchover_ms + 1.0, "{a:?}");
+    // 50 MB holds the whole remainder: the switchover alone.
+    assert_eq!(
+        b.downtime_ms,
+        Some(T.switchover_ms + T.switchover_ms_per_gib / 4.0)
+    );
+    for link_bound in [guest(2.0, 1000.0), {
+        let mut g = guest(2.0, 100.0);
+        g.max_bandwidth = Some(50.0 * MB);
+        g
+    }] {
+        assert_eq!(
+            predict(&link_bound, &T).downtime_ms,
+            predict(&link_bound, &with).downtime_ms
+        );
+    }
 }
 
 #[test]

@@ -54,6 +54,7 @@ fn rounding(name: &str) -> Option<f64> {
         | "check_ms" => 1.0,
         "base_bytes" | "base_bytes_per_gib" | "background_rate" | "tail_bytes"
         | "tail_bytes_per_gib" | "check_bytes" => 0.1e6,
+        "socket_bytes" => 0.01e6,
         "dirty_capacity" | "compress_rate" => return None,
         other => panic!("no rounding for the constant `{other}`: say how LAB writes it"),
     })
@@ -95,7 +96,7 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
 /// them beyond the margins fails here until the docs say so.
-const README_LOCO: (f64, f64, f64, f64, f64) = (3.3, 11.0, 20.0, 57.0, 98.9);
+const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 53.0, 98.9);
 
 /// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
@@ -106,13 +107,16 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (3.3, 11.0, 20.0, 57.0, 98.9);
 /// mean), with its 95 % intervals, and the model on those runs.
 /// (2026-12-06, eighth session: the top of RAM's slope per GiB moved the
 /// model's from 0.71 and 1.04; the docs had called the first of these
-/// floors the best any model could do, which overstated it.)
-const README_SCALED: (f64, f64) = (0.64, 0.96);
+/// floors the best any model could do, which overstated it. Tenth
+/// session: capped runs' last pages leave at the link's rate past what
+/// the socket takes, and the remainder is fitted without those runs;
+/// from 0.64 and 0.96, and on the repeated runs from 0.63 and 0.96.)
+const README_SCALED: (f64, f64) = (0.74, 0.92);
 const README_FLOOR: (f64, f64, f64, f64) = (0.60, 1.02, 0.47, 0.72);
 /// The noise level's 95 % intervals (median from, to; p90 from, to).
 const README_NOISE_INTERVAL: (f64, f64, f64, f64) = (0.21, 0.68, 0.45, 1.15);
 /// The model's figures on the runs the floors are computed on.
-const README_MODEL_REPEATED: (f64, f64) = (0.63, 0.96);
+const README_MODEL_REPEATED: (f64, f64) = (0.75, 0.94);
 
 #[test]
 fn left_out_configurations_are_predicted_as_the_readme_says() {
@@ -195,10 +199,12 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
         0.03,
     );
     near("model on the repeated runs, p90", floor.model.1, mp, 0.05);
-    // The model's figures lie inside the noise level's intervals: these
-    // runs cannot tell it from a model of each configuration's mean.
+    // The model's 90th percentile lies inside the noise level's
+    // interval, its median above it (before the socket, 0.63, inside):
+    // on the median these runs tell it from a model of each
+    // configuration's mean.
     assert!(
-        floor.model.0 <= imh && floor.model.1 <= iph,
+        floor.model.0 > imh && floor.model.1 <= iph,
         "{:?}",
         floor.model
     );
@@ -336,13 +342,20 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
     );
     // Its link and dirty rate vary: the shares are fitted. Its remainder
     // takes all of its downtimes, so the switchover is the prior's (and
-    // a post-copy switch still pauses the guest).
-    assert_eq!(f.unidentified.len(), 2, "{:?}", f.unidentified);
+    // a post-copy switch still pauses the guest). None of its runs is
+    // capped below its link: the socket's take is the prior's none.
+    assert_eq!(f.unidentified.len(), 3, "{:?}", f.unidentified);
     assert!(
         f.unidentified[1].starts_with("the switchover"),
         "{:?}",
         f.unidentified
     );
+    assert!(
+        f.unidentified[2].starts_with("what the socket takes"),
+        "{:?}",
+        f.unidentified
+    );
+    assert_eq!(c.socket_bytes, prior.socket_bytes);
     assert_eq!(c.switchover_ms, prior.switchover_ms);
     // A post-copy switch of a 2 GiB guest still pauses it (the prior's
     // slope), where a slope fitted as 0 said "a 0 ms pause".
@@ -371,7 +384,12 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
     let s = fit_report(&single).unwrap();
     println!("{:?}", s.unidentified);
     let text = s.unidentified.join("; ");
-    for what in ["per-GiB", "between QEMU's checks", "between syncs"] {
+    for what in [
+        "per-GiB",
+        "between QEMU's checks",
+        "between syncs",
+        "the socket",
+    ] {
         assert!(text.contains(what), "{what}: {text}");
     }
     let sc = s.model.constants;

@@ -24,17 +24,27 @@ use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, p
 /// 180 Mbit with a 220 ms limit, idle and 3 MB/s, run after the top of
 /// RAM's slope and predicted first; three runs each),
 /// run here and never fitted on: each cell's median within the issue's
-/// targets (total time 10 %, downtime 50 ms or 25 %).
+/// targets (total time 10 %, downtime 50 ms or 25 %) but the one the
+/// docs name. Since capped runs' last pages leave at the link's rate
+/// (tenth session) the busy 512 MiB cell with a 128 MiB working
+/// set misses: 125 ms measured, 183 predicted (within 50 ms before, at
+/// 174). Every total time meets its target.
 #[test]
-fn configurations_never_fitted_on_are_predicted_within_the_targets() {
+fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
+    const MISSES: [(&str, f64, f64); 1] = [(
+        "512MiB 3MB/s ws 128MiB 200mbit limit 200ms cap unlimited",
+        125.0,
+        183.0,
+    )];
     let c = fitted().constants;
     let held = load("holdout");
     assert_eq!(held.len(), 42);
     let mut cells: Vec<String> = held.iter().map(cell).collect();
     cells.sort();
     cells.dedup();
-    // The README's "15 of 18": these 14, and the misses' one that meets.
+    // The README's "14 of 18": 13 of these 14, and the misses' one that meets.
     assert_eq!(cells.len(), 14);
+    let mut missed = Vec::new();
     for name in cells {
         let runs: Vec<&RunRecord> = held.iter().filter(|r| cell(r) == name).collect();
         let checked = check(&runs, &c);
@@ -54,10 +64,15 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
             "{name}: total {total} predicted {}",
             p.total_time_ms
         );
-        assert!(
-            (pd - down).abs() <= (0.25 * down).max(50.0),
-            "{name}: downtime {down} predicted {pd}"
-        );
+        if (pd - down).abs() > (0.25 * down).max(50.0) {
+            missed.push((name, down, pd));
+        }
+    }
+    assert_eq!(missed.len(), MISSES.len(), "{missed:?}");
+    for ((name, down, pd), (stated, down_ms, pd_ms)) in missed.iter().zip(MISSES) {
+        assert_eq!(name, stated);
+        assert!((down - down_ms).abs() < 0.5, "{name}: measured {down}");
+        assert!((pd - pd_ms).abs() <= 5.0, "{name}: predicted {pd}");
     }
 }
 
@@ -70,23 +85,23 @@ fn configurations_never_fitted_on_are_predicted_within_the_targets() {
 ///
 /// - `check5` (an 896 MiB guest over 250 Mbit, a 250 ms limit; run after
 ///   the re-sync, then six more runs per cell in `check5-again`): the
-///   busy cell's downtime, 153 ms of nine (105–207) measured, 238
-///   predicted. The idle cell (139 ms of nine, 57–204, predicted 161)
+///   busy cell's downtime, 153 ms of nine (105–207) measured, 243
+///   predicted. The idle cell (139 ms of nine, 57–204, predicted 166)
 ///   and both total times meet the targets.
 /// - `check9` (a 960 MiB guest over 600 Mbit, a 350 ms limit; run after
 ///   the top of RAM's slope, predicted before): both total times, 2.6
 ///   and 2.8 s measured, 3.0 and 3.1 predicted, 16 % and 12 % off of
 ///   the measured (QEMU's setup took
 ///   0.27–0.40 s, the model's line through the fixtures says 0.74), and
-///   the idle cell's downtime, 289 ms measured (264–295), 199 predicted.
-///   The busy cell's downtime (313 ms, 309–321; 263 predicted) meets its
+///   the idle cell's downtime, 289 ms measured (264–295), 200 predicted.
+///   The busy cell's downtime (313 ms, 309–321; 264 predicted) meets its
 ///   target.
 type Miss = (u64, u64, f64, f64, f64, f64, bool, bool);
 const MISSES: [Miss; 4] = [
-    (896, 0, 5987.0, 139.0, 6153.0, 161.0, true, true),
-    (896, 5, 7052.0, 153.0, 7141.0, 238.0, true, false),
-    (960, 0, 2624.0, 289.0, 3049.0, 199.0, false, false),
-    (960, 4, 2780.0, 313.0, 3113.0, 263.0, false, true),
+    (896, 0, 5987.0, 139.0, 6154.0, 166.0, true, true),
+    (896, 5, 7052.0, 153.0, 7142.0, 243.0, true, false),
+    (960, 0, 2624.0, 289.0, 3050.0, 200.0, false, false),
+    (960, 4, 2780.0, 313.0, 3114.0, 264.0, false, true),
 ];
 
 #[test]
@@ -191,18 +206,18 @@ fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say(
 
 /// The guide's worked examples of where the downtime comes from, with the
 /// shipped constants: an idle 512 MiB guest (a quarter of it the working
-/// set) paused for the switchover alone over 200 Mbit with a 100 ms
-/// limit (7 ms), 28 ms over 500 Mbit, and its top of RAM over 500 Mbit
-/// with a 500 ms limit (208 ms); an idle 1 GiB guest over 1 Gbit with a
-/// 300 ms limit 124 ms.
+/// set) paused for the switchover and 4 ms of the pass over 200 Mbit
+/// with a 100 ms limit (12 ms), 25 ms over 500 Mbit, and its top of RAM
+/// over 500 Mbit with a 500 ms limit (209 ms); an idle 1 GiB guest over
+/// 1 Gbit with a 300 ms limit 125 ms.
 #[test]
 fn the_guides_worked_downtimes_are_what_the_model_predicts() {
     let mib = (1u64 << 20) as f64;
     for (ram, link_bps, limit_ms, down_ms) in [
-        (512.0, 200e6, 100.0, 7.0),
-        (512.0, 500e6, 100.0, 28.0),
-        (512.0, 500e6, 500.0, 208.0),
-        (1024.0, 1e9, 300.0, 124.0),
+        (512.0, 200e6, 100.0, 12.0),
+        (512.0, 500e6, 100.0, 25.0),
+        (512.0, 500e6, 500.0, 209.0),
+        (1024.0, 1e9, 300.0, 125.0),
     ] {
         let i = migbench_predict::Inputs {
             ram: ram * mib,
@@ -224,15 +239,16 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
 /// Every fitted fixture run again on 2026-12-06 with that day's guest
 /// (`fixtures/model/refit/`, not fitted on). The shipped model, never
 /// fitted on them, predicts them within 4.5 % and 11.7 % of the total
-/// time and 0.92 and 1.03 of the downtime targets (three of four met).
+/// time and 0.83 and 0.88 of the downtime targets (all four met).
 /// Fitted on them instead, the setup line halves (788 to 360 ms per GiB:
 /// their 1 GiB guests set up in 333–674 ms, the fixtures' in 466–2415),
 /// the guest's background dirtying becomes 0.5 MB/s and the pause's
 /// share of the last pass' dirtying 0.75 (the idle 512 MiB guest
-/// with a 64 MiB working set is then predicted to pause 201 ms, not
-/// 103); left out one configuration at a time the total time is closer
-/// (1.8 % and 7.2 %) but the downtime misses both targets (1.08 and
-/// 1.38). As the guide says.
+/// with a 64 MiB working set is then predicted to pause 115 ms, where
+/// 73 were measured and the shipped model says 112); left out one
+/// configuration at a time the total time is closer (1.8 % and 7.1 %)
+/// but the downtime misses both targets (1.38 and 1.50). As the guide
+/// says.
 #[test]
 fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let recs = load("refit");
@@ -266,7 +282,12 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
         })
         .collect();
     let pd = check(&idle64, &c)[0].predicted.downtime_ms.unwrap();
-    assert!((pd - 201.0).abs() < 0.5, "{pd}");
+    assert!((pd - 115.5).abs() < 0.5, "{pd}");
+    let shipped_pd = check(&idle64, &Constants::LAB)[0]
+        .predicted
+        .downtime_ms
+        .unwrap();
+    assert!((shipped_pd - 112.0).abs() < 0.5, "{shipped_pd}");
     // The shipped model on them (never fitted on them), then a fit of
     // them, each configuration left out in turn: the guide's figures
     // (total time median and p90 %, downtime scaled median and p90).
@@ -277,8 +298,8 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let refit = figures(&all);
     // Figures quoted to one decimal (%) within 0.05, to two within 0.005.
     for (what, f, stated) in [
-        ("shipped", &shipped, [4.5, 11.7, 0.92, 1.03]),
-        ("refitted, left out", &refit, [1.8, 7.2, 1.08, 1.38]),
+        ("shipped", &shipped, [4.5, 11.7, 0.83, 0.88]),
+        ("refitted, left out", &refit, [1.8, 7.1, 1.38, 1.50]),
     ] {
         println!("{what}: {f:?}");
         let got = [
@@ -295,9 +316,12 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
             );
         }
     }
-    // Three of the four targets: the downtime's p90 just over.
+    // All four targets (before the socket, the downtime's p90 was just
+    // over, at 1.03); a fit of these runs, left out, misses both downtime
+    // targets.
     assert!(shipped.time_median <= 5.0 && shipped.time_p90 <= 15.0);
-    assert!(shipped.down_scaled_median <= 1.0 && shipped.down_scaled_p90 > 1.0);
+    assert!(shipped.down_scaled_median <= 1.0 && shipped.down_scaled_p90 <= 1.0);
+    assert!(refit.down_scaled_median > 1.0 && refit.down_scaled_p90 > 1.0);
 }
 
 /// A guess of a configuration's (total ms, downtime ms) from its name and runs.
@@ -390,8 +414,8 @@ fn the_model_predicts_a_new_days_runs_as_closely_as_another_days_medians() {
         (
             "the model",
             judge(&again, &model),
-            [4.5, 11.7, 0.92, 1.03],
-            (39, 38),
+            [4.5, 11.7, 0.83, 0.88],
+            (39, 42),
         ),
         (
             "the re-run's medians, for the fixtures' runs",
