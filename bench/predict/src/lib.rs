@@ -164,7 +164,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                             outcome: Outcome::Completed,
                             by: OutcomeDetail::Stepped,
                             at_s: at,
-                            downtime_ms: Some(dirty_now / rate * 1e3 + switchover_ms),
+                            downtime_ms: Some(last_pages_ms(i, c, dirty_now) + switchover_ms),
                             postcopy_ms: None,
                             extra_bytes: dirty_now,
                         };
