@@ -140,7 +140,7 @@ fn print(
         };
         writeln!(
             out,
-            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: {remainder} (under a cap below the link the first {:.2} MB of it free), guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
+            "model ({source}): link goodput {:.1} %, setup {:.0} ms + {:.0} ms/GiB, pass {:.0} ms, switchover {:.0} ms + {:.0} ms/GiB, remainder: {remainder} (under a cap of half the link or less the first {:.2} MB of it free, less above), guest's own memory {:.0} MB + {:.0} MB/GiB, background dirtying {:.1} MB/s",
             c.goodput * 100.0,
             c.setup_ms,
             c.setup_ms_per_gib,

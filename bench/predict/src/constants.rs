@@ -84,13 +84,13 @@ pub struct Constants {
     /// [`Constants::check_ms`] of sending, bytes.
     #[serde(default)]
     pub check_bytes: f64,
-    /// What the migration socket takes at once when a bandwidth cap below
-    /// the link leaves it empty, bytes. QEMU sends the last pages in the
-    /// pause regardless of the cap and its downtime ends once they are
-    /// written to the socket, not once they arrive: under such a cap the
-    /// first this many bytes of the pause cost nothing, and the rest
-    /// leave at the link's rate. (A link-bound stream keeps the socket
-    /// full: none.)
+    /// What the migration socket takes at once when a bandwidth cap has
+    /// left it drained, bytes. QEMU sends the last pages in the pause
+    /// regardless of the cap and, without a return path, its downtime
+    /// ends once they are written to the socket, not once they arrive:
+    /// under a cap of half the link or less the first this many bytes of
+    /// the pause cost nothing, above it a share falling to none at the
+    /// link (a link-bound stream keeps the socket full).
     #[serde(default)]
     pub socket_bytes: f64,
     /// How fast the workload could dirty memory with a whole vCPU,
@@ -168,7 +168,7 @@ impl Constants {
         tail_bytes_per_gib: 4e6,
         check_ms: 150.0,
         check_bytes: 1e6,
-        socket_bytes: 1.25e6,
+        socket_bytes: 4e6,
         dirty_capacity: 500e6,
         compress_rate: 200e6,
     };

@@ -260,9 +260,10 @@ fn downtime_fit(
         .filter(|r| !capped_below_link(r, &c))
         .filter_map(|r| Some((*r, r.downtime_qemu_ms?)))
         .collect();
-    let limit_varies = distinct(done, |r| r.params.downtime_limit.ms()) >= 2
-        || distinct(done, |r| r.link_rate_mbps) >= 2;
-    let dirty_varies = distinct(done, |r| r.params.dirty_rate.0 as f64) >= 2;
+    let used: Vec<&RunRecord> = measured.iter().map(|(r, _)| *r).collect();
+    let limit_varies = distinct(&used, |r| r.params.downtime_limit.ms()) >= 2
+        || distinct(&used, |r| r.link_rate_mbps) >= 2;
+    let dirty_varies = distinct(&used, |r| r.params.dirty_rate.0 as f64) >= 2;
     if !limit_varies {
         unidentified.push(format!(
             "the top of the guest's RAM and the span between QEMU's checks (one downtime limit over one link): {:.1} MB and {:.0} ms + {:.1} MB kept, so the remainder is {:.0} % of the limit's worth",
@@ -358,6 +359,10 @@ fn downtime_fit(
         best.map(|(_, with)| with)
     };
     let Some(with) = best_of(None) else {
+        unidentified.push(format!(
+            "the remainder and the switchover (no uncapped run with QEMU's downtime): {:.0} ms kept",
+            prior.switchover_ms
+        ));
         return Constants {
             switchover_ms: prior.switchover_ms,
             switchover_ms_per_gib: prior.switchover_ms_per_gib,
@@ -391,18 +396,20 @@ fn capped_below_link(r: &RunRecord, c: &Constants) -> bool {
 }
 
 /// `c` with the socket's take under a bandwidth cap below the link
-/// (0–4 MB in steps of 0.25 MB) that gives the downtimes of `done`'s runs
+/// (0–8 MB in steps of 0.25 MB) that gives the downtimes of `done`'s runs
 /// so capped their least mean |error|; the prior's (none) without such a
 /// run, named.
 fn socket_fit(done: &[&RunRecord], c: Constants, unidentified: &mut Vec<String>) -> Constants {
+    // Those the model completes too (the socket does not change that).
     let capped: Vec<(Inputs, f64)> = done
         .iter()
         .filter(|r| capped_below_link(r, &c))
         .filter_map(|r| Some((Inputs::of(&r.params), r.downtime_qemu_ms?)))
+        .filter(|(i, _)| predict(i, &c).converges)
         .collect();
     if capped.is_empty() {
         unidentified.push(format!(
-            "what the socket takes under a bandwidth cap below the link (no such run): {:.1} MB kept",
+            "what the socket takes under a bandwidth cap below the link (no such run completed, measured and predicted): {:.1} MB kept",
             Constants::PRIOR.socket_bytes / 1e6
         ));
         return Constants {
@@ -411,16 +418,10 @@ fn socket_fit(done: &[&RunRecord], c: Constants, unidentified: &mut Vec<String>)
         };
     }
     let error = |c: &Constants| -> f64 {
-        capped
-            .iter()
-            .map(|(i, m)| {
-                predict(i, c)
-                    .downtime_ms
-                    .map_or(f64::INFINITY, |p| (p - m).abs())
-            })
-            .sum()
+        let down = |i: &Inputs| predict(i, c).downtime_ms.unwrap_or(0.0);
+        capped.iter().map(|(i, m)| (down(i) - m).abs()).sum()
     };
-    (0..=16)
+    (0..=32)
         .map(|k| Constants {
             socket_bytes: k as f64 * 0.25e6,
             ..c

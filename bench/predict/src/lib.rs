@@ -177,7 +177,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                     break 'run postcopy_end(
                         at,
                         dirty_now,
-                        rate,
+                        uncapped_rate(i, c),
                         switchover_ms,
                         if kind == 1 {
                             OutcomeDetail::Postcopy
@@ -189,7 +189,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                 2 if i.completion_force => {
                     // The guest paused so the last pages can go.
                     bytes += sent;
-                    let down = dirty_now / wire * 1e3 + switchover_ms;
+                    let down = dirty_now / rate * 1e3 + switchover_ms;
                     break 'run End {
                         outcome: Outcome::Completed,
                         by: OutcomeDetail::Forced,
@@ -287,7 +287,13 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
         }
         if let Switch::AfterPasses(n) = i.postcopy {
             if passes + 1 >= n {
-                break postcopy_end(t, remaining, rate, switchover_ms, OutcomeDetail::Postcopy);
+                break postcopy_end(
+                    t,
+                    remaining,
+                    uncapped_rate(i, c),
+                    switchover_ms,
+                    OutcomeDetail::Postcopy,
+                );
             }
         }
         // Auto-converge: a period that dirtied more than half of what it
@@ -366,20 +372,38 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
     }
 }
 
+/// Memory moved per second with no bandwidth cap (the link's rate, or
+/// what compression fits on it): QEMU lifts its cap to send the last
+/// pages, and post-copy has its own (`max-postcopy-bandwidth`, none here).
+fn uncapped_rate(i: &Inputs, c: &Constants) -> f64 {
+    data_rate(
+        &Inputs {
+            max_bandwidth: None,
+            ..*i
+        },
+        c,
+    )
+}
+
 /// The pause's share of sending the last `bytes` (before compression),
-/// ms: QEMU sends them regardless of the bandwidth cap, and its downtime
-/// ends once they are in the socket. A stream capped below the link
-/// leaves the socket empty, so its first [`Constants::socket_bytes`] cost
-/// nothing and the rest leave at the link's rate; a link-bound stream
-/// keeps it full. With compression the data rate stands.
+/// ms: QEMU sends them regardless of the bandwidth cap, at the link's
+/// rate, and without a return path (no post-copy) its downtime ends once
+/// they are in the socket. A cap sends each 100 ms window's share in a
+/// burst and then waits for the window's end, where QEMU checks: at half
+/// the link or less the burst has drained by then, and
+/// [`Constants::socket_bytes`] of the last pages cost nothing. Above half
+/// the link an iteration stops at 50 ms mid-burst and some checks find
+/// the socket full: the drained share falls to none at the link. A
+/// link-bound stream keeps it full; compression, not modelled here,
+/// takes none.
 fn last_pages_ms(i: &Inputs, c: &Constants, bytes: f64) -> f64 {
-    let rate = data_rate(i, c);
-    if i.compression {
-        return bytes / rate * 1e3;
-    }
-    let link = i.link_bps / 8.0 * c.goodput;
-    let free = if rate < link { c.socket_bytes } else { 0.0 };
-    (bytes - free).max(0.0) / link.max(1.0) * 1e3
+    let (capped, full) = (data_rate(i, c), uncapped_rate(i, c));
+    let drained = if i.compression || i.postcopy != Switch::Off {
+        0.0
+    } else {
+        (2.0 * (1.0 - capped / full)).clamp(0.0, 1.0)
+    };
+    (bytes - drained * c.socket_bytes).max(0.0) / full * 1e3
 }
 
 /// Post-copy takes over at `at` with `dirty` bytes still on the source:

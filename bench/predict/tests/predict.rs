@@ -96,7 +96,7 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
 /// them beyond the margins fails here until the docs say so.
-const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 53.0, 98.9);
+const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 55.0, 98.9);
 
 /// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
@@ -111,7 +111,7 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 53.0, 98.9);
 /// session: capped runs' last pages leave at the link's rate past what
 /// the socket takes, and the remainder is fitted without those runs;
 /// from 0.64 and 0.96, and on the repeated runs from 0.63 and 0.96.)
-const README_SCALED: (f64, f64) = (0.74, 0.92);
+const README_SCALED: (f64, f64) = (0.74, 0.94);
 const README_FLOOR: (f64, f64, f64, f64) = (0.60, 1.02, 0.47, 0.72);
 /// The noise level's 95 % intervals (median from, to; p90 from, to).
 const README_NOISE_INTERVAL: (f64, f64, f64, f64) = (0.21, 0.68, 0.45, 1.15);

@@ -24,8 +24,9 @@ use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, p
 /// 180 Mbit with a 220 ms limit, idle and 3 MB/s, run after the top of
 /// RAM's slope and predicted first; a 512 MiB guest over 200 Mbit capped
 /// at 8 MB/s with a 300 ms limit, idle and 1 MB/s, run after the socket
-/// and predicted first (`check10`: 10 and 19 ms predicted, 23 and 29
-/// measured); three runs each),
+/// and predicted first (`check10`: 10 and 19 ms predicted by the first
+/// form of the socket, 8 and 8 by the shipped one, 23 and 29 measured);
+/// three runs each),
 /// run here and never fitted on: each cell's median within the issue's
 /// targets (total time 10 %, downtime 50 ms or 25 %) but the one the
 /// docs name. Since capped runs' last pages leave at the link's rate
@@ -72,10 +73,11 @@ fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
         }
     }
     // check10, quoted with its ranges: (dirty rate, measured total s and
-    // downtime ms with the downtime's range, predicted total s and ms).
+    // downtime ms with the downtime's range, predicted total s and ms by
+    // the shipped model; its file holds what was predicted before it ran).
     for (rate, total_s, down, lo, hi, pt_s, pd_ms) in [
-        (0, 27.6, 23.0, 7.0, 24.0, 27.4, 10.0),
-        (1_000_000, 31.5, 29.0, 21.0, 41.0, 31.3, 19.0),
+        (0, 27.6, 23.0, 7.0, 24.0, 27.4, 8.0),
+        (1_000_000, 31.5, 29.0, 21.0, 41.0, 31.3, 8.0),
     ] {
         let runs: Vec<&RunRecord> = held
             .iter()
@@ -108,7 +110,7 @@ fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
 ///
 /// - `check5` (an 896 MiB guest over 250 Mbit, a 250 ms limit; run after
 ///   the re-sync, then six more runs per cell in `check5-again`): the
-///   busy cell's downtime, 153 ms of nine (105–207) measured, 243
+///   busy cell's downtime, 153 ms of nine (105–207) measured, 242
 ///   predicted. The idle cell (139 ms of nine, 57–204, predicted 166)
 ///   and both total times meet the targets.
 /// - `check9` (a 960 MiB guest over 600 Mbit, a 350 ms limit; run after
@@ -116,14 +118,14 @@ fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
 ///   and 2.8 s measured, 3.0 and 3.1 predicted, 16 % and 12 % off of
 ///   the measured (QEMU's setup took
 ///   0.27–0.40 s, the model's line through the fixtures says 0.74), and
-///   the idle cell's downtime, 289 ms measured (264–295), 200 predicted.
+///   the idle cell's downtime, 289 ms measured (264–295), 199 predicted.
 ///   The busy cell's downtime (313 ms, 309–321; 264 predicted) meets its
 ///   target.
 type Miss = (u64, u64, f64, f64, f64, f64, bool, bool);
 const MISSES: [Miss; 4] = [
     (896, 0, 5987.0, 139.0, 6154.0, 166.0, true, true),
-    (896, 5, 7052.0, 153.0, 7142.0, 243.0, true, false),
-    (960, 0, 2624.0, 289.0, 3050.0, 200.0, false, false),
+    (896, 5, 7052.0, 153.0, 7142.0, 242.0, true, false),
+    (960, 0, 2624.0, 289.0, 3050.0, 199.0, false, false),
     (960, 4, 2780.0, 313.0, 3114.0, 264.0, false, true),
 ];
 
@@ -270,7 +272,7 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
 /// with a 64 MiB working set is then predicted to pause 115 ms, where
 /// 73 were measured and the shipped model says 112); left out one
 /// configuration at a time the total time is closer (1.8 % and 7.1 %)
-/// but the downtime misses both targets (1.38 and 1.50). As the guide
+/// but the downtime misses both targets (1.29 and 1.33). As the guide
 /// says.
 #[test]
 fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
@@ -322,7 +324,7 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     // Figures quoted to one decimal (%) within 0.05, to two within 0.005.
     for (what, f, stated) in [
         ("shipped", &shipped, [4.5, 11.7, 0.83, 0.88]),
-        ("refitted, left out", &refit, [1.8, 7.1, 1.38, 1.50]),
+        ("refitted, left out", &refit, [1.8, 7.1, 1.29, 1.33]),
     ] {
         println!("{what}: {f:?}");
         let got = [
@@ -357,16 +359,16 @@ type Guess = dyn Fn(&str, &[&RunRecord]) -> (f64, f64);
 /// configuration (of 44 with completed runs on both days, how many meet
 /// the hidden check's targets: total time within 10 %, downtime within
 /// 50 ms or 25 %): the fixtures' medians 2.5 %, 13.1 %, 0.975, 0.94, 37
-/// and 39; the model 4.5 %, 11.7 %, 0.92, 1.03, 39 and 38. The other
+/// and 39; the model 4.5 %, 11.7 %, 0.83, 0.88, 39 and 42. The other
 /// way round (the re-run's medians for the fixtures' runs) 2.6 %,
-/// 14.3 %, 0.81, 1.11, 37 and 39. The model predicts a new day's runs
-/// about as well as its configurations measured on another day: the same
+/// 14.3 %, 0.81, 1.11, 37 and 39. The model meets at least as many of
+/// the re-run's configurations as the other day's medians do: the same
 /// configuration moves between days by as much as the model errs, which
 /// is what a check on another machine meets: a 1 GiB idle guest over
 /// 1 Gbit with a 100 ms limit took 3.4 s re-run and 3.8 s in the
 /// fixtures, with 3 MB/s 3.6 and 6.8 s (medians). As the guide says.
 #[test]
-fn the_model_predicts_a_new_days_runs_as_closely_as_another_days_medians() {
+fn the_model_meets_as_many_of_a_new_days_configurations_as_another_days_medians() {
     use migbench_model::stats::median;
     use migbench_predict::accuracy::{
         downtime_tolerance_ms, downtime_tolerance_p90_ms, measured_downtime,
@@ -463,19 +465,34 @@ fn the_model_predicts_a_new_days_runs_as_closely_as_another_days_medians() {
             assert!((t - stated).abs() < 0.05, "{name}: {t} s");
         }
     }
+    let mut met_by = Vec::new();
     for (what, (got, n, time_met, down_met), stated, met) in cases {
         println!(
             "{what}: {got:.3?}; of {n} configurations, total time met {time_met}, downtime {down_met}"
         );
         assert_eq!(n, 44, "{what}");
-        // Figures quoted to one decimal (%) within 0.05, to two within 0.005.
+        // Figures quoted to one decimal (%) within 0.05, to two within
+        // 0.005, to three within 0.0005.
         for (k, (g, s)) in got.iter().zip(stated).enumerate() {
-            let margin = if k < 2 { 0.05 } else { 0.005 };
+            let margin = if k < 2 {
+                0.05
+            } else if (s * 100.0_f64).fract().abs() > 1e-9 {
+                0.0005
+            } else {
+                0.005
+            };
             assert!(
                 (g - s).abs() < margin,
                 "{what}: {got:?}, the guide says {stated:?}"
             );
         }
         assert_eq!((time_met, down_met), met, "{what}");
+        met_by.push(met);
     }
+    // The model meets at least as many of the re-run's configurations as
+    // the fixtures' own medians do, on the total time and on the downtime.
+    assert!(
+        met_by[1].0 >= met_by[0].0 && met_by[1].1 >= met_by[0].1,
+        "{met_by:?}"
+    );
 }
