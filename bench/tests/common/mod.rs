@@ -459,21 +459,26 @@ pub fn no_progress_since_ms(
     low.expect("active samples before the abort").1
 }
 
+/// How far short of libvirt's pause what the probe sees may fall, ms.
+/// libvirt stamps the resume when its event handler gets to it, a few ms
+/// after the vCPUs run; the guest answers the probe once its kernel
+/// (ICMP) or its agent (UDP) runs. Which comes first varies under load:
+/// CI saw the probe's outage 1.7 ms short of libvirt's with ICMP
+/// (2026-11-24), 1.4 ms short with UDP (2026-12-06: 267.6 ms against
+/// 269), and the switchover's outage in the libvirt fault test 2.3 ms
+/// short (2026-12-06: 344.7 ms against 347), where 1 ms was allowed.
+pub const LIBVIRT_STAMP_SLACK_MS: f64 = 5.0;
+
 /// libvirt's downtime (stop to resume) is inside what the client sees,
-/// within 5 ms of libvirt's own lateness in stamping the resume.
+/// within [`LIBVIRT_STAMP_SLACK_MS`] of libvirt's own lateness in
+/// stamping the resume.
 pub fn probe_sees_libvirts_downtime(r: &RunRecord) {
     let (l, p) = (
         r.downtime_libvirt_ms.expect("libvirt reports its downtime"),
         r.downtime_probe_ms.unwrap(),
     );
     assert!(l > 0.0, "{r:?}");
-    // libvirt stamps the resume when its event handler gets to it, a few
-    // ms after the vCPUs run; the guest answers the probe once its kernel
-    // (ICMP) or its agent (UDP) runs. Which comes first varies under load:
-    // CI saw the probe's outage 1.7 ms short of libvirt's with ICMP
-    // (2026-11-24) and 1.4 ms short with UDP (2026-12-06: 267.6 ms
-    // against 269), where 1 ms was allowed for UDP. Both get 5 ms.
-    let slack = 5.0;
+    let slack = LIBVIRT_STAMP_SLACK_MS;
     assert!(p >= l - slack, "probe downtime {p} below libvirt's {l}");
     let net = r
         .downtime_libvirt_net_ms
