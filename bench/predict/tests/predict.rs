@@ -123,7 +123,11 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
     let recs = fixtures();
     let (cells, all) = left_out(&recs);
     assert!(cells.len() >= 40, "{} configurations", cells.len());
-    // Per fixture file, as the docs quote it.
+    // Per fixture file, as the guide's table has it, row for row.
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/guide/predict.md"),
+    )
+    .unwrap();
     println!("| fixture | configurations | runs | total time median | p90 | downtime median | p90 | endings right |");
     println!("|---|---|---|---|---|---|---|---|");
     for (name, file_cells) in files() {
@@ -136,7 +140,7 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
             .cloned()
             .collect();
         let g = figures(&part);
-        println!(
+        let row = format!(
             "| {name} | {} | {} | {:.1} % | {:.1} % | {:.0} ms | {:.0} ms | {:.0} % |",
             n.len(),
             g.runs,
@@ -145,6 +149,11 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
             g.down_median,
             g.down_p90,
             g.ending_pct
+        );
+        println!("{row}");
+        assert!(
+            guide.lines().any(|l| l == row),
+            "the guide's per-fixture table should have {row}"
         );
     }
     let f = figures(&all);
