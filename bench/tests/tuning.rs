@@ -41,7 +41,12 @@ fn each_knob_reaches_qemu_and_shows_its_effect() {
     }
 
     // downtime_limit: QEMU holds the value; a looser limit lets it stop
-    // the guest earlier (fewer passes) for longer.
+    // the guest for longer. Not in fewer passes as QEMU counts them:
+    // dirty-sync-count counts every bitmap sync, and QEMU 7.2 syncs at
+    // each check once what remains is below the limit's worth, which a
+    // 1 s limit (120 MB at 1 Gbit) reaches halfway through the first
+    // pass: CI saw 5 syncs with the 1 s limit and 4 with 30 ms
+    // (2026-12-06), where this test had asserted no more.
     let (tight, loose) = (
         by_variant(&recs, "limit-30ms"),
         by_variant(&recs, "limit-1000ms"),
@@ -66,7 +71,6 @@ fn each_knob_reaches_qemu_and_shows_its_effect() {
         dl <= 1000.0 * 1.5,
         "downtime {dl} ms far above its 1 s limit"
     );
-    assert!(tight.passes.unwrap() >= loose.passes.unwrap());
     // The client never sees less than QEMU's pause.
     assert!(loose.downtime_probe_ms.unwrap() >= dl - 1.0);
 
