@@ -92,8 +92,9 @@ fn ram_line(points: &[(f64, f64)], ram_varies: bool, prior_slope: f64) -> Option
 /// predict the busy runs' total times best (a grid), then the switchover
 /// (a line in RAM) and the remainder's constants that predict QEMU's
 /// downtimes best (runs capped below their link left out), then the
-/// socket's take that predicts those capped runs' downtimes best. Nothing starts from [`Constants::LAB`]: what the runs
-/// cannot identify keeps [`Constants::PRIOR`] and is named. `None`
+/// socket's take that predicts those capped runs' downtimes best. Nothing
+/// starts from [`Constants::LAB`]: what the runs cannot identify keeps
+/// [`Constants::PRIOR`] and is named. `None`
 /// without a completed uncapped pre-copy run.
 pub fn fit_report(records: &[RunRecord]) -> Option<Fitted> {
     let prior = Constants::PRIOR;

@@ -1,7 +1,7 @@
 //! What a bandwidth cap below the link does to QEMU's downtime
 //! (`fixtures/model/bandwidth.jsonl` and its re-run in `refit/`): QEMU
 //! sends the last pages regardless of the cap, and its downtime ends once
-//! they are written to the socket, which the capped stream left empty.
+//! they are written to the socket, which a capped stream likely left drained.
 
 mod model_fixtures;
 
@@ -9,6 +9,25 @@ use migbench_model::RunRecord;
 use migbench_predict::accuracy::check;
 use migbench_predict::Constants;
 use model_fixtures::{fixtures, load};
+
+/// The bandwidth fixture's completed runs among `days` (256 MiB, 1 MB/s,
+/// 100 Mbit).
+fn completed<'a>(days: &[&'a [RunRecord]]) -> Vec<&'a RunRecord> {
+    days.iter()
+        .flat_map(|runs| runs.iter())
+        .filter(|r| {
+            r.params.ram.0 == 256 << 20
+                && r.params.dirty_rate.0 == 1_000_000
+                && r.params.link_rate.0 == 100_000_000
+                && r.outcome == migbench_model::Outcome::Completed
+        })
+        .collect()
+}
+
+/// A run's bandwidth cap, bytes/s (`None`: none).
+fn cap(r: &RunRecord) -> Option<f64> {
+    migbench_predict::Inputs::of(&r.params).max_bandwidth
+}
 
 /// The bandwidth fixture's capped runs (256 MiB, 1 MB/s, 100 Mbit,
 /// 300 ms limit), on both days, as (cap MB/s, QEMU's downtime ms, the
@@ -21,67 +40,42 @@ use model_fixtures::{fixtures, load};
 /// 104 ms for the 5 and 10 MB/s caps: fitted on these very runs, so in
 /// sample. It predicts QEMU's figure: the probe saw every completed run
 /// of the fixture, capped or not, gone 105–243 ms longer.
-/// The fixture's uncapped run of a day: (QEMU's downtime, the probe's).
-fn capped_none(runs: &[RunRecord]) -> Vec<(f64, f64)> {
-    runs.iter()
-        .filter(|r| {
-            r.params.ram.0 == 256 << 20
-                && r.params.link_rate.0 == 100_000_000
-                && r.params.dirty_rate.0 == 1_000_000
-                && migbench_predict::Inputs::of(&r.params)
-                    .max_bandwidth
-                    .is_none()
-        })
-        .map(|r| (r.downtime_qemu_ms.unwrap(), r.downtime_probe_ms.unwrap()))
-        .collect()
-}
-
 #[test]
 fn qemus_downtime_under_a_cap_below_the_link_and_the_probes_outage_are_as_the_guide_says() {
     assert_eq!(Constants::LAB.socket_bytes, 4e6);
-    let capped = |runs: &[RunRecord], cap_mbs: f64| -> Vec<RunRecord> {
-        runs.iter()
-            .filter(|r| {
-                r.params.ram.0 == 256 << 20
-                    && migbench_predict::Inputs::of(&r.params).max_bandwidth == Some(cap_mbs * 1e6)
-                    && r.outcome == migbench_model::Outcome::Completed
-            })
-            .cloned()
-            .collect()
-    };
     let (fix, again) = (fixtures(), load("refit"));
-    for (cap, qemu, probe, predicted) in [
+    for (cap_mbs, qemu, probe, predicted) in [
         (5.0, [27.0, 3.0], [141.0, 135.0], 8.0),
         (10.0, [102.0, 134.0], [287.0, 274.0], 104.0),
     ] {
         for (k, runs) in [&fix, &again].into_iter().enumerate() {
-            let r = capped(runs, cap);
-            assert_eq!(r.len(), 1, "{cap} MB/s");
-            let r = &r[0];
+            let r: Vec<&RunRecord> = completed(&[runs])
+                .into_iter()
+                .filter(|r| cap(r) == Some(cap_mbs * 1e6))
+                .collect();
+            assert_eq!(r.len(), 1, "{cap_mbs} MB/s");
+            let r = r[0];
             let q = r.downtime_qemu_ms.unwrap();
             let p = r.downtime_probe_ms.unwrap();
-            println!("{cap} MB/s, day {k}: QEMU {q} ms, probe {p:.0} ms");
-            assert_eq!(q, qemu[k], "{cap} MB/s");
-            assert!((p - probe[k]).abs() < 0.5, "{cap} MB/s: probe {p}");
+            println!("{cap_mbs} MB/s, day {k}: QEMU {q} ms, probe {p:.0} ms");
+            assert_eq!(q, qemu[k], "{cap_mbs} MB/s");
+            assert!((p - probe[k]).abs() < 0.5, "{cap_mbs} MB/s: probe {p}");
             let pd = check(&[r], &Constants::LAB)[0]
                 .predicted
                 .downtime_ms
                 .unwrap();
             println!("  predicted {pd:.1} ms");
-            assert!((pd - predicted).abs() < 0.5, "{cap} MB/s: predicted {pd}");
+            assert!(
+                (pd - predicted).abs() < 0.5,
+                "{cap_mbs} MB/s: predicted {pd}"
+            );
         }
     }
     // The probe's outage beyond QEMU's figure, every completed run of
     // the fixture on both days, capped or not.
-    let gaps: Vec<f64> = [&fix, &again]
-        .into_iter()
-        .flat_map(|runs| runs.iter())
-        .filter(|r| {
-            r.params.ram.0 == 256 << 20
-                && r.params.dirty_rate.0 == 1_000_000
-                && r.params.link_rate.0 == 100_000_000
-                && r.outcome == migbench_model::Outcome::Completed
-        })
+    let both = completed(&[&fix, &again]);
+    let gaps: Vec<f64> = both
+        .iter()
         .map(|r| r.downtime_probe_ms.unwrap() - r.downtime_qemu_ms.unwrap())
         .collect();
     let (lo, hi) = model_fixtures::range(&gaps);
@@ -95,25 +89,17 @@ fn qemus_downtime_under_a_cap_below_the_link_and_the_probes_outage_are_as_the_gu
         "{gaps:?}"
     );
     // At or above the link, or uncapped: QEMU's downtime alike.
-    let at_link: Vec<(f64, f64)> = [&fix, &again]
-        .into_iter()
-        .flat_map(|runs| runs.iter())
-        .filter(|r| {
-            r.params.ram.0 == 256 << 20
-                && r.params.link_rate.0 == 100_000_000
-                && r.outcome == migbench_model::Outcome::Completed
-                && migbench_predict::Inputs::of(&r.params)
-                    .max_bandwidth
-                    .is_none_or(|b| b >= 20e6)
-        })
-        .map(|r| (r.downtime_qemu_ms.unwrap(), r.downtime_probe_ms.unwrap()))
+    let at_link: Vec<f64> = both
+        .iter()
+        .filter(|r| cap(r).is_none_or(|b| b >= 20e6))
+        .map(|r| r.downtime_qemu_ms.unwrap())
         .collect();
     assert_eq!(at_link.len(), 6);
-    let qemu: Vec<f64> = at_link.iter().map(|x| x.0).collect();
-    assert_eq!(model_fixtures::range(&qemu), (198.0, 250.0));
-    let uncapped: Vec<(f64, f64)> = [&fix, &again]
-        .into_iter()
-        .flat_map(|runs| capped_none(runs))
+    assert_eq!(model_fixtures::range(&at_link), (198.0, 250.0));
+    let uncapped: Vec<(f64, f64)> = both
+        .iter()
+        .filter(|r| cap(r).is_none())
+        .map(|r| (r.downtime_qemu_ms.unwrap(), r.downtime_probe_ms.unwrap()))
         .collect();
     assert_eq!(uncapped.len(), 2);
     for ((q, p), (sq, sp)) in uncapped.iter().zip([(221.0, 411.6), (249.0, 417.8)]) {
