@@ -243,25 +243,15 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             let top = c.tail_bytes + c.tail_bytes_per_gib * gib;
             let top_ms = top.min(prev) / rate * 1e3;
             let span_ms = c.check_ms + c.check_bytes / rate * 1e3;
-            let at_check_ms = (limit_ms.min(dur * 1e3) - span_ms / 2.0).max(0.0);
             let (tail_ms, left_ms) = if stepped {
                 (0.0, dirtied_ms)
             } else if throttle == 0.0 && passes == 1 && top > 0.0 && top_ms + synced_ms <= limit_ms
             {
                 // The check fired in the first pass' zero pages.
                 (top_ms, top_ms + synced_ms)
-            } else if throttle == 0.0 && c.has_check_span() && at_check_ms + synced_ms <= limit_ms {
-                // The first check below the limit's worth fitted.
-                (at_check_ms, at_check_ms + synced_ms)
             } else if throttle == 0.0 && c.has_check_span() {
-                // That check's sync did not fit: QEMU sent on, and its next
-                // check below the limit's worth synced again, adding what
-                // the guest dirtied since (at the pass' rate of dirtying).
                 let per_ms = (dirtied_ms / (dur * 1e3)).min(1.0);
-                (
-                    at_check_ms - synced_ms,
-                    (at_check_ms + synced_ms * per_ms).min(limit_ms),
-                )
+                first_checks(limit_ms.min(dur * 1e3), span_ms, synced_ms, per_ms, limit_ms)
             } else {
                 let tail = (c.remainder_share * limit_ms).clamp(0.0, (dur * 1e3).min(limit_ms));
                 let left = (tail + c.sync_share * dirtied_ms).min(limit_ms);
@@ -370,6 +360,27 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
         max_throttle_pct: max_throttle * 100.0,
         downtime_limit_final_ms: i.limit_at(end.at_s * 1e3),
     }
+}
+
+/// Where QEMU's first check below the limit's worth finds the pass: anywhere
+/// in the span before it (`hi` − `span_ms` to `hi`, evenly). Where that
+/// check's sync fits the limit, the pause takes it; where not, QEMU sent
+/// on and its next check synced only what the guest dirtied since. The
+/// mean over the span of (the pass' part sent in the pause, what is left).
+fn first_checks(hi: f64, span_ms: f64, synced_ms: f64, per_ms: f64, limit_ms: f64) -> (f64, f64) {
+    const POINTS: usize = 32;
+    let (mut tail, mut left) = (0.0, 0.0);
+    for k in 0..POINTS {
+        let at = (hi - span_ms * (k as f64 + 0.5) / POINTS as f64).max(0.0);
+        if at + synced_ms <= limit_ms {
+            tail += at;
+            left += at + synced_ms;
+        } else {
+            tail += at - synced_ms;
+            left += (at + synced_ms * per_ms).min(limit_ms);
+        }
+    }
+    (tail / POINTS as f64, left / POINTS as f64)
 }
 
 /// Memory moved per second with no bandwidth cap (the link's rate, or

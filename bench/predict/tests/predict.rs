@@ -96,7 +96,7 @@ fn the_shipped_constants_are_a_fit_of_the_fixtures() {
 /// table: (total time median %, p90 %, downtime median ms, p90 ms,
 /// endings right %). A change of the model or the fixtures that moves
 /// them beyond the margins fails here until the docs say so.
-const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 55.0, 98.9);
+const README_LOCO: (f64, f64, f64, f64, f64) = (3.6, 13.5, 24.0, 61.0, 98.9);
 
 /// The docs' downtime figures in the issue's own units (|error| over
 /// 20 ms or 15 % for the median, over 50 ms or 30 % for the 90th
@@ -110,13 +110,17 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (3.2, 11.0, 21.0, 55.0, 98.9);
 /// floors the best any model could do, which overstated it. Tenth
 /// session: capped runs' last pages leave at the link's rate past what
 /// the socket takes, and the remainder is fitted without those runs;
-/// from 0.64 and 0.96, and on the repeated runs from 0.63 and 0.96.)
-const README_SCALED: (f64, f64) = (0.74, 0.94);
+/// from 0.64 and 0.96, and on the repeated runs from 0.63 and 0.96.
+/// Eleventh session: QEMU's first check below the limit's worth is
+/// taken anywhere in the span before it, not at its middle; from 0.74
+/// and 0.94, on the repeated runs from 0.75 and 0.94: worse on the
+/// fixtures' day, better on every other day's runs, see `unseen.rs`.)
+const README_SCALED: (f64, f64) = (0.90, 0.96);
 const README_FLOOR: (f64, f64, f64, f64) = (0.60, 1.02, 0.47, 0.72);
 /// The noise level's 95 % intervals (median from, to; p90 from, to).
 const README_NOISE_INTERVAL: (f64, f64, f64, f64) = (0.21, 0.68, 0.45, 1.15);
 /// The model's figures on the runs the floors are computed on.
-const README_MODEL_REPEATED: (f64, f64) = (0.75, 0.94);
+const README_MODEL_REPEATED: (f64, f64) = (0.91, 0.96);
 
 #[test]
 fn left_out_configurations_are_predicted_as_the_readme_says() {
@@ -209,7 +213,8 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
     );
     near("model on the repeated runs, p90", floor.model.1, mp, 0.05);
     // The model's 90th percentile lies inside the noise level's
-    // interval, its median above it (before the socket, 0.63, inside):
+    // interval, its median above it (before the socket, 0.63, inside; 0.75
+    // before the span's checks were averaged):
     // on the median these runs tell it from a model of each
     // configuration's mean.
     assert!(
@@ -321,7 +326,7 @@ fn repeatability_floor(recs: &[RunRecord], model: &[Checked]) -> Floor {
     }
 }
 
-/// A fit on runs of one RAM size (link-speed: 1 GiB) keeps the prior's
+/// A fit on runs of one RAM size (1 GiB, a 100 ms limit) keeps the prior's
 /// per-GiB slopes and says so, so a post-copy pause is not predicted as
 /// nothing; one on a single configuration names every share it could not
 /// tell apart too; nothing starts from `LAB`.
@@ -330,7 +335,7 @@ fn a_fit_keeps_the_prior_for_what_its_runs_cannot_identify() {
     let recs = fixtures();
     let one_ram: Vec<RunRecord> = recs
         .iter()
-        .filter(|r| r.params.ram.0 == 1 << 30 && r.params.downtime_limit.ms() == 300.0)
+        .filter(|r| r.params.ram.0 == 1 << 30 && r.params.downtime_limit.ms() == 100.0)
         .cloned()
         .collect();
     let f = fit_report(&one_ram).unwrap();

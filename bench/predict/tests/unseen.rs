@@ -25,21 +25,18 @@ use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, p
 /// RAM's slope and predicted first; a 512 MiB guest over 200 Mbit capped
 /// at 8 MB/s with a 300 ms limit, idle and 1 MB/s, run after the socket
 /// and predicted first (`check10`: 10 and 19 ms predicted by the first
-/// form of the socket, 8 and 8 by the shipped one, 23 and 29 measured);
+/// form of the socket, 4 and 4 by the shipped one, 23 and 29 measured);
 /// three runs each),
 /// run here and never fitted on: each cell's median within the issue's
 /// targets (total time 10 %, downtime 50 ms or 25 %) but the one the
-/// docs name. Since capped runs' last pages leave at the link's rate
-/// (tenth session) the busy 512 MiB cell with a 128 MiB working
-/// set misses: 125 ms measured, 183 predicted (within 50 ms before, at
-/// 174). Every total time meets its target.
+/// docs name: none. Since capped runs' last pages leave at the link's
+/// rate (tenth session) the busy 512 MiB cell with a 128 MiB
+/// working set had missed (125 ms measured, 183 predicted); with the
+/// first check taken anywhere in its span (eleventh session) it meets.
+/// Every total time meets its target.
 #[test]
-fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
-    const MISSES: [(&str, f64, f64); 1] = [(
-        "512MiB 3MB/s ws 128MiB 200mbit limit 200ms cap unlimited",
-        125.0,
-        183.0,
-    )];
+fn configurations_never_fitted_on_meet_the_targets() {
+    const MISSES: [(&str, f64, f64); 0] = [];
     let c = fitted().constants;
     let held = load("holdout");
     assert_eq!(held.len(), 48);
@@ -76,8 +73,8 @@ fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
     // downtime ms with the downtime's range, predicted total s and ms by
     // the shipped model; its file holds what was predicted before it ran).
     for (rate, total_s, down, lo, hi, pt_s, pd_ms) in [
-        (0, 27.6, 23.0, 7.0, 24.0, 27.4, 8.0),
-        (1_000_000, 31.5, 29.0, 21.0, 41.0, 31.3, 8.0),
+        (0, 27.6, 23.0, 7.0, 24.0, 27.4, 3.6),
+        (1_000_000, 31.5, 29.0, 21.0, 41.0, 31.3, 3.6),
     ] {
         let runs: Vec<&RunRecord> = held
             .iter()
@@ -110,23 +107,24 @@ fn configurations_never_fitted_on_meet_the_targets_but_the_busy_512_mib_cell() {
 ///
 /// - `check5` (an 896 MiB guest over 250 Mbit, a 250 ms limit; run after
 ///   the re-sync, then six more runs per cell in `check5-again`): the
-///   busy cell's downtime, 153 ms of nine (105–207) measured, 242
-///   predicted. The idle cell (139 ms of nine, 57–204, predicted 166)
-///   and both total times meet the targets.
+///   busy cell's downtime, 153 ms of nine (105–207) measured, 212
+///   predicted (242 before the eleventh session). The idle cell (139 ms
+///   of nine, 57–204, predicted 162) and both total times meet the
+///   targets.
 /// - `check9` (a 960 MiB guest over 600 Mbit, a 350 ms limit; run after
 ///   the top of RAM's slope, predicted before): both total times, 2.6
 ///   and 2.8 s measured, 3.0 and 3.1 predicted, 16 % and 12 % off of
 ///   the measured (QEMU's setup took
-///   0.27–0.40 s, the model's line through the fixtures says 0.74), and
-///   the idle cell's downtime, 289 ms measured (264–295), 199 predicted.
-///   The busy cell's downtime (313 ms, 309–321; 264 predicted) meets its
-///   target.
+///   0.27–0.40 s, the model's line through the fixtures says 0.74). The
+///   downtimes meet their targets: idle 289 ms measured (264–295), 220
+///   predicted (199, a miss, before the eleventh session); busy 313 ms
+///   (309–321), 284 predicted.
 type Miss = (u64, u64, f64, f64, f64, f64, bool, bool);
 const MISSES: [Miss; 4] = [
-    (896, 0, 5987.0, 139.0, 6154.0, 166.0, true, true),
-    (896, 5, 7052.0, 153.0, 7142.0, 242.0, true, false),
-    (960, 0, 2624.0, 289.0, 3050.0, 199.0, false, false),
-    (960, 4, 2780.0, 313.0, 3114.0, 264.0, false, true),
+    (896, 0, 5987.0, 139.0, 6149.0, 162.0, true, true),
+    (896, 5, 7052.0, 153.0, 7142.0, 212.0, true, false),
+    (960, 0, 2624.0, 289.0, 3045.0, 220.0, false, true),
+    (960, 4, 2780.0, 313.0, 3109.0, 284.0, false, true),
 ];
 
 #[test]
@@ -231,18 +229,18 @@ fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say(
 
 /// The guide's worked examples of where the downtime comes from, with the
 /// shipped constants: an idle 512 MiB guest (a quarter of it the working
-/// set) paused for the switchover and 4 ms of the pass over 200 Mbit
-/// with a 100 ms limit (12 ms), 25 ms over 500 Mbit, and its top of RAM
-/// over 500 Mbit with a 500 ms limit (209 ms); an idle 1 GiB guest over
-/// 1 Gbit with a 300 ms limit 125 ms.
+/// set) paused for the switchover and 26 ms of the pass on average over
+/// 200 Mbit with a 100 ms limit (30 ms), 34 ms over 500 Mbit, and its top
+/// of RAM over 500 Mbit with a 500 ms limit (205 ms); an idle 1 GiB guest
+/// over 1 Gbit with a 300 ms limit 138 ms.
 #[test]
 fn the_guides_worked_downtimes_are_what_the_model_predicts() {
     let mib = (1u64 << 20) as f64;
     for (ram, link_bps, limit_ms, down_ms) in [
-        (512.0, 200e6, 100.0, 12.0),
-        (512.0, 500e6, 100.0, 25.0),
-        (512.0, 500e6, 500.0, 209.0),
-        (1024.0, 1e9, 300.0, 125.0),
+        (512.0, 200e6, 100.0, 30.0),
+        (512.0, 500e6, 100.0, 34.0),
+        (512.0, 500e6, 500.0, 205.0),
+        (1024.0, 1e9, 300.0, 138.0),
     ] {
         let i = migbench_predict::Inputs {
             ram: ram * mib,
@@ -264,16 +262,15 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
 /// Every fitted fixture run again on 2026-12-06 with that day's guest
 /// (`fixtures/model/refit/`, not fitted on). The shipped model, never
 /// fitted on them, predicts them within 4.5 % and 11.7 % of the total
-/// time and 0.83 and 0.88 of the downtime targets (all four met).
+/// time and 0.69 and 0.74 of the downtime targets (all four met).
 /// Fitted on them instead, the setup line halves (788 to 360 ms per GiB:
 /// their 1 GiB guests set up in 333–674 ms, the fixtures' in 466–2415),
-/// the guest's background dirtying becomes 0.5 MB/s and the pause's
-/// share of the last pass' dirtying 0.75 (the idle 512 MiB guest
-/// with a 64 MiB working set is then predicted to pause 115 ms, where
-/// 73 were measured and the shipped model says 112); left out one
-/// configuration at a time the total time is closer (1.8 % and 7.1 %)
-/// but the downtime misses both targets (1.29 and 1.33). As the guide
-/// says.
+/// the guest's background dirtying becomes 0.5 MB/s (the idle
+/// 512 MiB guest with a 64 MiB working set is then predicted to pause
+/// 135 ms, where 73 were measured and the shipped model says 108); left
+/// out one configuration at a time the total time is closer (1.7 % and
+/// 6.4 %) but the downtime meets only the median's target (0.95 and
+/// 1.26; 1.29 and 1.33 before the eleventh session). As the guide says.
 #[test]
 fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let recs = load("refit");
@@ -282,7 +279,7 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     println!("fitted on the re-run: {c:?}");
     assert_eq!(c.setup_ms, 0.0);
     assert!((c.setup_ms_per_gib - 360.0).abs() < 0.5, "{c:?}");
-    assert_eq!(c.sync_share, 0.75);
+    assert_eq!(c.sync_share, 0.5);
     // Why the line halves: QEMU's setup of a 1 GiB guest, ms.
     let setups = |runs: &[RunRecord]| -> (f64, f64) {
         let v: Vec<f64> = runs
@@ -307,12 +304,12 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
         })
         .collect();
     let pd = check(&idle64, &c)[0].predicted.downtime_ms.unwrap();
-    assert!((pd - 115.5).abs() < 0.5, "{pd}");
+    assert!((pd - 135.2).abs() < 0.5, "{pd}");
     let shipped_pd = check(&idle64, &Constants::LAB)[0]
         .predicted
         .downtime_ms
         .unwrap();
-    assert!((shipped_pd - 112.0).abs() < 0.5, "{shipped_pd}");
+    assert!((shipped_pd - 108.1).abs() < 0.5, "{shipped_pd}");
     // The shipped model on them (never fitted on them), then a fit of
     // them, each configuration left out in turn: the guide's figures
     // (total time median and p90 %, downtime scaled median and p90).
@@ -323,8 +320,8 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
     let refit = figures(&all);
     // Figures quoted to one decimal (%) within 0.05, to two within 0.005.
     for (what, f, stated) in [
-        ("shipped", &shipped, [4.5, 11.7, 0.83, 0.88]),
-        ("refitted, left out", &refit, [1.8, 7.1, 1.29, 1.33]),
+        ("shipped", &shipped, [4.4, 11.6, 0.69, 0.74]),
+        ("refitted, left out", &refit, [1.7, 6.4, 0.95, 1.26]),
     ] {
         println!("{what}: {f:?}");
         let got = [
@@ -342,11 +339,11 @@ fn the_fixtures_run_again_fit_the_total_closer_and_the_downtime_worse() {
         }
     }
     // All four targets (before the socket, the downtime's p90 was just
-    // over, at 1.03); a fit of these runs, left out, misses both downtime
-    // targets.
+    // over, at 1.03); a fit of these runs, left out, misses the downtime's
+    // p90 target (and missed both before the eleventh session).
     assert!(shipped.time_median <= 5.0 && shipped.time_p90 <= 15.0);
     assert!(shipped.down_scaled_median <= 1.0 && shipped.down_scaled_p90 <= 1.0);
-    assert!(refit.down_scaled_median > 1.0 && refit.down_scaled_p90 > 1.0);
+    assert!(refit.down_scaled_median <= 1.0 && refit.down_scaled_p90 > 1.0);
 }
 
 /// A guess of a configuration's (total ms, downtime ms) from its name and runs.
@@ -359,7 +356,7 @@ type Guess = dyn Fn(&str, &[&RunRecord]) -> (f64, f64);
 /// configuration (of 44 with completed runs on both days, how many meet
 /// the hidden check's targets: total time within 10 %, downtime within
 /// 50 ms or 25 %): the fixtures' medians 2.5 %, 13.1 %, 0.975, 0.94, 37
-/// and 39; the model 4.5 %, 11.7 %, 0.83, 0.88, 39 and 42. The other
+/// and 39; the model 4.4 %, 11.6 %, 0.69, 0.74, 39 and 42. The other
 /// way round (the re-run's medians for the fixtures' runs) 2.6 %,
 /// 14.3 %, 0.81, 1.11, 37 and 39. The model meets at least as many of
 /// the re-run's configurations as the other day's medians do: the same
@@ -439,7 +436,7 @@ fn the_model_meets_as_many_of_a_new_days_configurations_as_another_days_medians(
         (
             "the model",
             judge(&again, &model),
-            [4.5, 11.7, 0.83, 0.88],
+            [4.4, 11.6, 0.69, 0.74],
             (39, 42),
         ),
         (
