@@ -395,24 +395,29 @@ pub fn shown(all: &[Advice], top: usize) -> Vec<&Advice> {
 
 /// When nothing meets the targets: the setting that comes closest (the
 /// least excess over the worse of the two targets, downtime and total
-/// time, each as a multiple of its target), or `None` when none
-/// completes within the timeout.
+/// time, each as a multiple of its target; of those within the model's
+/// noise of it, [`TIME_NOISE`], the best as a family's best is chosen:
+/// the fastest, the shortest pause, the least intrusive), or `None` when
+/// none completes within the timeout.
 pub fn closest(q: &Question, c: &Constants) -> Option<Advice> {
     let excess = |p: &Prediction| {
         let down = p.downtime_ms.unwrap_or(f64::MAX) / q.max_downtime_ms;
         let time = q.max_time_ms.map_or(0.0, |m| p.total_time_ms / m);
         down.max(time)
     };
-    predicted(q, c)
+    let done: Vec<(Setting, Prediction)> = predicted(q, c)
         .into_iter()
         .filter(|(_, p)| p.converges)
-        .min_by(|(a, pa), (b, pb)| {
-            excess(pa)
-                .total_cmp(&excess(pb))
-                .then(a.intrusion().cmp(&b.intrusion()))
-                .then(pa.total_time_ms.total_cmp(&pb.total_time_ms))
-        })
-        .map(|(s, p)| advice(s, p, q, c))
+        .collect();
+    let least = done
+        .iter()
+        .map(|(_, p)| excess(p))
+        .fold(f64::INFINITY, f64::min);
+    let near: Vec<(Setting, Prediction)> = done
+        .into_iter()
+        .filter(|(_, p)| excess(p) <= least * (1.0 + TIME_NOISE))
+        .collect();
+    family_best(near).map(|(s, p)| advice(s, p, q, c))
 }
 
 #[cfg(test)]
