@@ -229,12 +229,13 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             // dirtied since the last sync, never more than the limit's
             // worth. QEMU checks only between iterations (each sends up
             // to 50 ms, and the socket takes more without waiting), so
-            // its first check below the limit's worth finds the pass half
-            // a span lower on average; the first pass ends in the guest's
-            // free (zero) pages and then the top of its RAM, so there the
-            // check fires before the top when the limit's worth holds it.
-            // Where neither fits, QEMU sent on past that sync and the
-            // next check below the limit's worth fitted. A throttled guest
+            // its first check below the limit's worth finds the pass
+            // anywhere in a span below it ([`first_checks`]); the first
+            // pass ends in the guest's free (zero) pages and then the top
+            // of its RAM, so there the check fires before the top when the
+            // limit's worth holds it. Where a check's sync does not fit,
+            // QEMU sent on past it and the next check below the limit's
+            // worth fitted. A throttled guest
             // completes with a share of the limit's worth. The pass's part
             // was sent in the pause, not before it: the pause starts that
             // sooner.
@@ -251,7 +252,13 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                 (top_ms, top_ms + synced_ms)
             } else if throttle == 0.0 && c.has_check_span() {
                 let per_ms = (dirtied_ms / (dur * 1e3)).min(1.0);
-                first_checks(limit_ms.min(dur * 1e3), span_ms, synced_ms, per_ms, limit_ms)
+                first_checks(
+                    limit_ms.min(dur * 1e3),
+                    span_ms,
+                    synced_ms,
+                    per_ms,
+                    limit_ms,
+                )
             } else {
                 let tail = (c.remainder_share * limit_ms).clamp(0.0, (dur * 1e3).min(limit_ms));
                 let left = (tail + c.sync_share * dirtied_ms).min(limit_ms);

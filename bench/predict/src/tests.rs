@@ -331,3 +331,29 @@ fn a_sync_that_does_not_fit_leaves_what_was_dirtied_while_qemu_sent_on() {
     let left = busy.downtime_ms.unwrap() - sw;
     assert!(left > 252.0 && left < 270.0, "{left} {busy:?}");
 }
+
+/// The first check's place averaged over its span: an idle guest's pause
+/// is the span's mean place (its middle when the span fits under the
+/// limit, less where places fall below nothing), a sync that always fits
+/// adds all of itself, one that never fits only what the guest dirtied
+/// until the next check, never more than the limit.
+#[test]
+fn the_first_check_is_averaged_over_its_span() {
+    let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Idle, the span inside the limit: its middle.
+    let (tail, left) = first_checks(200.0, 100.0, 0.0, 0.0, 200.0);
+    assert!(near(tail, 150.0) && near(left, 150.0), "{tail} {left}");
+    // A span twice the limit: half its places at 0, the rest a mean of 50.
+    let (_, left) = first_checks(100.0, 200.0, 0.0, 0.0, 100.0);
+    assert!(near(left, 25.0), "{left}");
+    // A sync of 10 ms fits everywhere below a 200 ms limit's span of 100.
+    let (_, left) = first_checks(190.0, 100.0, 10.0, 0.5, 200.0);
+    assert!(near(left, 150.0), "{left}");
+    // A sync of 300 ms never fits a 400 ms limit from a pass of 200 ms:
+    // each place adds what the guest dirtied meanwhile, a tenth of it.
+    let (_, left) = first_checks(200.0, 100.0, 300.0, 0.1, 400.0);
+    assert!(near(left, 180.0), "{left}");
+    // Held at the limit: places above 170 ms leave the limit's 200.
+    let (_, left) = first_checks(200.0, 100.0, 300.0, 0.1, 200.0);
+    assert!(near(left, (10.0 * 200.0 + 22.0 * 164.375) / 32.0), "{left}");
+}
