@@ -244,30 +244,33 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
             let top = c.tail_bytes + c.tail_bytes_per_gib * gib;
             let top_ms = top.min(prev) / rate * 1e3;
             let span_ms = c.check_ms + c.check_bytes / rate * 1e3;
-            let (tail_ms, left_ms) = if stepped {
-                (0.0, dirtied_ms)
+            // The pause's pages, ms, for what is left (ms at the rate).
+            let pages = |left_ms: f64| last_pages_ms(i, c, left_ms / 1e3 * rate);
+            let (tail_ms, left_ms, pages_ms) = if stepped {
+                (0.0, dirtied_ms, pages(dirtied_ms))
             } else if throttle == 0.0 && passes == 1 && top > 0.0 && top_ms + synced_ms <= limit_ms
             {
                 // The check fired in the first pass' zero pages.
-                (top_ms, top_ms + synced_ms)
+                (top_ms, top_ms + synced_ms, pages(top_ms + synced_ms))
             } else if throttle == 0.0 && c.has_check_span() {
                 let per_ms = (dirtied_ms / (dur * 1e3)).min(1.0);
                 first_checks(
                     limit_ms.min(dur * 1e3),
                     span_ms,
-                    synced_ms,
-                    per_ms,
+                    (synced_ms, per_ms),
                     limit_ms,
+                    &pages,
                 )
             } else {
                 let tail = (c.remainder_share * limit_ms).clamp(0.0, (dur * 1e3).min(limit_ms));
                 let left = (tail + c.sync_share * dirtied_ms).min(limit_ms);
                 // A throttled guest dirties little: no more than its pass did.
-                if throttle > 0.0 {
+                let (tail, left) = if throttle > 0.0 {
                     (tail.min(dirtied_ms), left.min(dirtied_ms))
                 } else {
                     (tail, left)
-                }
+                };
+                (tail, left, pages(left))
             };
             break End {
                 outcome: Outcome::Completed,
@@ -277,7 +280,7 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
                     OutcomeDetail::Converged
                 },
                 at_s: t - tail_ms / 1e3,
-                downtime_ms: Some(last_pages_ms(i, c, left_ms / 1e3 * rate) + switchover_ms),
+                downtime_ms: Some(pages_ms + switchover_ms),
                 postcopy_ms: None,
                 extra_bytes: ((left_ms - tail_ms) / 1e3 * rate).max(0.0),
             };
@@ -369,25 +372,37 @@ pub fn predict(i: &Inputs, c: &Constants) -> Prediction {
     }
 }
 
-/// Where QEMU's first check below the limit's worth finds the pass: anywhere
-/// in the span before it (`hi` − `span_ms` to `hi`, evenly). Where that
-/// check's sync fits the limit, the pause takes it; where not, QEMU sent
-/// on and its next check synced only what the guest dirtied since. The
-/// mean over the span of (the pass' part sent in the pause, what is left).
-fn first_checks(hi: f64, span_ms: f64, synced_ms: f64, per_ms: f64, limit_ms: f64) -> (f64, f64) {
+/// Where QEMU's first check below the limit's worth finds the pass:
+/// anywhere in the span before it (`hi` − `span_ms` to `hi`, evenly, 32
+/// places). Where that check's sync (`synced_ms`) fits the limit, the
+/// pause takes it and the pass' part left at the check; where not, QEMU
+/// sent on past it (its part is negative: the pause starts that much
+/// later) and its next check synced only what the guest dirtied since
+/// (`per_ms` of each ms sent). The means over the places of (the pass'
+/// part, what is left, and `pages` of what is left: the pause's pages,
+/// ms, which need not be linear in it).
+fn first_checks(
+    hi: f64,
+    span_ms: f64,
+    (synced_ms, per_ms): (f64, f64),
+    limit_ms: f64,
+    pages: &dyn Fn(f64) -> f64,
+) -> (f64, f64, f64) {
     const POINTS: usize = 32;
-    let (mut tail, mut left) = (0.0, 0.0);
+    let (mut tail, mut left, mut paused) = (0.0, 0.0, 0.0);
     for k in 0..POINTS {
         let at = (hi - span_ms * (k as f64 + 0.5) / POINTS as f64).max(0.0);
-        if at + synced_ms <= limit_ms {
-            tail += at;
-            left += at + synced_ms;
+        let (t, l) = if at + synced_ms <= limit_ms {
+            (at, at + synced_ms)
         } else {
-            tail += at - synced_ms;
-            left += (at + synced_ms * per_ms).min(limit_ms);
-        }
+            (at - synced_ms, (at + synced_ms * per_ms).min(limit_ms))
+        };
+        tail += t;
+        left += l;
+        paused += pages(l);
     }
-    (tail / POINTS as f64, left / POINTS as f64)
+    let n = POINTS as f64;
+    (tail / n, left / n, paused / n)
 }
 
 /// Memory moved per second with no bandwidth cap (the link's rate, or

@@ -312,7 +312,7 @@ fn a_constant_out_of_range_is_named() {
 #[test]
 fn a_sync_that_does_not_fit_leaves_what_was_dirtied_while_qemu_sent_on() {
     // A span of 100 ms between QEMU's checks: the first below the 300 ms
-    // limit's worth finds 250 ms of the pass left on average.
+    // limit's worth finds 200–300 ms of the pass left, 250 on average.
     let c = Constants {
         check_ms: 100.0,
         sync_share: 1.0,
@@ -322,8 +322,10 @@ fn a_sync_that_does_not_fit_leaves_what_was_dirtied_while_qemu_sent_on() {
     let idle = predict(&guest(0.0, 100.0), &c).downtime_ms.unwrap() - sw;
     assert!((idle - 250.0).abs() < 1e-6, "{idle}");
     // 10 MB/s over 1 Gbit: the first pass (1.2 s) dirtied about 98 ms
-    // of sending, more than the 50 ms the check had to spare, so that
-    // sync did not fit; QEMU sent it on and the next check's sync added
+    // of sending, more than the check had to spare at nearly every place
+    // of its span (200–300 ms of the pass left; it fits at 202 ms or
+    // less), so that sync did not fit; QEMU sent it on and the next
+    // check's sync added
     // only what was dirtied meanwhile (the dirty rate over the send
     // rate, about 8 % of it): more than the idle guest's 250 ms, far
     // less than the 348 ms that first sync held.
@@ -336,24 +338,34 @@ fn a_sync_that_does_not_fit_leaves_what_was_dirtied_while_qemu_sent_on() {
 /// is the span's mean place (its middle when the span fits under the
 /// limit, less where places fall below nothing), a sync that always fits
 /// adds all of itself, one that never fits only what the guest dirtied
-/// until the next check, never more than the limit.
+/// until the next check, never more than the limit (and the pass' part
+/// is then negative: QEMU sent on). The pause's pages are averaged over
+/// the places, not taken at the mean place.
 #[test]
 fn the_first_check_is_averaged_over_its_span() {
     let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    let same = |ms: f64| ms;
     // Idle, the span inside the limit: its middle.
-    let (tail, left) = first_checks(200.0, 100.0, 0.0, 0.0, 200.0);
-    assert!(near(tail, 150.0) && near(left, 150.0), "{tail} {left}");
+    let (tail, left, pages) = first_checks(200.0, 100.0, (0.0, 0.0), 200.0, &same);
+    assert!(near(tail, 150.0) && near(left, 150.0) && near(pages, 150.0));
     // A span twice the limit: half its places at 0, the rest a mean of 50.
-    let (_, left) = first_checks(100.0, 200.0, 0.0, 0.0, 100.0);
+    let (_, left, _) = first_checks(100.0, 200.0, (0.0, 0.0), 100.0, &same);
     assert!(near(left, 25.0), "{left}");
     // A sync of 10 ms fits everywhere below a 200 ms limit's span of 100.
-    let (_, left) = first_checks(190.0, 100.0, 10.0, 0.5, 200.0);
-    assert!(near(left, 150.0), "{left}");
+    let (tail, left, _) = first_checks(190.0, 100.0, (10.0, 0.5), 200.0, &same);
+    assert!(near(tail, 140.0) && near(left, 150.0), "{tail} {left}");
     // A sync of 300 ms never fits a 400 ms limit from a pass of 200 ms:
-    // each place adds what the guest dirtied meanwhile, a tenth of it.
-    let (_, left) = first_checks(200.0, 100.0, 300.0, 0.1, 400.0);
-    assert!(near(left, 180.0), "{left}");
+    // each place adds what the guest dirtied meanwhile, a tenth of it,
+    // and QEMU sent the 300 ms past the check before the pause.
+    let (tail, left, _) = first_checks(200.0, 100.0, (300.0, 0.1), 400.0, &same);
+    assert!(near(left, 180.0) && near(tail, -150.0), "{tail} {left}");
     // Held at the limit: places above 170 ms leave the limit's 200.
-    let (_, left) = first_checks(200.0, 100.0, 300.0, 0.1, 200.0);
+    let (_, left, _) = first_checks(200.0, 100.0, (300.0, 0.1), 200.0, &same);
     assert!(near(left, (10.0 * 200.0 + 22.0 * 164.375) / 32.0), "{left}");
+    // Pages that cost nothing below 150 ms (a drained socket): the mean
+    // of the places' pauses (12.5 ms: half at 0, half a mean of 25),
+    // not the pause of the mean place (0).
+    let socket = |ms: f64| (ms - 150.0).max(0.0);
+    let (_, left, pages) = first_checks(200.0, 100.0, (0.0, 0.0), 200.0, &socket);
+    assert!(near(left, 150.0) && near(pages, 12.5), "{left} {pages}");
 }
