@@ -395,10 +395,12 @@ pub fn shown(all: &[Advice], top: usize) -> Vec<&Advice> {
 
 /// When nothing meets the targets: the setting that comes closest (the
 /// least excess over the worse of the two targets, downtime and total
-/// time, each as a multiple of its target; of those within the model's
-/// noise of it, [`TIME_NOISE`], the best as a family's best is chosen:
-/// the fastest, the shortest pause, the least intrusive), or `None` when
-/// none completes within the timeout.
+/// time, each as a multiple of its target; of those within
+/// [`TIME_NOISE`] of it, the best as a family's best is chosen: the
+/// fastest, the shortest pause, the least intrusive), or `None` when
+/// none completes within the timeout. Where the downtime binds, that
+/// tolerance is 5 % of the excess pause (15 ms over a 300 ms target,
+/// within the model's [`DOWN_NOISE_MS`]), and the fastest of those wins.
 pub fn closest(q: &Question, c: &Constants) -> Option<Advice> {
     let excess = |p: &Prediction| {
         let down = p.downtime_ms.unwrap_or(f64::MAX) / q.max_downtime_ms;

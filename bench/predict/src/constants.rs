@@ -76,8 +76,9 @@ pub struct Constants {
     /// The span of sending between two of QEMU's completion checks, ms,
     /// with [`Constants::check_bytes`] (an iteration sends for up to
     /// 50 ms, and the socket takes more without waiting): the first check
-    /// below the limit's worth finds the pass half a span lower, so a
-    /// limit shorter than half a span leaves nothing of the pass.
+    /// below the limit's worth finds the pass anywhere in the span below
+    /// it (the model takes the mean over the span), so the shorter the
+    /// limit against the span, the less of the pass is left.
     #[serde(default)]
     pub check_ms: f64,
     /// What the socket takes between two checks beyond
