@@ -114,8 +114,8 @@ const README_LOCO: (f64, f64, f64, f64, f64) = (3.6, 13.5, 24.0, 61.0, 98.9);
 /// Eleventh session: QEMU's first check below the limit's worth is
 /// taken anywhere in the span before it, not at its middle; from 0.74
 /// and 0.94, on the repeated runs from 0.75 and 0.94: worse on the
-/// fixtures' day, better on every other day's runs, see `unseen.rs` and
-/// `holdout.rs`.)
+/// fixtures' day, better on the re-run and the never-fitted checks, see
+/// `unseen.rs` and `holdout.rs`.)
 const README_SCALED: (f64, f64) = (0.90, 0.96);
 const README_FLOOR: (f64, f64, f64, f64) = (0.60, 1.02, 0.47, 0.72);
 /// The noise level's 95 % intervals (median from, to; p90 from, to).

@@ -82,9 +82,10 @@ fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say(
 /// set) paused for the switchover and 26 ms of the pass on average over
 /// 200 Mbit with a 100 ms limit (30 ms), 34 ms over 500 Mbit, and its top
 /// of RAM over 500 Mbit with a 500 ms limit (205 ms); an idle 1 GiB guest
-/// over 1 Gbit with a 300 ms limit 138 ms.
+/// over 1 Gbit with a 300 ms limit 138 ms; and the first two's pauses as
+/// measured on both days.
 #[test]
-fn the_guides_worked_downtimes_are_what_the_model_predicts() {
+fn the_guides_worked_downtimes_and_the_pauses_beside_them_are_as_stated() {
     let mib = (1u64 << 20) as f64;
     for (ram, link_bps, limit_ms, down_ms) in [
         (512.0, 200e6, 100.0, 30.0),
@@ -107,11 +108,32 @@ fn the_guides_worked_downtimes_are_what_the_model_predicts() {
             "{ram} MiB, {link_bps}, {limit_ms} ms: {got}"
         );
     }
+    // What the guide quotes beside the first two: the idle 512 MiB
+    // guest's pauses with a 100 ms limit (ms, sorted), fixture and re-run.
+    let pauses = |runs: &[RunRecord], link: u64| -> Vec<f64> {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter(|r| {
+                r.params.ram.0 == 512 << 20
+                    && r.params.dirty_rate.0 == 0
+                    && r.params.link_rate.0 == link
+                    && r.params.downtime_limit.ms() == 100.0
+            })
+            .filter_map(|r| r.downtime_qemu_ms)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (fix, again) = (fixtures(), load("refit"));
+    assert_eq!(pauses(&fix, 200_000_000), [3.0, 3.0]);
+    assert_eq!(pauses(&again, 200_000_000), [13.0, 42.0]);
+    assert_eq!(pauses(&fix, 500_000_000), [47.0, 51.0]);
+    assert_eq!(pauses(&again, 500_000_000), [29.0, 68.0]);
 }
 
 /// Every fitted fixture run again on 2026-12-06 with that day's guest
 /// (`fixtures/model/refit/`, not fitted on). The shipped model, never
-/// fitted on them, predicts them within 4.5 % and 11.7 % of the total
+/// fitted on them, predicts them within 4.4 % and 11.6 % of the total
 /// time and 0.69 and 0.74 of the downtime targets (all four met).
 /// Fitted on them instead, the setup line halves (788 to 360 ms per GiB:
 /// their 1 GiB guests set up in 333–674 ms, the fixtures' in 466–2415),
@@ -342,4 +364,21 @@ fn the_model_meets_as_many_of_a_new_days_configurations_as_another_days_medians(
         met_by[1].0 >= met_by[0].0 && met_by[1].1 >= met_by[0].1,
         "{met_by:?}"
     );
+}
+
+/// ram1g and ram768 run again on 2026-12-06 (`fixtures/model/reruns/`,
+/// not fitted on), by the shipped model: 0.52 and 0.80 of the downtime's
+/// targets (median, 90th percentile). The first check at its span's
+/// middle alone had scored 0.51 and 0.85 (measured once, with that
+/// form's unrounded fit): alike at the
+/// median, better at the 90th percentile, as the guide says.
+#[test]
+fn the_reruns_downtimes_are_as_the_guide_says() {
+    let recs = load("reruns");
+    let refs: Vec<&RunRecord> = recs.iter().collect();
+    let f = figures(&check(&refs, &Constants::LAB));
+    println!("{f:?}");
+    assert_eq!(f.runs, 24);
+    assert!((f.down_scaled_median - 0.52).abs() < 0.005, "{f:?}");
+    assert!((f.down_scaled_p90 - 0.80).abs() < 0.005, "{f:?}");
 }
