@@ -130,7 +130,7 @@ fn left_out_configurations_are_predicted_as_the_readme_says() {
     assert!(cells.len() >= 40, "{} configurations", cells.len());
     // Per fixture file, as the guide's table has it, row for row.
     let guide = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/guide/predict.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/guide/model.md"),
     )
     .unwrap();
     println!("| fixture | configurations | runs | total time median | p90 | downtime median | p90 | endings right |");
