@@ -166,10 +166,13 @@ fn the_documented_misses_are_what_the_docs_say() {
     }
 }
 
-/// A check's cells as its docs state them: (dirty rate, measured median
+/// A check's cell as its docs state it: (dirty rate, measured median
 /// total s, downtime ms and the downtime's range, predicted total s and
-/// downtime ms by `c`), each cell three runs of `held` that `pick` takes.
+/// downtime ms).
 type Stated = (u64, f64, f64, f64, f64, f64, f64);
+
+/// Each of a check's `cells` as stated, the prediction by `c`: three
+/// runs of `held` that `pick` takes.
 fn as_stated(
     held: &[RunRecord],
     name: &str,

@@ -10,6 +10,19 @@ use migbench_predict::accuracy::check;
 use migbench_predict::{fit, Constants};
 use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, range};
 
+/// The idle runs of one RAM size (MiB).
+fn idle(runs: &[RunRecord], mib: u64) -> impl Iterator<Item = &RunRecord> {
+    runs.iter()
+        .filter(move |r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
+}
+
+/// QEMU's downtimes of `runs`, ms, sorted.
+fn sorted_pauses<'a>(runs: impl Iterator<Item = &'a RunRecord>) -> Vec<f64> {
+    let mut v: Vec<f64> = runs.filter_map(|r| r.downtime_qemu_ms).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 /// What check9 missed on (`fixtures/model/setup/` and `reruns/`, run
 /// after it), as the docs quote it: QEMU's setup is no line in RAM.
 /// Snapshot-started idle guests (two runs a size) took 0.27–0.40 s at
@@ -24,11 +37,6 @@ use model_fixtures::{cell, figures, fitted, fixtures, left_out, load, medians, r
 /// (the fixture's: 0.37–1.03 s).
 #[test]
 fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say() {
-    // The idle runs of one RAM size.
-    fn idle(runs: &[RunRecord], mib: u64) -> impl Iterator<Item = &RunRecord> {
-        runs.iter()
-            .filter(move |r| r.params.ram.0 == mib << 20 && r.params.dirty_rate.0 == 0)
-    }
     let setup = |runs: &[RunRecord], mib: u64| -> Vec<f64> {
         idle(runs, mib)
             .filter_map(|r| r.qemu_setup_time_ms)
@@ -59,12 +67,7 @@ fn check9s_findings_setups_by_ram_and_start_and_idle_pauses_are_as_the_docs_say(
     assert_eq!((b_lo, b_hi, r_lo, r_hi), (495.0, 876.0, 268.0, 285.0));
     assert_eq!(range(&setup(&scan, 1152)), (507.0, 680.0));
     let pauses = |runs: &[RunRecord], mib: u64, limit_ms: f64| -> Vec<f64> {
-        let mut v: Vec<f64> = idle(runs, mib)
-            .filter(|r| r.params.downtime_limit.ms() == limit_ms)
-            .filter_map(|r| r.downtime_qemu_ms)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v
+        sorted_pauses(idle(runs, mib).filter(|r| r.params.downtime_limit.ms() == limit_ms))
     };
     assert_eq!(pauses(&scan, 1024, 300.0), [167.0, 189.0]);
     let reruns = load("reruns");
@@ -111,18 +114,10 @@ fn the_guides_worked_downtimes_and_the_pauses_beside_them_are_as_stated() {
     // What the guide quotes beside the first two: the idle 512 MiB
     // guest's pauses with a 100 ms limit (ms, sorted), fixture and re-run.
     let pauses = |runs: &[RunRecord], link: u64| -> Vec<f64> {
-        let mut v: Vec<f64> = runs
-            .iter()
-            .filter(|r| {
-                r.params.ram.0 == 512 << 20
-                    && r.params.dirty_rate.0 == 0
-                    && r.params.link_rate.0 == link
-                    && r.params.downtime_limit.ms() == 100.0
-            })
-            .filter_map(|r| r.downtime_qemu_ms)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v
+        sorted_pauses(
+            idle(runs, 512)
+                .filter(|r| r.params.link_rate.0 == link && r.params.downtime_limit.ms() == 100.0),
+        )
     };
     let (fix, again) = (fixtures(), load("refit"));
     assert_eq!(pauses(&fix, 200_000_000), [3.0, 3.0]);
